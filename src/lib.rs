@@ -1,0 +1,134 @@
+//! zenlayer-exporter: exports the status of every Zenlayer Cloud VM instance to Prometheus.
+//!
+//! # Layout
+//! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print.
+//! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
+//! - [`poller`]: the interval loop and pagination; builds a [`snapshot::Snapshot`] per successful poll.
+//! - [`snapshot`]: the immutable snapshot and the atomic [`snapshot::Store`].
+//! - [`render`]: snapshot → exposition bytes, plain and pre-compressed, once per poll.
+//! - [`server`]: the HTTP endpoints. [`telemetry`]: self-metrics and logging.
+//! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks.
+//!
+//! [`run`] wires them together and is what tests drive; `main.rs` only parses flags and maps errors to exit codes.
+
+pub mod config;
+pub mod poller;
+pub mod render;
+pub mod secret;
+pub mod server;
+pub mod sim;
+pub mod snapshot;
+pub mod telemetry;
+pub mod zenlayer;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::Config;
+
+use crate::poller::{Poller, PollerConfig, Publish};
+use crate::render::Rendered;
+use crate::server::{AppState, ServerConfig};
+use crate::snapshot::Store;
+use crate::telemetry::Metrics;
+use crate::zenlayer::{Client, ClientConfig};
+
+/// Why the exporter could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot build the API client: {0}")]
+    Client(#[from] zenlayer::client::BuildError),
+    #[error("cannot start the demo simulator: {0}")]
+    Demo(std::io::Error),
+    #[error("no credentials configured")]
+    NoCredentials,
+}
+
+/// Runs the exporter on `listener` until `shutdown` completes: polls the API, serves `/metrics`, then drains.
+/// With `config.demo`, a simulated fleet is started on loopback first and polled over real HTTP.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    run_with(config, listener, ServerConfig::default(), shutdown).await
+}
+
+/// [`run`] with explicit server limits (tests shorten the grace period).
+pub async fn run_with(
+    mut config: Config,
+    listener: TcpListener,
+    server_config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let metrics = Metrics::new()?;
+    // Kept alive for the whole run: dropping it stops the simulated API.
+    let _demo = if config.demo {
+        let sim = sim::Simulator::start_demo().await.map_err(RunError::Demo)?;
+        tracing::warn!(api_url = %sim.url(), instances = sim.fleet_len(), "DEMO MODE: the instances served are SIMULATED, not a Zenlayer account");
+        config.api_url = sim.url();
+        config.auth = Some(sim.auth());
+        Some(sim)
+    } else {
+        None
+    };
+    let auth = config.auth.clone().ok_or(RunError::NoCredentials)?;
+    let client = Arc::new(Client::new(
+        ClientConfig {
+            base_url: config.api_url.clone(),
+            api_version: config.api_version.clone(),
+            auth,
+            request_timeout: config.request_timeout,
+            max_retries: config.max_retries,
+            backoff_base: config.retry_backoff_base,
+        },
+        metrics.clone(),
+    )?);
+
+    let rendered: Arc<Store<Rendered>> = Arc::new(Store::default());
+    let reports = Arc::new(Store::default());
+    let publish: Publish = {
+        let rendered = rendered.clone();
+        let mode = config.status_series;
+        Arc::new(move |snapshot| rendered.publish(Arc::new(Rendered::new(snapshot, mode))))
+    };
+    let poller = Poller::new(
+        client,
+        PollerConfig {
+            interval: config.poll_interval,
+            timeout: config.poll_timeout,
+            page_size: config.page_size,
+            page_concurrency: config.page_concurrency,
+        },
+        metrics.clone(),
+        publish,
+        reports.clone(),
+    );
+
+    // One shutdown signal, fanned out to the poller and the server.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let poll_task = tokio::spawn(poller.run(stopped(stop_rx.clone())));
+    let state = Arc::new(AppState {
+        rendered,
+        reports,
+        metrics,
+        poll_interval: config.poll_interval,
+    });
+    server::serve(listener, state, server_config, stopped(stop_rx)).await;
+    let _ = poll_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! The `zenlayer-exporter` binary: flags, configuration, logging, bind, run, exit codes. Nothing else.
+
+use std::process::ExitCode;
+
+use zenlayer_exporter::config::{self, Config};
+use zenlayer_exporter::telemetry::{self, REVISION, VERSION};
+
+fn main() -> ExitCode {
+    let mut demo = false;
+    let mut check_only = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--help" | "-h" => {
+                print!("{}", config::help_text());
+                return ExitCode::SUCCESS;
+            }
+            "--version" | "-V" => {
+                println!("zenlayer-exporter {VERSION} (revision {REVISION})");
+                return ExitCode::SUCCESS;
+            }
+            "--demo" => demo = true,
+            "--check-config" => check_only = true,
+            other => {
+                eprintln!("unknown argument {other:?}; see --help");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let config = match Config::from_env(demo) {
+        Ok(config) => config,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if check_only {
+        println!("configuration is valid:\n{config:#?}");
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init_logging(config.log_format, &config.log_filter);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        tracing::info!(version = VERSION, revision = REVISION, config = ?config, "starting");
+        for name in &config.unknown_variables {
+            tracing::warn!(variable = %name, "unknown variable ignored; see --help for the ones read");
+        }
+        let listener = match tokio::net::TcpListener::bind(config.listen_address).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(address = %config.listen_address, error = %e, "cannot listen");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(address = %config.listen_address, "serving /metrics");
+        match zenlayer_exporter::run(config, listener, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "fatal");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Completes on SIGTERM (what containers and systemd send) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+                    _ = int.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

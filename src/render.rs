@@ -1,0 +1,336 @@
+//! Snapshot → Prometheus text exposition, rendered once per published snapshot in plain and pre-compressed form,
+//! and the per-scrape assembly that appends the small self-metrics without copying or recompressing the bulk.
+//! It knows nothing of the API: its input is a `Snapshot`, its output bytes.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flate2::{Compress, Compression, FlushCompress, Status as ZStatus};
+
+use crate::snapshot::{KNOWN_STATUSES, Snapshot, Status};
+
+/// The exposition content type Prometheus negotiates for text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Which series describe an instance's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusSeries {
+    /// One series per instance, for its current status, valued 1.
+    Current,
+    /// A state set: one series per known status per instance, 0 or 1, plus the current one if unknown.
+    All,
+}
+
+/// A snapshot rendered for serving: the plain text of the instance series and the same bytes as raw deflate
+/// blocks ending on a byte boundary, so a scrape can append its own compressed tail and one gzip member results.
+pub struct Rendered {
+    pub snapshot: Arc<Snapshot>,
+    pub text: Bytes,
+    gzip: Option<DeflatedPart>,
+}
+
+struct DeflatedPart {
+    deflate: Bytes,
+    crc: crc32fast::Hasher,
+}
+
+impl Rendered {
+    /// Renders and compresses `snapshot`. Done once per poll, off the scrape path.
+    pub fn new(snapshot: Arc<Snapshot>, mode: StatusSeries) -> Self {
+        let text = render_instances(&snapshot, mode);
+        let gzip = deflate(&text, FlushCompress::Sync).map(|deflate| {
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&text);
+            DeflatedPart {
+                deflate: Bytes::from(deflate),
+                crc,
+            }
+        });
+        Rendered {
+            snapshot,
+            text: Bytes::from(text),
+            gzip,
+        }
+    }
+}
+
+/// The body of one scrape as a list of chunks served back to back, most of them shared, not copied.
+pub struct ScrapeBody {
+    pub chunks: Vec<Bytes>,
+    pub gzip: bool,
+}
+
+impl ScrapeBody {
+    /// Total length in bytes.
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Bytes::len).sum()
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The chunks joined, for tests and small callers.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.chunks.concat()
+    }
+}
+
+/// Fixed gzip header: deflate, no flags, no modification time, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// Joins the pre-rendered instance series (if any) with this scrape's self-metrics `tail`. With `gzip`, the
+/// result is one standard gzip member: the stored deflate blocks, then `tail` deflated afresh as the final
+/// block, then the CRC of both parts combined, so only the small tail is compressed per scrape.
+pub fn assemble(rendered: Option<&Rendered>, tail: Vec<u8>, gzip: bool) -> ScrapeBody {
+    if gzip {
+        let pre = rendered.and_then(|r| r.gzip.as_ref());
+        if rendered.is_none() || pre.is_some() {
+            if let Some(tail_deflate) = deflate(&tail, FlushCompress::Finish) {
+                let mut crc = pre.map_or_else(crc32fast::Hasher::new, |p| p.crc.clone());
+                let mut tail_crc = crc32fast::Hasher::new();
+                tail_crc.update(&tail);
+                crc.combine(&tail_crc);
+                let total = rendered.map_or(0, |r| r.text.len()) + tail.len();
+                let mut last = tail_deflate;
+                last.extend_from_slice(&crc.finalize().to_le_bytes());
+                // ISIZE is the length modulo 2^32, as RFC 1952 defines it.
+                last.extend_from_slice(&(total as u32).to_le_bytes());
+                let mut chunks = vec![Bytes::from_static(&GZIP_HEADER)];
+                if let Some(pre) = pre {
+                    chunks.push(pre.deflate.clone());
+                }
+                chunks.push(Bytes::from(last));
+                return ScrapeBody { chunks, gzip: true };
+            }
+        }
+    }
+    let mut chunks = Vec::with_capacity(2);
+    if let Some(r) = rendered {
+        chunks.push(r.text.clone());
+    }
+    chunks.push(Bytes::from(tail));
+    ScrapeBody {
+        chunks,
+        gzip: false,
+    }
+}
+
+/// Raw deflate of `input`. `Sync` leaves the stream open on a byte boundary (more blocks may follow); `Finish`
+/// ends it with a final block. `None` only if the compressor reports an internal error.
+fn deflate(input: &[u8], flush: FlushCompress) -> Option<Vec<u8>> {
+    // Level 1: these label lines are so repetitive that higher levels gain little and cost a lot per poll.
+    let mut compressor = Compress::new(Compression::fast(), false);
+    let mut out = Vec::with_capacity(input.len() / 8 + 64);
+    loop {
+        let consumed = compressor.total_in() as usize;
+        let status = compressor
+            .compress_vec(&input[consumed..], &mut out, flush)
+            .ok()?;
+        let done = match flush {
+            FlushCompress::Finish => status == ZStatus::StreamEnd,
+            // A sync flush is complete once all input is taken and the output did not fill up.
+            _ => compressor.total_in() as usize == input.len() && out.len() < out.capacity(),
+        };
+        if done {
+            return Some(out);
+        }
+        out.reserve(out.capacity().max(4096));
+    }
+}
+
+const STATUS_HELP: &str = "Status of each Zenlayer VM instance: 1 for its current status (with \
+ZENLAYER_EXPORTER_STATUS_SERIES=all, also 0 for every other known status).";
+const RUNNING_HELP: &str = "1 if the Zenlayer VM instance is RUNNING, else 0.";
+const COUNT_HELP: &str =
+    "Number of Zenlayer VM instances per status; every known status is always present.";
+
+/// The instance series of one snapshot in the text exposition format.
+pub fn render_instances(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
+    let instances = snapshot.instances();
+    // About 90 bytes per instance for the two families in `current` mode; the guess only saves reallocations.
+    let per_instance = match mode {
+        StatusSeries::Current => 96,
+        StatusSeries::All => 96 + 60 * KNOWN_STATUSES.len(),
+    };
+    let mut out = Vec::with_capacity(instances.len() * per_instance + 2048);
+
+    header(&mut out, "zenlayer_vm_instance_status", STATUS_HELP);
+    for instance in instances {
+        let mut line = |status: &str, value: u8| {
+            out.extend_from_slice(b"zenlayer_vm_instance_status{instance_id=\"");
+            escape_label_value(&mut out, &instance.id);
+            out.extend_from_slice(b"\",status=\"");
+            escape_label_value(&mut out, status);
+            out.extend_from_slice(b"\"} ");
+            out.push(b'0' + value);
+            out.push(b'\n');
+        };
+        match mode {
+            StatusSeries::Current => line(instance.status.as_str(), 1),
+            StatusSeries::All => {
+                for (i, known) in KNOWN_STATUSES.iter().enumerate() {
+                    line(known, u8::from(instance.status == Status::Known(i as u8)));
+                }
+                if let Status::Other(other) = &instance.status {
+                    line(other, 1);
+                }
+            }
+        }
+    }
+
+    header(&mut out, "zenlayer_vm_instance_running", RUNNING_HELP);
+    for instance in instances {
+        out.extend_from_slice(b"zenlayer_vm_instance_running{instance_id=\"");
+        escape_label_value(&mut out, &instance.id);
+        out.extend_from_slice(b"\"} ");
+        out.push(if instance.status.is_running() {
+            b'1'
+        } else {
+            b'0'
+        });
+        out.push(b'\n');
+    }
+
+    header(&mut out, "zenlayer_vm_instances", COUNT_HELP);
+    for (status, count) in snapshot.counts() {
+        out.extend_from_slice(b"zenlayer_vm_instances{status=\"");
+        escape_label_value(&mut out, status.as_str());
+        out.extend_from_slice(b"\"} ");
+        let _ = write!(out, "{count}");
+        out.push(b'\n');
+    }
+    out
+}
+
+fn header(out: &mut Vec<u8>, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+}
+
+/// Appends `value` escaped as the text format requires inside a quoted label value: backslash, double quote and
+/// line feed. Everything else, non-ASCII included, is valid UTF-8 already and goes through as it is.
+pub fn escape_label_value(out: &mut Vec<u8>, value: &str) {
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'"' => b"\\\"",
+            b'\n' => b"\\n",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escaped);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::time::SystemTime;
+
+    fn snap(pairs: &[(&str, &str)]) -> Arc<Snapshot> {
+        Arc::new(Snapshot::new(
+            pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())),
+            SystemTime::UNIX_EPOCH,
+        ))
+    }
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        // A single-member decoder: the body must be one gzip member, as every HTTP client expects.
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn escapes_label_values() {
+        let mut out = Vec::new();
+        escape_label_value(&mut out, "a\\b\"c\nd{}=é");
+        assert_eq!(String::from_utf8(out).unwrap(), r#"a\\b\"c\nd{}=é"#);
+    }
+
+    #[test]
+    fn current_mode_lines() {
+        let text = String::from_utf8(render_instances(
+            &snap(&[("i-2", "STOPPED"), ("i-1", "RUNNING")]),
+            StatusSeries::Current,
+        ))
+        .unwrap();
+        assert!(text.contains(
+            "zenlayer_vm_instance_status{instance_id=\"i-1\",status=\"RUNNING\"} 1\n\
+             zenlayer_vm_instance_status{instance_id=\"i-2\",status=\"STOPPED\"} 1\n"
+        ));
+        assert!(text.contains("zenlayer_vm_instance_running{instance_id=\"i-2\"} 0\n"));
+        assert!(text.contains("zenlayer_vm_instances{status=\"STOPPED\"} 1\n"));
+        assert!(text.contains("zenlayer_vm_instances{status=\"REBOOT\"} 0\n"));
+    }
+
+    #[test]
+    fn all_mode_is_a_state_set_with_unknown_kept() {
+        let text = String::from_utf8(render_instances(
+            &snap(&[("i-1", "RUNNING"), ("i-2", "HIBERNATED")]),
+            StatusSeries::All,
+        ))
+        .unwrap();
+        let series = |id: &str| {
+            text.lines()
+                .filter(|l| {
+                    l.starts_with(&format!(
+                        "zenlayer_vm_instance_status{{instance_id=\"{id}\""
+                    ))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(series("i-1").len(), KNOWN_STATUSES.len());
+        assert_eq!(
+            series("i-1").iter().filter(|l| l.ends_with(" 1")).count(),
+            1
+        );
+        assert_eq!(series("i-2").len(), KNOWN_STATUSES.len() + 1);
+        assert!(
+            series("i-2").contains(
+                &"zenlayer_vm_instance_status{instance_id=\"i-2\",status=\"HIBERNATED\"} 1"
+            )
+        );
+    }
+
+    #[test]
+    fn gzip_assembly_is_one_member_equal_to_plain() {
+        for pairs in [&[][..], &[("a", "RUNNING"), ("b", "STOPPED")][..]] {
+            let rendered = Rendered::new(snap(pairs), StatusSeries::Current);
+            let tail = b"# TYPE zenlayer_up gauge\nzenlayer_up 1\n".to_vec();
+            let plain = assemble(Some(&rendered), tail.clone(), false);
+            let gz = assemble(Some(&rendered), tail.clone(), true);
+            assert!(!plain.gzip && gz.gzip);
+            assert_eq!(gunzip(&gz.to_vec()), plain.to_vec());
+            assert!(plain.to_vec().ends_with(&tail));
+        }
+        let alone = assemble(None, b"zenlayer_up 0\n".to_vec(), true);
+        assert_eq!(gunzip(&alone.to_vec()), b"zenlayer_up 0\n");
+    }
+
+    #[test]
+    fn large_snapshot_compresses_through_buffer_growth() {
+        let pairs: Vec<(String, String)> = (0..20_000)
+            .map(|i| (format!("{i:019}"), "RUNNING".into()))
+            .collect();
+        let snapshot = Arc::new(Snapshot::new(pairs, SystemTime::UNIX_EPOCH));
+        let rendered = Rendered::new(snapshot, StatusSeries::Current);
+        let gz = assemble(Some(&rendered), Vec::new(), true);
+        assert_eq!(gunzip(&gz.to_vec()), rendered.text.to_vec());
+        assert!(
+            gz.len() * 5 < rendered.text.len(),
+            "{} vs {}",
+            gz.len(),
+            rendered.text.len()
+        );
+    }
+}

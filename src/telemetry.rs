@@ -1,0 +1,157 @@
+//! The exporter's own metrics (one `Registry`, passed around, never global) and the logging set-up.
+//! Instance series are not here: they are rendered from snapshots by `render`.
+
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry,
+};
+
+use crate::zenlayer::error::KINDS;
+use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
+
+/// Poll failure reasons beyond the API error kinds: the whole-poll deadline, and paging the exporter refused
+/// (a `totalCount` that would need more pages than the hard bound).
+pub const POLL_ONLY_REASONS: [&str; 2] = ["deadline", "pagination"];
+
+/// The version compiled in, for `--version`, logs and `zenlayer_exporter_build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The commit compiled in (set by `build.rs`; `unknown` outside a git checkout).
+pub const REVISION: &str = env!("ZENLAYER_EXPORTER_REVISION");
+
+/// Handles on every self-metric. Cheap to clone: each field is an `Arc` inside.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub up: Gauge,
+    pub last_poll_success: Gauge,
+    pub poll_duration: Histogram,
+    pub polls: IntCounter,
+    pub poll_failures: IntCounterVec,
+    pub api_requests: IntCounterVec,
+    pub api_failures: IntCounterVec,
+    pub api_duration: HistogramVec,
+}
+
+impl Metrics {
+    /// A fresh registry with every self-metric registered, every known label value present at zero (so `rate()`
+    /// works from the first failure), and the process collector where the platform has one.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let up = Gauge::new(
+            "zenlayer_up",
+            "1 if the last poll of the Zenlayer API succeeded, else 0.",
+        )?;
+        let last_poll_success = Gauge::new(
+            "zenlayer_exporter_last_poll_success_timestamp_seconds",
+            "Unix time of the last successful poll; 0 before the first.",
+        )?;
+        let poll_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "zenlayer_exporter_poll_duration_seconds",
+                "Duration of whole polls (every page), successful or not.",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+            ]),
+        )?;
+        let polls = IntCounter::new("zenlayer_exporter_polls_total", "Polls attempted.")?;
+        let poll_failures = IntCounterVec::new(
+            Opts::new(
+                "zenlayer_exporter_poll_failures_total",
+                "Polls that failed, by reason; the previous snapshot kept being served.",
+            ),
+            &["reason"],
+        )?;
+        let api_requests = IntCounterVec::new(
+            Opts::new(
+                "zenlayer_exporter_api_requests_total",
+                "API calls sent, each retry counted.",
+            ),
+            &["action"],
+        )?;
+        let api_failures = IntCounterVec::new(
+            Opts::new(
+                "zenlayer_exporter_api_request_failures_total",
+                "API calls that failed, each retry counted, by reason.",
+            ),
+            &["action", "reason"],
+        )?;
+        let api_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "zenlayer_exporter_api_request_duration_seconds",
+                "Latency of single API calls, including reading the body.",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["action"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "zenlayer_exporter_build_info",
+                "Always 1; labels give the version and revision of the running exporter.",
+            ),
+            &["version", "revision"],
+        )?;
+        build_info.with_label_values(&[VERSION, REVISION]).set(1);
+
+        for reason in KINDS.iter().chain(POLL_ONLY_REASONS.iter()) {
+            poll_failures.with_label_values(&[*reason]);
+        }
+        api_requests.with_label_values(&[DESCRIBE_INSTANCES_STATUS]);
+        api_duration.with_label_values(&[DESCRIBE_INSTANCES_STATUS]);
+        for reason in KINDS {
+            api_failures.with_label_values(&[DESCRIBE_INSTANCES_STATUS, reason]);
+        }
+
+        registry.register(Box::new(up.clone()))?;
+        registry.register(Box::new(last_poll_success.clone()))?;
+        registry.register(Box::new(poll_duration.clone()))?;
+        registry.register(Box::new(polls.clone()))?;
+        registry.register(Box::new(poll_failures.clone()))?;
+        registry.register(Box::new(api_requests.clone()))?;
+        registry.register(Box::new(api_failures.clone()))?;
+        registry.register(Box::new(api_duration.clone()))?;
+        registry.register(Box::new(build_info))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+
+        Ok(Metrics {
+            registry,
+            up,
+            last_poll_success,
+            poll_duration,
+            polls,
+            poll_failures,
+            api_requests,
+            api_failures,
+            api_duration,
+        })
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Installs the global tracing subscriber: `filter` is a `RUST_LOG` directive string, already validated by config.
+/// Logs go to standard error, so standard output stays clean for `--help` and `--check-config`.
+pub fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // A second initialisation (tests running `run` twice in one process) is harmless: keep the first.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

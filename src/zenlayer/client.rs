@@ -1,0 +1,504 @@
+//! One signed API call with retries: build the request, sign the exact bytes sent, read a bounded body,
+//! classify the answer into a page or a typed error. Paging across calls is the poller's business.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::error::{ApiError, clip};
+use super::model::{self, Page, PageRequest};
+use super::sign::{self, SignInput};
+use crate::secret::Secret;
+use crate::telemetry::Metrics;
+
+/// The `Content-Type` sent and signed.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+
+/// Path of the VM service under the API base URL.
+pub const VM_PATH: &str = "api/v2/vm";
+
+/// Largest response body read. A page of 1000 statuses is about 70 kB and one of 1000 full instance records
+/// about 2 MB; anything near this bound is not an answer the API gives, and reading on would only cost memory.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Longest wait between attempts. A `Retry-After` longer than this fails the call at once: waiting that long
+/// inside one poll would only delay the next one, which starts afresh anyway.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How the exporter proves who it is.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// An access key pair: every request is signed with ZC2-HMAC-SHA256.
+    Signature {
+        access_key_id: String,
+        secret: Secret,
+    },
+    /// A personal access token sent as `Authorization: Bearer`.
+    Bearer { token: Secret },
+}
+
+/// What a [`Client`] needs; built by `config` (or a test), checked there.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The API base URL, e.g. `https://console.zenlayer.com`; the VM path is appended.
+    pub base_url: Url,
+    /// `X-ZC-Version`.
+    pub api_version: String,
+    pub auth: Auth,
+    /// Bound on one attempt, from sending until the body is read.
+    pub request_timeout: Duration,
+    /// Attempts after the first, for retryable failures only.
+    pub max_retries: u32,
+    /// First backoff; each later one doubles, up to [`MAX_BACKOFF`], with jitter.
+    pub backoff_base: Duration,
+}
+
+/// A client of the VM API, shared by every page fetch of a poll.
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: Url,
+    host: String,
+    config: ClientConfig,
+    metrics: Metrics,
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("API URL {0} has no host")]
+    NoHost(String),
+    #[error("cannot set up the HTTP client: {0}")]
+    Http(String),
+}
+
+/// The `Host` value the HTTP client sends for `url`: `host` for the scheme's default port, else `host:port`.
+/// It is set explicitly on every request so that what is signed is what is sent.
+pub fn host_header(url: &Url) -> Option<String> {
+    let host = match url.host()? {
+        url::Host::Ipv6(ip) => format!("[{ip}]"),
+        other => other.to_string(),
+    };
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    })
+}
+
+/// Joins the VM path onto a base URL, keeping any path prefix the base has (a proxy's, say).
+pub fn endpoint(base: &Url) -> Url {
+    let mut endpoint = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    endpoint.set_path(&format!("{prefix}/{VM_PATH}"));
+    endpoint.set_query(None);
+    endpoint.set_fragment(None);
+    endpoint
+}
+
+impl Client {
+    /// Builds a client; `metrics` receives a count, a latency and a failure reason for every attempt.
+    pub fn new(config: ClientConfig, metrics: Metrics) -> Result<Self, BuildError> {
+        // reqwest is built without a default crypto provider so the crate builds with ring alone; installing it
+        // twice (tests build many clients) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let host = host_header(&config.base_url)
+            .ok_or_else(|| BuildError::NoHost(config.base_url.to_string()))?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("zenlayer-exporter/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| BuildError::Http(error_chain(&e)))?;
+        Ok(Client {
+            http,
+            endpoint: endpoint(&config.base_url),
+            host,
+            config,
+            metrics,
+        })
+    }
+
+    /// Calls a paged describe action, retrying throttling, server errors and network failures with capped,
+    /// jittered exponential backoff (or the server's `Retry-After`). Each attempt is signed afresh, since the
+    /// timestamp is part of the signature.
+    pub async fn describe_page<T: DeserializeOwned>(
+        &self,
+        action: &'static str,
+        request: &PageRequest,
+    ) -> Result<Page<T>, ApiError> {
+        let body = Bytes::from(serde_json::to_vec(request).map_err(|e| ApiError::Decode {
+            status: 0,
+            detail: format!("cannot encode request: {e}"),
+            request_id: None,
+        })?);
+        let mut attempt = 0u32;
+        loop {
+            let started = Instant::now();
+            let result = self.attempt::<T>(action, &body).await;
+            self.metrics.api_requests.with_label_values(&[action]).inc();
+            self.metrics
+                .api_duration
+                .with_label_values(&[action])
+                .observe(started.elapsed().as_secs_f64());
+            let error = match result {
+                Ok(page) => return Ok(page),
+                Err(error) => error,
+            };
+            self.metrics
+                .api_failures
+                .with_label_values(&[action, error.kind()])
+                .inc();
+            if !error.is_retryable() || attempt >= self.config.max_retries {
+                return Err(error);
+            }
+            let delay = match error.retry_after() {
+                Some(wait) if wait > MAX_BACKOFF => return Err(error),
+                Some(wait) => wait,
+                None => backoff(self.config.backoff_base, attempt),
+            };
+            tracing::debug!(
+                action,
+                page = request.page_num,
+                attempt = attempt + 1,
+                kind = error.kind(),
+                status = error.status(),
+                request_id = error.request_id(),
+                delay_ms = delay.as_millis() as u64,
+                error = %error,
+                "retrying API call"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        action: &'static str,
+        body: &Bytes,
+    ) -> Result<Page<T>, ApiError> {
+        let headers = self.headers(action, body);
+        let request = self
+            .http
+            .post(self.endpoint.clone())
+            .headers(headers)
+            .body(body.clone());
+        let exchange = async {
+            let mut response = request.send().await.map_err(transport)?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            if response
+                .content_length()
+                .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+            {
+                return Err(too_large(status));
+            }
+            let mut bytes = Vec::with_capacity(
+                response
+                    .content_length()
+                    .map_or(8 * 1024, |len| len as usize),
+            );
+            while let Some(chunk) = response.chunk().await.map_err(transport)? {
+                if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(too_large(status));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok((status, headers, bytes))
+        };
+        let (status, headers, bytes) = tokio::time::timeout(self.config.request_timeout, exchange)
+            .await
+            .map_err(|_| ApiError::Timeout {
+                after: self.config.request_timeout,
+            })??;
+        classify(status, &headers, &bytes)
+    }
+
+    fn headers(&self, action: &'static str, body: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let value = |v: &str| HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static(""));
+        headers.insert(HOST, value(&self.host));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
+        headers.insert("x-zc-action", HeaderValue::from_static(action));
+        headers.insert("x-zc-version", value(&self.config.api_version));
+        headers.insert("x-zc-service", HeaderValue::from_static("vm"));
+        let mut authorization = match &self.config.auth {
+            Auth::Signature {
+                access_key_id,
+                secret,
+            } => {
+                let timestamp = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                headers.insert("x-zc-timestamp", value(&timestamp.to_string()));
+                headers.insert(
+                    "x-zc-signature-method",
+                    HeaderValue::from_static(sign::ALGORITHM),
+                );
+                let input = SignInput {
+                    content_type: CONTENT_TYPE_JSON,
+                    host: &self.host,
+                    body,
+                    timestamp,
+                };
+                value(&sign::authorization(access_key_id, secret.expose(), &input))
+            }
+            Auth::Bearer { token } => value(&format!("Bearer {}", token.expose())),
+        };
+        // Keeps the credential out of any header dump a library might log.
+        authorization.set_sensitive(true);
+        headers.insert(AUTHORIZATION, authorization);
+        headers
+    }
+}
+
+/// Capped exponential backoff with "equal jitter": half the step is fixed, half random, so retries from
+/// concurrent page fetches spread out without ever waiting less than half the step.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let step = base
+        .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
+        .min(MAX_BACKOFF);
+    let half = step / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+fn transport(error: reqwest::Error) -> ApiError {
+    ApiError::Transport {
+        detail: error_chain(&error),
+    }
+}
+
+fn too_large(status: u16) -> ApiError {
+    ApiError::Decode {
+        status,
+        detail: format!("body larger than {MAX_RESPONSE_BYTES} bytes"),
+        request_id: None,
+    }
+}
+
+/// An error and its causes on one line: reqwest's own message alone ("error sending request") says too little.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// Transient server codes that the vendor's Terraform provider retries, whatever HTTP status carries them.
+const TRANSIENT_CODES: [&str; 3] = [
+    "INTERNAL_SERVER_ERROR",
+    "SERVICE_TEMPORARY_UNAVAILABLE",
+    "REQUEST_TIMED_OUT",
+];
+
+/// Turns a complete answer into a page or a typed error. Branches on the HTTP status and `code` only: the
+/// API's `message` wording is not stable.
+pub fn classify<T: DeserializeOwned>(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Page<T>, ApiError> {
+    if status == 200 {
+        match model::decode_page(body) {
+            Ok(page) => return Ok(page),
+            Err(decode) => {
+                // A 200 carrying an error envelope is an error, not a malformed page.
+                if model::decode_error(body).is_none() {
+                    return Err(ApiError::Decode {
+                        status,
+                        detail: decode.detail,
+                        request_id: decode.request_id,
+                    });
+                }
+            }
+        }
+    }
+    let (code, message, request_id) = match model::decode_error(body) {
+        Some(e) => (e.code, e.message.as_deref().map(clip), e.request_id),
+        None => (None, Some(describe_foreign_body(headers, body)), None),
+    };
+    let code_is = |wanted: &str| code.as_deref() == Some(wanted);
+    if status == 429 || code_is("REQUEST_LIMIT_EXCEEDED") {
+        return Err(ApiError::Throttled {
+            status,
+            code,
+            message,
+            request_id,
+            retry_after: headers.get(RETRY_AFTER).and_then(parse_retry_after),
+        });
+    }
+    if status >= 500 || TRANSIENT_CODES.iter().any(|c| code_is(c)) {
+        return Err(ApiError::Server {
+            status,
+            code,
+            message,
+            request_id,
+        });
+    }
+    if status == 401 || status == 403 {
+        return Err(ApiError::Auth {
+            status,
+            code,
+            message,
+            request_id,
+        });
+    }
+    Err(ApiError::Client {
+        status,
+        code,
+        message,
+        request_id,
+    })
+}
+
+/// A short description of a body that is not the API's JSON: a CDN challenge, a proxy's HTML page, nothing.
+fn describe_foreign_body(headers: &HeaderMap, body: &[u8]) -> String {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    let mut out = format!(
+        "not an API error envelope ({} bytes, content-type {})",
+        body.len(),
+        clip(content_type)
+    );
+    if let Some(challenge) = headers.get("cf-mitigated").and_then(|v| v.to_str().ok()) {
+        out.push_str(", CDN cf-mitigated: ");
+        out.push_str(&clip(challenge));
+    }
+    out
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(text).ok()?;
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zenlayer::model::InstanceStatus;
+
+    fn err(status: u16, headers: &[(&str, &str)], body: &str) -> ApiError {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        classify::<InstanceStatus>(status, &map, body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn classifies_by_status_and_code() {
+        let e = err(
+            429,
+            &[("retry-after", "3")],
+            r#"{"requestId":"T9","code":"REQUEST_LIMIT_EXCEEDED","message":"m"}"#,
+        );
+        assert_eq!(e.kind(), "throttled");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(e.request_id(), Some("T9"));
+        assert_eq!(
+            err(400, &[], r#"{"code":"REQUEST_LIMIT_EXCEEDED"}"#).kind(),
+            "throttled"
+        );
+        assert_eq!(
+            err(500, &[], r#"{"code":"INTERNAL_SERVER_ERROR"}"#).kind(),
+            "server_error"
+        );
+        assert_eq!(
+            err(400, &[], r#"{"code":"REQUEST_TIMED_OUT"}"#).kind(),
+            "server_error"
+        );
+        assert_eq!(
+            err(502, &[], "<html>bad gateway</html>").kind(),
+            "server_error"
+        );
+        assert_eq!(err(401, &[], r#"{"code":"AUTH_FAILED"}"#).kind(), "auth");
+        assert_eq!(
+            err(404, &[], r#"{"code":"INVALID_INSTANCE_NOT_FOUND"}"#).kind(),
+            "client_error"
+        );
+        assert_eq!(
+            err(200, &[], r#"{"code":"INVALID_PARAMETER"}"#).kind(),
+            "client_error"
+        );
+        assert_eq!(err(200, &[], "{not json").kind(), "decode");
+    }
+
+    #[test]
+    fn cdn_challenge_is_auth_and_says_so() {
+        let e = err(
+            403,
+            &[("content-type", "text/html"), ("cf-mitigated", "challenge")],
+            "<html>Just a moment...</html>",
+        );
+        assert_eq!(e.kind(), "auth");
+        let text = e.to_string();
+        assert!(text.contains("cf-mitigated: challenge"), "{text}");
+        assert!(text.contains("text/html"), "{text}");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(
+            parse_retry_after(&HeaderValue::from_static("7")),
+            Some(Duration::from_secs(7))
+        );
+        let past = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let base = Duration::from_secs(1);
+        for attempt in 0..40 {
+            let step = (base * 2u32.pow(attempt.min(16))).min(MAX_BACKOFF);
+            let d = backoff(base, attempt);
+            assert!(d >= step / 2 && d <= step, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn host_header_matches_what_is_sent() {
+        let h = |u: &str| host_header(&Url::parse(u).unwrap()).unwrap();
+        assert_eq!(h("https://console.zenlayer.com"), "console.zenlayer.com");
+        assert_eq!(
+            h("https://console.zenlayer.com:443/x"),
+            "console.zenlayer.com"
+        );
+        assert_eq!(h("http://127.0.0.1:18089"), "127.0.0.1:18089");
+        assert_eq!(h("http://[::1]:8080"), "[::1]:8080");
+    }
+
+    #[test]
+    fn endpoint_keeps_a_path_prefix() {
+        let e = |u: &str| endpoint(&Url::parse(u).unwrap()).to_string();
+        assert_eq!(
+            e("https://console.zenlayer.com"),
+            "https://console.zenlayer.com/api/v2/vm"
+        );
+        assert_eq!(
+            e("http://proxy:8080/zen/"),
+            "http://proxy:8080/zen/api/v2/vm"
+        );
+    }
+}

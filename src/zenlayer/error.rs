@@ -1,0 +1,215 @@
+//! The typed errors of one API call, with the stable `kind()` that labels the failure metrics.
+//! Retry policy reads `is_retryable()` and `retry_after()`; nothing here knows about polls.
+
+use std::time::Duration;
+
+/// The `reason` label values, a small fixed set so the failure counters stay bounded.
+pub const KINDS: [&str; 7] = [
+    "throttled",
+    "server_error",
+    "auth",
+    "client_error",
+    "timeout",
+    "connect",
+    "decode",
+];
+
+/// Longest API `message` or body excerpt kept in an error, so a hostile body cannot flood the logs.
+const MAX_DETAIL_CHARS: usize = 200;
+
+/// Why one API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// HTTP 429 or `REQUEST_LIMIT_EXCEEDED`.
+    #[error("throttled by the API (HTTP {status}{})", describe(code, message))]
+    Throttled {
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+        request_id: Option<String>,
+        retry_after: Option<Duration>,
+    },
+    /// HTTP 5xx or a transient server code.
+    #[error("API server error (HTTP {status}{})", describe(code, message))]
+    Server {
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+        request_id: Option<String>,
+    },
+    /// HTTP 401 or 403: the credentials are wrong, expired or lack permission, or a CDN challenged the request.
+    #[error(
+        "authentication or permission failure (HTTP {status}{})",
+        describe(code, message)
+    )]
+    Auth {
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+        request_id: Option<String>,
+    },
+    /// Any other non-200 answer: a parameter the API refused.
+    #[error(
+        "request refused by the API (HTTP {status}{})",
+        describe(code, message)
+    )]
+    Client {
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+        request_id: Option<String>,
+    },
+    /// No complete answer within the per-request timeout.
+    #[error("no complete answer within {}s", after.as_secs_f64())]
+    Timeout { after: Duration },
+    /// The connection could not be made or broke before the answer was complete.
+    #[error("network error: {detail}")]
+    Transport { detail: String },
+    /// An answer that is not what the API documents: not JSON, missing fields, too large.
+    #[error("undecodable answer (HTTP {status}): {detail}")]
+    Decode {
+        status: u16,
+        detail: String,
+        request_id: Option<String>,
+    },
+}
+
+fn describe(code: &Option<String>, message: &Option<String>) -> String {
+    let mut out = String::new();
+    if let Some(code) = code {
+        out.push_str(", code ");
+        out.push_str(code);
+    }
+    if let Some(message) = message {
+        out.push_str(": ");
+        out.push_str(message);
+    }
+    out
+}
+
+/// Keeps an untrusted string short and on one line for logs.
+pub(crate) fn clip(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_DETAIL_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > MAX_DETAIL_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+impl ApiError {
+    /// The metric label for this failure: one of [`KINDS`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Throttled { .. } => "throttled",
+            ApiError::Server { .. } => "server_error",
+            ApiError::Auth { .. } => "auth",
+            ApiError::Client { .. } => "client_error",
+            ApiError::Timeout { .. } => "timeout",
+            ApiError::Transport { .. } => "connect",
+            ApiError::Decode { .. } => "decode",
+        }
+    }
+
+    /// Whether another attempt may succeed: throttling, server trouble and the network, never auth or parameters.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Throttled { .. }
+                | ApiError::Server { .. }
+                | ApiError::Timeout { .. }
+                | ApiError::Transport { .. }
+        )
+    }
+
+    /// The server's `Retry-After`, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the answer, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Throttled { status, .. }
+            | ApiError::Server { status, .. }
+            | ApiError::Auth { status, .. }
+            | ApiError::Client { status, .. }
+            | ApiError::Decode { status, .. } => Some(*status),
+            ApiError::Timeout { .. } | ApiError::Transport { .. } => None,
+        }
+    }
+
+    /// The API's `requestId`, which Zenlayer support asks for.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ApiError::Throttled { request_id, .. }
+            | ApiError::Server { request_id, .. }
+            | ApiError::Auth { request_id, .. }
+            | ApiError::Client { request_id, .. }
+            | ApiError::Decode { request_id, .. } => request_id.as_deref(),
+            ApiError::Timeout { .. } | ApiError::Transport { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_the_documented_set() {
+        let errors = [
+            ApiError::Throttled {
+                status: 429,
+                code: None,
+                message: None,
+                request_id: None,
+                retry_after: None,
+            },
+            ApiError::Server {
+                status: 500,
+                code: None,
+                message: None,
+                request_id: None,
+            },
+            ApiError::Auth {
+                status: 401,
+                code: None,
+                message: None,
+                request_id: None,
+            },
+            ApiError::Client {
+                status: 400,
+                code: None,
+                message: None,
+                request_id: None,
+            },
+            ApiError::Timeout {
+                after: Duration::from_secs(1),
+            },
+            ApiError::Transport { detail: "x".into() },
+            ApiError::Decode {
+                status: 200,
+                detail: "x".into(),
+                request_id: None,
+            },
+        ];
+        let kinds: Vec<_> = errors.iter().map(ApiError::kind).collect();
+        assert_eq!(kinds, KINDS);
+        let retryable: Vec<_> = errors.iter().map(ApiError::is_retryable).collect();
+        assert_eq!(retryable, [true, true, false, false, true, true, false]);
+    }
+
+    #[test]
+    fn clip_bounds_and_flattens() {
+        assert_eq!(clip("a\nb"), "a b");
+        let long = "x".repeat(500);
+        assert_eq!(clip(&long).chars().count(), MAX_DETAIL_CHARS + 1);
+    }
+}

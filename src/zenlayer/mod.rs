@@ -1,0 +1,10 @@
+//! The Zenlayer Cloud VM API client: signing, one call with retries, wire types, typed errors.
+//! It knows nothing of polling, snapshots or Prometheus output.
+
+pub mod client;
+pub mod error;
+pub mod model;
+pub mod sign;
+
+pub use client::{Auth, Client, ClientConfig};
+pub use error::ApiError;

@@ -1,0 +1,202 @@
+//! Wire types of the VM API: request bodies, the success envelope (wrapped or flat) and the error envelope.
+//! Decoding only; what a status means to the exporter is decided by the poller and the renderer.
+
+use serde::{Deserialize, Serialize};
+
+/// The API action that lists every instance's status.
+pub const DESCRIBE_INSTANCES_STATUS: &str = "DescribeInstancesStatus";
+
+/// Largest `pageSize` the API accepts.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Most ids one `instanceIds` filter may carry.
+pub const MAX_INSTANCE_IDS: usize = 100;
+
+/// The body of a paged describe call. Empty `instance_ids` means every instance of the account.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PageRequest {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_num: Option<u32>,
+}
+
+/// One row of `DescribeInstancesStatus`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceStatus {
+    pub instance_id: String,
+    pub instance_status: String,
+}
+
+/// One page of a paged describe call, whichever envelope it came in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub request_id: Option<String>,
+    /// Instances matching the request across all pages, as the API counted them when it answered this page.
+    pub total_count: u64,
+    pub data_set: Vec<T>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload<T> {
+    request_id: Option<String>,
+    total_count: Option<u64>,
+    #[serde(default = "Option::default")]
+    data_set: Option<Vec<T>>,
+}
+
+/// Both envelopes at once, so one pass over the bytes decodes either: the documented one wraps the payload in
+/// `response`, the action's reference page shows it at the top level.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<T> {
+    request_id: Option<String>,
+    response: Option<Payload<T>>,
+    total_count: Option<u64>,
+    #[serde(default = "Option::default")]
+    data_set: Option<Vec<T>>,
+}
+
+/// Why a 200 answer could not be read as a page.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PageDecodeError {
+    pub detail: String,
+    pub request_id: Option<String>,
+}
+
+/// Decodes a 200 answer. A missing or null `dataSet` is an empty page; a missing `totalCount` is an error, since
+/// paging cannot be planned without it.
+pub fn decode_page<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<Page<T>, PageDecodeError> {
+    let envelope: Envelope<T> = serde_json::from_slice(body).map_err(|e| PageDecodeError {
+        detail: format!("invalid JSON page: {e}"),
+        request_id: None,
+    })?;
+    let (request_id, total_count, data_set) = match envelope.response {
+        Some(inner) => (
+            inner.request_id.or(envelope.request_id),
+            inner.total_count,
+            inner.data_set,
+        ),
+        None => (envelope.request_id, envelope.total_count, envelope.data_set),
+    };
+    let Some(total_count) = total_count else {
+        return Err(PageDecodeError {
+            detail: "answer has no totalCount".into(),
+            request_id,
+        });
+    };
+    Ok(Page {
+        request_id,
+        total_count,
+        data_set: data_set.unwrap_or_default(),
+    })
+}
+
+/// The error envelope `{requestId, code, message}`, flat or (defensively) wrapped in `response`.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub request_id: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    #[serde(flatten)]
+    top: ErrorBody,
+    response: Option<ErrorBody>,
+}
+
+/// Reads an error envelope; `None` when the body is not one (a proxy's HTML page, an empty body).
+pub fn decode_error(body: &[u8]) -> Option<ErrorBody> {
+    let envelope: ErrorEnvelope = serde_json::from_slice(body).ok()?;
+    let mut out = envelope.top;
+    if let Some(inner) = envelope.response {
+        out.request_id = out.request_id.or(inner.request_id);
+        out.code = out.code.or(inner.code);
+        out.message = out.message.or(inner.message);
+    }
+    out.code.is_some().then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_and_flat_envelopes_decode_alike() {
+        let wrapped = br#"{"requestId":"T1","response":{"requestId":"T1","totalCount":2,
+            "dataSet":[{"instanceId":"a","instanceStatus":"RUNNING"}]}}"#;
+        let flat = br#"{"requestId":"T1","totalCount":2,"dataSet":[{"instanceId":"a","instanceStatus":"RUNNING"}]}"#;
+        let a: Page<InstanceStatus> = decode_page(wrapped).unwrap();
+        let b: Page<InstanceStatus> = decode_page(flat).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.total_count, 2);
+        assert_eq!(a.request_id.as_deref(), Some("T1"));
+    }
+
+    #[test]
+    fn null_or_missing_data_set_is_empty() {
+        for body in [
+            &br#"{"response":{"totalCount":0,"dataSet":null}}"#[..],
+            br#"{"response":{"totalCount":0}}"#,
+        ] {
+            let page: Page<InstanceStatus> = decode_page(body).unwrap();
+            assert!(page.data_set.is_empty());
+        }
+    }
+
+    #[test]
+    fn bad_pages_name_the_problem() {
+        let err = decode_page::<InstanceStatus>(br#"{"response":{"dataSet":[]}}"#).unwrap_err();
+        assert_eq!(err.detail, "answer has no totalCount");
+        let err = decode_page::<InstanceStatus>(br#"{"response":{"totalCount":-1}}"#).unwrap_err();
+        assert!(err.detail.contains("invalid JSON page"), "{}", err.detail);
+        let err = decode_page::<InstanceStatus>(
+            br#"{"response":{"totalCount":1,"dataSet":[{"instanceId":"a"}]}}"#,
+        )
+        .unwrap_err();
+        assert!(err.detail.contains("instanceStatus"), "{}", err.detail);
+        assert!(decode_page::<InstanceStatus>(b"<html>").is_err());
+    }
+
+    #[test]
+    fn error_envelope_flat_or_wrapped() {
+        let flat = decode_error(
+            br#"{"requestId":"T2","code":"REQUEST_LIMIT_EXCEEDED","message":"slow down"}"#,
+        );
+        assert_eq!(
+            flat.unwrap().code.as_deref(),
+            Some("REQUEST_LIMIT_EXCEEDED")
+        );
+        let wrapped = decode_error(br#"{"response":{"requestId":"T3","code":"X"}}"#).unwrap();
+        assert_eq!(
+            (wrapped.request_id.as_deref(), wrapped.code.as_deref()),
+            (Some("T3"), Some("X"))
+        );
+        assert_eq!(decode_error(b"<html>blocked</html>"), None);
+        assert_eq!(decode_error(b""), None);
+        assert_eq!(decode_error(br#"{"requestId":"T"}"#), None);
+    }
+
+    #[test]
+    fn request_body_is_compact_and_omits_unset_fields() {
+        let body = serde_json::to_string(&PageRequest {
+            page_size: Some(1000),
+            page_num: Some(3),
+            ..PageRequest::default()
+        })
+        .unwrap();
+        assert_eq!(body, r#"{"pageSize":1000,"pageNum":3}"#);
+        assert_eq!(
+            serde_json::to_string(&PageRequest::default()).unwrap(),
+            "{}"
+        );
+    }
+}
