@@ -141,7 +141,9 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let auth = match &self.auth {
             None => "none (demo)".to_owned(),
-            Some(Auth::Signature { access_key_id, .. }) => format!("access key {access_key_id} (secret redacted)"),
+            Some(Auth::Signature { access_key_id, .. }) => {
+                format!("access key {access_key_id} (secret redacted)")
+            }
             Some(Auth::Bearer { .. }) => "bearer token (redacted)".to_owned(),
         };
         f.debug_struct("Config")

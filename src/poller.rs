@@ -144,7 +144,6 @@ impl Poller {
                 if let Err(e) = tokio::task::spawn_blocking(move || publish(published)).await {
                     tracing::error!(error = %e, "publishing the snapshot failed");
                 }
-                self.previous = Some(snapshot);
                 self.metrics.up.set(1.0);
                 self.metrics
                     .last_poll_success
@@ -201,7 +200,7 @@ impl Poller {
         }));
     }
 
-    /// Walks every page and builds the snapshot; publishes nothing.
+    /// Walks every page and builds the snapshot, remembered for the next poll's reconciliation; publishes nothing.
     pub async fn poll_once(&mut self) -> Result<Arc<Snapshot>, PollError> {
         let walk = self.walk().await?;
         let seen = walk.rows.len() as u64;
@@ -235,7 +234,9 @@ impl Poller {
             );
         }
         self.carried = carried;
-        Ok(Arc::new(Snapshot::new(rows, SystemTime::now())))
+        let snapshot = Arc::new(Snapshot::new(rows, SystemTime::now()));
+        self.previous = Some(snapshot.clone());
+        Ok(snapshot)
     }
 
     async fn fetch(&self, page_num: u32) -> (u32, Result<Page<InstanceStatus>, ApiError>) {

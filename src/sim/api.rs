@@ -34,6 +34,15 @@ pub enum Fault {
     HtmlError { status: u16 },
 }
 
+/// A change to the fleet, scheduled to happen right after a given call is answered: the way a test makes
+/// instances appear or vanish while the exporter is between pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetChange {
+    Add { id: String, status: String },
+    Remove { id: String },
+    SetStatus { id: String, status: String },
+}
+
 /// What the handler answers.
 #[derive(Debug)]
 pub struct SimResponse {
@@ -57,6 +66,12 @@ pub struct SimState {
     pub calls: u64,
     /// `pageNum` of every successful call, in order, for paging tests.
     pub pages_served: Vec<u32>,
+    /// A `totalCount` to report instead of the true one: a lying or absurd count.
+    pub fleet_total_override: Option<u64>,
+    /// Faults served to one given call (1-based, counting every call), before any queued fault.
+    pub faults_on_call: std::collections::HashMap<u64, Fault>,
+    /// Fleet changes applied once the call with that number (1-based, counting every call) is answered.
+    pub scheduled_changes: Vec<(u64, FleetChange)>,
 }
 
 fn error(status: u16, request_id: &str, code: &str, message: &str) -> SimResponse {
@@ -77,11 +92,41 @@ impl SimState {
     /// Answers one request. `path` and `method` are checked by the caller's router; this sees VM API calls.
     pub fn handle(&mut self, headers: &HeaderMap, body: &[u8]) -> SimResponse {
         self.calls += 1;
+        let response = self.answer(headers, body);
+        let call = self.calls;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled_changes)
+            .into_iter()
+            .partition(|(after, _)| *after <= call);
+        self.scheduled_changes = later;
+        for (_, change) in due {
+            self.apply(change);
+        }
+        response
+    }
+
+    /// Applies one change to the fleet now.
+    pub fn apply(&mut self, change: FleetChange) {
+        match change {
+            FleetChange::Add { id, status } => self.fleet.insert(id, status),
+            FleetChange::Remove { id } => {
+                self.fleet.remove(&id);
+            }
+            FleetChange::SetStatus { id, status } => {
+                self.fleet.set_status(&id, &status);
+            }
+        }
+    }
+
+    fn answer(&mut self, headers: &HeaderMap, body: &[u8]) -> SimResponse {
         let request_id = format!(
             "T{:08X}-SIM0-4000-8000-{:012X}",
             self.calls as u32, self.calls
         );
-        if let Some(fault) = self.faults.pop_front() {
+        if let Some(fault) = self
+            .faults_on_call
+            .remove(&self.calls)
+            .or_else(|| self.faults.pop_front())
+        {
             return fault_response(&fault, &request_id);
         }
         if let Err((code, message)) = self.authenticate(headers, body) {
@@ -154,6 +199,11 @@ impl SimState {
         let (total, rows) =
             self.fleet
                 .page(&request.instance_ids, page_size as usize, page_num as usize);
+        let total = self.fleet_total_override.unwrap_or(total);
+        // Bounded, so a demo running for weeks does not grow without end.
+        if self.pages_served.len() >= 100_000 {
+            self.pages_served.drain(..50_000);
+        }
         self.pages_served.push(page_num);
         let data_set: Vec<_> = rows
             .iter()

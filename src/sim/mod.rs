@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use url::Url;
 
-pub use api::{Fault, SimCredentials, SimState};
+pub use api::{Fault, FleetChange, SimCredentials, SimState};
 pub use fleet::{Fleet, SimInstance};
 
 use crate::secret::Secret;
@@ -58,6 +58,8 @@ impl Default for SimOptions {
 
 struct Shared {
     state: Mutex<SimState>,
+    /// Requests received, counted on arrival (before any latency), so a test can see a call in flight.
+    received: std::sync::atomic::AtomicU64,
     latency: Mutex<Duration>,
 }
 
@@ -84,8 +86,12 @@ impl Simulator {
                 max_skew: Duration::from_secs(300),
                 calls: 0,
                 pages_served: Vec::new(),
+                scheduled_changes: Vec::new(),
+                faults_on_call: Default::default(),
+                fleet_total_override: None,
             }),
             latency: Mutex::new(options.latency),
+            received: Default::default(),
         });
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(accept_loop(listener, shared.clone(), stopped));
@@ -159,6 +165,13 @@ impl Simulator {
             .collect();
         truth.sort();
         truth
+    }
+
+    /// Requests received so far, counted on arrival: a slow answer in progress is already counted.
+    pub fn received(&self) -> u64 {
+        self.shared
+            .received
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Serves `fault` to the next `times` calls.

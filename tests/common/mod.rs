@@ -1,0 +1,174 @@
+//! Helpers shared by the integration tests: a simulator and an exporter on loopback ports, an HTTP client,
+//! and bounded waits (every wait has a deadline, so a missing event fails fast instead of hanging).
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use zenlayer_exporter::Config;
+use zenlayer_exporter::server::ServerConfig;
+use zenlayer_exporter::sim::{SimOptions, Simulator};
+
+/// Generous bound for anything a test waits for: far above normal, so only a real hang trips it.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub async fn sim(instances: usize) -> Simulator {
+    Simulator::start(SimOptions {
+        instances,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// A configuration pointing at `sim`, with the short intervals tests want.
+pub fn config_for(sim: &Simulator, extra: &[(&str, &str)]) -> Config {
+    let mut vars: Vec<(String, String)> = vec![
+        ("ZENLAYER_EXPORTER_API_URL".into(), sim.url().to_string()),
+        (
+            "ZENLAYER_EXPORTER_LISTEN_ADDRESS".into(),
+            "127.0.0.1:0".into(),
+        ),
+        ("ZENLAYERCLOUD_ACCESS_KEY_ID".into(), "placeholder".into()),
+        (
+            "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD".into(),
+            "placeholder".into(),
+        ),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut config = Config::from_vars(vars, false).expect("valid test configuration");
+    config.auth = Some(sim.auth());
+    config.poll_interval = Duration::from_millis(200);
+    config.retry_backoff_base = Duration::from_millis(5);
+    config.request_timeout = Duration::from_secs(5);
+    config
+}
+
+/// A running exporter: its address, and the means to stop it and wait for it.
+pub struct Exporter {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Exporter {
+    pub async fn start(config: Config) -> Exporter {
+        Exporter::start_with(config, ServerConfig::default()).await
+    }
+
+    pub async fn start_with(config: Config, server: ServerConfig) -> Exporter {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            zenlayer_exporter::run_with(config, listener, server, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("exporter runs");
+        });
+        Exporter {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Signals shutdown and waits for `run` to return, within `bound`.
+    pub async fn stop_within(mut self, bound: Duration) -> Result<(), tokio::time::error::Elapsed> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self.task.take().expect("task");
+        tokio::time::timeout(bound, task)
+            .await
+            .map(|r| r.expect("exporter task did not panic"))
+    }
+
+    /// The body of `/metrics`, uncompressed.
+    pub async fn metrics(&self) -> String {
+        get(&self.url("/metrics")).await.1
+    }
+
+    /// Waits until `/metrics` satisfies `pred`; returns that body.
+    pub async fn metrics_until(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        eventually(what, || async {
+            let body = self.metrics().await;
+            pred(&body).then_some(body)
+        })
+        .await
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A plain client: no gzip, no proxy (tests talk to loopback only).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// GET → (status, body as text).
+pub async fn get(url: &str) -> (u16, String) {
+    let response = client().get(url).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// Calls `probe` every 20 ms until it returns `Some`, or panics naming `what` after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The value of the series whose text form (name and labels, as rendered) is `series`, if present.
+pub fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Every `zenlayer_vm_instance_status` series as (id, status), sorted, for comparison with ground truth.
+pub fn instance_statuses(body: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = body
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("zenlayer_vm_instance_status{instance_id=\"")?;
+            let (id, rest) = rest.split_once("\",status=\"")?;
+            let (status, value) = rest.rsplit_once("\"} ")?;
+            (value == "1").then(|| (id.to_owned(), status.to_owned()))
+        })
+        .collect();
+    out.sort();
+    out
+}

@@ -1,0 +1,379 @@
+//! The whole exporter (`run`) against the simulator over real HTTP: readiness, endpoints, gzip and HEAD,
+//! retries, failures that keep the last snapshot, fleet changes, the flat envelope and graceful shutdown.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use zenlayer_exporter::server::ServerConfig;
+use zenlayer_exporter::sim::{Fault, SimCredentials};
+
+mod common;
+use common::{Exporter, client, config_for, eventually, get, instance_statuses, sample};
+
+const UP: &str = "zenlayer_up";
+
+fn failures(body: &str, reason: &str) -> f64 {
+    sample(
+        body,
+        &format!("zenlayer_exporter_api_request_failures_total{{action=\"DescribeInstancesStatus\",reason=\"{reason}\"}}"),
+    )
+    .unwrap_or(-1.0)
+}
+
+fn poll_failures(body: &str, reason: &str) -> f64 {
+    sample(
+        body,
+        &format!("zenlayer_exporter_poll_failures_total{{reason=\"{reason}\"}}"),
+    )
+    .unwrap_or(-1.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_only_after_the_first_poll_then_serves_ground_truth() {
+    let sim = common::sim(42).await;
+    sim.set_latency(Duration::from_millis(500));
+    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    let (status, body) = get(&exporter.url("/readyz")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (503, "not ready: no successful poll yet\n")
+    );
+    let before = exporter.metrics().await;
+    assert_eq!(sample(&before, UP), Some(0.0));
+    assert!(
+        instance_statuses(&before).is_empty(),
+        "no instance series before the first poll"
+    );
+    assert!(
+        !before.contains("zenlayer_vm_instances{"),
+        "no counts invented before the first poll"
+    );
+
+    eventually("readyz 200", || async {
+        (get(&exporter.url("/readyz")).await.0 == 200).then_some(())
+    })
+    .await;
+    let body = exporter.metrics().await;
+    assert_eq!(sample(&body, UP), Some(1.0));
+    assert_eq!(instance_statuses(&body), sim.ground_truth());
+    let running = sim
+        .ground_truth()
+        .iter()
+        .filter(|(_, s)| s == "RUNNING")
+        .count();
+    assert_eq!(
+        sample(&body, "zenlayer_vm_instances{status=\"RUNNING\"}"),
+        Some(running as f64)
+    );
+    assert!(
+        sample(
+            &body,
+            "zenlayer_exporter_last_poll_success_timestamp_seconds"
+        )
+        .unwrap()
+            > 1.7e9
+    );
+    assert_eq!(
+        get(&exporter.url("/healthz")).await,
+        (200, "ok\n".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn endpoints_methods_head_and_gzip() {
+    let sim = common::sim(10).await;
+    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    exporter
+        .metrics_until("first poll", |b| sample(b, UP) == Some(1.0))
+        .await;
+    let http = client();
+
+    let plain = http.get(exporter.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        plain.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_text = plain.text().await.unwrap();
+
+    let gz = http
+        .get(exporter.url("/metrics"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["vary"], "Accept-Encoding");
+    let length: usize = gz.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = gz.bytes().await.unwrap();
+    assert_eq!(bytes.len(), length);
+    let mut text = String::new();
+    // One gzip member, readable by the single-member decoder every HTTP client uses.
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(instance_statuses(&text), instance_statuses(&plain_text));
+    assert!(text.contains("zenlayer_exporter_build_info{"));
+
+    let head = http.head(exporter.url("/metrics")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    let head_length: usize = head.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        head_length > 1000,
+        "HEAD announces the body's length: {head_length}"
+    );
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    let post = http.post(exporter.url("/metrics")).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+    assert_eq!(
+        http.get(exporter.url("/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let index = http.get(exporter.url("/")).send().await.unwrap();
+    assert_eq!(index.headers()["content-type"], "text/html; charset=utf-8");
+    let html = index.text().await.unwrap();
+    assert!(
+        html.contains("10 instances") && html.contains("href=\"/metrics\""),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried_within_the_poll() {
+    let sim = common::sim(25).await;
+    sim.inject(Fault::Throttle { retry_after: None }, 2);
+    sim.inject(
+        Fault::ServerError {
+            status: 503,
+            code: "SERVICE_TEMPORARY_UNAVAILABLE",
+        },
+        1,
+    );
+    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    let body = exporter
+        .metrics_until("a successful poll", |b| sample(b, UP) == Some(1.0))
+        .await;
+    assert_eq!(failures(&body, "throttled"), 2.0);
+    assert_eq!(failures(&body, "server_error"), 1.0);
+    assert_eq!(
+        poll_failures(&body, "throttled"),
+        0.0,
+        "retries hid the faults from the poll"
+    );
+    assert_eq!(instance_statuses(&body), sim.ground_truth());
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let sim = common::sim(3).await;
+    sim.inject(
+        Fault::Throttle {
+            retry_after: Some(1),
+        },
+        1,
+    );
+    let started = Instant::now();
+    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    exporter
+        .metrics_until("a successful poll", |b| sample(b, UP) == Some(1.0))
+        .await;
+    // A lower bound only: the server asked for a second, the backoff base alone is 5 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn exhausted_retries_fail_the_poll_and_keep_serving() {
+    let sim = common::sim(5).await;
+    let exporter =
+        Exporter::start(config_for(&sim, &[("ZENLAYER_EXPORTER_MAX_RETRIES", "2")])).await;
+    let good = exporter
+        .metrics_until("first poll", |b| sample(b, UP) == Some(1.0))
+        .await;
+    sim.inject(
+        Fault::ServerError {
+            status: 500,
+            code: "INTERNAL_SERVER_ERROR",
+        },
+        3,
+    );
+    let body = exporter
+        .metrics_until("the failed poll", |b| {
+            poll_failures(b, "server_error") >= 1.0
+        })
+        .await;
+    assert_eq!(sample(&body, UP), Some(0.0));
+    assert_eq!(
+        failures(&body, "server_error"),
+        3.0,
+        "one try and two retries"
+    );
+    assert_eq!(
+        instance_statuses(&body),
+        instance_statuses(&good),
+        "the last snapshot is still served"
+    );
+    exporter
+        .metrics_until("recovery", |b| sample(b, UP) == Some(1.0))
+        .await;
+}
+
+#[tokio::test]
+async fn revoked_credentials_fail_without_retry_and_keep_the_last_snapshot() {
+    let sim = common::sim(12).await;
+    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    let good = exporter
+        .metrics_until("first poll", |b| sample(b, UP) == Some(1.0))
+        .await;
+    let stamp = sample(
+        &good,
+        "zenlayer_exporter_last_poll_success_timestamp_seconds",
+    )
+    .unwrap();
+    sim.set_credentials(SimCredentials {
+        access_key_id: "ANOTHERKEY".into(),
+        access_key_secret: "another-secret".into(),
+        token: None,
+    });
+    let body = exporter
+        .metrics_until("an auth failure", |b| poll_failures(b, "auth") >= 2.0)
+        .await;
+    assert_eq!(sample(&body, UP), Some(0.0));
+    assert_eq!(
+        instance_statuses(&body),
+        sim.ground_truth(),
+        "last good snapshot still served"
+    );
+    let polls_failed = poll_failures(&body, "auth");
+    let calls_failed = failures(&body, "auth");
+    assert!(
+        calls_failed == polls_failed || calls_failed == polls_failed + 1.0,
+        "auth is never retried"
+    );
+    assert!(
+        sample(
+            &body,
+            "zenlayer_exporter_last_poll_success_timestamp_seconds"
+        )
+        .unwrap()
+            <= stamp + 1.0
+    );
+    let html = get(&exporter.url("/")).await.1;
+    assert!(
+        html.contains("FAILED") && html.contains("HTTP 401"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn fleet_changes_show_at_the_next_poll() {
+    let sim = common::sim(20).await;
+    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    exporter
+        .metrics_until("first poll", |b| sample(b, UP) == Some(1.0))
+        .await;
+    let (gone, changed) = {
+        let mut state = sim.state();
+        let gone = state.fleet.instances()[0].id.clone();
+        let changed = state.fleet.instances()[1].id.clone();
+        state.fleet.remove(&gone);
+        state.fleet.set_status(&changed, "STOPPED");
+        state
+            .fleet
+            .insert("111111111111111111".into(), "DEPLOYING".into());
+        (gone, changed)
+    };
+    let truth = sim.ground_truth();
+    let body = exporter
+        .metrics_until("the changes", |b| instance_statuses(b) == truth)
+        .await;
+    assert!(
+        !body.contains(&gone),
+        "a vanished instance leaves every series"
+    );
+    assert!(body.contains(&format!(
+        "zenlayer_vm_instance_running{{instance_id=\"{changed}\"}} 0"
+    )));
+    assert!(body.contains(
+        "zenlayer_vm_instance_status{instance_id=\"111111111111111111\",status=\"DEPLOYING\"} 1"
+    ));
+}
+
+#[tokio::test]
+async fn flat_envelope_and_bearer_token_work() {
+    let sim = common::sim(7).await;
+    sim.state().flat_envelope = true;
+    let mut config = config_for(&sim, &[]);
+    config.auth = sim.bearer_auth();
+    let exporter = Exporter::start(config).await;
+    let body = exporter
+        .metrics_until("a poll", |b| sample(b, UP) == Some(1.0))
+        .await;
+    assert_eq!(instance_statuses(&body), sim.ground_truth());
+}
+
+#[tokio::test]
+async fn state_set_mode_exports_every_known_status() {
+    let sim = common::sim(4).await;
+    let exporter = Exporter::start(config_for(
+        &sim,
+        &[("ZENLAYER_EXPORTER_STATUS_SERIES", "all")],
+    ))
+    .await;
+    let body = exporter
+        .metrics_until("a poll", |b| sample(b, UP) == Some(1.0))
+        .await;
+    let status_lines = body
+        .lines()
+        .filter(|l| l.starts_with("zenlayer_vm_instance_status{"))
+        .count();
+    assert_eq!(
+        status_lines,
+        4 * zenlayer_exporter::snapshot::KNOWN_STATUSES.len()
+    );
+    assert_eq!(instance_statuses(&body), sim.ground_truth());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_interrupts_a_slow_poll_within_the_grace_period() {
+    let sim = common::sim(5).await;
+    sim.set_latency(Duration::from_secs(60));
+    let mut config = config_for(&sim, &[]);
+    config.request_timeout = Duration::from_secs(120);
+    config.poll_timeout = Duration::from_secs(300);
+    let server = ServerConfig {
+        shutdown_grace: Duration::from_secs(2),
+        ..ServerConfig::default()
+    };
+    let exporter = Exporter::start_with(config, server).await;
+    eventually("the slow poll to be in flight", || async {
+        (sim.received() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(get(&exporter.url("/readyz")).await.0, 503);
+    // An idle keep-alive connection must not hold shutdown up past the grace period either.
+    let idle = tokio::net::TcpStream::connect(exporter.addr).await.unwrap();
+    exporter
+        .stop_within(Duration::from_secs(10))
+        .await
+        .expect("run returned within its bound");
+    drop(idle);
+}
