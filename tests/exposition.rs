@@ -1,0 +1,136 @@
+//! The exposition is a tested contract: a golden file of `/metrics` for a fixed fleet (`UPDATE_GOLDEN=1`
+//! rewrites it, to be reviewed as a diff), and the real `promtool check metrics` over live output, hostile
+//! status strings included.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use zenlayer_exporter::sim::Simulator;
+
+mod common;
+use common::{Exporter, config_for, sample};
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/metrics.golden.txt");
+
+/// The fleet the golden file shows: every kind of line the renderer writes, an unknown status among them.
+async fn golden_sim() -> Simulator {
+    let sim = common::sim(0).await;
+    {
+        let mut state = sim.state();
+        for (id, status) in [
+            ("932237369560662463", "RUNNING"),
+            ("926368879272403391", "STOPPED"),
+            ("900000000000000001", "BOOTING"),
+            ("900000000000000002", "CREATE_FAILED"),
+            ("900000000000000003", "HIBERNATING"),
+        ] {
+            state.fleet.insert(id.into(), status.into());
+        }
+    }
+    sim
+}
+
+/// Replaces what changes from run to run (self-metric values, the revision) so the rest can be compared.
+fn normalize(body: &str) -> String {
+    let mut out = String::new();
+    for line in body.lines() {
+        let volatile = line.starts_with("process_") || line.starts_with("zenlayer_exporter_");
+        if !line.starts_with('#') && volatile {
+            let cut = line.rfind(' ').unwrap_or(line.len());
+            let mut series = line[..cut].to_owned();
+            if let Some(start) = series.find("revision=\"") {
+                let end = series[start + 10..].find('"').map_or(series.len(), |e| start + 10 + e);
+                series.replace_range(start + 10..end, "<revision>");
+            }
+            out.push_str(&series);
+            out.push_str(" <value>\n");
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Path of `promtool`, or a failure that names the package to install. Never a silent skip.
+pub fn promtool() -> String {
+    let found = Command::new("promtool").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    match found {
+        Ok(status) if status.success() => "promtool".to_owned(),
+        _ => panic!("promtool not found: install Debian's `prometheus` package (apt-get install prometheus)"),
+    }
+}
+
+fn promtool_check(body: &str) -> (bool, String) {
+    let mut child = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let findings = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), findings)
+}
+
+#[tokio::test]
+async fn golden_file() {
+    let sim = golden_sim().await;
+    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    let body = exporter.metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0)).await;
+    let actual = normalize(&body);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(GOLDEN, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(GOLDEN).expect("golden file present (UPDATE_GOLDEN=1 writes it)");
+    if actual != expected {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(actual.lines())
+            .filter(|(e, a)| e != a)
+            .take(10)
+            .map(|(e, a)| format!("- {e}\n+ {a}"))
+            .collect();
+        panic!(
+            "/metrics differs from {GOLDEN} ({} vs {} lines); review, then rerun with UPDATE_GOLDEN=1:\n{}",
+            expected.lines().count(),
+            actual.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn promtool_accepts_live_output_with_hostile_statuses() {
+    for mode in ["current", "all"] {
+        let sim = golden_sim().await;
+        {
+            let mut state = sim.state();
+            for (i, status) in ["quo\"te", "back\\slash", "new\nline", "{}=,", "ünïcødé ✓", &"L".repeat(5000), ""]
+                .iter()
+                .enumerate()
+            {
+                state.fleet.insert(format!("hostile-{i}-\"\\\n"), status.to_string());
+            }
+        }
+        let exporter = Exporter::start(config_for(&sim, &[("ZENLAYER_EXPORTER_STATUS_SERIES", mode)])).await;
+        let body = exporter.metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0)).await;
+        assert!(body.contains(r#"status="quo\"te""#) && body.contains(r#"status="new\nline""#), "escaped, not dropped");
+        let (ok, findings) = promtool_check(&body);
+        assert!(ok && findings.trim().is_empty(), "promtool check metrics ({mode}):\n{findings}");
+    }
+}
+
+#[tokio::test]
+async fn promtool_accepts_output_before_the_first_poll() {
+    let sim = common::sim(1).await;
+    sim.set_latency(std::time::Duration::from_secs(30));
+    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    let body = exporter.metrics().await;
+    assert_eq!(sample(&body, "zenlayer_up"), Some(0.0));
+    let (ok, findings) = promtool_check(&body);
+    assert!(ok && findings.trim().is_empty(), "promtool check metrics:\n{findings}");
+}
