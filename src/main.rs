@@ -50,6 +50,14 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Handlers go in before anything is served, so a signal sent as soon as we answer is never fatal.
+        let shutdown = match shutdown_signal() {
+            Ok(future) => future,
+            Err(e) => {
+                eprintln!("cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         tracing::info!(version = VERSION, revision = REVISION, config = ?config, "starting");
         for name in &config.unknown_variables {
             tracing::warn!(variable = %name, "unknown variable ignored; see --help for the ones read");
@@ -61,8 +69,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!(address = %config.listen_address, "serving /metrics");
-        match zenlayer_exporter::run(config, listener, shutdown_signal()).await {
+        let bound = listener.local_addr().map_or_else(|_| config.listen_address.to_string(), |a| a.to_string());
+        tracing::info!(address = %bound, "serving /metrics");
+        match zenlayer_exporter::run(config, listener, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "fatal");
@@ -72,28 +81,15 @@ fn main() -> ExitCode {
     })
 }
 
-/// Completes on SIGTERM (what containers and systemd send) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
-                    _ = int.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Installs the handlers now; the future completes on SIGTERM (what containers and systemd send) or SIGINT.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }

@@ -10,7 +10,10 @@ use zenlayer_exporter::sim::Simulator;
 mod common;
 use common::{Exporter, config_for, sample};
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/metrics.golden.txt");
+const GOLDEN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/metrics.golden.txt"
+);
 
 /// The fleet the golden file shows: every kind of line the renderer writes, an unknown status among them.
 async fn golden_sim() -> Simulator {
@@ -39,7 +42,9 @@ fn normalize(body: &str) -> String {
             let cut = line.rfind(' ').unwrap_or(line.len());
             let mut series = line[..cut].to_owned();
             if let Some(start) = series.find("revision=\"") {
-                let end = series[start + 10..].find('"').map_or(series.len(), |e| start + 10 + e);
+                let end = series[start + 10..]
+                    .find('"')
+                    .map_or(series.len(), |e| start + 10 + e);
                 series.replace_range(start + 10..end, "<revision>");
             }
             out.push_str(&series);
@@ -54,10 +59,16 @@ fn normalize(body: &str) -> String {
 
 /// Path of `promtool`, or a failure that names the package to install. Never a silent skip.
 pub fn promtool() -> String {
-    let found = Command::new("promtool").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let found = Command::new("promtool")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     match found {
         Ok(status) if status.success() => "promtool".to_owned(),
-        _ => panic!("promtool not found: install Debian's `prometheus` package (apt-get install prometheus)"),
+        _ => panic!(
+            "promtool not found: install Debian's `prometheus` package (apt-get install prometheus)"
+        ),
     }
 }
 
@@ -69,9 +80,18 @@ fn promtool_check(body: &str) -> (bool, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool runs");
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let findings = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), findings)
 }
 
@@ -79,13 +99,16 @@ fn promtool_check(body: &str) -> (bool, String) {
 async fn golden_file() {
     let sim = golden_sim().await;
     let exporter = Exporter::start(config_for(&sim, &[])).await;
-    let body = exporter.metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0)).await;
+    let body = exporter
+        .metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0))
+        .await;
     let actual = normalize(&body);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(GOLDEN, &actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(GOLDEN).expect("golden file present (UPDATE_GOLDEN=1 writes it)");
+    let expected =
+        std::fs::read_to_string(GOLDEN).expect("golden file present (UPDATE_GOLDEN=1 writes it)");
     if actual != expected {
         let diff: Vec<String> = expected
             .lines()
@@ -109,18 +132,40 @@ async fn promtool_accepts_live_output_with_hostile_statuses() {
         let sim = golden_sim().await;
         {
             let mut state = sim.state();
-            for (i, status) in ["quo\"te", "back\\slash", "new\nline", "{}=,", "ünïcødé ✓", &"L".repeat(5000), ""]
-                .iter()
-                .enumerate()
+            for (i, status) in [
+                "quo\"te",
+                "back\\slash",
+                "new\nline",
+                "{}=,",
+                "ünïcødé ✓",
+                &"L".repeat(5000),
+                "",
+            ]
+            .iter()
+            .enumerate()
             {
-                state.fleet.insert(format!("hostile-{i}-\"\\\n"), status.to_string());
+                state
+                    .fleet
+                    .insert(format!("hostile-{i}-\"\\\n"), status.to_string());
             }
         }
-        let exporter = Exporter::start(config_for(&sim, &[("ZENLAYER_EXPORTER_STATUS_SERIES", mode)])).await;
-        let body = exporter.metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0)).await;
-        assert!(body.contains(r#"status="quo\"te""#) && body.contains(r#"status="new\nline""#), "escaped, not dropped");
+        let exporter = Exporter::start(config_for(
+            &sim,
+            &[("ZENLAYER_EXPORTER_STATUS_SERIES", mode)],
+        ))
+        .await;
+        let body = exporter
+            .metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0))
+            .await;
+        assert!(
+            body.contains(r#"status="quo\"te""#) && body.contains(r#"status="new\nline""#),
+            "escaped, not dropped"
+        );
         let (ok, findings) = promtool_check(&body);
-        assert!(ok && findings.trim().is_empty(), "promtool check metrics ({mode}):\n{findings}");
+        assert!(
+            ok && findings.trim().is_empty(),
+            "promtool check metrics ({mode}):\n{findings}"
+        );
     }
 }
 
@@ -132,5 +177,8 @@ async fn promtool_accepts_output_before_the_first_poll() {
     let body = exporter.metrics().await;
     assert_eq!(sample(&body, "zenlayer_up"), Some(0.0));
     let (ok, findings) = promtool_check(&body);
-    assert!(ok && findings.trim().is_empty(), "promtool check metrics:\n{findings}");
+    assert!(
+        ok && findings.trim().is_empty(),
+        "promtool check metrics:\n{findings}"
+    );
 }

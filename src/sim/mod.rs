@@ -238,7 +238,9 @@ async fn serve(
     req: Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    shared.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .received
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let reply = |status: u16, content_type: &str, body: Vec<u8>| {
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() =

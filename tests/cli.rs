@@ -1,0 +1,146 @@
+//! The binary as an operator runs it: `--help`, `--version`, `--check-config`, exit code 2 with every problem
+//! named, and a clean exit on SIGTERM while serving the demo fleet.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zenlayer_exporter::config::VARIABLES;
+
+const BIN: &str = env!("CARGO_BIN_EXE_zenlayer-exporter");
+
+fn exporter() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+#[test]
+fn help_lists_every_variable_with_its_default() {
+    let out = exporter().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for v in VARIABLES {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(v.name))
+            .unwrap_or_else(|| panic!("{} missing", v.name));
+        if !v.default.is_empty() {
+            assert!(line.contains(&format!("(default {})", v.default)), "{line}");
+        }
+    }
+    for flag in ["--demo", "--check-config", "--version"] {
+        assert!(text.contains(flag), "{flag}");
+    }
+}
+
+#[test]
+fn version() {
+    let out = exporter().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with(concat!("zenlayer-exporter ", env!("CARGO_PKG_VERSION")))
+    );
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_every_problem() {
+    let out = exporter()
+        .env("ZENLAYER_EXPORTER_PAGE_SIZE", "0")
+        .env("ZENLAYER_EXPORTER_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("invalid configuration (3 problems):\n"),
+        "{err}"
+    );
+    for variable in [
+        "ZENLAYERCLOUD_ACCESS_KEY_ID",
+        "ZENLAYER_EXPORTER_PAGE_SIZE",
+        "ZENLAYER_EXPORTER_LOG_FORMAT",
+    ] {
+        assert!(
+            err.contains(&format!("  {variable}: ")),
+            "{variable} in {err}"
+        );
+    }
+    let unknown = exporter().arg("--bogus").output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn check_config_validates_and_redacts() {
+    let out = exporter()
+        .arg("--check-config")
+        .env("ZENLAYERCLOUD_ACCESS_KEY_ID", "AKIDCHECK")
+        .env("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", "very-secret-value")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("configuration is valid"), "{text}");
+    assert!(
+        text.contains("AKIDCHECK") && !text.contains("very-secret-value"),
+        "{text}"
+    );
+}
+
+#[test]
+fn demo_serves_then_stops_cleanly_on_sigterm() {
+    let mut child = exporter()
+        .arg("--demo")
+        .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0")
+        .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut saw_demo_warning = false;
+    let mut addr = None;
+    while addr.is_none() && Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("JSON log line ({e}): {line}"));
+        saw_demo_warning |= event["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SIMULATED"));
+        if event["message"] == "serving /metrics" {
+            addr = event["address"].as_str().map(str::to_owned);
+        }
+    }
+    let addr = addr.expect("the exporter logs where it serves");
+    assert_ne!(addr, "127.0.0.1:0", "the logged address is the bound one");
+    assert!(
+        saw_demo_warning
+            || lines
+                .by_ref()
+                .take(5)
+                .flatten()
+                .any(|l| l.contains("SIMULATED")),
+        "demo mode is announced"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            break;
+        }
+        assert!(Instant::now() < until, "exporter did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,225 @@
+//! Configuration from a table of variables (never the process environment): defaults, every problem reported
+//! at once with its exact message, `_FILE` secrets, and redaction.
+
+use std::time::Duration;
+
+use zenlayer_exporter::Config;
+use zenlayer_exporter::config::VARIABLES;
+use zenlayer_exporter::render::StatusSeries;
+use zenlayer_exporter::zenlayer::Auth;
+
+fn load(vars: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+    Config::from_vars(
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        false,
+    )
+    .map_err(|e| {
+        e.problems
+            .iter()
+            .map(|p| format!("{}: {}", p.variable, p.message))
+            .collect()
+    })
+}
+
+const KEY: [(&str, &str); 2] = [
+    ("ZENLAYERCLOUD_ACCESS_KEY_ID", "AKID123"),
+    ("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", "s3cret-value"),
+];
+
+#[test]
+fn defaults_match_the_design() {
+    let c = load(&KEY).expect("valid");
+    assert_eq!(c.api_url.as_str(), "https://console.zenlayer.com/");
+    assert_eq!(c.api_version, "2023-03-13");
+    assert_eq!(c.listen_address.to_string(), "0.0.0.0:9612");
+    assert_eq!(c.poll_interval, Duration::from_secs(30));
+    assert_eq!(c.page_size, 1000);
+    assert_eq!(c.page_concurrency, 4);
+    assert_eq!(c.request_timeout, Duration::from_secs(10));
+    assert_eq!(c.max_retries, 3);
+    assert_eq!(c.status_series, StatusSeries::Current);
+    assert!(
+        matches!(c.auth, Some(Auth::Signature { ref access_key_id, .. }) if access_key_id == "AKID123")
+    );
+}
+
+#[test]
+fn every_bad_value_is_reported_at_once_with_its_message() {
+    let vars = [
+        ("ZENLAYER_EXPORTER_API_URL", "ftp://example.com"),
+        ("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "localhost"),
+        ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "0"),
+        ("ZENLAYER_EXPORTER_PAGE_SIZE", "1001"),
+        ("ZENLAYER_EXPORTER_PAGE_CONCURRENCY", "many"),
+        ("ZENLAYER_EXPORTER_REQUEST_TIMEOUT_SECONDS", "-1"),
+        ("ZENLAYER_EXPORTER_MAX_RETRIES", "11"),
+        ("ZENLAYER_EXPORTER_STATUS_SERIES", "some"),
+        ("ZENLAYER_EXPORTER_LOG_FORMAT", "xml"),
+        ("ZENLAYER_EXPORTER_API_VERSION", "v 2"),
+        ("RUST_LOG", "info,[[["),
+    ];
+    let problems = load(&vars).unwrap_err();
+    let expected = [
+        "ZENLAYERCLOUD_ACCESS_KEY_ID: no credentials: set ZENLAYERCLOUD_ACCESS_KEY_ID and ZENLAYERCLOUD_ACCESS_KEY_PASSWORD (or ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE), or ZENLAYERCLOUD_ACCESS_TOKEN (or ZENLAYERCLOUD_ACCESS_TOKEN_FILE); or run with --demo",
+        "ZENLAYER_EXPORTER_API_URL: must be an http or https URL, got \"ftp://example.com\"",
+        "ZENLAYER_EXPORTER_API_VERSION: must look like 2023-03-13, got \"v 2\"",
+        "ZENLAYER_EXPORTER_LISTEN_ADDRESS: must be IP:PORT ([::]:9612 for IPv6) or :PORT, got \"localhost\"",
+        "ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS: must be a number of seconds from 1 to 86400, got \"0\"",
+        "ZENLAYER_EXPORTER_PAGE_SIZE: must be a whole number from 1 to 1000, got \"1001\"",
+        "ZENLAYER_EXPORTER_PAGE_CONCURRENCY: must be a whole number from 1 to 64, got \"many\"",
+        "ZENLAYER_EXPORTER_REQUEST_TIMEOUT_SECONDS: must be a number of seconds from 0.1 to 600, got \"-1\"",
+        "ZENLAYER_EXPORTER_MAX_RETRIES: must be a whole number from 0 to 10, got \"11\"",
+        "ZENLAYER_EXPORTER_STATUS_SERIES: must be current or all, got \"some\"",
+        "ZENLAYER_EXPORTER_LOG_FORMAT: must be text or json, got \"xml\"",
+    ];
+    assert_eq!(&problems[..expected.len()], expected);
+    assert_eq!(problems.len(), expected.len() + 1);
+    assert!(
+        problems[expected.len()].starts_with("RUST_LOG: is not a valid filter"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn credential_combinations() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("ZENLAYERCLOUD_ACCESS_KEY_ID", "AKID")],
+            "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD: is required with ZENLAYERCLOUD_ACCESS_KEY_ID (or set ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE)",
+        ),
+        (
+            &[("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", "x")],
+            "ZENLAYERCLOUD_ACCESS_KEY_ID: is required with ZENLAYERCLOUD_ACCESS_KEY_PASSWORD",
+        ),
+        (
+            &[
+                ("ZENLAYERCLOUD_ACCESS_KEY_ID", "AKID"),
+                ("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", "x"),
+                ("ZENLAYERCLOUD_ACCESS_TOKEN", "t"),
+            ],
+            "ZENLAYERCLOUD_ACCESS_TOKEN: set either the access key pair (ZENLAYERCLOUD_ACCESS_KEY_ID, ZENLAYERCLOUD_ACCESS_KEY_PASSWORD) or the access token, not both",
+        ),
+        (
+            &[
+                ("ZENLAYERCLOUD_ACCESS_TOKEN", "t"),
+                ("ZENLAYERCLOUD_ACCESS_TOKEN_FILE", "/x"),
+            ],
+            "ZENLAYERCLOUD_ACCESS_TOKEN_FILE: set either ZENLAYERCLOUD_ACCESS_TOKEN or ZENLAYERCLOUD_ACCESS_TOKEN_FILE, not both",
+        ),
+        (
+            &[("ZENLAYERCLOUD_ACCESS_TOKEN_FILE", "/nonexistent/token")],
+            "ZENLAYERCLOUD_ACCESS_TOKEN_FILE: cannot read \"/nonexistent/token\": No such file or directory (os error 2)",
+        ),
+        (
+            &[
+                ("ZENLAYERCLOUD_ACCESS_KEY_ID", "AKID"),
+                ("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", "bad\u{7}secret"),
+            ],
+            "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD: contains characters that cannot be sent in an HTTP header (control characters or non-ASCII)",
+        ),
+    ];
+    for (vars, message) in cases {
+        assert_eq!(
+            load(vars).unwrap_err(),
+            vec![message.to_string()],
+            "{vars:?}"
+        );
+    }
+}
+
+#[test]
+fn secrets_from_files_trim_the_trailing_newline() {
+    let dir = std::env::temp_dir().join(format!("zenlayer-exporter-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("token");
+    std::fs::write(&path, "tok-en-value\n").unwrap();
+    let c = load(&[("ZENLAYERCLOUD_ACCESS_TOKEN_FILE", path.to_str().unwrap())]).expect("valid");
+    match c.auth {
+        Some(Auth::Bearer { token }) => assert_eq!(token.expose(), "tok-en-value"),
+        other => panic!("expected a bearer token, got {other:?}"),
+    }
+    std::fs::write(&path, "\n").unwrap();
+    assert_eq!(
+        load(&[("ZENLAYERCLOUD_ACCESS_TOKEN_FILE", path.to_str().unwrap())]).unwrap_err(),
+        vec!["ZENLAYERCLOUD_ACCESS_TOKEN_FILE: is empty".to_owned()]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn debug_output_redacts_secrets_and_never_echoes_them_in_errors() {
+    let c = load(&KEY).expect("valid");
+    let debug = format!("{c:?} {c:#?}");
+    assert!(!debug.contains("s3cret-value"), "{debug}");
+    assert!(debug.contains("AKID123"));
+    let errors = load(&[
+        ("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", "s3cret-value"),
+        ("ZENLAYERCLOUD_ACCESS_TOKEN", "tok-value"),
+    ])
+    .unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .all(|e| !e.contains("s3cret-value") && !e.contains("tok-value")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn forms_operators_write() {
+    let mut vars = KEY.to_vec();
+    vars.extend([
+        ("ZENLAYER_EXPORTER_LISTEN_ADDRESS", ":9100"),
+        ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "2.5"),
+        ("ZENLAYER_EXPORTER_PAGE_SIZE", ""),
+        ("ZENLAYER_EXPORTER_API_URL", "http://127.0.0.1:8080/prefix"),
+    ]);
+    let c = load(&vars).expect("valid");
+    assert_eq!(c.listen_address.to_string(), "0.0.0.0:9100");
+    assert_eq!(c.poll_interval, Duration::from_millis(2500));
+    assert_eq!(c.page_size, 1000, "an empty value means the default");
+    assert_eq!(c.api_url.as_str(), "http://127.0.0.1:8080/prefix");
+    let ipv6 = load(&[
+        KEY[0],
+        KEY[1],
+        ("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "[::]:9612"),
+    ])
+    .expect("valid");
+    assert_eq!(ipv6.listen_address.to_string(), "[::]:9612");
+}
+
+#[test]
+fn typos_under_our_prefixes_are_noticed_but_kubernetes_service_links_are_not() {
+    let mut vars = KEY.to_vec();
+    vars.extend([
+        ("ZENLAYER_EXPORTER_POLL_INTERVAL", "10"),
+        ("ZENLAYER_EXPORTER_SERVICE_HOST", "10.0.0.1"),
+        ("ZENLAYER_EXPORTER_PORT_9612_TCP", "tcp://10.0.0.1:9612"),
+        ("UNRELATED", "x"),
+    ]);
+    let c = load(&vars).expect("valid");
+    assert_eq!(c.unknown_variables, ["ZENLAYER_EXPORTER_POLL_INTERVAL"]);
+}
+
+#[test]
+fn demo_needs_no_credentials() {
+    let c = Config::from_vars(Vec::new(), true).expect("demo runs without credentials");
+    assert!(c.demo && c.auth.is_none());
+}
+
+#[test]
+fn every_variable_is_read() {
+    // Setting each documented variable to a bad value must produce a problem naming it: proof the table and
+    // the reader agree.
+    for v in VARIABLES {
+        if v.name.starts_with("ZENLAYERCLOUD_") {
+            continue;
+        }
+        let problems = load(&[KEY[0], KEY[1], (v.name, "\u{1}bad")]).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.starts_with(v.name)),
+            "{}: {problems:?}",
+            v.name
+        );
+    }
+}
