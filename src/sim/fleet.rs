@@ -224,6 +224,9 @@ mod tests {
         assert!(!fleet.remove(&first));
         assert_eq!(fleet.instances()[1], third);
         assert!(fleet.set_status(&third.id, "STOPPED"));
-        assert_eq!(fleet.page(&[third.id.clone()], 1, 1).1[0].status, "STOPPED");
+        assert_eq!(
+            fleet.page(std::slice::from_ref(&third.id), 1, 1).1[0].status,
+            "STOPPED"
+        );
     }
 }

@@ -1,0 +1,76 @@
+//! The README is the operator's manual: every metric served has a row in its metrics tables and every row is
+//! served; every configuration variable has a row with the default the code uses, and back.
+
+use std::collections::BTreeSet;
+
+use zenlayer_exporter::config::VARIABLES;
+
+mod common;
+use common::{Exporter, config_for, sample};
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+}
+
+/// First-column code spans of the table rows of the README section headed `heading`.
+fn table_names(heading: &str) -> Vec<(String, Vec<String>)> {
+    let text = readme();
+    let start = text
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("README has a {heading} section"));
+    let section = &text[start + 1..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
+    section[..end]
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<String> = line
+                .strip_prefix("| `")?
+                .split('|')
+                .map(|c| c.trim().to_owned())
+                .collect();
+            let name = cells[0].trim_end_matches('`').to_owned();
+            Some((name, cells[1..].to_vec()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_table_matches_what_is_served() {
+    let sim = common::sim(3).await;
+    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    let body = exporter
+        .metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0))
+        .await;
+    let served: BTreeSet<String> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|name| !name.starts_with("process_"))
+        .map(str::to_owned)
+        .collect();
+    let documented: BTreeSet<String> = table_names("Metrics")
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name != "process_*")
+        .collect();
+    assert_eq!(documented, served, "README metrics tables vs /metrics");
+    assert!(
+        body.contains("# TYPE process_"),
+        "the process_* row stands for something served"
+    );
+}
+
+#[test]
+fn configuration_table_matches_the_code() {
+    let rows = table_names("Configuration");
+    let documented: Vec<&str> = rows.iter().map(|(name, _)| name.as_str()).collect();
+    let read: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
+    assert_eq!(
+        documented, read,
+        "README configuration table vs config::VARIABLES (same order)"
+    );
+    for ((_, cells), v) in rows.iter().zip(VARIABLES) {
+        let default = cells[0].trim_matches('`');
+        assert_eq!(default, v.default, "default of {}", v.name);
+    }
+}
