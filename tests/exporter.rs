@@ -377,3 +377,125 @@ async fn shutdown_interrupts_a_slow_poll_within_the_grace_period() {
         .expect("run returned within its bound");
     drop(idle);
 }
+
+#[tokio::test]
+async fn an_unreachable_api_counts_connect_failures() {
+    let sim = common::sim(1).await;
+    let mut config = config_for(&sim, &[("ZENLAYER_EXPORTER_MAX_RETRIES", "1")]);
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    config.api_url = format!("http://{closed}").parse().unwrap();
+    let exporter = Exporter::start(config).await;
+    let body = exporter
+        .metrics_until("a failed poll", |b| poll_failures(b, "connect") >= 1.0)
+        .await;
+    assert_eq!(sample(&body, UP), Some(0.0));
+    assert!(
+        failures(&body, "connect") >= 2.0,
+        "the network error was retried once"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_api_counts_timeouts() {
+    let sim = common::sim(1).await;
+    sim.set_latency(Duration::from_secs(5));
+    let mut config = config_for(&sim, &[("ZENLAYER_EXPORTER_MAX_RETRIES", "0")]);
+    config.request_timeout = Duration::from_millis(200);
+    let exporter = Exporter::start(config).await;
+    let body = exporter
+        .metrics_until("a timed-out poll", |b| poll_failures(b, "timeout") >= 1.0)
+        .await;
+    assert_eq!(failures(&body, "timeout"), poll_failures(&body, "timeout"));
+}
+
+#[tokio::test]
+async fn both_api_versions_are_served_and_an_unknown_one_is_a_client_error() {
+    for (version, ok) in [
+        ("2023-03-13", true),
+        ("2026-04-01", true),
+        ("1999-01-01", false),
+    ] {
+        let sim = common::sim(2).await;
+        let exporter = Exporter::start(config_for(
+            &sim,
+            &[("ZENLAYER_EXPORTER_API_VERSION", version)],
+        ))
+        .await;
+        if ok {
+            let body = exporter
+                .metrics_until("success", |b| sample(b, UP) == Some(1.0))
+                .await;
+            assert_eq!(instance_statuses(&body), sim.ground_truth(), "{version}");
+        } else {
+            let body = exporter
+                .metrics_until("refusal", |b| poll_failures(b, "client_error") >= 1.0)
+                .await;
+            assert_eq!(
+                failures(&body, "client_error"),
+                poll_failures(&body, "client_error"),
+                "not retried"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_never_overlap_when_slower_than_the_interval() {
+    let sim = common::sim(30).await;
+    sim.set_latency(Duration::from_millis(100));
+    // Three pages of 100 ms each, one at a time, every 100 ms: each poll overruns the interval twice over.
+    let mut config = config_for(
+        &sim,
+        &[
+            ("ZENLAYER_EXPORTER_PAGE_SIZE", "10"),
+            ("ZENLAYER_EXPORTER_PAGE_CONCURRENCY", "1"),
+        ],
+    );
+    config.poll_interval = Duration::from_millis(100);
+    let exporter = Exporter::start(config).await;
+    exporter
+        .metrics_until("four polls", |b| {
+            sample(b, "zenlayer_exporter_polls_total").unwrap_or(0.0) >= 4.0
+        })
+        .await;
+    assert_eq!(
+        sim.max_in_flight(),
+        1,
+        "one call at a time: no poll started while another ran"
+    );
+    let body = exporter.metrics().await;
+    assert_eq!(poll_failures(&body, "deadline"), 0.0);
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sim = common::sim(1).await;
+    let server = ServerConfig {
+        header_read_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    };
+    let exporter = Exporter::start_with(config_for(&sim, &[]), server).await;
+    let mut slow = tokio::net::TcpStream::connect(exporter.addr).await.unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    // The server closes the connection (possibly with a 408) instead of waiting for the rest forever.
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "connection still open after the header-read timeout"
+    );
+    assert!(
+        buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    // Others are served meanwhile.
+    assert_eq!(get(&exporter.url("/healthz")).await.0, 200);
+}

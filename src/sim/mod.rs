@@ -6,6 +6,7 @@ pub mod api;
 pub mod fleet;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -59,7 +60,10 @@ impl Default for SimOptions {
 struct Shared {
     state: Mutex<SimState>,
     /// Requests received, counted on arrival (before any latency), so a test can see a call in flight.
-    received: std::sync::atomic::AtomicU64,
+    received: AtomicU64,
+    in_flight: AtomicU64,
+    /// The most requests ever being answered at once.
+    max_in_flight: AtomicU64,
     latency: Mutex<Duration>,
 }
 
@@ -92,6 +96,8 @@ impl Simulator {
             }),
             latency: Mutex::new(options.latency),
             received: Default::default(),
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
         });
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(accept_loop(listener, shared.clone(), stopped));
@@ -169,9 +175,12 @@ impl Simulator {
 
     /// Requests received so far, counted on arrival: a slow answer in progress is already counted.
     pub fn received(&self) -> u64 {
-        self.shared
-            .received
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.received.load(Relaxed)
+    }
+
+    /// The most requests the simulator was ever answering at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.shared.max_in_flight.load(Relaxed)
     }
 
     /// Serves `fault` to the next `times` calls.
@@ -234,33 +243,49 @@ async fn accept_loop(
     }
 }
 
+/// Counts a request in flight for as long as it lives, even if the client goes away mid-answer.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.received.fetch_add(1, Relaxed);
+        let now = shared.in_flight.fetch_add(1, Relaxed) + 1;
+        shared.max_in_flight.fetch_max(now, Relaxed);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+fn reply(status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 async fn serve(
     req: Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    shared
-        .received
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let reply = |status: u16, content_type: &str, body: Vec<u8>| {
-        let mut response = Response::new(Full::new(Bytes::from(body)));
-        *response.status_mut() =
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if let Ok(v) = content_type.parse() {
-            response.headers_mut().insert(http::header::CONTENT_TYPE, v);
-        }
-        response
-    };
+    let _in_flight = InFlight::new(&shared);
     if req.uri().path() != "/api/v2/vm" {
         return Ok(reply(
             404,
-            "application/json",
             br#"{"code":"NOT_FOUND","message":"no such path"}"#.to_vec(),
         ));
     }
     if req.method() != http::Method::POST {
         return Ok(reply(
             405,
-            "application/json",
             br#"{"code":"METHOD_NOT_ALLOWED","message":"only POST"}"#.to_vec(),
         ));
     }
@@ -270,7 +295,6 @@ async fn serve(
         Err(_) => {
             return Ok(reply(
                 413,
-                "application/json",
                 br#"{"code":"INVALID_PARAMETER","message":"body too large"}"#.to_vec(),
             ));
         }
@@ -284,7 +308,7 @@ async fn serve(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .handle(&parts.headers, &body);
-    let mut response = reply(answer.status, "application/json", answer.body);
+    let mut response = reply(answer.status, answer.body);
     for (name, value) in answer.headers {
         if let Ok(v) = value.parse() {
             response.headers_mut().insert(name, v);
