@@ -155,3 +155,13 @@ async fn a_lying_total_count_is_refused_not_followed() {
     }
     assert_eq!(sim.state().calls, 1, "only the first page was fetched");
 }
+
+#[tokio::test]
+async fn an_empty_page_that_claims_rows_fails_the_poll() {
+    let sim = common::sim(0).await;
+    sim.state().fleet_total_override = Some(5);
+    match poller(&sim, 1000, 4).poll_once().await {
+        Err(e @ PollError::EmptyPage { page: 1, total: 5 }) => assert_eq!(e.kind(), "pagination"),
+        other => panic!("expected an empty-page error, got {other:?}"),
+    }
+}
