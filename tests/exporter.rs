@@ -160,7 +160,7 @@ async fn throttling_and_server_errors_are_retried_within_the_poll() {
     sim.inject(
         Fault::ServerError {
             status: 503,
-            code: "SERVICE_TEMPORARY_UNAVAILABLE",
+            code: "SERVICE_TEMPORARY_UNAVAILABLE".into(),
         },
         1,
     );
@@ -211,7 +211,7 @@ async fn exhausted_retries_fail_the_poll_and_keep_serving() {
     sim.inject(
         Fault::ServerError {
             status: 500,
-            code: "INTERNAL_SERVER_ERROR",
+            code: "INTERNAL_SERVER_ERROR".into(),
         },
         3,
     );

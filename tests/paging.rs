@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zenlayer_exporter::poller::{PollError, Poller, PollerConfig};
-use zenlayer_exporter::sim::{Fault, FleetChange, Simulator};
+use zenlayer_exporter::sim::{Fault, FaultRule, FleetChange, Simulator};
 use zenlayer_exporter::snapshot::{Snapshot, Store};
 use zenlayer_exporter::telemetry::Metrics;
 use zenlayer_exporter::zenlayer::{Client, ClientConfig};
@@ -148,7 +148,9 @@ async fn a_failed_page_fails_the_whole_poll_naming_it() {
 async fn a_lying_total_count_is_refused_not_followed() {
     let sim = common::sim(5).await;
     let mut poller = poller(&sim, 1000, 4);
-    sim.state().fleet_total_override = Some(u64::MAX / 2);
+    sim.add_rule(FaultRule::always(Fault::WrongTotal {
+        total_count: u64::MAX / 2,
+    }));
     match poller.poll_once().await {
         Err(e @ PollError::Pagination { .. }) => assert_eq!(e.kind(), "pagination"),
         other => panic!("expected a pagination error, got {other:?}"),
@@ -159,7 +161,7 @@ async fn a_lying_total_count_is_refused_not_followed() {
 #[tokio::test]
 async fn an_empty_page_that_claims_rows_fails_the_poll() {
     let sim = common::sim(0).await;
-    sim.state().fleet_total_override = Some(5);
+    sim.add_rule(FaultRule::always(Fault::WrongTotal { total_count: 5 }));
     match poller(&sim, 1000, 4).poll_once().await {
         Err(e @ PollError::EmptyPage { page: 1, total: 5 }) => assert_eq!(e.kind(), "pagination"),
         other => panic!("expected an empty-page error, got {other:?}"),

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::HeaderMap;
 use serde_json::json;
 
+use super::faults::{Fault, FaultPlan};
 use super::fleet::Fleet;
 use crate::zenlayer::model::{
     DESCRIBE_INSTANCES_STATUS, MAX_INSTANCE_IDS, MAX_PAGE_SIZE, PageRequest,
@@ -23,17 +24,6 @@ pub struct SimCredentials {
     pub token: Option<String>,
 }
 
-/// A fault served instead of the normal answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
-    /// HTTP 429 `REQUEST_LIMIT_EXCEEDED`, with `Retry-After: n` when given.
-    Throttle { retry_after: Option<u64> },
-    /// A 5xx error envelope with one of the transient codes.
-    ServerError { status: u16, code: &'static str },
-    /// A proxy's HTML page with this status, no JSON at all.
-    HtmlError { status: u16 },
-}
-
 /// A change to the fleet, scheduled to happen right after a given call is answered: the way a test makes
 /// instances appear or vanish while the exporter is between pages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +33,18 @@ pub enum FleetChange {
     SetStatus { id: String, status: String },
 }
 
-/// What the handler answers.
+/// What the server does with a call.
+#[derive(Debug)]
+pub enum Answer {
+    /// Send this response.
+    Respond(SimResponse),
+    /// Close the connection without a response.
+    Reset,
+    /// Send the headers and these first body bytes of a longer body, then stall forever.
+    Hang(SimResponse),
+}
+
+/// A complete response.
 #[derive(Debug)]
 pub struct SimResponse {
     pub status: u16,
@@ -56,8 +57,8 @@ pub struct SimResponse {
 pub struct SimState {
     pub fleet: Fleet,
     pub credentials: SimCredentials,
-    /// Faults served to the next calls, one each, in order.
-    pub faults: std::collections::VecDeque<Fault>,
+    /// Faults served by rule: every k-th call, the next n calls, or always.
+    pub plan: FaultPlan,
     /// Answer in the flat envelope (the action's reference page) instead of the wrapped one.
     pub flat_envelope: bool,
     /// Largest allowed difference between `X-ZC-Timestamp` and the simulator's clock.
@@ -66,9 +67,9 @@ pub struct SimState {
     pub calls: u64,
     /// `pageNum` of every successful call, in order, for paging tests.
     pub pages_served: Vec<u32>,
-    /// A `totalCount` to report instead of the true one: a lying or absurd count.
-    pub fleet_total_override: Option<u64>,
-    /// Faults served to one given call (1-based, counting every call), before any queued fault.
+    /// The last row of the last page served, which the `DuplicateRows` fault repeats.
+    pub last_row: Option<(String, String)>,
+    /// Faults served to one given call (1-based, counting every call), before any rule.
     pub faults_on_call: std::collections::HashMap<u64, Fault>,
     /// Fleet changes applied once the call with that number (1-based, counting every call) is answered.
     pub scheduled_changes: Vec<(u64, FleetChange)>,
@@ -90,10 +91,27 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 impl SimState {
     /// Answers one request. `path` and `method` are checked by the caller's router; this sees VM API calls.
-    pub fn handle(&mut self, headers: &HeaderMap, body: &[u8]) -> SimResponse {
+    pub fn handle(&mut self, headers: &HeaderMap, body: &[u8]) -> Answer {
         self.calls += 1;
-        let response = self.answer(headers, body);
         let call = self.calls;
+        let mut firing = self.plan.on_call();
+        if let Some(fault) = self.faults_on_call.remove(&call) {
+            if fault.replaces_answer() {
+                firing.instead = Some(fault);
+            } else {
+                firing.alter.push(fault);
+            }
+        }
+        let request_id = format!("T{:08X}-51A0-4000-8000-{:012X}", call as u32, call);
+        let answer = match firing.instead {
+            Some(fault) => self.fault_answer(&fault, &request_id, headers, body),
+            None => Answer::Respond(self.answer(&request_id, headers, body, &firing.alter)),
+        };
+        if firing.alter.contains(&Fault::ShiftAfterPage) {
+            if let Some(first) = self.fleet.instances().first().map(|i| i.id.clone()) {
+                self.fleet.remove(&first);
+            }
+        }
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled_changes)
             .into_iter()
             .partition(|(after, _)| *after <= call);
@@ -101,7 +119,7 @@ impl SimState {
         for (_, change) in due {
             self.apply(change);
         }
-        response
+        answer
     }
 
     /// Applies one change to the fleet now.
@@ -117,27 +135,23 @@ impl SimState {
         }
     }
 
-    fn answer(&mut self, headers: &HeaderMap, body: &[u8]) -> SimResponse {
-        let request_id = format!(
-            "T{:08X}-SIM0-4000-8000-{:012X}",
-            self.calls as u32, self.calls
-        );
-        if let Some(fault) = self
-            .faults_on_call
-            .remove(&self.calls)
-            .or_else(|| self.faults.pop_front())
-        {
-            return fault_response(&fault, &request_id);
-        }
+    /// The normal answer to a call, with any altering faults applied.
+    fn answer(
+        &mut self,
+        request_id: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        alter: &[Fault],
+    ) -> SimResponse {
         if let Err((code, message)) = self.authenticate(headers, body) {
-            return error(401, &request_id, code, message);
+            return error(401, request_id, code, message);
         }
         match header(headers, "x-zc-version") {
             Some(v) if VERSIONS.contains(&v) => {}
             _ => {
                 return error(
                     400,
-                    &request_id,
+                    request_id,
                     "INVALID_VERSION",
                     "X-ZC-Version is missing or not supported",
                 );
@@ -146,7 +160,7 @@ impl SimState {
         if !header(headers, "content-type").is_some_and(|v| v.starts_with("application/json")) {
             return error(
                 400,
-                &request_id,
+                request_id,
                 "INVALID_CONTENT_TYPE",
                 "Content-Type must be application/json",
             );
@@ -154,7 +168,7 @@ impl SimState {
         if header(headers, "x-zc-action") != Some(DESCRIBE_INSTANCES_STATUS) {
             return error(
                 400,
-                &request_id,
+                request_id,
                 "INVALID_ACTION",
                 "the action is missing or not served here",
             );
@@ -164,7 +178,7 @@ impl SimState {
             Err(_) => {
                 return error(
                     400,
-                    &request_id,
+                    request_id,
                     "INVALID_PARAMETER",
                     "the body is not a valid request",
                 );
@@ -175,7 +189,7 @@ impl SimState {
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
             return error(
                 400,
-                &request_id,
+                request_id,
                 "INVALID_PARAMETER",
                 "pageSize must be from 1 to 1000",
             );
@@ -183,7 +197,7 @@ impl SimState {
         if page_num < 1 {
             return error(
                 400,
-                &request_id,
+                request_id,
                 "INVALID_PARAMETER",
                 "pageNum must be at least 1",
             );
@@ -191,15 +205,30 @@ impl SimState {
         if request.instance_ids.len() > MAX_INSTANCE_IDS {
             return error(
                 400,
-                &request_id,
+                request_id,
                 "INVALID_PARAMETER",
                 "instanceIds holds at most 100 ids",
             );
         }
-        let (total, rows) =
+        let (mut total, rows) =
             self.fleet
                 .page(&request.instance_ids, page_size as usize, page_num as usize);
-        let total = self.fleet_total_override.unwrap_or(total);
+        let mut rows: Vec<(String, String)> = rows.into_iter().map(|i| (i.id, i.status)).collect();
+        for fault in alter {
+            match fault {
+                Fault::WrongTotal { total_count } => total = *total_count,
+                Fault::DuplicateRows => {
+                    let repeated = self.last_row.clone().or_else(|| rows.first().cloned());
+                    if let Some(row) = repeated {
+                        rows.insert(0, row);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(last) = rows.last() {
+            self.last_row = Some(last.clone());
+        }
         // Bounded, so a demo running for weeks does not grow without end.
         if self.pages_served.len() >= 100_000 {
             self.pages_served.drain(..50_000);
@@ -207,7 +236,7 @@ impl SimState {
         self.pages_served.push(page_num);
         let data_set: Vec<_> = rows
             .iter()
-            .map(|i| json!({"instanceId": i.id, "instanceStatus": i.status}))
+            .map(|(id, status)| json!({"instanceId": id, "instanceStatus": status}))
             .collect();
         let payload = json!({"requestId": request_id, "totalCount": total, "dataSet": data_set});
         let body = if self.flat_envelope {
@@ -219,6 +248,71 @@ impl SimState {
             status: 200,
             headers: vec![("content-type", "application/json".into())],
             body: body.to_string().into_bytes(),
+        }
+    }
+
+    /// A fault served instead of the answer. Faults that corrupt a body corrupt the real one.
+    fn fault_answer(
+        &mut self,
+        fault: &Fault,
+        request_id: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Answer {
+        match fault {
+            Fault::Throttle { retry_after } => {
+                let mut response = error(
+                    429,
+                    request_id,
+                    "REQUEST_LIMIT_EXCEEDED",
+                    "request limit exceeded",
+                );
+                if let Some(seconds) = retry_after {
+                    response.headers.push(("retry-after", seconds.to_string()));
+                }
+                Answer::Respond(response)
+            }
+            Fault::ServerError { status, code } => {
+                Answer::Respond(error(*status, request_id, code, "simulated server error"))
+            }
+            Fault::HtmlError { status } => Answer::Respond(SimResponse {
+                status: *status,
+                headers: vec![("content-type", "text/html".into())],
+                body: format!(
+                    "<html><body><h1>{status}</h1>upstream trouble (simulated)</body></html>"
+                )
+                .into_bytes(),
+            }),
+            Fault::Unauthorized => Answer::Respond(error(
+                401,
+                request_id,
+                "INVALID_ACCESS_KEY",
+                "the access key was revoked (simulated)",
+            )),
+            Fault::Reset => Answer::Reset,
+            Fault::Hang => {
+                let mut response = self.answer(request_id, headers, body, &[]);
+                response.status = 200;
+                Answer::Hang(response)
+            }
+            Fault::Truncated => {
+                let mut response = self.answer(request_id, headers, body, &[]);
+                response.body.truncate(response.body.len() / 2);
+                response.status = 200;
+                Answer::Respond(response)
+            }
+            Fault::InvalidJson => Answer::Respond(SimResponse {
+                status: 200,
+                headers: vec![("content-type", "application/json".into())],
+                body: format!(
+                    r#"{{"requestId":"{request_id}","response":{{"totalCount":3,"dataSet":[}}"#
+                )
+                .into_bytes(),
+            }),
+            // Altering faults never come here; answer normally if one does.
+            Fault::WrongTotal { .. } | Fault::DuplicateRows | Fault::ShiftAfterPage => {
+                Answer::Respond(self.answer(request_id, headers, body, std::slice::from_ref(fault)))
+            }
         }
     }
 
@@ -280,31 +374,5 @@ impl SimState {
             return Err(("SIGNATURE_MISMATCH", "the signature does not match"));
         }
         Ok(())
-    }
-}
-
-fn fault_response(fault: &Fault, request_id: &str) -> SimResponse {
-    match fault {
-        Fault::Throttle { retry_after } => {
-            let mut response = error(
-                429,
-                request_id,
-                "REQUEST_LIMIT_EXCEEDED",
-                "request limit exceeded",
-            );
-            if let Some(seconds) = retry_after {
-                response.headers.push(("retry-after", seconds.to_string()));
-            }
-            response
-        }
-        Fault::ServerError { status, code } => {
-            error(*status, request_id, code, "simulated server error")
-        }
-        Fault::HtmlError { status } => SimResponse {
-            status: *status,
-            headers: vec![("content-type", "text/html".into())],
-            body: format!("<html><body><h1>{status}</h1>upstream trouble</body></html>")
-                .into_bytes(),
-        },
     }
 }

@@ -1,7 +1,8 @@
 //! The simulated fleet: instances in creation order, generated reproducibly from a seed, paged exactly as the
-//! API pages (`pageSize`, 1-based `pageNum`, `totalCount` over all pages, an optional `instanceIds` filter).
+//! API pages (`pageSize`, 1-based `pageNum`, `totalCount` over all pages, an optional `instanceIds` filter),
+//! and living through the real lifecycles when churn is on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One simulated instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,8 +16,25 @@ pub struct SimInstance {
 pub struct Fleet {
     instances: Vec<SimInstance>,
     index: HashMap<String, usize>,
+    /// Ids in a transitional status, so a churn step touches only those, not the whole fleet.
+    in_transition: HashSet<String>,
     rng_state: u64,
+    /// The size churn keeps the fleet near.
+    target_size: usize,
 }
+
+/// Statuses an instance passes through rather than stays in.
+pub const TRANSITIONAL: [&str; 9] = [
+    "PENDING",
+    "DEPLOYING",
+    "REBUILDING",
+    "REBOOT",
+    "BOOTING",
+    "STOPPING",
+    "RELEASING",
+    "RECYCLING",
+    "IMAGING",
+];
 
 /// The status mix of a generated fleet: mostly running, some stopped, a few in transitional states.
 const MIX: [(&str, u32); 8] = [
@@ -35,6 +53,7 @@ impl Fleet {
     pub fn generate(count: usize, seed: u64) -> Fleet {
         let mut fleet = Fleet {
             rng_state: seed,
+            target_size: count,
             ..Fleet::default()
         };
         fleet.instances.reserve(count);
@@ -78,8 +97,17 @@ impl Fleet {
         z ^ (z >> 31)
     }
 
+    fn track(&mut self, id: &str, status: &str) {
+        if TRANSITIONAL.contains(&status) {
+            self.in_transition.insert(id.to_owned());
+        } else {
+            self.in_transition.remove(id);
+        }
+    }
+
     /// Adds an instance at the end, or changes its status if the id exists.
     pub fn insert(&mut self, id: String, status: String) {
+        self.track(&id, &status);
         match self.index.get(&id) {
             Some(&i) => self.instances[i].status = status,
             None => {
@@ -94,10 +122,18 @@ impl Fleet {
         match self.index.get(id) {
             Some(&i) => {
                 self.instances[i].status = status.to_owned();
+                self.track(id, status);
                 true
             }
             None => false,
         }
+    }
+
+    /// The status of one instance.
+    pub fn status(&self, id: &str) -> Option<&str> {
+        self.index
+            .get(id)
+            .map(|&i| self.instances[i].status.as_str())
     }
 
     /// Removes an instance; the ones after it move up a place, as in the real API's offset paging.
@@ -105,6 +141,7 @@ impl Fleet {
         let Some(i) = self.index.remove(id) else {
             return false;
         };
+        self.in_transition.remove(id);
         self.instances.remove(i);
         for (j, instance) in self.instances.iter().enumerate().skip(i) {
             self.index.insert(instance.id.clone(), j);
@@ -123,6 +160,72 @@ impl Fleet {
 
     pub fn is_empty(&self) -> bool {
         self.instances.is_empty()
+    }
+
+    /// One step of churn: every instance in transition moves on with even odds (so a transition lasts a couple
+    /// of steps), then `events` new lifecycles start: a creation, a stop, a start, a reboot or a release. The
+    /// fleet size drifts but stays within a quarter of where it started.
+    pub fn churn_step(&mut self, events: usize) {
+        let mut moving: Vec<String> = self.in_transition.iter().cloned().collect();
+        moving.sort_unstable();
+        // An instance changes once a step at most, so each step is a legal transition on its own.
+        let mut touched = HashSet::new();
+        for id in moving {
+            if self.next_random() % 2 == 0 {
+                continue;
+            }
+            let fails = self.next_random() % 20 == 0;
+            let next = match self.status(&id) {
+                Some("PENDING") => "DEPLOYING",
+                Some("DEPLOYING") if fails => "CREATE_FAILED",
+                Some("DEPLOYING" | "BOOTING" | "REBOOT" | "REBUILDING" | "IMAGING") => "RUNNING",
+                Some("STOPPING") => "STOPPED",
+                Some("RELEASING" | "RECYCLING") => {
+                    self.remove(&id);
+                    continue;
+                }
+                _ => continue,
+            };
+            self.set_status(&id, next);
+            touched.insert(id);
+        }
+        for _ in 0..events {
+            let roll = self.next_random() % 100;
+            let len = self.instances.len();
+            let too_big = len * 4 > self.target_size * 5;
+            let too_small = len * 4 < self.target_size * 3 || len == 0;
+            let (from, to): (&[&str], &str) = match roll {
+                _ if too_small => (&[], "PENDING"),
+                0..=19 if !too_big => (&[], "PENDING"),
+                0..=19 | 80..=99 => (&["RUNNING", "STOPPED", "CREATE_FAILED"], "RELEASING"),
+                20..=44 => (&["RUNNING"], "STOPPING"),
+                45..=64 => (&["STOPPED"], "BOOTING"),
+                _ => (&["RUNNING"], "REBOOT"),
+            };
+            if from.is_empty() {
+                let id = self.new_id();
+                touched.insert(id.clone());
+                self.insert(id, to.to_owned());
+            } else if let Some(id) = self.pick(from, &touched) {
+                self.set_status(&id, to);
+                touched.insert(id);
+            }
+        }
+    }
+
+    /// A random instance whose status is one of `statuses`, found by sampling (a few tries, then none).
+    fn pick(&mut self, statuses: &[&str], exclude: &HashSet<String>) -> Option<String> {
+        for _ in 0..32 {
+            if self.instances.is_empty() {
+                return None;
+            }
+            let i = (self.next_random() % self.instances.len() as u64) as usize;
+            let candidate = &self.instances[i];
+            if statuses.contains(&candidate.status.as_str()) && !exclude.contains(&candidate.id) {
+                return Some(self.instances[i].id.clone());
+            }
+        }
+        None
     }
 
     /// One page: `totalCount` of the matching instances and the page's rows. Unknown filter ids are omitted.
@@ -213,6 +316,67 @@ mod tests {
             rows,
             vec![fleet.instances()[2].clone(), fleet.instances()[7].clone()]
         );
+    }
+
+    #[test]
+    fn churn_follows_real_lifecycles_and_keeps_the_size_near() {
+        let mut fleet = Fleet::generate(400, 11);
+        let legal: HashSet<(&str, &str)> = [
+            ("PENDING", "DEPLOYING"),
+            ("DEPLOYING", "RUNNING"),
+            ("DEPLOYING", "CREATE_FAILED"),
+            ("RUNNING", "STOPPING"),
+            ("STOPPING", "STOPPED"),
+            ("STOPPED", "BOOTING"),
+            ("BOOTING", "RUNNING"),
+            ("RUNNING", "REBOOT"),
+            ("REBOOT", "RUNNING"),
+            ("RUNNING", "RELEASING"),
+            ("STOPPED", "RELEASING"),
+            ("CREATE_FAILED", "RELEASING"),
+        ]
+        .into_iter()
+        .collect();
+        let mut seen_created = 0;
+        let mut seen_released = 0;
+        for _ in 0..300 {
+            let before: HashMap<String, String> = fleet
+                .instances()
+                .iter()
+                .map(|i| (i.id.clone(), i.status.clone()))
+                .collect();
+            fleet.churn_step(5);
+            for i in fleet.instances() {
+                match before.get(&i.id) {
+                    None => {
+                        assert_eq!(i.status, "PENDING", "new instances start PENDING");
+                        seen_created += 1;
+                    }
+                    Some(old) if *old != i.status => {
+                        assert!(
+                            legal.contains(&(old.as_str(), i.status.as_str())),
+                            "{old} -> {}",
+                            i.status
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            for (id, old) in &before {
+                if fleet.status(id).is_none() {
+                    assert_eq!(old, "RELEASING", "only released instances go");
+                    seen_released += 1;
+                }
+            }
+            assert!((300..=500).contains(&fleet.len()), "size {}", fleet.len());
+            let transitional = fleet
+                .instances()
+                .iter()
+                .filter(|i| TRANSITIONAL.contains(&i.status.as_str()))
+                .count();
+            assert_eq!(transitional, fleet.in_transition.len());
+        }
+        assert!(seen_created > 0 && seen_released > 0);
     }
 
     #[test]

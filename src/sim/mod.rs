@@ -1,18 +1,24 @@
-//! A simulator of the Zenlayer VM API on a real loopback HTTP server, for `--demo`, tests and benchmarks.
-//! `fleet` holds the instances and pages them; `api` answers one request; this file runs the server and offers
-//! the handle tests use to change the fleet and inject faults.
+//! A simulator of the Zenlayer VM API on a real loopback HTTP server, for `--demo`, the `zenlayer-sim` binary,
+//! tests and benchmarks. `fleet` holds and pages the instances, `api` answers one call, `faults` decides what
+//! goes wrong, `control` is the JSON endpoint that drives it; this file runs the server and the churn.
 
 pub mod api;
+pub mod control;
+pub mod faults;
 pub mod fleet;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -21,7 +27,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use url::Url;
 
-pub use api::{Fault, FleetChange, SimCredentials, SimState};
+pub use api::{Answer, FleetChange, SimCredentials, SimResponse, SimState};
+pub use faults::{Fault, FaultPlan, FaultRule};
 pub use fleet::{Fleet, SimInstance};
 
 use crate::secret::Secret;
@@ -30,7 +37,10 @@ use crate::zenlayer::Auth;
 /// Largest request body the simulator reads; real requests are a few hundred bytes.
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
-/// How a simulator starts.
+/// How often churn steps run; the configured rate is spread over the steps.
+const CHURN_STEP: Duration = Duration::from_millis(500);
+
+/// How a simulator starts. Everything here can be changed later through the handle or the control endpoint.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
     pub addr: SocketAddr,
@@ -39,6 +49,12 @@ pub struct SimOptions {
     pub credentials: SimCredentials,
     /// Added before every answer.
     pub latency: Duration,
+    /// Up to this much more, drawn afresh for every answer.
+    pub jitter: Duration,
+    /// Lifecycle events started per second (0: a still fleet).
+    pub churn_per_second: f64,
+    pub flat_envelope: bool,
+    pub faults: Vec<FaultRule>,
 }
 
 impl Default for SimOptions {
@@ -53,21 +69,48 @@ impl Default for SimOptions {
                 token: Some("sim-token-0000000000000001".into()),
             },
             latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            churn_per_second: 0.0,
+            flat_envelope: false,
+            faults: Vec::new(),
         }
     }
 }
 
+/// Settings read on every call outside the state lock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub churn_per_second: f64,
+}
+
 struct Shared {
     state: Mutex<SimState>,
+    timing: Mutex<Timing>,
     /// Requests received, counted on arrival (before any latency), so a test can see a call in flight.
     received: AtomicU64,
     in_flight: AtomicU64,
     /// The most requests ever being answered at once.
     max_in_flight: AtomicU64,
-    latency: Mutex<Duration>,
 }
 
-/// A running simulator. Dropping it stops the server and closes its connections.
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, SimState> {
+        // A panic while holding the lock can only come from a bug in a test; the state is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn timing(&self) -> Timing {
+        *self.timing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_timing(&self, change: impl FnOnce(&mut Timing)) {
+        change(&mut self.timing.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+/// A running simulator. Dropping it stops the server, its connections and its churn.
 pub struct Simulator {
     addr: SocketAddr,
     url: Url,
@@ -76,7 +119,7 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    /// Binds and starts serving in the background.
+    /// Binds and starts serving (and churning, if asked) in the background.
     pub async fn start(options: SimOptions) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(options.addr).await?;
         let addr = listener.local_addr()?;
@@ -85,22 +128,28 @@ impl Simulator {
             state: Mutex::new(SimState {
                 fleet: Fleet::generate(options.instances, options.seed),
                 credentials: options.credentials,
-                faults: Default::default(),
-                flat_envelope: false,
+                plan: FaultPlan {
+                    rules: options.faults,
+                },
+                flat_envelope: options.flat_envelope,
                 max_skew: Duration::from_secs(300),
                 calls: 0,
                 pages_served: Vec::new(),
-                scheduled_changes: Vec::new(),
+                last_row: None,
                 faults_on_call: Default::default(),
-                fleet_total_override: None,
+                scheduled_changes: Vec::new(),
             }),
-            latency: Mutex::new(options.latency),
-            received: Default::default(),
-            in_flight: Default::default(),
-            max_in_flight: Default::default(),
+            timing: Mutex::new(Timing {
+                latency: options.latency,
+                jitter: options.jitter,
+                churn_per_second: options.churn_per_second,
+            }),
+            received: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
         });
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        tokio::spawn(run(listener, shared.clone(), stopped));
         Ok(Simulator {
             addr,
             url,
@@ -109,11 +158,14 @@ impl Simulator {
         })
     }
 
-    /// The fleet `--demo` shows: a few dozen instances, some stopped, some in transition.
+    /// The fleet `--demo` shows: a few dozen instances, some stopped, some in transition, changing as it runs.
     pub async fn start_demo() -> std::io::Result<Simulator> {
         Simulator::start(SimOptions {
             instances: 36,
             seed: 2026,
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(30),
+            churn_per_second: 0.2,
             ..SimOptions::default()
         })
         .await
@@ -151,8 +203,7 @@ impl Simulator {
 
     /// Locks the state for inspection or change.
     pub fn state(&self) -> MutexGuard<'_, SimState> {
-        // A panic while holding the lock can only come from a bug in a test; the state is still usable.
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.state()
     }
 
     /// Instances in the fleet now.
@@ -162,15 +213,7 @@ impl Simulator {
 
     /// The ground truth: every instance id and status, sorted by id.
     pub fn ground_truth(&self) -> Vec<(String, String)> {
-        let mut truth: Vec<_> = self
-            .state()
-            .fleet
-            .instances()
-            .iter()
-            .map(|i| (i.id.clone(), i.status.clone()))
-            .collect();
-        truth.sort();
-        truth
+        self.state().ground_truth()
     }
 
     /// Requests received so far, counted on arrival: a slow answer in progress is already counted.
@@ -184,25 +227,49 @@ impl Simulator {
     }
 
     /// Serves `fault` to the next `times` calls.
-    pub fn inject(&self, fault: Fault, times: usize) {
+    pub fn inject(&self, fault: Fault, times: u64) {
+        self.state().plan.rules.push(FaultRule::times(fault, times));
+    }
+
+    /// Adds a fault rule.
+    pub fn add_rule(&self, rule: FaultRule) {
+        self.state().plan.rules.push(rule);
+    }
+
+    /// Removes every fault rule: the API behaves again.
+    pub fn clear_faults(&self) {
         let mut state = self.state();
-        for _ in 0..times {
-            state.faults.push_back(fault.clone());
-        }
+        state.plan.rules.clear();
+        state.faults_on_call.clear();
     }
 
     /// Adds this delay before every answer.
     pub fn set_latency(&self, latency: Duration) {
-        *self
-            .shared
-            .latency
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = latency;
+        self.shared.set_timing(|t| t.latency = latency);
+    }
+
+    /// Starts this many lifecycle events per second (0 stops churn).
+    pub fn set_churn(&self, per_second: f64) {
+        self.shared.set_timing(|t| t.churn_per_second = per_second);
     }
 
     /// Changes the accepted credentials, so the exporter's start failing as with a revoked key.
     pub fn set_credentials(&self, credentials: SimCredentials) {
         self.state().credentials = credentials;
+    }
+}
+
+impl SimState {
+    /// Every instance id and status, sorted by id.
+    pub fn ground_truth(&self) -> Vec<(String, String)> {
+        let mut truth: Vec<_> = self
+            .fleet
+            .instances()
+            .iter()
+            .map(|i| (i.id.clone(), i.status.clone()))
+            .collect();
+        truth.sort();
+        truth
     }
 }
 
@@ -214,13 +281,10 @@ impl Drop for Simulator {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    // Connections live in the set, so stopping the simulator aborts them too.
-    let mut connections = JoinSet::new();
+async fn run(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
+    // Connections and the churn task live in the set, so stopping the simulator aborts them too.
+    let mut tasks = JoinSet::new();
+    tasks.spawn(churn(shared.clone()));
     loop {
         let (stream, _) = tokio::select! {
             _ = &mut stopped => break,
@@ -231,15 +295,32 @@ async fn accept_loop(
                     continue;
                 }
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            Some(_) = tasks.join_next(), if tasks.len() > 1 => continue,
         };
         let shared = shared.clone();
         let service = service_fn(move |req| serve(req, shared.clone()));
-        connections.spawn(async move {
+        tasks.spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
+    }
+}
+
+async fn churn(shared: Arc<Shared>) {
+    let mut ticker = tokio::time::interval(CHURN_STEP);
+    let mut owed = 0.0f64;
+    loop {
+        ticker.tick().await;
+        let rate = shared.timing().churn_per_second;
+        if rate <= 0.0 {
+            owed = 0.0;
+            continue;
+        }
+        owed += rate * CHURN_STEP.as_secs_f64();
+        let events = owed.floor();
+        owed -= events;
+        shared.state().fleet.churn_step(events as usize);
     }
 }
 
@@ -261,58 +342,102 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn reply(status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+/// A response body: whole, or a first part followed by silence (the `Hang` fault).
+pub enum SimBody {
+    Whole(Option<Bytes>),
+    Stalled(Option<Bytes>),
+}
+
+impl http_body::Body for SimBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            SimBody::Whole(chunk) => Poll::Ready(chunk.take().map(|c| Ok(Frame::data(c)))),
+            SimBody::Stalled(chunk) => match chunk.take() {
+                Some(c) => Poll::Ready(Some(Ok(Frame::data(c)))),
+                // Never woken: the connection stays open until the client gives up.
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+fn respond(answer: SimResponse, stalled: bool) -> Response<SimBody> {
+    let length = answer.body.len();
+    let mut body = Bytes::from(answer.body);
+    let body = if stalled {
+        SimBody::Stalled(Some(body.split_to(length.min(16))))
+    } else {
+        SimBody::Whole(Some(body))
+    };
+    let mut response = Response::new(body);
     *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+    for (name, value) in answer.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
     response
+}
+
+/// A JSON response of the simulator's own (control endpoint, routing errors).
+pub(crate) fn json_response(status: u16, body: serde_json::Value) -> SimResponse {
+    SimResponse {
+        status,
+        headers: vec![("content-type", "application/json".into())],
+        body: body.to_string().into_bytes(),
+    }
 }
 
 async fn serve(
     req: Request<Incoming>,
     shared: Arc<Shared>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<Response<SimBody>, std::io::Error> {
     let _in_flight = InFlight::new(&shared);
-    if req.uri().path() != "/api/v2/vm" {
-        return Ok(reply(
-            404,
-            br#"{"code":"NOT_FOUND","message":"no such path"}"#.to_vec(),
-        ));
-    }
-    if req.method() != http::Method::POST {
-        return Ok(reply(
-            405,
-            br#"{"code":"METHOD_NOT_ALLOWED","message":"only POST"}"#.to_vec(),
-        ));
-    }
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            return Ok(reply(
-                413,
-                br#"{"code":"INVALID_PARAMETER","message":"body too large"}"#.to_vec(),
-            ));
+            let e = serde_json::json!({"code": "INVALID_PARAMETER", "message": "body too large"});
+            return Ok(respond(json_response(413, e), false));
         }
     };
-    let latency = *shared.latency.lock().unwrap_or_else(|e| e.into_inner());
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+    if let Some(rest) = path.strip_prefix("/_sim/") {
+        let mut state = shared.state();
+        let answer = control::handle(&mut state, &shared.timing, &method, rest, &body);
+        return Ok(respond(answer, false));
     }
-    let answer = shared
-        .state
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .handle(&parts.headers, &body);
-    let mut response = reply(answer.status, answer.body);
-    for (name, value) in answer.headers {
-        if let Ok(v) = value.parse() {
-            response.headers_mut().insert(name, v);
-        }
+    if path != "/api/v2/vm" {
+        let e = serde_json::json!({"code": "NOT_FOUND", "message": "no such path"});
+        return Ok(respond(json_response(404, e), false));
     }
-    Ok(response)
+    if method != http::Method::POST {
+        let e = serde_json::json!({"code": "METHOD_NOT_ALLOWED", "message": "only POST"});
+        return Ok(respond(json_response(405, e), false));
+    }
+    let timing = shared.timing();
+    let delay = timing.latency + timing.jitter.mul_f64(fastrand::f64());
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let answer = shared.state().handle(&parts.headers, &body);
+    match answer {
+        Answer::Respond(response) => Ok(respond(response, false)),
+        Answer::Hang(response) => Ok(respond(response, true)),
+        // An error from the service makes hyper drop the connection without a response.
+        Answer::Reset => Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated connection reset",
+        )),
+    }
 }

@@ -1,0 +1,306 @@
+//! Faults the simulator serves on demand: what each one is, when it fires (every k-th call, the next n calls,
+//! or always), and the text form the `zenlayer-sim --fault` flag and the control endpoint accept.
+
+use serde::{Deserialize, Serialize};
+
+/// One fault. Those marked "instead" replace the answer; the others alter a normal answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case")]
+pub enum Fault {
+    /// Instead: HTTP 429 `REQUEST_LIMIT_EXCEEDED`, with `Retry-After` when given.
+    Throttle {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
+    },
+    /// Instead: a 5xx error envelope (by default 500 `INTERNAL_SERVER_ERROR`).
+    ServerError {
+        #[serde(default = "default_server_status")]
+        status: u16,
+        #[serde(default = "default_server_code")]
+        code: String,
+    },
+    /// Instead: a proxy's HTML error page with this status and no JSON at all.
+    HtmlError {
+        #[serde(default = "default_html_status")]
+        status: u16,
+    },
+    /// Instead: 401 with the error envelope, as for a revoked access key.
+    Unauthorized,
+    /// Instead: the connection is closed without an answer.
+    Reset,
+    /// Instead: headers and the start of a body, then nothing, ever: the client must time out.
+    Hang,
+    /// Instead: HTTP 200 with only the first half of the answer's JSON.
+    Truncated,
+    /// Instead: HTTP 200 with a body that is not JSON.
+    InvalidJson,
+    /// Alters: the answer's `totalCount` is this value instead of the truth.
+    WrongTotal { total_count: u64 },
+    /// Alters: the answer repeats a row of the previous page (or of its own), as an insertion shift does.
+    DuplicateRows,
+    /// After the answer: the first-listed instance is released at once, so every later row moves up a place
+    /// and `totalCount` drops between this page and the next.
+    ShiftAfterPage,
+}
+
+fn default_server_status() -> u16 {
+    500
+}
+
+fn default_server_code() -> String {
+    "INTERNAL_SERVER_ERROR".into()
+}
+
+fn default_html_status() -> u16 {
+    502
+}
+
+impl Fault {
+    /// Whether the fault is served instead of the normal answer.
+    pub fn replaces_answer(&self) -> bool {
+        !matches!(
+            self,
+            Fault::WrongTotal { .. } | Fault::DuplicateRows | Fault::ShiftAfterPage
+        )
+    }
+}
+
+/// When a fault fires. With neither bound it fires on every call until removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRule {
+    #[serde(flatten)]
+    pub fault: Fault,
+    /// Fire on every k-th call counted since the rule was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<u64>,
+    /// Fire this many more times, then the rule goes away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u64>,
+    #[serde(default, skip_serializing)]
+    seen: u64,
+}
+
+impl FaultRule {
+    /// A rule firing `fault` on the next `times` calls.
+    pub fn times(fault: Fault, times: u64) -> FaultRule {
+        FaultRule {
+            fault,
+            every: None,
+            times: Some(times),
+            seen: 0,
+        }
+    }
+
+    /// A rule firing `fault` on every `k`-th call.
+    pub fn every(fault: Fault, every: u64) -> FaultRule {
+        FaultRule {
+            fault,
+            every: Some(every),
+            times: None,
+            seen: 0,
+        }
+    }
+
+    /// A rule firing `fault` on every call until removed.
+    pub fn always(fault: Fault) -> FaultRule {
+        FaultRule {
+            fault,
+            every: None,
+            times: None,
+            seen: 0,
+        }
+    }
+
+    /// Counts one call; true if the rule is due on it.
+    fn due(&mut self) -> bool {
+        self.seen += 1;
+        self.times != Some(0) && !self.every.is_some_and(|k| k == 0 || self.seen % k != 0)
+    }
+
+    /// Records one firing: a rule limited to n times is used up by firing, not by being due while another
+    /// rule's fault was served.
+    fn consume(&mut self) {
+        if let Some(n) = &mut self.times {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Parses `KIND[=VALUE][@every=K|@times=N]`, the `zenlayer-sim --fault` form: `throttle@every=5`,
+    /// `throttle=2@times=3` (with `Retry-After: 2`), `server-error=503`, `html=502`, `wrong-total=99`, `reset`.
+    pub fn parse(spec: &str) -> Result<FaultRule, String> {
+        let (kind, when) = match spec.split_once('@') {
+            Some((kind, when)) => (kind, Some(when)),
+            None => (spec, None),
+        };
+        let (name, value) = match kind.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (kind, None),
+        };
+        let number = |v: Option<&str>| -> Result<Option<u64>, String> {
+            v.map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{spec:?}: {v:?} is not a whole number"))
+            })
+            .transpose()
+        };
+        let status = |v: Option<&str>, default: u16| -> Result<u16, String> {
+            Ok(number(v)?.map_or(Ok(default), |n| {
+                u16::try_from(n).map_err(|_| format!("{spec:?}: bad status"))
+            })?)
+        };
+        let fault = match name {
+            "throttle" => Fault::Throttle {
+                retry_after: number(value)?,
+            },
+            "server-error" => Fault::ServerError {
+                status: status(value, 500)?,
+                code: match status(value, 500)? {
+                    503 => "SERVICE_TEMPORARY_UNAVAILABLE".into(),
+                    504 => "REQUEST_TIMED_OUT".into(),
+                    _ => "INTERNAL_SERVER_ERROR".into(),
+                },
+            },
+            "html" => Fault::HtmlError {
+                status: status(value, 502)?,
+            },
+            "unauthorized" => Fault::Unauthorized,
+            "reset" => Fault::Reset,
+            "hang" => Fault::Hang,
+            "truncated" => Fault::Truncated,
+            "invalid-json" => Fault::InvalidJson,
+            "wrong-total" => Fault::WrongTotal {
+                total_count: number(value)?.ok_or(format!("{spec:?}: wrong-total needs =N"))?,
+            },
+            "duplicate-rows" => Fault::DuplicateRows,
+            "shift-after-page" => Fault::ShiftAfterPage,
+            other => return Err(format!("{spec:?}: unknown fault {other:?}")),
+        };
+        let mut rule = FaultRule::always(fault);
+        match when.map(|w| w.split_once('=')) {
+            None => {}
+            Some(Some(("every", k))) => rule.every = number(Some(k))?.filter(|k| *k > 0),
+            Some(Some(("times", n))) => rule.times = number(Some(n))?,
+            Some(_) => return Err(format!("{spec:?}: after @ comes every=K or times=N")),
+        }
+        Ok(rule)
+    }
+}
+
+/// The faults a simulator serves, evaluated in order on every call.
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    pub rules: Vec<FaultRule>,
+}
+
+/// What one call gets: at most one fault instead of the answer, and any number altering it.
+#[derive(Debug, Default)]
+pub struct Firing {
+    pub instead: Option<Fault>,
+    pub alter: Vec<Fault>,
+}
+
+impl FaultPlan {
+    /// Counts one call against every rule and returns what fires. The first due "instead" rule wins (the others
+    /// keep their remaining count); the altering ones all apply.
+    pub fn on_call(&mut self) -> Firing {
+        let mut firing = Firing::default();
+        for rule in &mut self.rules {
+            if !rule.due() {
+                continue;
+            }
+            if !rule.fault.replaces_answer() {
+                firing.alter.push(rule.fault.clone());
+            } else if firing.instead.is_none() {
+                firing.instead = Some(rule.fault.clone());
+            } else {
+                continue;
+            }
+            rule.consume();
+        }
+        self.rules.retain(|r| r.times != Some(0));
+        firing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_flag_form() {
+        assert_eq!(
+            FaultRule::parse("throttle@every=5").unwrap(),
+            FaultRule::every(Fault::Throttle { retry_after: None }, 5)
+        );
+        assert_eq!(
+            FaultRule::parse("throttle=2@times=3").unwrap(),
+            FaultRule::times(
+                Fault::Throttle {
+                    retry_after: Some(2)
+                },
+                3
+            )
+        );
+        assert_eq!(
+            FaultRule::parse("server-error=503").unwrap().fault,
+            Fault::ServerError {
+                status: 503,
+                code: "SERVICE_TEMPORARY_UNAVAILABLE".into()
+            }
+        );
+        assert_eq!(
+            FaultRule::parse("wrong-total=7").unwrap().fault,
+            Fault::WrongTotal { total_count: 7 }
+        );
+        for bad in [
+            "nope",
+            "throttle@often",
+            "wrong-total",
+            "html=x",
+            "throttle@every=x",
+        ] {
+            assert!(FaultRule::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_form_round_trips() {
+        let rule: FaultRule =
+            serde_json::from_str(r#"{"fault":"server_error","status":503,"times":2}"#).unwrap();
+        assert_eq!(
+            rule.fault,
+            Fault::ServerError {
+                status: 503,
+                code: "INTERNAL_SERVER_ERROR".into()
+            }
+        );
+        assert_eq!(rule.times, Some(2));
+        let back: FaultRule = serde_json::from_str(&serde_json::to_string(&rule).unwrap()).unwrap();
+        assert_eq!(back, rule);
+    }
+
+    #[test]
+    fn every_times_and_order() {
+        let mut plan = FaultPlan {
+            rules: vec![
+                FaultRule::every(Fault::Reset, 3),
+                FaultRule::times(Fault::Unauthorized, 2),
+                FaultRule::always(Fault::DuplicateRows),
+            ],
+        };
+        let got: Vec<Option<Fault>> = (0..6).map(|_| plan.on_call().instead).collect();
+        assert_eq!(
+            got,
+            [
+                Some(Fault::Unauthorized),
+                Some(Fault::Unauthorized),
+                Some(Fault::Reset),
+                None,
+                None,
+                Some(Fault::Reset)
+            ]
+        );
+        assert_eq!(plan.rules.len(), 2, "the exhausted rule is gone");
+        assert_eq!(plan.on_call().alter, [Fault::DuplicateRows]);
+    }
+}
