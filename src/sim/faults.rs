@@ -144,9 +144,9 @@ impl FaultRule {
             .transpose()
         };
         let status = |v: Option<&str>, default: u16| -> Result<u16, String> {
-            Ok(number(v)?.map_or(Ok(default), |n| {
+            number(v)?.map_or(Ok(default), |n| {
                 u16::try_from(n).map_err(|_| format!("{spec:?}: bad status"))
-            })?)
+            })
         };
         let fault = match name {
             "throttle" => Fault::Throttle {
