@@ -132,3 +132,17 @@ pub async fn run_with(
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Installs the SIGTERM and SIGINT handlers now (so a signal sent as soon as the process answers is never
+/// fatal); the future completes on the first of them. Containers and systemd send SIGTERM, a terminal SIGINT.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
+        }
+    })
+}

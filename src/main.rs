@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         // Handlers go in before anything is served, so a signal sent as soon as we answer is never fatal.
-        let shutdown = match shutdown_signal() {
+        let shutdown = match zenlayer_exporter::shutdown_signal() {
             Ok(future) => future,
             Err(e) => {
                 eprintln!("cannot install signal handlers: {e}");
@@ -77,19 +77,6 @@ fn main() -> ExitCode {
                 tracing::error!(error = %e, "fatal");
                 ExitCode::FAILURE
             }
-        }
-    })
-}
-
-/// Installs the handlers now; the future completes on SIGTERM (what containers and systemd send) or SIGINT.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
-            _ = int.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
         }
     })
 }

@@ -38,8 +38,8 @@ pub enum PollError {
         "totalCount {total} would need more pages than the bound of {MAX_INSTANCES} instances allows"
     )]
     Pagination { total: u64 },
-    #[error("page {page} is empty although its own totalCount is {total}")]
-    EmptyPage { page: u32, total: u64 },
+    #[error("page {page} holds {rows} rows, which its own totalCount of {total} contradicts")]
+    Contradiction { page: u32, rows: usize, total: u64 },
 }
 
 impl PollError {
@@ -48,7 +48,7 @@ impl PollError {
         match self {
             PollError::Api { error, .. } => error.kind(),
             PollError::Deadline(_) => "deadline",
-            PollError::Pagination { .. } | PollError::EmptyPage { .. } => "pagination",
+            PollError::Pagination { .. } | PollError::Contradiction { .. } => "pagination",
         }
     }
 }
@@ -272,7 +272,7 @@ impl Poller {
             pages: 1,
             ..Walk::default()
         };
-        check_not_hollow(1, &first, page_size)?;
+        check_consistent(1, &first, page_size)?;
         let mut last_page = pages_for(first.total_count)?;
         let mut ended = first.data_set.is_empty();
         walk.merge(first.data_set);
@@ -292,7 +292,7 @@ impl Poller {
                 error,
             })?;
             walk.pages += 1;
-            check_not_hollow(page_num, &page, page_size)?;
+            check_consistent(page_num, &page, page_size)?;
             if page.total_count != walk.first_total {
                 walk.total_changed = true;
                 // The fleet grew: read on to the new end. It shrank: the empty page will say where it ends.
@@ -321,17 +321,23 @@ impl Walk {
     }
 }
 
-/// An empty page whose own `totalCount` says it should hold rows contradicts itself: no change to the fleet
-/// explains it, since both come from one answer. Publishing it would drop live instances' series, so the poll
-/// fails instead and the last good snapshot stays.
-fn check_not_hollow(
+/// A page whose rows and own `totalCount` disagree (empty although the count says rows are due here, or more
+/// rows than the count leaves for this page) contradicts itself: no change to the fleet explains it, since both
+/// come from one answer. Publishing it would drop live instances' series, so the poll fails instead and the
+/// last good snapshot stays.
+fn check_consistent(
     page_num: u32,
     page: &Page<InstanceStatus>,
     page_size: u64,
 ) -> Result<(), PollError> {
-    if page.data_set.is_empty() && page.total_count > u64::from(page_num - 1) * page_size {
-        return Err(PollError::EmptyPage {
+    let before = u64::from(page_num - 1) * page_size;
+    let rows = page.data_set.len();
+    let hollow = rows == 0 && page.total_count > before;
+    let overfull = before + rows as u64 > page.total_count;
+    if hollow || overfull {
+        return Err(PollError::Contradiction {
             page: page_num,
+            rows,
             total: page.total_count,
         });
     }

@@ -163,7 +163,27 @@ async fn an_empty_page_that_claims_rows_fails_the_poll() {
     let sim = common::sim(0).await;
     sim.add_rule(FaultRule::always(Fault::WrongTotal { total_count: 5 }));
     match poller(&sim, 1000, 4).poll_once().await {
-        Err(e @ PollError::EmptyPage { page: 1, total: 5 }) => assert_eq!(e.kind(), "pagination"),
+        Err(
+            e @ PollError::Contradiction {
+                page: 1,
+                rows: 0,
+                total: 5,
+            },
+        ) => assert_eq!(e.kind(), "pagination"),
         other => panic!("expected an empty-page error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_page_with_more_rows_than_its_total_fails_the_poll() {
+    let sim = common::sim(30).await;
+    sim.add_rule(FaultRule::always(Fault::WrongTotal { total_count: 1 }));
+    match poller(&sim, 10, 4).poll_once().await {
+        Err(PollError::Contradiction {
+            page: 1,
+            rows: 10,
+            total: 1,
+        }) => {}
+        other => panic!("expected a contradiction, got {other:?}"),
     }
 }

@@ -67,8 +67,6 @@ pub struct SimState {
     pub calls: u64,
     /// `pageNum` of every successful call, in order, for paging tests.
     pub pages_served: Vec<u32>,
-    /// The last row of the last page served, which the `DuplicateRows` fault repeats.
-    pub last_row: Option<(String, String)>,
     /// Faults served to one given call (1-based, counting every call), before any rule.
     pub faults_on_call: std::collections::HashMap<u64, Fault>,
     /// Fleet changes applied once the call with that number (1-based, counting every call) is answered.
@@ -107,10 +105,15 @@ impl SimState {
             Some(fault) => self.fault_answer(&fault, &request_id, headers, body),
             None => Answer::Respond(self.answer(&request_id, headers, body, &firing.alter)),
         };
+        // Fleet changes between pages, the way a real creation or release shifts offset paging.
         if firing.alter.contains(&Fault::ShiftAfterPage) {
             if let Some(first) = self.fleet.instances().first().map(|i| i.id.clone()) {
                 self.fleet.remove(&first);
             }
+        }
+        if firing.alter.contains(&Fault::DuplicateRows) {
+            let id = self.fleet.new_id();
+            self.fleet.insert_front(id, "PENDING".into());
         }
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled_changes)
             .into_iter()
@@ -213,21 +216,12 @@ impl SimState {
         let (mut total, rows) =
             self.fleet
                 .page(&request.instance_ids, page_size as usize, page_num as usize);
-        let mut rows: Vec<(String, String)> = rows.into_iter().map(|i| (i.id, i.status)).collect();
+        let rows: Vec<(String, String)> = rows.into_iter().map(|i| (i.id, i.status)).collect();
         for fault in alter {
             match fault {
                 Fault::WrongTotal { total_count } => total = *total_count,
-                Fault::DuplicateRows => {
-                    let repeated = self.last_row.clone().or_else(|| rows.first().cloned());
-                    if let Some(row) = repeated {
-                        rows.insert(0, row);
-                    }
-                }
                 _ => {}
             }
-        }
-        if let Some(last) = rows.last() {
-            self.last_row = Some(last.clone());
         }
         // Bounded, so a demo running for weeks does not grow without end.
         if self.pages_served.len() >= 100_000 {

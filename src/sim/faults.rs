@@ -36,10 +36,11 @@ pub enum Fault {
     InvalidJson,
     /// Alters: the answer's `totalCount` is this value instead of the truth.
     WrongTotal { total_count: u64 },
-    /// Alters: the answer repeats a row of the previous page (or of its own), as an insertion shift does.
+    /// After the answer: a new instance appears at the head of the listing, so every row moves down a place,
+    /// the next page repeats this page's last row and `totalCount` grows between the two.
     DuplicateRows,
-    /// After the answer: the first-listed instance is released at once, so every later row moves up a place
-    /// and `totalCount` drops between this page and the next.
+    /// After the answer: the first-listed instance is released at once, so every later row moves up a place,
+    /// the next page skips one row and `totalCount` drops between the two.
     ShiftAfterPage,
 }
 

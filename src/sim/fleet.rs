@@ -117,6 +117,20 @@ impl Fleet {
         }
     }
 
+    /// Adds a new instance at the head of the listing (every other row moves down a place); an existing id only
+    /// changes status.
+    pub fn insert_front(&mut self, id: String, status: String) {
+        if self.index.contains_key(&id) {
+            self.insert(id, status);
+            return;
+        }
+        self.track(&id, &status);
+        self.instances.insert(0, SimInstance { id, status });
+        for (i, instance) in self.instances.iter().enumerate() {
+            self.index.insert(instance.id.clone(), i);
+        }
+    }
+
     /// Sets an existing instance's status; false if there is no such instance.
     pub fn set_status(&mut self, id: &str, status: &str) -> bool {
         match self.index.get(id) {

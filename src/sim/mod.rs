@@ -135,7 +135,6 @@ impl Simulator {
                 max_skew: Duration::from_secs(300),
                 calls: 0,
                 pages_served: Vec::new(),
-                last_row: None,
                 faults_on_call: Default::default(),
                 scheduled_changes: Vec::new(),
             }),
