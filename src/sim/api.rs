@@ -216,11 +216,9 @@ impl SimState {
         let (mut total, rows) =
             self.fleet
                 .page(&request.instance_ids, page_size as usize, page_num as usize);
-        let rows: Vec<(String, String)> = rows.into_iter().map(|i| (i.id, i.status)).collect();
         for fault in alter {
-            match fault {
-                Fault::WrongTotal { total_count } => total = *total_count,
-                _ => {}
+            if let Fault::WrongTotal { total_count } = fault {
+                total = *total_count;
             }
         }
         // Bounded, so a demo running for weeks does not grow without end.
@@ -230,7 +228,7 @@ impl SimState {
         self.pages_served.push(page_num);
         let data_set: Vec<_> = rows
             .iter()
-            .map(|(id, status)| json!({"instanceId": id, "instanceStatus": status}))
+            .map(|i| json!({"instanceId": i.id, "instanceStatus": i.status}))
             .collect();
         let payload = json!({"requestId": request_id, "totalCount": total, "dataSet": data_set});
         let body = if self.flat_envelope {
