@@ -333,7 +333,7 @@ fn check_consistent(
     let before = u64::from(page_num - 1) * page_size;
     let rows = page.data_set.len();
     let hollow = rows == 0 && page.total_count > before;
-    let overfull = before + rows as u64 > page.total_count;
+    let overfull = rows > 0 && before + rows as u64 > page.total_count;
     if hollow || overfull {
         return Err(PollError::Contradiction {
             page: page_num,

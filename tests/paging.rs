@@ -187,3 +187,17 @@ async fn a_page_with_more_rows_than_its_total_fails_the_poll() {
         other => panic!("expected a contradiction, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn an_empty_page_past_a_shrunken_end_is_not_a_contradiction() {
+    let sim = common::sim(32).await;
+    let mut poller = poller(&sim, 10, 1);
+    // Three releases while pages 1 to 3 are read: page 4, planned from a count of 32, is empty with a count
+    // of 29, which is simply past the end.
+    sim.add_rule(FaultRule::times(Fault::ShiftAfterPage, 3));
+    poller
+        .poll_once()
+        .await
+        .expect("a shrinking fleet is not an error");
+    assert_eq!(sim.state().pages_served, [1, 2, 3, 4]);
+}
