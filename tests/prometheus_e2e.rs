@@ -1,0 +1,412 @@
+//! The deployment files against a real Prometheus server (Debian's `prometheus` package), started by the test
+//! and scraping the exporter, which polls the simulator: every dashboard query and every rule parses and returns
+//! data, the STOPPED alert goes pending then firing for exactly the stopped instances and resolves when they
+//! boot, and the blind-exporter alerts fire (with STOPPED alerts kept) when the API refuses the credentials and
+//! when the exporter goes away. Every wait polls Prometheus' API under a deadline.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use zenlayer_exporter::sim::SimCredentials;
+
+mod common;
+use common::{Exporter, client, config_for, eventually};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Every `for:` is shortened so the test sees pending and firing in seconds; expressions are the real ones.
+const TEST_FOR: &str = "for: 4s";
+
+struct Prometheus {
+    child: Child,
+    url: String,
+    _dir: TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path =
+            std::env::temp_dir().join(format!("zenlayer-exporter-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real alert rules with every `for:` shortened.
+fn test_rules() -> String {
+    let rules =
+        std::fs::read_to_string(Path::new(ROOT).join("deploy/prometheus/alerts.yml")).unwrap();
+    rules
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("for: ") {
+            Some(_) => format!("{}{TEST_FOR}", &l[..l.len() - l.trim_start().len()]),
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
+    let found = Command::new("prometheus")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(
+        found.is_ok_and(|s| s.success()),
+        "the prometheus server is missing: install Debian's `prometheus` package (apt-get install prometheus)"
+    );
+    let dir = TempDir::new("prometheus");
+    std::fs::write(dir.0.join("alerts.yml"), test_rules()).unwrap();
+    std::fs::write(
+        dir.0.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
+             rule_files: [alerts.yml]\n\
+             scrape_configs:\n  - job_name: zenlayer-exporter\n    static_configs:\n      - targets: [\"{target}\"]\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.0.join("prometheus.log")).unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.0.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.0.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("prometheus starts");
+    let prometheus = Prometheus {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    eventually("prometheus ready", || async {
+        let r = client()
+            .get(format!("{}/-/ready", prometheus.url))
+            .send()
+            .await
+            .ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    prometheus
+}
+
+impl Prometheus {
+    async fn api(&self, path: &str, params: &[(&str, &str)]) -> Value {
+        let mut url = url::Url::parse(&format!("{}{path}", self.url)).unwrap();
+        url.query_pairs_mut().extend_pairs(params);
+        let bytes = client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// An instant query: `Err` with Prometheus' message if it does not parse or fails.
+    async fn query(&self, promql: &str) -> Result<Vec<Value>, String> {
+        let answer = self.api("/api/v1/query", &[("query", promql)]).await;
+        match answer["status"].as_str() {
+            Some("success") => Ok(answer["data"]["result"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()),
+            _ => Err(format!("{promql}: {}", answer["error"])),
+        }
+    }
+
+    /// Alerts named `name` in `state` ("pending" or "firing"), as their instance_id labels (or job labels).
+    async fn alerts(&self, name: &str, state: &str) -> BTreeSet<String> {
+        let answer = self.api("/api/v1/alerts", &[]).await;
+        answer["data"]["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["labels"]["alertname"] == name && a["state"] == state)
+            .map(|a| {
+                a["labels"]["instance_id"]
+                    .as_str()
+                    .or(a["labels"]["job"].as_str())
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect()
+    }
+}
+
+/// Substitutes the dashboard's variables the way Grafana would with "All" selected.
+fn grafana_to_promql(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+        .replace("$__range", "5m")
+        .replace("$__interval", "15s")
+        .replace("$job", ".*")
+        .replace("$status", ".*")
+        .replace("$instance", ".*")
+}
+
+fn dashboard_queries() -> Vec<(String, String)> {
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("grafana/dashboards/zenlayer-fleet.json"))
+            .unwrap();
+    let dashboard: Value = serde_json::from_str(&text).unwrap();
+    let mut out = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            out.push((
+                panel["title"].as_str().unwrap().to_owned(),
+                target["expr"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    for var in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = var["query"]["query"].as_str() {
+            // label_values(SELECTOR, LABEL) is Grafana's; its series part is plain PromQL.
+            let inner = q
+                .strip_prefix("label_values(")
+                .and_then(|r| r.strip_suffix(')'))
+                .unwrap();
+            let (selector, _label) = inner.rsplit_once(',').unwrap();
+            out.push((format!("variable {}", var["name"]), selector.to_owned()));
+        }
+    }
+    out
+}
+
+/// The expression of every rule in the real rules file, and every metric name it reads.
+fn rule_expressions() -> Vec<(String, String)> {
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("deploy/prometheus/alerts.yml")).unwrap();
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    let mut name = String::new();
+    while let Some(line) = lines.next() {
+        let t = line.trim_start();
+        if let Some(n) = t.strip_prefix("- alert: ").or(t.strip_prefix("- record: ")) {
+            name = n.to_owned();
+        } else if let Some(expr) = t.strip_prefix("expr: ") {
+            let indent = line.len() - t.len();
+            let mut body = if expr == "|" {
+                String::new()
+            } else {
+                expr.to_owned()
+            };
+            while let Some(next) = lines.peek() {
+                let nt = next.trim_start();
+                if expr != "|" || (!next.trim().is_empty() && next.len() - nt.len() <= indent) {
+                    break;
+                }
+                body.push_str(nt);
+                body.push('\n');
+                lines.next();
+            }
+            out.push((name.clone(), body));
+        }
+    }
+    out
+}
+
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if expr[i..].starts_with("zenlayer_")
+            && (i == 0
+                || !(bytes[i - 1].is_ascii_alphanumeric()
+                    || bytes[i - 1] == b'_'
+                    || bytes[i - 1] == b':'))
+        {
+            let end = expr[i..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(expr.len(), |e| i + e);
+            names.insert(expr[i..end].to_owned());
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_and_dashboard_against_a_real_prometheus() {
+    let sim = common::sim(16).await;
+    let stopped: BTreeSet<String> = {
+        let mut state = sim.state();
+        let ids: Vec<String> = state
+            .fleet
+            .instances()
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            let status = match i {
+                0 | 1 => "STOPPED",
+                2 => "CREATE_FAILED",
+                3 => "BOOTING",
+                _ => "RUNNING",
+            };
+            state.fleet.set_status(id, status);
+        }
+        ids[..2].iter().cloned().collect()
+    };
+    let mut config = config_for(&sim, &[]);
+    config.poll_interval = Duration::from_millis(500);
+    let exporter = Exporter::start(config).await;
+    let prometheus = start_prometheus(exporter.addr).await;
+
+    // The STOPPED alert: pending first, then firing, for exactly the stopped instances.
+    let pending = eventually("STOPPED alerts pending", || async {
+        let p = prometheus
+            .alerts("ZenlayerInstanceStopped", "pending")
+            .await;
+        (!p.is_empty()).then_some(p)
+    })
+    .await;
+    assert!(pending.is_subset(&stopped), "{pending:?} vs {stopped:?}");
+    eventually("STOPPED alerts firing", || async {
+        (prometheus.alerts("ZenlayerInstanceStopped", "firing").await == stopped).then_some(())
+    })
+    .await;
+    eventually("CREATE_FAILED alert firing", || async {
+        (prometheus
+            .alerts("ZenlayerInstanceCreateFailed", "firing")
+            .await
+            .len()
+            == 1)
+            .then_some(())
+    })
+    .await;
+
+    // Every dashboard query parses and returns data.
+    for (panel, expr) in dashboard_queries() {
+        let promql = grafana_to_promql(&expr);
+        eventually(
+            &format!("dashboard panel {panel:?} returning data"),
+            || async {
+                match prometheus.query(&promql).await {
+                    Ok(result) => (!result.is_empty()).then_some(()),
+                    Err(e) => panic!("panel {panel:?}: {e}"),
+                }
+            },
+        )
+        .await;
+    }
+    // Every rule parses and runs, and every metric it reads is served (a misspelt name would never match).
+    for (rule, expr) in rule_expressions() {
+        prometheus
+            .query(&expr)
+            .await
+            .unwrap_or_else(|e| panic!("rule {rule}: {e}"));
+        for name in metric_names(&expr) {
+            let count = prometheus
+                .query(&format!("count({{__name__=\"{name}\"}})"))
+                .await
+                .unwrap();
+            assert!(
+                !count.is_empty(),
+                "rule {rule} reads {name}, which nothing serves"
+            );
+        }
+    }
+
+    // Booting the stopped instances resolves their alerts.
+    for id in &stopped {
+        sim.state().fleet.set_status(id, "RUNNING");
+    }
+    eventually("STOPPED alerts resolved", || async {
+        let firing = prometheus.alerts("ZenlayerInstanceStopped", "firing").await;
+        let pending = prometheus
+            .alerts("ZenlayerInstanceStopped", "pending")
+            .await;
+        (firing.is_empty() && pending.is_empty()).then_some(())
+    })
+    .await;
+
+    // One instance stops again; then the API refuses the credentials: polls fail, the alert stays.
+    let again = stopped.iter().next().unwrap().clone();
+    sim.state().fleet.set_status(&again, "STOPPED");
+    let only_again: BTreeSet<String> = [again.clone()].into();
+    eventually("the new STOPPED alert firing", || async {
+        (prometheus.alerts("ZenlayerInstanceStopped", "firing").await == only_again).then_some(())
+    })
+    .await;
+    sim.set_credentials(SimCredentials {
+        access_key_id: "REVOKED".into(),
+        access_key_secret: "revoked".into(),
+        token: None,
+    });
+    eventually("ZenlayerPollsFailing firing", || async {
+        (!prometheus
+            .alerts("ZenlayerPollsFailing", "firing")
+            .await
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    assert_eq!(
+        prometheus.alerts("ZenlayerInstanceStopped", "firing").await,
+        only_again,
+        "kept while polls fail"
+    );
+
+    // The exporter goes away entirely: ExporterDown fires, and the STOPPED alert still does not resolve.
+    exporter
+        .stop_within(Duration::from_secs(20))
+        .await
+        .expect("exporter stops");
+    eventually("ZenlayerExporterDown firing", || async {
+        (!prometheus
+            .alerts("ZenlayerExporterDown", "firing")
+            .await
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    // ExporterDown firing means the target has been down for its whole `for:`, many evaluations: the last
+    // known STOPPED must still be firing.
+    assert_eq!(
+        prometheus.alerts("ZenlayerInstanceStopped", "firing").await,
+        only_again,
+        "kept while the target is down"
+    );
+}
