@@ -364,6 +364,18 @@ fn parse_listen(text: &str) -> Option<SocketAddr> {
     text.parse().ok()
 }
 
+/// The listen address alone, for `--healthcheck`: it must work without credentials and in demo mode.
+pub fn listen_address_from_vars(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<SocketAddr, String> {
+    const NAME: &str = "ZENLAYER_EXPORTER_LISTEN_ADDRESS";
+    let text = vars
+        .into_iter()
+        .find(|(k, v)| k == NAME && !v.is_empty())
+        .map_or_else(|| default_of(NAME).to_owned(), |(_, v)| v);
+    parse_listen(&text).ok_or_else(|| format!("{NAME}: cannot parse {}", quote(&text)))
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env(demo: bool) -> Result<Config, ConfigError> {
@@ -681,10 +693,11 @@ pub fn help_text() -> String {
         env!("CARGO_PKG_VERSION"),
         "\n",
         "Prometheus exporter for the status of every Zenlayer Cloud VM instance.\n\n",
-        "Usage: zenlayer-exporter [--demo] [--check-config]\n\n",
+        "Usage: zenlayer-exporter [--demo] [--check-config | --healthcheck]\n\n",
         "Flags:\n",
         "  --demo          run against a built-in simulated fleet (no credentials needed)\n",
         "  --check-config  validate the configuration, print it redacted, and exit\n",
+        "  --healthcheck   probe a running exporter's /healthz on the listen address (for container HEALTHCHECKs)\n",
         "  --help          print this help\n",
         "  --version       print the version\n\n",
         "Configuration is read from the environment:\n",

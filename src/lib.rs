@@ -8,10 +8,12 @@
 //! - [`render`]: snapshot → exposition bytes, plain and pre-compressed, once per poll.
 //! - [`server`]: the HTTP endpoints. [`telemetry`]: self-metrics and logging.
 //! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks.
+//! - [`healthcheck`]: the `--healthcheck` self-probe for container images.
 //!
 //! [`run`] wires them together and is what tests drive; `main.rs` only parses flags and maps errors to exit codes.
 
 pub mod config;
+pub mod healthcheck;
 pub mod poller;
 pub mod render;
 pub mod secret;

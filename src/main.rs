@@ -18,6 +18,17 @@ fn main() -> ExitCode {
                 println!("zenlayer-exporter {VERSION} (revision {REVISION})");
                 return ExitCode::SUCCESS;
             }
+            "--healthcheck" => {
+                return match config::listen_address_from_vars(std::env::vars())
+                    .and_then(zenlayer_exporter::healthcheck::probe)
+                {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("unhealthy: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
             "--demo" => demo = true,
             "--check-config" => check_only = true,
             other => {

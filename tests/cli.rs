@@ -144,3 +144,22 @@ fn demo_serves_then_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn healthcheck_fails_when_nothing_serves() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = exporter()
+        .arg("--healthcheck")
+        .env(
+            "ZENLAYER_EXPORTER_LISTEN_ADDRESS",
+            format!("127.0.0.1:{port}"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("unhealthy: cannot connect"));
+}
