@@ -4,7 +4,7 @@
 //! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
 //! - [`poller`]: the interval loop and pagination; builds a [`snapshot::Snapshot`] per successful poll.
-//! - [`snapshot`]: the immutable snapshot and the atomic [`snapshot::Store`].
+//! - [`snapshot`]: the immutable snapshot and the atomic [`snapshot::Store`]; [`status`]: the status vocabulary.
 //! - [`render`]: snapshot → exposition bytes, plain and pre-compressed, once per poll.
 //! - [`server`]: the HTTP endpoints. [`telemetry`]: self-metrics and logging.
 //! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks.
@@ -20,6 +20,7 @@ pub mod secret;
 pub mod server;
 pub mod sim;
 pub mod snapshot;
+pub mod status;
 pub mod telemetry;
 pub mod zenlayer;
 
@@ -97,7 +98,7 @@ pub async fn run_with(
     let publish: Publish = {
         let rendered = rendered.clone();
         let mode = config.status_series;
-        Arc::new(move |snapshot| rendered.publish(Arc::new(Rendered::new(snapshot, mode))))
+        Arc::new(move |snapshot| rendered.publish(Arc::new(Rendered::new(&snapshot, mode))))
     };
     let poller = Poller::new(
         client,

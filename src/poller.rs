@@ -2,14 +2,14 @@
 //! snapshot per successful poll and hand it to the publisher, and keep the poll self-metrics.
 //! It knows nothing of HTTP serving or of the exposition format.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use crate::snapshot::{Snapshot, Store};
+use crate::snapshot::{Instance, Snapshot, Store};
 use crate::telemetry::Metrics;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus, Page, PageRequest};
 use crate::zenlayer::{ApiError, Client};
@@ -40,6 +40,9 @@ pub enum PollError {
     Pagination { total: u64 },
     #[error("page {page} holds {rows} rows, which its own totalCount of {total} contradicts")]
     Contradiction { page: u32, rows: usize, total: u64 },
+    /// A bug in the exporter, not the API's doing.
+    #[error("internal error: {detail}")]
+    Internal { detail: String },
 }
 
 impl PollError {
@@ -49,6 +52,7 @@ impl PollError {
             PollError::Api { error, .. } => error.kind(),
             PollError::Deadline(_) => "deadline",
             PollError::Pagination { .. } | PollError::Contradiction { .. } => "pagination",
+            PollError::Internal { .. } => "internal",
         }
     }
 }
@@ -81,12 +85,60 @@ pub struct Poller {
 /// What a walk over the pages found.
 #[derive(Debug, Default)]
 struct Walk {
-    rows: HashMap<String, String>,
+    /// Every row of every page, in arrival order, repeats included.
+    rows: Vec<Instance>,
     first_total: u64,
     /// Some page reported another `totalCount` than the first: instances came or went during the walk.
     total_changed: bool,
-    duplicates: usize,
     pages: u32,
+}
+
+/// A snapshot and the ids it carried over from the previous one.
+struct Built {
+    snapshot: Arc<Snapshot>,
+    carried: HashSet<Box<str>>,
+}
+
+/// Builds the snapshot of a walk. Paging is by offset, so an instance created or deleted during the walk shifts
+/// the rows behind it: one may be read twice, another not at all. A changed totalCount or a repeated row is the
+/// evidence; then an instance the previous poll saw and this walk missed may have been skipped by a shift rather
+/// than deleted, so it keeps its last status for one poll instead of losing its series (which would reset every
+/// `for:` clock of alerts on it). The next walk settles it; nothing is carried twice in a row.
+fn reconcile(walk: Walk, previous: Option<&Snapshot>, carried_before: &HashSet<Box<str>>) -> Built {
+    let taken_at = SystemTime::now();
+    let (mut snapshot, repeats) = Snapshot::from_rows(walk.rows, taken_at);
+    let seen = snapshot.instances().len() as u64;
+    let shifted = walk.total_changed || repeats > 0;
+    let mut carried = HashSet::new();
+    if let (true, Some(previous)) = (shifted, previous) {
+        let missing: Vec<Instance> = previous
+            .instances()
+            .iter()
+            .filter(|i| snapshot.get(&i.id).is_none() && !carried_before.contains(&i.id))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            carried = missing.iter().map(|i| i.id.clone()).collect();
+            let mut rows = snapshot.into_instances();
+            rows.extend(missing);
+            snapshot = Snapshot::from_rows(rows, taken_at).0;
+        }
+    }
+    if shifted || seen != walk.first_total {
+        tracing::warn!(
+            total_count = walk.first_total,
+            seen,
+            repeats,
+            total_changed = walk.total_changed,
+            carried_over = carried.len(),
+            pages = walk.pages,
+            "instance count differs from totalCount: the fleet changed while pages were read"
+        );
+    }
+    Built {
+        snapshot: Arc::new(snapshot),
+        carried,
+    }
 }
 
 impl Poller {
@@ -205,40 +257,19 @@ impl Poller {
     /// Walks every page and builds the snapshot, remembered for the next poll's reconciliation; publishes nothing.
     pub async fn poll_once(&mut self) -> Result<Arc<Snapshot>, PollError> {
         let walk = self.walk().await?;
-        let seen = walk.rows.len() as u64;
-        // Paging is by offset, so an instance created or deleted during the walk shifts the rows behind it:
-        // one may be read twice, another not at all. A changed totalCount or a duplicate is the evidence.
-        let shifted = walk.total_changed || walk.duplicates > 0;
-        let mut rows = walk.rows;
-        let mut carried = HashSet::new();
-        if shifted {
-            if let Some(previous) = &self.previous {
-                // An instance the previous poll saw and this one missed may have been skipped by a shift rather
-                // than deleted: keep its last status for one poll instead of dropping its series (which would
-                // reset every `for:` clock of alerts on it). The next walk settles it.
-                for instance in previous.instances() {
-                    if !rows.contains_key(&*instance.id) && !self.carried.contains(&instance.id) {
-                        rows.insert(instance.id.to_string(), instance.status.as_str().to_owned());
-                        carried.insert(instance.id.clone());
-                    }
-                }
-            }
-        }
-        if shifted || seen != walk.first_total {
-            tracing::warn!(
-                total_count = walk.first_total,
-                seen,
-                duplicates = walk.duplicates,
-                total_changed = walk.total_changed,
-                carried_over = carried.len(),
-                pages = walk.pages,
-                "instance count differs from totalCount: the fleet changed while pages were read"
-            );
-        }
-        self.carried = carried;
-        let snapshot = Arc::new(Snapshot::new(rows, SystemTime::now()));
-        self.previous = Some(snapshot.clone());
-        Ok(snapshot)
+        let previous = self.previous.clone();
+        let carried_before = std::mem::take(&mut self.carried);
+        // Sorting and reconciling a large fleet takes a while: keep it off the threads that answer scrapes.
+        let built = tokio::task::spawn_blocking(move || {
+            reconcile(walk, previous.as_deref(), &carried_before)
+        })
+        .await
+        .map_err(|e| PollError::Internal {
+            detail: format!("building the snapshot failed: {e}"),
+        })?;
+        self.carried = built.carried;
+        self.previous = Some(built.snapshot.clone());
+        Ok(built.snapshot)
     }
 
     async fn fetch(&self, page_num: u32) -> (u32, Result<Page<InstanceStatus>, ApiError>) {
@@ -309,15 +340,10 @@ impl Poller {
 
 impl Walk {
     fn merge(&mut self, rows: Vec<InstanceStatus>) {
-        for row in rows {
-            if self
-                .rows
-                .insert(row.instance_id, row.instance_status)
-                .is_some()
-            {
-                self.duplicates += 1;
-            }
-        }
+        self.rows.extend(rows.into_iter().map(|row| Instance {
+            id: row.instance_id,
+            status: row.instance_status,
+        }));
     }
 }
 

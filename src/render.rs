@@ -3,7 +3,7 @@
 //! It knows nothing of the API: its input is a `Snapshot`, its output bytes.
 
 use std::io::Write as _;
-use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress, Status as ZStatus};
@@ -23,9 +23,11 @@ pub enum StatusSeries {
 }
 
 /// A snapshot rendered for serving: the plain text of the instance series and the same bytes as raw deflate
-/// blocks ending on a byte boundary, so a scrape can append its own compressed tail and one gzip member results.
+/// blocks ending on a byte boundary, so a scrape can append its own tail and one gzip member results. The
+/// snapshot itself is not kept: only what the landing page shows of it.
 pub struct Rendered {
-    pub snapshot: Arc<Snapshot>,
+    pub instances: usize,
+    pub taken_at: SystemTime,
     pub text: Bytes,
     gzip: Option<DeflatedPart>,
 }
@@ -37,9 +39,10 @@ struct DeflatedPart {
 
 impl Rendered {
     /// Renders and compresses `snapshot`. Done once per poll, off the scrape path.
-    pub fn new(snapshot: Arc<Snapshot>, mode: StatusSeries) -> Self {
-        let text = render_instances(&snapshot, mode);
-        let gzip = deflate(&text, FlushCompress::Sync).map(|deflate| {
+    pub fn new(snapshot: &Snapshot, mode: StatusSeries) -> Self {
+        let text = render_instances(snapshot, mode);
+        let gzip = deflate(&text, FlushCompress::Sync).map(|mut deflate| {
+            deflate.shrink_to_fit();
             let mut crc = crc32fast::Hasher::new();
             crc.update(&text);
             DeflatedPart {
@@ -48,7 +51,8 @@ impl Rendered {
             }
         });
         Rendered {
-            snapshot,
+            instances: snapshot.instances().len(),
+            taken_at: snapshot.taken_at(),
             text: Bytes::from(text),
             gzip,
         }
@@ -82,30 +86,27 @@ impl ScrapeBody {
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 /// Joins the pre-rendered instance series (if any) with this scrape's self-metrics `tail`. With `gzip`, the
-/// result is one standard gzip member: the stored deflate blocks, then `tail` deflated afresh as the final
-/// block, then the CRC of both parts combined, so only the small tail is compressed per scrape.
+/// result is one standard gzip member: the pre-compressed deflate blocks, then `tail` in stored (uncompressed)
+/// blocks ending the stream, then the CRC of both parts combined. A scrape thus compresses nothing: the tail is
+/// a few kilobytes, and setting up a compressor for it would cost more than the bytes it saves.
 pub fn assemble(rendered: Option<&Rendered>, tail: Vec<u8>, gzip: bool) -> ScrapeBody {
-    if gzip {
-        let pre = rendered.and_then(|r| r.gzip.as_ref());
-        if rendered.is_none() || pre.is_some() {
-            if let Some(tail_deflate) = deflate(&tail, FlushCompress::Finish) {
-                let mut crc = pre.map_or_else(crc32fast::Hasher::new, |p| p.crc.clone());
-                let mut tail_crc = crc32fast::Hasher::new();
-                tail_crc.update(&tail);
-                crc.combine(&tail_crc);
-                let total = rendered.map_or(0, |r| r.text.len()) + tail.len();
-                let mut last = tail_deflate;
-                last.extend_from_slice(&crc.finalize().to_le_bytes());
-                // ISIZE is the length modulo 2^32, as RFC 1952 defines it.
-                last.extend_from_slice(&(total as u32).to_le_bytes());
-                let mut chunks = vec![Bytes::from_static(&GZIP_HEADER)];
-                if let Some(pre) = pre {
-                    chunks.push(pre.deflate.clone());
-                }
-                chunks.push(Bytes::from(last));
-                return ScrapeBody { chunks, gzip: true };
-            }
+    let pre = rendered.and_then(|r| r.gzip.as_ref());
+    if gzip && (rendered.is_none() || pre.is_some()) {
+        let mut crc = pre.map_or_else(crc32fast::Hasher::new, |p| p.crc.clone());
+        let mut tail_crc = crc32fast::Hasher::new();
+        tail_crc.update(&tail);
+        crc.combine(&tail_crc);
+        let total = rendered.map_or(0, |r| r.text.len()) + tail.len();
+        let mut last = stored_final_blocks(&tail);
+        last.extend_from_slice(&crc.finalize().to_le_bytes());
+        // ISIZE is the length modulo 2^32, as RFC 1952 defines it.
+        last.extend_from_slice(&(total as u32).to_le_bytes());
+        let mut chunks = vec![Bytes::from_static(&GZIP_HEADER)];
+        if let Some(pre) = pre {
+            chunks.push(pre.deflate.clone());
         }
+        chunks.push(Bytes::from(last));
+        return ScrapeBody { chunks, gzip: true };
     }
     let mut chunks = Vec::with_capacity(2);
     if let Some(r) = rendered {
@@ -116,6 +117,25 @@ pub fn assemble(rendered: Option<&Rendered>, tail: Vec<u8>, gzip: bool) -> Scrap
         chunks,
         gzip: false,
     }
+}
+
+/// `data` as deflate stored blocks, the last one final. The stream before them ends on a byte boundary (a sync
+/// flush), so each block is one header byte (BFINAL, BTYPE 00), LEN, NLEN and the bytes (RFC 1951, 3.2.4).
+fn stored_final_blocks(data: &[u8]) -> Vec<u8> {
+    const MAX_STORED: usize = 65_535;
+    let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / MAX_STORED + 1) + 8);
+    let mut chunks = data.chunks(MAX_STORED).peekable();
+    if chunks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(chunk) = chunks.next() {
+        out.push(u8::from(chunks.peek().is_none()));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
 }
 
 /// Raw deflate of `input`. `Sync` leaves the stream open on a byte boundary (more blocks may follow); `Finish`
@@ -150,12 +170,7 @@ const COUNT_HELP: &str =
 /// The instance series of one snapshot in the text exposition format.
 pub fn render_instances(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
     let instances = snapshot.instances();
-    // About 90 bytes per instance for the two families in `current` mode; the guess only saves reallocations.
-    let per_instance = match mode {
-        StatusSeries::Current => 96,
-        StatusSeries::All => 96 + 60 * KNOWN_STATUSES.len(),
-    };
-    let mut out = Vec::with_capacity(instances.len() * per_instance + 2048);
+    let mut out = Vec::with_capacity(rendered_len(snapshot, mode));
 
     header(&mut out, "zenlayer_vm_instance_status", STATUS_HELP);
     for instance in instances {
@@ -205,6 +220,35 @@ pub fn render_instances(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
     out
 }
 
+/// The exact length of the rendering when no label value needs escaping (escapes only ever add bytes), so the
+/// buffer is allocated once and holds no slack for as long as the snapshot is served.
+fn rendered_len(snapshot: &Snapshot, mode: StatusSeries) -> usize {
+    const STATUS_LINE: usize =
+        "zenlayer_vm_instance_status{instance_id=\"\",status=\"\"} 1\n".len();
+    const RUNNING_LINE: usize = "zenlayer_vm_instance_running{instance_id=\"\"} 1\n".len();
+    const COUNT_LINE: usize = "zenlayer_vm_instances{status=\"\"} \n".len() + 20;
+    let known_len: usize = KNOWN_STATUSES.iter().map(|s| s.len()).sum();
+    let mut len = 3 * 512;
+    for instance in snapshot.instances() {
+        let id = instance.id.len();
+        let status = instance.status.as_str().len();
+        len += match mode {
+            StatusSeries::Current => STATUS_LINE + id + status,
+            StatusSeries::All => {
+                let known = KNOWN_STATUSES.len() * (STATUS_LINE + id) + known_len;
+                let other = if matches!(instance.status, Status::Other(_)) {
+                    STATUS_LINE + id + status
+                } else {
+                    0
+                };
+                known + other
+            }
+        };
+        len += RUNNING_LINE + id;
+    }
+    len + (KNOWN_STATUSES.len() + 8) * (COUNT_LINE + 16)
+}
+
 fn header(out: &mut Vec<u8>, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
 }
@@ -214,15 +258,14 @@ fn header(out: &mut Vec<u8>, name: &str, help: &str) {
 pub fn escape_label_value(out: &mut Vec<u8>, value: &str) {
     let bytes = value.as_bytes();
     let mut start = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
+    // memchr3 scans with SIMD: almost every value has nothing to escape and is copied whole.
+    for i in memchr::memchr3_iter(b'\\', b'"', b'\n', bytes) {
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(match bytes[i] {
             b'\\' => b"\\\\",
             b'"' => b"\\\"",
-            b'\n' => b"\\n",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(escaped);
+            _ => b"\\n",
+        });
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
@@ -232,7 +275,7 @@ pub fn escape_label_value(out: &mut Vec<u8>, value: &str) {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::time::SystemTime;
+    use std::sync::Arc;
 
     fn snap(pairs: &[(&str, &str)]) -> Arc<Snapshot> {
         Arc::new(Snapshot::new(
@@ -305,7 +348,7 @@ mod tests {
     #[test]
     fn gzip_assembly_is_one_member_equal_to_plain() {
         for pairs in [&[][..], &[("a", "RUNNING"), ("b", "STOPPED")][..]] {
-            let rendered = Rendered::new(snap(pairs), StatusSeries::Current);
+            let rendered = Rendered::new(&snap(pairs), StatusSeries::Current);
             let tail = b"# TYPE zenlayer_up gauge\nzenlayer_up 1\n".to_vec();
             let plain = assemble(Some(&rendered), tail.clone(), false);
             let gz = assemble(Some(&rendered), tail.clone(), true);
@@ -323,7 +366,7 @@ mod tests {
             .map(|i| (format!("{i:019}"), "RUNNING".into()))
             .collect();
         let snapshot = Arc::new(Snapshot::new(pairs, SystemTime::UNIX_EPOCH));
-        let rendered = Rendered::new(snapshot, StatusSeries::Current);
+        let rendered = Rendered::new(&snapshot, StatusSeries::Current);
         let gz = assemble(Some(&rendered), Vec::new(), true);
         assert_eq!(gunzip(&gz.to_vec()), rendered.text.to_vec());
         assert!(

@@ -207,8 +207,8 @@ fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
     let snapshot = match state.rendered.load() {
         Some(r) => format!(
             "{} instances, from a poll {} s ago",
-            r.snapshot.instances().len(),
-            age(r.snapshot.taken_at())
+            r.instances,
+            age(r.taken_at)
         ),
         None => "none yet".to_owned(),
     };

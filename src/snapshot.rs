@@ -7,53 +7,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 
-/// Every status the vendor documents for VM instances, in the order they are exported.
-pub const KNOWN_STATUSES: [&str; 13] = [
-    "BOOTING",
-    "CREATE_FAILED",
-    "DEPLOYING",
-    "IMAGING",
-    "PENDING",
-    "REBOOT",
-    "REBUILDING",
-    "RECYCLE",
-    "RECYCLING",
-    "RELEASING",
-    "RUNNING",
-    "STOPPED",
-    "STOPPING",
-];
-
-/// An instance's status: one of [`KNOWN_STATUSES`] (stored as its index, so a million instances cost one byte
-/// each for it), or any other string the API sends, kept exactly as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Status {
-    Known(u8),
-    Other(Box<str>),
-}
-
-impl Status {
-    /// Reads the API's string; never fails, since the API types the field as a free string.
-    pub fn parse(text: &str) -> Status {
-        match KNOWN_STATUSES.iter().position(|s| *s == text) {
-            Some(i) => Status::Known(i as u8),
-            None => Status::Other(text.into()),
-        }
-    }
-
-    /// The status as the API spelled it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Status::Known(i) => KNOWN_STATUSES.get(*i as usize).copied().unwrap_or(""),
-            Status::Other(s) => s,
-        }
-    }
-
-    /// Whether the instance is `RUNNING`.
-    pub fn is_running(&self) -> bool {
-        self.as_str() == "RUNNING"
-    }
-}
+pub use crate::status::{KNOWN_STATUSES, Status};
 
 /// One instance as the snapshot holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,22 +26,43 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds a snapshot from id → status pairs; a repeated id keeps its last status.
     pub fn new(pairs: impl IntoIterator<Item = (String, String)>, taken_at: SystemTime) -> Self {
-        let mut by_id: HashMap<String, String> = HashMap::new();
-        for (id, status) in pairs {
-            by_id.insert(id, status);
-        }
-        let mut instances: Vec<Instance> = by_id
+        let rows = pairs
             .into_iter()
             .map(|(id, status)| Instance {
                 status: Status::parse(&status),
                 id: id.into_boxed_str(),
             })
             .collect();
-        instances.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        Snapshot {
-            instances,
-            taken_at,
+        Snapshot::from_rows(rows, taken_at).0
+    }
+
+    /// Builds a snapshot from rows in any order, by sorting rather than hashing (cheaper at a million rows).
+    /// A repeated id keeps the status of its last row. Returns the snapshot and how many repeats were dropped.
+    pub fn from_rows(mut rows: Vec<Instance>, taken_at: SystemTime) -> (Self, usize) {
+        // A stable sort keeps repeats in arrival order, so the last of each run is the latest row.
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        let before = rows.len();
+        let mut instances: Vec<Instance> = Vec::with_capacity(before);
+        for row in rows {
+            match instances.last_mut() {
+                Some(last) if last.id == row.id => *last = row,
+                _ => instances.push(row),
+            }
         }
+        instances.shrink_to_fit();
+        let repeats = before - instances.len();
+        (
+            Snapshot {
+                instances,
+                taken_at,
+            },
+            repeats,
+        )
+    }
+
+    /// The instances, sorted by id, taken out of the snapshot.
+    pub fn into_instances(self) -> Vec<Instance> {
+        self.instances
     }
 
     /// The instances, sorted by id.
@@ -187,6 +162,26 @@ mod tests {
     }
 
     #[test]
+    fn from_rows_keeps_the_last_of_repeats_and_counts_them() {
+        let row = |id: &str, status: &str| Instance {
+            id: id.into(),
+            status: Status::parse(status),
+        };
+        let (s, repeats) = Snapshot::from_rows(
+            vec![
+                row("b", "RUNNING"),
+                row("a", "STOPPED"),
+                row("b", "STOPPING"),
+                row("b", "BOOTING"),
+            ],
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(repeats, 2);
+        assert_eq!(s.instances().len(), 2);
+        assert_eq!(s.get("b").map(Status::as_str), Some("BOOTING"));
+    }
+
+    #[test]
     fn counts_cover_every_known_status() {
         let s = snap(&[("a", "RUNNING"), ("b", "RUNNING"), ("c", "NEW_THING")]);
         let counts: Vec<_> = s
@@ -198,19 +193,6 @@ mod tests {
         assert!(counts.contains(&("RUNNING".into(), 2)));
         assert!(counts.contains(&("STOPPED".into(), 0)));
         assert_eq!(counts.last(), Some(&("NEW_THING".into(), 1)));
-    }
-
-    #[test]
-    fn known_statuses_round_trip() {
-        for s in KNOWN_STATUSES {
-            assert_eq!(
-                Status::parse(s),
-                Status::Known(KNOWN_STATUSES.iter().position(|k| *k == s).unwrap() as u8)
-            );
-            assert_eq!(Status::parse(s).as_str(), s);
-        }
-        assert!(Status::parse("RUNNING").is_running());
-        assert!(!Status::parse("running").is_running());
     }
 
     #[test]

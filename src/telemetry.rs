@@ -9,9 +9,9 @@ use prometheus::{
 use crate::zenlayer::error::KINDS;
 use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
 
-/// Poll failure reasons beyond the API error kinds: the whole-poll deadline, and paging the exporter refused
-/// (a `totalCount` that would need more pages than the hard bound).
-pub const POLL_ONLY_REASONS: [&str; 2] = ["deadline", "pagination"];
+/// Poll failure reasons beyond the API error kinds: the whole-poll deadline, paging the exporter refused (a
+/// `totalCount` beyond the hard bound, or pages that contradict it), and a bug of the exporter's own.
+pub const POLL_ONLY_REASONS: [&str; 3] = ["deadline", "pagination", "internal"];
 
 /// The version compiled in, for `--version`, logs and `zenlayer_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,6 +1,7 @@
 //! `zenlayer-sim`: the Zenlayer VM API simulator on its own, for pointing any client (the exporter, the
 //! vendor's SDK or CLI, curl) at a fleet and rehearsing alerts. Flags in, simulator out; the work is in `sim`.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -127,15 +128,22 @@ fn main() -> ExitCode {
             }
         };
         let url = sim.url().as_str().trim_end_matches('/').to_owned();
-        println!("zenlayer-sim serving a simulated Zenlayer VM API at {url} ({instances} instances, seed {seed})");
-        println!("Point the exporter (or any client) at it:");
-        println!("  export ZENLAYER_EXPORTER_API_URL={url}");
-        println!("  export ZENLAYERCLOUD_ACCESS_KEY_ID={}", credentials.access_key_id);
-        println!("  export ZENLAYERCLOUD_ACCESS_KEY_PASSWORD={}", credentials.access_key_secret);
+        let mut banner = format!(
+            "zenlayer-sim serving a simulated Zenlayer VM API at {url} ({instances} instances, seed {seed})\n\
+             Point the exporter (or any client) at it:\n  export ZENLAYER_EXPORTER_API_URL={url}\n  \
+             export ZENLAYERCLOUD_ACCESS_KEY_ID={}\n  export ZENLAYERCLOUD_ACCESS_KEY_PASSWORD={}\n",
+            credentials.access_key_id, credentials.access_key_secret
+        );
         if let Some(token) = &credentials.token {
-            println!("  # or, instead of the key pair: export ZENLAYERCLOUD_ACCESS_TOKEN={token}");
+            banner.push_str(&format!("  # or, instead of the key pair: export ZENLAYERCLOUD_ACCESS_TOKEN={token}\n"));
         }
-        println!("Control endpoint: {url}/_sim/instances, {url}/_sim/faults, {url}/_sim/credentials, {url}/_sim/stats");
+        banner.push_str(&format!(
+            "Control endpoint: {url}/_sim/instances, {url}/_sim/faults, {url}/_sim/credentials, {url}/_sim/stats\n"
+        ));
+        // Whoever started us may stop reading standard output (a closed pipe): keep serving regardless.
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(banner.as_bytes()).and_then(|()| stdout.flush());
+        drop(stdout);
         shutdown.await;
         drop(sim);
         ExitCode::SUCCESS

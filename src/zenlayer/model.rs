@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::status::Status;
+
 /// The API action that lists every instance's status.
 pub const DESCRIBE_INSTANCES_STATUS: &str = "DescribeInstancesStatus";
 
@@ -24,12 +26,12 @@ pub struct PageRequest {
     pub page_num: Option<u32>,
 }
 
-/// One row of `DescribeInstancesStatus`.
+/// One row of `DescribeInstancesStatus`, decoded straight into the compact forms the snapshot keeps.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceStatus {
-    pub instance_id: String,
-    pub instance_status: String,
+    pub instance_id: Box<str>,
+    pub instance_status: Status,
 }
 
 /// One page of a paged describe call, whichever envelope it came in.
