@@ -305,6 +305,8 @@ impl Poller {
         };
         check_consistent(1, &first, page_size)?;
         let mut last_page = pages_for(first.total_count)?;
+        // Sized once from the count (bounded by MAX_INSTANCES above), so a large fleet is not copied as it grows.
+        walk.rows.reserve(first.total_count as usize);
         let mut ended = first.data_set.is_empty();
         walk.merge(first.data_set);
 

@@ -36,24 +36,20 @@ impl Snapshot {
         Snapshot::from_rows(rows, taken_at).0
     }
 
-    /// Builds a snapshot from rows in any order, by sorting rather than hashing (cheaper at a million rows).
-    /// A repeated id keeps the status of its last row. Returns the snapshot and how many repeats were dropped.
+    /// Builds a snapshot from rows in any order, by sorting rather than hashing (cheaper at a million rows), in
+    /// place (no second copy of the rows). A repeated id keeps the status of its last row. Returns the snapshot
+    /// and how many repeats were dropped.
     pub fn from_rows(mut rows: Vec<Instance>, taken_at: SystemTime) -> (Self, usize) {
-        // A stable sort keeps repeats in arrival order, so the last of each run is the latest row.
+        // Reversed, then stably sorted: the latest row of each id comes first, and dedup keeps the first.
+        rows.reverse();
         rows.sort_by(|a, b| a.id.cmp(&b.id));
         let before = rows.len();
-        let mut instances: Vec<Instance> = Vec::with_capacity(before);
-        for row in rows {
-            match instances.last_mut() {
-                Some(last) if last.id == row.id => *last = row,
-                _ => instances.push(row),
-            }
-        }
-        instances.shrink_to_fit();
-        let repeats = before - instances.len();
+        rows.dedup_by(|later, kept| later.id == kept.id);
+        rows.shrink_to_fit();
+        let repeats = before - rows.len();
         (
             Snapshot {
-                instances,
+                instances: rows,
                 taken_at,
             },
             repeats,
