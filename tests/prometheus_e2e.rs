@@ -131,15 +131,7 @@ impl Prometheus {
     async fn api(&self, path: &str, params: &[(&str, &str)]) -> Value {
         let mut url = url::Url::parse(&format!("{}{path}", self.url)).unwrap();
         url.query_pairs_mut().extend_pairs(params);
-        let bytes = client()
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        serde_json::from_slice(&bytes).unwrap()
+        common::get_json(url).await
     }
 
     /// An instant query: `Err` with Prometheus' message if it does not parse or fails.

@@ -1,45 +1,18 @@
 //! The signer reproduces every vector computed by the vendor's official SDK, byte for byte, at every stage.
 
-use serde::Deserialize;
 use zenlayer_exporter::zenlayer::sign::{self, SignInput};
 
-#[derive(Deserialize)]
-struct Vectors {
-    vectors: Vec<Vector>,
-}
-
-#[derive(Deserialize)]
-struct Vector {
-    name: String,
-    access_key_id: String,
-    access_key_secret: String,
-    timestamp: String,
-    host: String,
-    content_type: String,
-    body: String,
-    canonical_request: String,
-    string_to_sign: String,
-    signature: String,
-    authorization: String,
-}
+mod common;
 
 #[test]
 fn every_sdk_vector_reproduces() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/sign-vectors.json"
-    ))
-    .expect("fixture present");
-    let vectors: Vectors = serde_json::from_str(&text).expect("fixture parses");
-    assert!(vectors.vectors.len() >= 5);
+    let vectors = common::sign_vectors();
+    assert!(vectors.len() >= 5);
     assert!(
-        vectors
-            .vectors
-            .iter()
-            .any(|v| v.content_type.contains("charset")),
+        vectors.iter().any(|v| v.content_type.contains("charset")),
         "the vendor's doc example is included"
     );
-    for v in &vectors.vectors {
+    for v in &vectors {
         let input = SignInput {
             content_type: &v.content_type,
             host: &v.host,

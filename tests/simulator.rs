@@ -6,31 +6,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use zenlayer_exporter::sim::{Answer, SimCredentials};
 
 mod common;
 use common::client;
-
-#[derive(Deserialize)]
-struct Vectors {
-    vectors: Vec<Vector>,
-}
-
-#[derive(Deserialize)]
-struct Vector {
-    name: String,
-    access_key_id: String,
-    access_key_secret: String,
-    timestamp: String,
-    action: String,
-    version: String,
-    host: String,
-    content_type: String,
-    body: String,
-    authorization: String,
-}
 
 fn status_of(answer: Answer) -> (u16, Value) {
     match answer {
@@ -44,14 +24,9 @@ fn status_of(answer: Answer) -> (u16, Value) {
 
 #[tokio::test]
 async fn accepts_every_sdk_signed_request_and_rejects_any_alteration() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/sign-vectors.json"
-    ))
-    .unwrap();
-    let vectors: Vectors = serde_json::from_str(&text).unwrap();
+    let vectors = common::sign_vectors();
     let sim = common::sim(3).await;
-    for v in &vectors.vectors {
+    for v in &vectors {
         let mut state = sim.state();
         state.credentials = SimCredentials {
             access_key_id: v.access_key_id.clone(),
@@ -338,15 +313,5 @@ fn blocking_get_json(url: &str) -> Value {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let bytes = client()
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        serde_json::from_slice(&bytes).unwrap()
-    })
+    rt.block_on(common::get_json(url))
 }

@@ -133,6 +133,53 @@ pub async fn get(url: &str) -> (u16, String) {
     (status, response.text().await.expect("body"))
 }
 
+/// GET → the body parsed as JSON.
+pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    let bytes = client()
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .bytes()
+        .await
+        .expect("body");
+    serde_json::from_slice(&bytes).expect("a JSON body")
+}
+
+/// One signing test vector, computed by the vendor's official SDK (`tests/fixtures/sign-vectors.json`).
+#[derive(serde::Deserialize)]
+pub struct SignVector {
+    pub name: String,
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub timestamp: String,
+    pub action: String,
+    pub version: String,
+    pub host: String,
+    pub content_type: String,
+    pub body: String,
+    pub canonical_request: String,
+    pub string_to_sign: String,
+    pub signature: String,
+    pub authorization: String,
+}
+
+/// Every signing vector of the fixture.
+pub fn sign_vectors() -> Vec<SignVector> {
+    #[derive(serde::Deserialize)]
+    struct Fixture {
+        vectors: Vec<SignVector>,
+    }
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sign-vectors.json"
+    ))
+    .expect("fixture present");
+    serde_json::from_str::<Fixture>(&text)
+        .expect("fixture parses")
+        .vectors
+}
+
 /// Calls `probe` every 20 ms until it returns `Some`, or panics naming `what` after [`DEADLINE`].
 pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
