@@ -302,3 +302,36 @@ async fn churn_is_followed_exactly_once_it_settles() {
         .await;
     assert_eq!(sample(&body, UP), Some(1.0));
 }
+
+// Hostile answers: each fails the poll with a clear reason, bounded in time and memory, and the last good
+// snapshot stays.
+
+#[tokio::test]
+async fn invalid_utf8_in_an_id() {
+    fails_with(Fault::InvalidUtf8, "decode").await;
+}
+
+#[tokio::test]
+async fn null_and_missing_fields() {
+    fails_with(Fault::NullFields, "decode").await;
+}
+
+#[tokio::test]
+async fn negative_total_count() {
+    fails_with(Fault::NegativeTotal, "decode").await;
+}
+
+#[tokio::test]
+async fn deeply_nested_json() {
+    fails_with(Fault::DeepNesting { depth: 100_000 }, "decode").await;
+}
+
+#[tokio::test]
+async fn a_fifty_megabyte_body_is_cut_off_at_the_cap() {
+    fails_with(Fault::HugeBody { megabytes: 50 }, "decode").await;
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_byte_by_byte_times_out() {
+    fails_with(Fault::Trickle, "timeout").await;
+}

@@ -24,8 +24,10 @@ Usage: zenlayer-sim [flags]
   --token TOKEN              accepted bearer token
   --fault SPEC               a fault rule, repeatable: KIND[=VALUE][@every=K|@times=N], KIND one of
                              throttle[=RETRY_AFTER_S], server-error[=STATUS], html[=STATUS], unauthorized,
-                             reset, hang, truncated, invalid-json, wrong-total=N, duplicate-rows,
-                             shift-after-page (e.g. --fault throttle@every=5 --fault server-error=503@times=2)
+                             reset, hang, truncated, invalid-json, invalid-utf8, null-fields,
+                             negative-total, deep-nesting[=DEPTH], huge-body[=MB], trickle, wrong-total=N,
+                             duplicate-rows, shift-after-page
+                             (e.g. --fault throttle@every=5 --fault server-error=503@times=2)
   --help, --version
 
 The control endpoint is served at /_sim/ on the same address (see the README).

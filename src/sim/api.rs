@@ -42,6 +42,10 @@ pub enum Answer {
     Reset,
     /// Send the headers and these first body bytes of a longer body, then stall forever.
     Hang(SimResponse),
+    /// Send this response one byte at a time, slowly.
+    Trickle(SimResponse),
+    /// Send HTTP 200 and this many bytes of filler, without a Content-Length.
+    Stream(usize),
 }
 
 /// A complete response.
@@ -301,6 +305,59 @@ impl SimState {
                 )
                 .into_bytes(),
             }),
+            Fault::InvalidUtf8 => {
+                let mut response = self.answer(request_id, headers, body, &[]);
+                // Corrupt the first digit of the first instance id: still inside a JSON string.
+                let at = response
+                    .body
+                    .windows(14)
+                    .position(|w| w == b"\"instanceId\":\"")
+                    .map(|p| p + 14);
+                if let Some(at) = at {
+                    response.body[at] = 0xff;
+                }
+                Answer::Respond(response)
+            }
+            Fault::NullFields => {
+                let response = self.answer(request_id, headers, body, &[]);
+                let text = String::from_utf8_lossy(&response.body)
+                    .replacen(
+                        "\"instanceStatus\":\"",
+                        "\"instanceStatus\":null,\"was\":\"",
+                        1,
+                    )
+                    .replacen("\"instanceId\":", "\"instanceIdentifier\":", 2);
+                Answer::Respond(SimResponse {
+                    body: text.into_bytes(),
+                    ..response
+                })
+            }
+            Fault::NegativeTotal => {
+                let response = self.answer(request_id, headers, body, &[]);
+                let text = String::from_utf8_lossy(&response.body).replacen(
+                    "\"totalCount\":",
+                    "\"totalCount\":-",
+                    1,
+                );
+                Answer::Respond(SimResponse {
+                    body: text.into_bytes(),
+                    ..response
+                })
+            }
+            Fault::DeepNesting { depth } => {
+                let mut nested = String::with_capacity(depth * 2 + 64);
+                nested.push_str(r#"{"response":{"totalCount":1,"dataSet":"#);
+                nested.extend(std::iter::repeat_n('[', *depth));
+                nested.extend(std::iter::repeat_n(']', *depth));
+                nested.push_str("}}");
+                Answer::Respond(SimResponse {
+                    status: 200,
+                    headers: vec![("content-type", "application/json".into())],
+                    body: nested.into_bytes(),
+                })
+            }
+            Fault::HugeBody { megabytes } => Answer::Stream(megabytes * 1024 * 1024),
+            Fault::Trickle => Answer::Trickle(self.answer(request_id, headers, body, &[])),
             // Altering faults never come here; answer normally if one does.
             Fault::WrongTotal { .. } | Fault::DuplicateRows | Fault::ShiftAfterPage => {
                 Answer::Respond(self.answer(request_id, headers, body, std::slice::from_ref(fault)))

@@ -34,6 +34,24 @@ pub enum Fault {
     Truncated,
     /// Instead: HTTP 200 with a body that is not JSON.
     InvalidJson,
+    /// Instead: the real answer with a byte in an instance id that is not UTF-8.
+    InvalidUtf8,
+    /// Instead: the real answer with a null status and a row without an id.
+    NullFields,
+    /// Instead: the real answer with a negative `totalCount`.
+    NegativeTotal,
+    /// Instead: JSON nested this deep (arrays in arrays).
+    DeepNesting {
+        #[serde(default = "default_depth")]
+        depth: usize,
+    },
+    /// Instead: HTTP 200 and a body of this many megabytes, streamed without a Content-Length.
+    HugeBody {
+        #[serde(default = "default_megabytes")]
+        megabytes: usize,
+    },
+    /// Instead: the real answer, one byte every 50 ms.
+    Trickle,
     /// Alters: the answer's `totalCount` is this value instead of the truth.
     WrongTotal { total_count: u64 },
     /// After the answer: a new instance appears at the head of the listing, so every row moves down a place,
@@ -54,6 +72,14 @@ fn default_server_code() -> String {
 
 fn default_html_status() -> u16 {
     502
+}
+
+fn default_depth() -> usize {
+    100_000
+}
+
+fn default_megabytes() -> usize {
+    50
 }
 
 impl Fault {
@@ -169,6 +195,16 @@ impl FaultRule {
             "hang" => Fault::Hang,
             "truncated" => Fault::Truncated,
             "invalid-json" => Fault::InvalidJson,
+            "invalid-utf8" => Fault::InvalidUtf8,
+            "null-fields" => Fault::NullFields,
+            "negative-total" => Fault::NegativeTotal,
+            "deep-nesting" => Fault::DeepNesting {
+                depth: number(value)?.map_or(default_depth(), |n| n as usize),
+            },
+            "huge-body" => Fault::HugeBody {
+                megabytes: number(value)?.map_or(default_megabytes(), |n| n as usize),
+            },
+            "trickle" => Fault::Trickle,
             "wrong-total" => Fault::WrongTotal {
                 total_count: number(value)?.ok_or(format!("{spec:?}: wrong-total needs =N"))?,
             },

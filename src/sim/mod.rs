@@ -8,6 +8,7 @@ pub mod faults;
 pub mod fleet;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -341,10 +342,16 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// A response body: whole, or a first part followed by silence (the `Hang` fault).
+/// Pause between the bytes of a trickled answer.
+const TRICKLE_EVERY: Duration = Duration::from_millis(50);
+
+/// A response body: whole; a first part followed by silence (`Hang`); filler without end in sight (`HugeBody`);
+/// or one byte at a time (`Trickle`).
 pub enum SimBody {
     Whole(Option<Bytes>),
     Stalled(Option<Bytes>),
+    Filler(usize),
+    Trickle(Bytes, Pin<Box<tokio::time::Sleep>>),
 }
 
 impl http_body::Body for SimBody {
@@ -353,9 +360,30 @@ impl http_body::Body for SimBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
+            SimBody::Filler(remaining) => {
+                const CHUNK: usize = 64 * 1024;
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                let n = (*remaining).min(CHUNK);
+                *remaining -= n;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b' '; n])))))
+            }
+            SimBody::Trickle(rest, sleep) => {
+                if rest.is_empty() {
+                    return Poll::Ready(None);
+                }
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                sleep
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + TRICKLE_EVERY);
+                Poll::Ready(Some(Ok(Frame::data(rest.split_to(1)))))
+            }
             SimBody::Whole(chunk) => Poll::Ready(chunk.take().map(|c| Ok(Frame::data(c)))),
             SimBody::Stalled(chunk) => match chunk.take() {
                 Some(c) => Poll::Ready(Some(Ok(Frame::data(c)))),
@@ -366,13 +394,21 @@ impl http_body::Body for SimBody {
     }
 }
 
-fn respond(answer: SimResponse, stalled: bool) -> Response<SimBody> {
+/// How a response's body goes out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    Whole,
+    Stalled,
+    Trickled,
+}
+
+fn respond(answer: SimResponse, delivery: Delivery) -> Response<SimBody> {
     let length = answer.body.len();
     let mut body = Bytes::from(answer.body);
-    let body = if stalled {
-        SimBody::Stalled(Some(body.split_to(length.min(16))))
-    } else {
-        SimBody::Whole(Some(body))
+    let body = match delivery {
+        Delivery::Whole => SimBody::Whole(Some(body)),
+        Delivery::Stalled => SimBody::Stalled(Some(body.split_to(length.min(16)))),
+        Delivery::Trickled => SimBody::Trickle(body, Box::pin(tokio::time::sleep(TRICKLE_EVERY))),
     };
     let mut response = Response::new(body);
     *response.status_mut() =
@@ -408,21 +444,21 @@ async fn serve(
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             let e = serde_json::json!({"code": "INVALID_PARAMETER", "message": "body too large"});
-            return Ok(respond(json_response(413, e), false));
+            return Ok(respond(json_response(413, e), Delivery::Whole));
         }
     };
     if let Some(rest) = path.strip_prefix("/_sim/") {
         let mut state = shared.state();
         let answer = control::handle(&mut state, &shared.timing, &method, rest, &body);
-        return Ok(respond(answer, false));
+        return Ok(respond(answer, Delivery::Whole));
     }
     if path != "/api/v2/vm" {
         let e = serde_json::json!({"code": "NOT_FOUND", "message": "no such path"});
-        return Ok(respond(json_response(404, e), false));
+        return Ok(respond(json_response(404, e), Delivery::Whole));
     }
     if method != http::Method::POST {
         let e = serde_json::json!({"code": "METHOD_NOT_ALLOWED", "message": "only POST"});
-        return Ok(respond(json_response(405, e), false));
+        return Ok(respond(json_response(405, e), Delivery::Whole));
     }
     let timing = shared.timing();
     let delay = timing.latency + timing.jitter.mul_f64(fastrand::f64());
@@ -431,8 +467,17 @@ async fn serve(
     }
     let answer = shared.state().handle(&parts.headers, &body);
     match answer {
-        Answer::Respond(response) => Ok(respond(response, false)),
-        Answer::Hang(response) => Ok(respond(response, true)),
+        Answer::Respond(response) => Ok(respond(response, Delivery::Whole)),
+        Answer::Hang(response) => Ok(respond(response, Delivery::Stalled)),
+        Answer::Trickle(response) => Ok(respond(response, Delivery::Trickled)),
+        Answer::Stream(bytes) => {
+            let mut response = Response::new(SimBody::Filler(bytes));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Ok(response)
+        }
         // An error from the service makes hyper drop the connection without a response.
         Answer::Reset => Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
