@@ -1,14 +1,14 @@
 //! Stamps the git revision into the binary for `zenlayer_exporter_build_info` and `--version`.
 //! Outside a checkout (a source tarball, a Docker context without `.git`) it says `unknown`, or what
-//! `ZENLAYER_EXPORTER_REVISION` says at build time.
+//! `ZENLAYER_BUILD_REVISION` says at build time.
 
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=ZENLAYER_EXPORTER_REVISION");
+    println!("cargo:rerun-if-env-changed=ZENLAYER_BUILD_REVISION");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");
-    let revision = std::env::var("ZENLAYER_EXPORTER_REVISION")
+    let revision = std::env::var("ZENLAYER_BUILD_REVISION")
         .ok()
         .filter(|r| !r.is_empty())
         .or_else(|| {
@@ -22,5 +22,5 @@ fn main() {
                 .filter(|r| !r.is_empty())
         })
         .unwrap_or_else(|| "unknown".to_owned());
-    println!("cargo:rustc-env=ZENLAYER_EXPORTER_REVISION={revision}");
+    println!("cargo:rustc-env=ZENLAYER_BUILD_REVISION={revision}");
 }

@@ -148,7 +148,14 @@ impl fmt::Debug for Config {
         };
         f.debug_struct("Config")
             .field("auth", &auth)
-            .field("api_url", &self.api_url.as_str())
+            .field(
+                "api_url",
+                &if self.demo {
+                    "a simulated fleet on loopback (demo)"
+                } else {
+                    self.api_url.as_str()
+                },
+            )
             .field("api_version", &self.api_version)
             .field("listen_address", &self.listen_address)
             .field("poll_interval", &self.poll_interval)

@@ -17,7 +17,7 @@ pub const POLL_ONLY_REASONS: [&str; 3] = ["deadline", "pagination", "internal"];
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The commit compiled in (set by `build.rs`; `unknown` outside a git checkout).
-pub const REVISION: &str = env!("ZENLAYER_EXPORTER_REVISION");
+pub const REVISION: &str = env!("ZENLAYER_BUILD_REVISION");
 
 /// Handles on every self-metric. Cheap to clone: each field is an `Arc` inside.
 #[derive(Clone)]
