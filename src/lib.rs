@@ -6,7 +6,7 @@
 //! - [`poller`]: the interval loop and pagination; builds a [`snapshot::Snapshot`] per successful poll.
 //! - [`snapshot`]: the immutable snapshot and the atomic [`snapshot::Store`]; [`status`]: the status vocabulary.
 //! - [`render`]: snapshot → exposition bytes, plain and pre-compressed, once per poll.
-//! - [`server`]: the HTTP endpoints. [`telemetry`]: self-metrics and logging.
+//! - [`server`]: the HTTP endpoints, with [`stall`] bounding writes to clients that stop reading. [`telemetry`]: self-metrics and logging.
 //! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks.
 //! - [`healthcheck`]: the `--healthcheck` self-probe for container images.
 //!
@@ -20,6 +20,7 @@ pub mod secret;
 pub mod server;
 pub mod sim;
 pub mod snapshot;
+pub mod stall;
 pub mod status;
 pub mod telemetry;
 pub mod zenlayer;

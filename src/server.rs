@@ -22,7 +22,11 @@ use tokio::sync::Semaphore;
 use crate::poller::PollReport;
 use crate::render::{self, Rendered};
 use crate::snapshot::Store;
+use crate::stall::StallGuard;
 use crate::telemetry::{Metrics, REVISION, VERSION};
+
+/// Largest request head read (hyper's buffer); a larger one is answered 431.
+const MAX_REQUEST_HEAD: usize = 64 * 1024;
 
 /// Server limits, each with the reason for its default.
 #[derive(Debug, Clone)]
@@ -35,6 +39,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long in-flight scrapes may take to finish after a shutdown signal (Kubernetes allows 30 s).
     pub shutdown_grace: Duration,
+    /// A response write that makes no progress for this long closes the connection: a client that asks and
+    /// never reads must not keep its slot. Any progress restarts the clock, so slow links are fine.
+    pub write_stall_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +50,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 256,
             shutdown_grace: Duration::from_secs(10),
+            write_stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -64,8 +72,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
+    // Request heads beyond 64 KiB are refused (431): a scrape's head is a few hundred bytes.
     http.timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout);
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     tokio::pin!(shutdown);
@@ -95,7 +105,8 @@ pub async fn serve(
             let state = state.clone();
             async move { Ok::<_, Infallible>(route(&req, &state)) }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(StallGuard::new(stream, config.write_stall_timeout));
+        let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

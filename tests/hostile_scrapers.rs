@@ -1,0 +1,177 @@
+//! Hostile and careless scrapers: hundreds at once, slowloris on the headers, clients that never read the body,
+//! oversized headers, pipelining and garbage. The exporter keeps serving everyone else and keeps polling.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use zenlayer_exporter::server::ServerConfig;
+
+mod common;
+use common::{DEADLINE, Exporter, config_for, eventually, get, sample};
+
+async fn exporter(
+    instances: usize,
+    server: ServerConfig,
+) -> (zenlayer_exporter::sim::Simulator, Exporter) {
+    let sim = common::sim(instances).await;
+    let exporter = Exporter::start_with(config_for(&sim, &[]), server).await;
+    exporter
+        .metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0))
+        .await;
+    (sim, exporter)
+}
+
+/// One raw request on its own connection: the whole answer, read to the end.
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut answer)).await;
+    answer
+}
+
+fn polls(body: &str) -> f64 {
+    sample(body, "zenlayer_exporter_polls_total").unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_concurrent_scrapes_all_complete_and_polls_go_on() {
+    let (_sim, exporter) = exporter(2_000, ServerConfig::default()).await;
+    let before = polls(&exporter.metrics().await);
+    let addr = exporter.addr;
+    let scrapes: Vec<_> = (0..300)
+        .map(|_| {
+            tokio::spawn(raw(
+                addr,
+                b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            ))
+        })
+        .collect();
+    for scrape in scrapes {
+        let answer = scrape.await.unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.starts_with("HTTP/1.1 200"),
+            "{}",
+            &text[..text.len().min(200)]
+        );
+        assert!(
+            text.contains("zenlayer_vm_instance_status{") && text.ends_with('\n'),
+            "a whole body"
+        );
+    }
+    exporter
+        .metrics_until("polls after the storm", |b| polls(b) >= before + 2.0)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_on_headers_is_cut_off_and_others_are_served() {
+    let server = ServerConfig {
+        header_read_timeout: Duration::from_millis(300),
+        max_connections: 64,
+        ..ServerConfig::default()
+    };
+    let (_sim, exporter) = exporter(100, server).await;
+    let mut slow = Vec::new();
+    for _ in 0..64 {
+        let mut s = TcpStream::connect(exporter.addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // Every slot is taken by a slow client; once their headers time out, a real scrape gets through.
+    let (status, body) = tokio::time::timeout(DEADLINE, get(&exporter.url("/metrics")))
+        .await
+        .expect("served");
+    assert_eq!(status, 200);
+    assert!(body.contains("zenlayer_up 1"));
+    for mut s in slow {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(DEADLINE, s.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "a slow client's connection was closed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_do_not_hold_their_slots() {
+    let server = ServerConfig {
+        max_connections: 8,
+        write_stall_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    };
+    // 60,000 instances: a body of several megabytes, far more than the socket buffers hold.
+    let (_sim, exporter) = exporter(60_000, server).await;
+    let mut sleepers = Vec::new();
+    for _ in 0..8 {
+        // A small receive window, so the body cannot all vanish into kernel buffers.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut s = socket.connect(exporter.addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        sleepers.push(s);
+    }
+    let (status, _) = tokio::time::timeout(DEADLINE, get(&exporter.url("/healthz")))
+        .await
+        .expect("served once the stalled writes were given up");
+    assert_eq!(status, 200);
+    // The sleepers' connections were closed mid-body: reading now ends well before a whole body.
+    for mut s in sleepers {
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(DEADLINE, s.read_to_end(&mut got)).await;
+        assert!(
+            !String::from_utf8_lossy(&got)
+                .trim_end()
+                .ends_with("zenlayer_up 1"),
+            "cut off, not completed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversized_headers_pipelining_and_garbage() {
+    let (_sim, exporter) = exporter(10, ServerConfig::default()).await;
+    let mut huge = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 200 * 1024));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let answer = raw(exporter.addr, &huge).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "{}",
+        &text[..text.len().min(100)]
+    );
+
+    let pipelined = raw(
+        exporter.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&pipelined);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+    assert!(
+        text.find("ok\n").unwrap() < text.find("ready\n").unwrap(),
+        "answered in order"
+    );
+
+    for garbage in [
+        &b"\x00\x01\x02garbage\r\n\r\n"[..],
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"\r\n\r\n\r\n",
+    ] {
+        let answer = raw(exporter.addr, garbage).await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 4") || text.starts_with("HTTP/1.1 505"),
+            "{text}"
+        );
+    }
+    eventually("still serving", || async {
+        (get(&exporter.url("/healthz")).await.0 == 200).then_some(())
+    })
+    .await;
+}
