@@ -122,7 +122,7 @@ async fn exposed(bearer: bool) -> String {
     let _ = child.wait();
     assert!(logs.contains("poll failed"), "the failures were logged");
     assert!(
-        logs.contains("starting") && logs.contains("(redacted)"),
+        logs.contains("starting") && logs.contains("redacted)"),
         "the start-up configuration was logged, redacted"
     );
     assert!(logs.lines().count() > 100, "trace logging was on");
