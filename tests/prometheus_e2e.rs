@@ -51,14 +51,6 @@ impl Drop for TempDir {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The real alert rules with every `for:` shortened.
 fn test_rules() -> String {
     let rules =
@@ -94,7 +86,7 @@ async fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
         ),
     )
     .unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let log = std::fs::File::create(dir.0.join("prometheus.log")).unwrap();
     let child = Command::new("prometheus")
         .arg(format!(

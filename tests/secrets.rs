@@ -13,14 +13,6 @@ const SECRET: &str = "SeCrEt-zl-7f3a9c2e5b1d";
 const TOKEN: &str = "ToKeN-zl-4e8b6a0f2c9d";
 const BIN: &str = env!("CARGO_BIN_EXE_zenlayer-exporter");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn assert_clean(what: &str, text: &str) {
     for secret in [SECRET, TOKEN] {
         assert!(!text.contains(secret), "{what} contains a secret");
@@ -35,7 +27,7 @@ async fn exposed(bearer: bool) -> String {
         access_key_secret: SECRET.into(),
         token: Some(TOKEN.into()),
     });
-    let port = free_port();
+    let port = common::free_port();
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env("ZENLAYER_EXPORTER_API_URL", sim.url().as_str())

@@ -133,6 +133,15 @@ pub async fn get(url: &str) -> (u16, String) {
     (status, response.text().await.expect("body"))
 }
 
+/// A loopback port that was free a moment ago, for a server the test starts as another process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 /// GET → the body parsed as JSON.
 pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
     let bytes = client()
