@@ -384,6 +384,24 @@ pub fn listen_address_from_vars(
 }
 
 impl Config {
+    /// Settings that are valid but risky, for the start-up log: a bearer token sent in clear to another host.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let loopback = match self.api_url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        if self.api_url.scheme() == "http" && !loopback && !self.demo {
+            out.push(match self.auth {
+                Some(Auth::Bearer { .. }) => "ZENLAYER_EXPORTER_API_URL is plain http to another host: the access token travels in clear; use https",
+                _ => "ZENLAYER_EXPORTER_API_URL is plain http to another host: requests can be read and replayed on the way; use https",
+            }.to_owned());
+        }
+        out
+    }
+
     /// Reads the process environment.
     pub fn from_env(demo: bool) -> Result<Config, ConfigError> {
         Config::from_vars(std::env::vars(), demo)

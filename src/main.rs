@@ -88,6 +88,9 @@ fn main() -> ExitCode {
             }
         };
         tracing::info!(version = VERSION, revision = REVISION, config = ?config, "starting");
+        for warning in config.warnings() {
+            tracing::warn!(%warning, "risky configuration");
+        }
         for name in &config.unknown_variables {
             tracing::warn!(variable = %name, "unknown variable ignored; see --help for the ones read");
         }

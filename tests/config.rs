@@ -223,3 +223,29 @@ fn every_variable_is_read() {
         );
     }
 }
+
+#[test]
+fn plain_http_to_another_host_is_warned_about() {
+    let with = |url: &str, token: bool| {
+        let mut vars = vec![("ZENLAYER_EXPORTER_API_URL", url)];
+        if token {
+            vars.push(("ZENLAYERCLOUD_ACCESS_TOKEN", "t0ken"));
+        } else {
+            vars.extend(KEY);
+        }
+        load(&vars).expect("valid").warnings()
+    };
+    assert!(with("https://console.zenlayer.com", true).is_empty());
+    assert!(
+        with("http://127.0.0.1:8089", true).is_empty(),
+        "the simulator on loopback"
+    );
+    assert!(with("http://localhost:8089", false).is_empty());
+    let token = with("http://proxy.internal:8080", true);
+    assert_eq!(token.len(), 1);
+    assert!(
+        token[0].contains("access token travels in clear"),
+        "{token:?}"
+    );
+    assert!(with("http://proxy.internal:8080", false)[0].contains("read and replayed"));
+}
