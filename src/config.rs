@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -133,6 +134,10 @@ pub struct Config {
     pub log_filter: String,
     /// Run against the built-in simulated fleet.
     pub demo: bool,
+    /// The file the secret in `auth` came from (a `_FILE` variable), re-read so a rotated secret takes effect.
+    pub secret_file: Option<PathBuf>,
+    /// How often that file is checked (it is also re-read on SIGHUP). Not an environment variable.
+    pub secret_reload_interval: Duration,
     /// Variables set under our prefixes that nothing reads: likely typos, logged at start-up.
     pub unknown_variables: Vec<String>,
 }
@@ -304,7 +309,7 @@ impl Checker {
     ) -> Option<Secret> {
         let direct = direct.as_deref().filter(|v| !v.is_empty());
         let file = file.as_deref().filter(|v| !v.is_empty());
-        let value = match (direct, file) {
+        let (source, checked) = match (direct, file) {
             (None, None) => return None,
             (Some(_), Some(_)) => {
                 self.fail(
@@ -313,31 +318,29 @@ impl Checker {
                 );
                 return None;
             }
-            (Some(v), None) => v.to_owned(),
-            (None, Some(path)) => match std::fs::read_to_string(path) {
-                // Files written by editors and `kubectl create secret --from-file` often end in a newline.
-                Ok(text) => text.trim_end_matches(['\n', '\r']).to_owned(),
-                Err(e) => {
-                    self.fail(file_variable, format!("cannot read {}: {e}", quote(path)));
-                    return None;
-                }
-            },
+            (Some(value), None) => (variable, check_secret(value)),
+            (None, Some(path)) => (file_variable, read_secret_file(Path::new(path))),
         };
-        let source = if file.is_some() {
-            file_variable
-        } else {
-            variable
-        };
-        if value.is_empty() {
-            self.fail(source, "is empty");
-            return None;
-        }
-        if !header_safe(&value) {
-            self.fail(source, "contains characters that cannot be sent in an HTTP header (control characters or non-ASCII)");
-            return None;
-        }
-        Some(Secret::new(value))
+        checked.map_err(|message| self.fail(source, message)).ok()
     }
+}
+
+/// Reads a secret from a file: trailing newlines dropped (editors and `kubectl create secret --from-file` add
+/// them), not empty, sendable in an HTTP header. The message never contains the value.
+pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", quote(&path.display().to_string())))?;
+    check_secret(text.trim_end_matches(['\n', '\r']))
+}
+
+fn check_secret(value: &str) -> Result<Secret, String> {
+    if value.is_empty() {
+        return Err("is empty".into());
+    }
+    if !header_safe(value) {
+        return Err("contains characters that cannot be sent in an HTTP header (control characters or non-ASCII)".into());
+    }
+    Ok(Secret::new(value))
 }
 
 fn default_of(variable: &str) -> &'static str {
@@ -436,6 +439,13 @@ impl Config {
         } else {
             credentials(&mut c, &raw)
         };
+        let secret_file = match &auth {
+            Some(Auth::Bearer { .. }) => raw.zenlayercloud_access_token_file.clone(),
+            Some(Auth::Signature { .. }) => raw.zenlayercloud_access_key_password_file.clone(),
+            None => None,
+        }
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
 
         let api_url_text = c.value("ZENLAYER_EXPORTER_API_URL", &raw.zenlayer_exporter_api_url);
         let api_url = match Url::parse(api_url_text) {
@@ -628,6 +638,8 @@ impl Config {
                 log_format,
                 log_filter,
                 demo,
+                secret_file,
+                secret_reload_interval: Duration::from_secs(10),
                 unknown_variables,
             }),
             _ => Err(ConfigError {

@@ -1,7 +1,8 @@
 //! zenlayer-exporter: exports the status of every Zenlayer Cloud VM instance to Prometheus.
 //!
 //! # Layout
-//! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print.
+//! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]:
+//!   rotated secret files taken up without a restart.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
 //! - [`poller`]: the interval loop and pagination; builds a [`snapshot::Snapshot`] per successful poll.
 //! - [`snapshot`]: the immutable snapshot and the atomic [`snapshot::Store`]; [`status`]: the status vocabulary.
@@ -15,6 +16,7 @@
 pub mod config;
 pub mod healthcheck;
 pub mod poller;
+pub mod reload;
 pub mod render;
 pub mod secret;
 pub mod server;
@@ -82,6 +84,10 @@ pub async fn run_with(
         None
     };
     let auth = config.auth.clone().ok_or(RunError::NoCredentials)?;
+    let in_use = match &auth {
+        zenlayer::Auth::Signature { secret, .. } => secret.clone(),
+        zenlayer::Auth::Bearer { token } => token.clone(),
+    };
     let client = Arc::new(Client::new(
         ClientConfig {
             base_url: config.api_url.clone(),
@@ -102,7 +108,7 @@ pub async fn run_with(
         Arc::new(move |snapshot| rendered.publish(Arc::new(Rendered::new(&snapshot, mode))))
     };
     let poller = Poller::new(
-        client,
+        client.clone(),
         PollerConfig {
             interval: config.poll_interval,
             timeout: config.poll_timeout,
@@ -124,6 +130,15 @@ pub async fn run_with(
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
+    if let Some(path) = config.secret_file.clone() {
+        tokio::spawn(reload::watch(
+            path,
+            in_use,
+            config.secret_reload_interval,
+            client.clone(),
+            stopped(stop_rx.clone()),
+        ));
+    }
     let poll_task = tokio::spawn(poller.run(stopped(stop_rx.clone())));
     let state = Arc::new(AppState {
         rendered,
@@ -137,16 +152,21 @@ pub async fn run_with(
     Ok(())
 }
 
-/// Installs the SIGTERM and SIGINT handlers now (so a signal sent as soon as the process answers is never
-/// fatal); the future completes on the first of them. Containers and systemd send SIGTERM, a terminal SIGINT.
+/// Installs the SIGTERM, SIGINT and SIGHUP handlers now (so a signal sent as soon as the process answers is
+/// never fatal); the future completes on the first SIGTERM (containers, systemd) or SIGINT (a terminal). SIGHUP
+/// never stops the process: it asks [`reload`] to re-read a secret file, and is otherwise ignored.
 pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
-            _ = int.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
+        loop {
+            tokio::select! {
+                _ = term.recv() => return tracing::info!(signal = "SIGTERM", "shutting down"),
+                _ = int.recv() => return tracing::info!(signal = "SIGINT", "shutting down"),
+                _ = hangup.recv() => tracing::debug!(signal = "SIGHUP", "received"),
+            }
         }
     })
 }

@@ -499,3 +499,55 @@ async fn a_client_that_never_finishes_its_headers_is_dropped() {
     // Others are served meanwhile.
     assert_eq!(get(&exporter.url("/healthz")).await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_file_is_taken_up_without_a_restart() {
+    let sim = common::sim(6).await;
+    let dir = std::env::temp_dir().join(format!("zenlayer-exporter-rotate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("access-key-password");
+    let key_id = sim.state().credentials.access_key_id.clone();
+    std::fs::write(
+        &file,
+        format!("{}\n", sim.state().credentials.access_key_secret),
+    )
+    .unwrap();
+    let vars = [
+        ("ZENLAYER_EXPORTER_API_URL", sim.url().to_string()),
+        ("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0".to_owned()),
+        ("ZENLAYERCLOUD_ACCESS_KEY_ID", key_id.clone()),
+        (
+            "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE",
+            file.display().to_string(),
+        ),
+    ];
+    let mut config = zenlayer_exporter::Config::from_vars(
+        vars.iter().map(|(k, v)| (k.to_string(), v.clone())),
+        false,
+    )
+    .unwrap();
+    assert_eq!(config.secret_file.as_deref(), Some(file.as_path()));
+    config.poll_interval = Duration::from_millis(200);
+    config.retry_backoff_base = Duration::from_millis(5);
+    config.secret_reload_interval = Duration::from_millis(100);
+    let exporter = Exporter::start(config).await;
+    exporter
+        .metrics_until("first poll", |b| sample(b, UP) == Some(1.0))
+        .await;
+
+    // The key is rotated at the API: polls fail until the file holds the new secret.
+    sim.set_credentials(SimCredentials {
+        access_key_id: key_id,
+        access_key_secret: "rotated-secret-0002".into(),
+        token: None,
+    });
+    exporter
+        .metrics_until("polls refused", |b| sample(b, UP) == Some(0.0))
+        .await;
+    std::fs::write(&file, "rotated-secret-0002\n").unwrap();
+    let body = exporter
+        .metrics_until("polls with the new secret", |b| sample(b, UP) == Some(1.0))
+        .await;
+    assert_eq!(instance_statuses(&body), sim.ground_truth());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -59,6 +59,8 @@ pub struct ClientConfig {
 /// A client of the VM API, shared by every page fetch of a poll.
 pub struct Client {
     http: reqwest::Client,
+    /// The credentials in use: swapped whole when a rotated secret is re-read, never torn mid-request.
+    auth: arc_swap::ArcSwap<Auth>,
     endpoint: Url,
     host: String,
     config: ClientConfig,
@@ -113,12 +115,26 @@ impl Client {
             .build()
             .map_err(|e| BuildError::Http(error_chain(&e)))?;
         Ok(Client {
+            auth: arc_swap::ArcSwap::from_pointee(config.auth.clone()),
             http,
             endpoint: endpoint(&config.base_url),
             host,
             config,
             metrics,
         })
+    }
+
+    /// Puts a new secret in use (a rotated access key secret or token); the next request is signed with it.
+    pub fn replace_secret(&self, secret: Secret) {
+        let current = self.auth.load();
+        let next = match current.as_ref() {
+            Auth::Signature { access_key_id, .. } => Auth::Signature {
+                access_key_id: access_key_id.clone(),
+                secret,
+            },
+            Auth::Bearer { .. } => Auth::Bearer { token: secret },
+        };
+        self.auth.store(std::sync::Arc::new(next));
     }
 
     /// Calls a paged describe action, retrying throttling, server errors and network failures with capped,
@@ -225,7 +241,8 @@ impl Client {
         headers.insert("x-zc-action", HeaderValue::from_static(action));
         headers.insert("x-zc-version", value(&self.config.api_version));
         headers.insert("x-zc-service", HeaderValue::from_static("vm"));
-        let mut authorization = match &self.config.auth {
+        let auth = self.auth.load();
+        let mut authorization = match auth.as_ref() {
             Auth::Signature {
                 access_key_id,
                 secret,
