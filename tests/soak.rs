@@ -1,0 +1,120 @@
+//! Soak: thousands of polls against a churning fleet with faults firing throughout. Checked at every calm
+//! checkpoint: the series equal ground truth exactly; polls never overlapped (never more calls in flight than
+//! the page concurrency); memory and file descriptors stay flat. About 20 s, part of the default suite.
+
+use std::time::{Duration, Instant};
+
+use zenlayer_exporter::sim::{Fault, FaultRule};
+
+mod common;
+use common::{Exporter, config_for, instance_statuses, sample};
+
+fn resident_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix(" kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap()
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn polls(body: &str) -> f64 {
+    sample(body, "zenlayer_exporter_polls_total").unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_polls_through_churn_and_faults() {
+    let sim = common::sim(300).await;
+    let mut config = config_for(
+        &sim,
+        &[
+            ("ZENLAYER_EXPORTER_PAGE_SIZE", "50"),
+            ("ZENLAYER_EXPORTER_PAGE_CONCURRENCY", "4"),
+            ("ZENLAYER_EXPORTER_MAX_RETRIES", "1"),
+        ],
+    );
+    config.poll_interval = Duration::from_millis(10);
+    config.retry_backoff_base = Duration::from_millis(1);
+    config.request_timeout = Duration::from_secs(2);
+    let exporter = Exporter::start(config).await;
+    exporter
+        .metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0))
+        .await;
+
+    let faults = [
+        FaultRule::every(Fault::Throttle { retry_after: None }, 7),
+        FaultRule::every(
+            Fault::ServerError {
+                status: 503,
+                code: "SERVICE_TEMPORARY_UNAVAILABLE".into(),
+            },
+            11,
+        ),
+        FaultRule::every(Fault::Reset, 13),
+        FaultRule::every(Fault::Truncated, 17),
+        FaultRule::every(Fault::HtmlError { status: 502 }, 19),
+        FaultRule::every(Fault::DuplicateRows, 23),
+        FaultRule::every(Fault::ShiftAfterPage, 29),
+    ];
+    let started = Instant::now();
+    let first_polls = polls(&exporter.metrics().await);
+    let mut memory = Vec::new();
+    let mut descriptors = Vec::new();
+    for round in 0..12 {
+        // Turbulence: churn and every fault at once.
+        for rule in &faults {
+            sim.add_rule(rule.clone());
+        }
+        sim.set_churn(300.0);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // Calm: no churn, no faults; two clean polls later the series must equal the ground truth exactly.
+        sim.set_churn(0.0);
+        sim.clear_faults();
+        let truth = sim.ground_truth();
+        let body = exporter
+            .metrics_until(&format!("ground truth after round {round}"), |b| {
+                instance_statuses(b) == truth
+            })
+            .await;
+        assert_eq!(sample(&body, "zenlayer_up"), Some(1.0));
+        memory.push(resident_kb());
+        descriptors.push(open_fds());
+    }
+    let body = exporter.metrics().await;
+    let done = polls(&body) - first_polls;
+    let failed: f64 = body
+        .lines()
+        .filter(|l| l.starts_with("zenlayer_exporter_poll_failures_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    eprintln!(
+        "soak: {done} polls ({failed} failed) in {:.1} s; RSS {} -> {} kB; fds {} -> {}",
+        started.elapsed().as_secs_f64(),
+        memory[1],
+        memory[memory.len() - 1],
+        descriptors[1],
+        descriptors[descriptors.len() - 1]
+    );
+    assert!(done >= 1000.0, "thousands of polls: {done}");
+    assert!(failed > 0.0, "the faults did fail polls");
+    assert!(
+        sim.max_in_flight() <= 4,
+        "polls overlapped: {} calls at once",
+        sim.max_in_flight()
+    );
+    // Flat after warm-up: the second checkpoint against the last.
+    let growth = memory[memory.len() - 1] as i64 - memory[1] as i64;
+    assert!(growth < 16 * 1024, "resident memory grew by {growth} kB");
+    let fd_growth = descriptors[descriptors.len() - 1] as i64 - descriptors[1] as i64;
+    assert!(fd_growth <= 8, "file descriptors grew by {fd_growth}");
+}
