@@ -2,6 +2,7 @@
 //! request headers but none for writing responses, so a client that requests `/metrics` and never reads would
 //! otherwise hold its connection (and a slot of the connection cap) for as long as it likes.
 
+use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -27,6 +28,22 @@ impl<S> StallGuard<S> {
         }
     }
 
+    /// Passes a write's outcome through: progress disarms the deadline, a blocked write arms it (and fails once
+    /// it expires).
+    fn guard<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        outcome: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match outcome {
+            Poll::Pending => self.blocked(cx).map(Err),
+            ready => {
+                self.deadline = None;
+                ready
+            }
+        }
+    }
+
     fn blocked(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let limit = self.limit;
         let deadline = self
@@ -41,8 +58,6 @@ impl<S> StallGuard<S> {
         }
     }
 }
-
-use std::future::Future as _;
 
 impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
     fn poll_read(
@@ -60,13 +75,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
-            Poll::Pending => self.blocked(cx).map(Err),
-            ready => {
-                self.deadline = None;
-                ready
-            }
-        }
+        let outcome = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.guard(cx, outcome)
     }
 
     fn poll_write_vectored(
@@ -74,13 +84,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => self.blocked(cx).map(Err),
-            ready => {
-                self.deadline = None;
-                ready
-            }
-        }
+        let outcome = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.guard(cx, outcome)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -88,13 +93,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_flush(cx) {
-            Poll::Pending => self.blocked(cx).map(Err),
-            ready => {
-                self.deadline = None;
-                ready
-            }
-        }
+        let outcome = Pin::new(&mut self.inner).poll_flush(cx);
+        self.guard(cx, outcome)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -120,6 +120,14 @@ async fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
 }
 
 impl Prometheus {
+    /// Waits until at least one alert named `name` is firing.
+    async fn until_firing(&self, name: &str) {
+        eventually(&format!("{name} firing"), || async {
+            (!self.alerts(name, "firing").await.is_empty()).then_some(())
+        })
+        .await;
+    }
+
     async fn api(&self, path: &str, params: &[(&str, &str)]) -> Value {
         let mut url = url::Url::parse(&format!("{}{path}", self.url)).unwrap();
         url.query_pairs_mut().extend_pairs(params);
@@ -359,14 +367,7 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
         access_key_secret: "revoked".into(),
         token: None,
     });
-    eventually("ZenlayerPollsFailing firing", || async {
-        (!prometheus
-            .alerts("ZenlayerPollsFailing", "firing")
-            .await
-            .is_empty())
-        .then_some(())
-    })
-    .await;
+    prometheus.until_firing("ZenlayerPollsFailing").await;
     assert_eq!(
         prometheus.alerts("ZenlayerInstanceStopped", "firing").await,
         only_again,
@@ -378,14 +379,7 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
         .stop_within(Duration::from_secs(20))
         .await
         .expect("exporter stops");
-    eventually("ZenlayerExporterDown firing", || async {
-        (!prometheus
-            .alerts("ZenlayerExporterDown", "firing")
-            .await
-            .is_empty())
-        .then_some(())
-    })
-    .await;
+    prometheus.until_firing("ZenlayerExporterDown").await;
     // ExporterDown firing means the target has been down for its whole `for:`, many evaluations: the last
     // known STOPPED must still be firing.
     assert_eq!(
