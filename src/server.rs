@@ -173,20 +173,17 @@ fn metrics(headers: &HeaderMap, state: &AppState, head: bool) -> Response<ChunkB
     }
     let rendered = state.rendered.load();
     let body = render::assemble(rendered.as_deref(), tail, accepts_gzip(headers));
-    let mut response = Response::new(ChunkBody::new(if head {
-        Vec::new()
-    } else {
-        body.chunks.clone()
-    }));
+    let (length, gzip) = (body.len(), body.gzip);
+    let mut response = Response::new(ChunkBody::new(if head { Vec::new() } else { body.chunks }));
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(render::CONTENT_TYPE),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if body.gzip {
+    if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
