@@ -5,51 +5,20 @@
 //! when the exporter goes away. Every wait polls Prometheus' API under a deadline.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 use zenlayer_exporter::sim::SimCredentials;
 
 mod common;
-use common::{Exporter, client, config_for, eventually};
+use common::prometheus::{Prometheus, TempDir};
+use common::{Exporter, config_for, eventually};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Every `for:` is shortened so the test sees pending and firing in seconds; expressions are the real ones.
 const TEST_FOR: &str = "for: 4s";
-
-struct Prometheus {
-    child: Child,
-    url: String,
-    _dir: TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path =
-            std::env::temp_dir().join(format!("zenlayer-exporter-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The real alert rules with every `for:` shortened.
 fn test_rules() -> String {
@@ -66,103 +35,17 @@ fn test_rules() -> String {
 }
 
 async fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
-    let found = Command::new("prometheus")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    assert!(
-        found.is_ok_and(|s| s.success()),
-        "the prometheus server is missing: install Debian's `prometheus` package (apt-get install prometheus)"
-    );
     let dir = TempDir::new("prometheus");
     std::fs::write(dir.0.join("alerts.yml"), test_rules()).unwrap();
-    std::fs::write(
-        dir.0.join("prometheus.yml"),
-        format!(
+    Prometheus::start(
+        dir,
+        &format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
              rule_files: [alerts.yml]\n\
              scrape_configs:\n  - job_name: zenlayer-exporter\n    static_configs:\n      - targets: [\"{target}\"]\n"
         ),
     )
-    .unwrap();
-    let port = common::free_port();
-    let log = std::fs::File::create(dir.0.join("prometheus.log")).unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.0.join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.0.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("prometheus starts");
-    let prometheus = Prometheus {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    };
-    eventually("prometheus ready", || async {
-        let r = client()
-            .get(format!("{}/-/ready", prometheus.url))
-            .send()
-            .await
-            .ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await;
-    prometheus
-}
-
-impl Prometheus {
-    /// Waits until at least one alert named `name` is firing.
-    async fn until_firing(&self, name: &str) {
-        eventually(&format!("{name} firing"), || async {
-            (!self.alerts(name, "firing").await.is_empty()).then_some(())
-        })
-        .await;
-    }
-
-    async fn api(&self, path: &str, params: &[(&str, &str)]) -> Value {
-        let mut url = url::Url::parse(&format!("{}{path}", self.url)).unwrap();
-        url.query_pairs_mut().extend_pairs(params);
-        common::get_json(url).await
-    }
-
-    /// An instant query: `Err` with Prometheus' message if it does not parse or fails.
-    async fn query(&self, promql: &str) -> Result<Vec<Value>, String> {
-        let answer = self.api("/api/v1/query", &[("query", promql)]).await;
-        match answer["status"].as_str() {
-            Some("success") => Ok(answer["data"]["result"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()),
-            _ => Err(format!("{promql}: {}", answer["error"])),
-        }
-    }
-
-    /// Alerts named `name` in `state` ("pending" or "firing"), as their instance_id labels (or job labels).
-    async fn alerts(&self, name: &str, state: &str) -> BTreeSet<String> {
-        let answer = self.api("/api/v1/alerts", &[]).await;
-        answer["data"]["alerts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|a| a["labels"]["alertname"] == name && a["state"] == state)
-            .map(|a| {
-                a["labels"]["instance_id"]
-                    .as_str()
-                    .or(a["labels"]["job"].as_str())
-                    .unwrap_or("")
-                    .to_owned()
-            })
-            .collect()
-    }
+    .await
 }
 
 /// Substitutes the dashboard's variables the way Grafana would with "All" selected.

@@ -2,6 +2,8 @@
 //! and bounded waits (every wait has a deadline, so a missing event fails fast instead of hanging).
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
