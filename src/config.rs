@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -12,6 +13,7 @@ use url::Url;
 use crate::render::StatusSeries;
 use crate::secret::Secret;
 use crate::telemetry::LogFormat;
+use crate::web::WebConfig;
 use crate::zenlayer::client::Auth;
 use crate::zenlayer::model::MAX_PAGE_SIZE;
 
@@ -104,6 +106,11 @@ pub const VARIABLES: &[Variable] = &[
         "current",
         "current (one series per instance) or all (a state set)",
     ),
+    var(
+        "ZENLAYER_EXPORTER_WEB_CONFIG_FILE",
+        "",
+        "web configuration file (exporter-toolkit format): TLS, client certificates, basic authentication",
+    ),
     var("ZENLAYER_EXPORTER_LOG_FORMAT", "text", "text or json"),
     var(
         "RUST_LOG",
@@ -130,6 +137,10 @@ pub struct Config {
     /// First retry delay. Not an environment variable: 1 s matches the vendor's SDKs; tests shorten it.
     pub retry_backoff_base: Duration,
     pub status_series: StatusSeries,
+    /// TLS and authentication of the endpoints; plain HTTP without a web configuration file.
+    pub web: Arc<WebConfig>,
+    /// The file `web` came from, re-read so renewed certificates and changed users take effect.
+    pub web_config_file: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log_filter: String,
     /// Run against the built-in simulated fleet.
@@ -170,6 +181,7 @@ impl fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("max_retries", &self.max_retries)
             .field("status_series", &self.status_series)
+            .field("web", &self.web)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
             .field("demo", &self.demo)
@@ -226,6 +238,7 @@ struct RawEnv {
     zenlayer_exporter_request_timeout_seconds: Option<String>,
     zenlayer_exporter_max_retries: Option<String>,
     zenlayer_exporter_status_series: Option<String>,
+    zenlayer_exporter_web_config_file: Option<String>,
     zenlayer_exporter_log_format: Option<String>,
     rust_log: Option<String>,
 }
@@ -374,16 +387,30 @@ fn parse_listen(text: &str) -> Option<SocketAddr> {
     text.parse().ok()
 }
 
-/// The listen address alone, for `--healthcheck`: it must work without credentials and in demo mode.
-pub fn listen_address_from_vars(
+/// What `--healthcheck` probes: the listen address, and whether it serves TLS. It must work without credentials
+/// and in demo mode, so it reads nothing else.
+pub fn probe_target_from_vars(
     vars: impl IntoIterator<Item = (String, String)>,
-) -> Result<SocketAddr, String> {
-    const NAME: &str = "ZENLAYER_EXPORTER_LISTEN_ADDRESS";
-    let text = vars
-        .into_iter()
-        .find(|(k, v)| k == NAME && !v.is_empty())
-        .map_or_else(|| default_of(NAME).to_owned(), |(_, v)| v);
-    parse_listen(&text).ok_or_else(|| format!("{NAME}: cannot parse {}", quote(&text)))
+) -> Result<(SocketAddr, bool), String> {
+    const LISTEN: &str = "ZENLAYER_EXPORTER_LISTEN_ADDRESS";
+    const WEB: &str = "ZENLAYER_EXPORTER_WEB_CONFIG_FILE";
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
+    let get = |name: &str| {
+        vars.iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    let text = get(LISTEN).unwrap_or_else(|| default_of(LISTEN).to_owned());
+    let address =
+        parse_listen(&text).ok_or_else(|| format!("{LISTEN}: cannot parse {}", quote(&text)))?;
+    let tls = match get(WEB) {
+        None => false,
+        Some(path) => WebConfig::load(Path::new(&path))
+            .map_err(|problems| format!("{WEB}: {}", problems.join("; ")))?
+            .tls
+            .is_some(),
+    };
+    Ok((address, tls))
 }
 
 impl Config {
@@ -576,6 +603,23 @@ impl Config {
                 None
             }
         };
+        let web_config_file = raw
+            .zenlayer_exporter_web_config_file
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        let web = match &web_config_file {
+            None => Some(WebConfig::plain()),
+            Some(path) => match WebConfig::load(path) {
+                Ok(web) => Some(web),
+                Err(problems) => {
+                    for problem in problems {
+                        c.fail("ZENLAYER_EXPORTER_WEB_CONFIG_FILE", problem);
+                    }
+                    None
+                }
+            },
+        };
         let format_text = c.value(
             "ZENLAYER_EXPORTER_LOG_FORMAT",
             &raw.zenlayer_exporter_log_format,
@@ -609,6 +653,7 @@ impl Config {
             request_timeout,
             max_retries,
             status_series,
+            web,
             log_format,
         ) {
             (
@@ -621,6 +666,7 @@ impl Config {
                 Some(request_timeout),
                 Some(max_retries),
                 Some(status_series),
+                Some(web),
                 Some(log_format),
             ) if c.problems.is_empty() => Ok(Config {
                 auth,
@@ -635,6 +681,8 @@ impl Config {
                 max_retries,
                 retry_backoff_base: Duration::from_secs(1),
                 status_series,
+                web: Arc::new(web),
+                web_config_file,
                 log_format,
                 log_filter,
                 demo,

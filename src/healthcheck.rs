@@ -1,9 +1,17 @@
 //! `zenlayer-exporter --healthcheck`: a self-probe for container `HEALTHCHECK`s, which run inside images that
-//! have no curl or shell. It reads only the listen address, so it works in demo mode and without credentials.
+//! have no curl or shell. It reads only the listen address and the web configuration, so it works in demo mode
+//! and without credentials. Over TLS it does not verify the certificate: it talks to its own process on
+//! loopback, sends nothing secret and reads only a status line. It carries no password or client certificate,
+//! so the server refusing it for want of them (401, or TLS 1.3's certificate_required alert) counts as alive.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// Bound on the whole probe: a process that cannot answer `/healthz` this fast is not healthy.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -19,10 +27,10 @@ pub fn probe_address(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// GETs `/healthz` from `listen`; `Ok` when it answers 200, else why not.
-pub fn probe(listen: SocketAddr) -> Result<(), String> {
+/// GETs `/healthz` from `listen` (over TLS when `tls`); `Ok` when it answers 200 or 401, else why not.
+pub fn probe(listen: SocketAddr, tls: bool) -> Result<(), String> {
     let target = probe_address(listen);
-    let mut stream = TcpStream::connect_timeout(&target, PROBE_TIMEOUT)
+    let stream = TcpStream::connect_timeout(&target, PROBE_TIMEOUT)
         .map_err(|e| format!("cannot connect to {target}: {e}"))?;
     stream
         .set_read_timeout(Some(PROBE_TIMEOUT))
@@ -30,19 +38,106 @@ pub fn probe(listen: SocketAddr) -> Result<(), String> {
     stream
         .set_write_timeout(Some(PROBE_TIMEOUT))
         .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .map_err(|e| format!("cannot send to {target}: {e}"))?;
-    let mut head = [0u8; 12];
-    stream
-        .read_exact(&mut head)
-        .map_err(|e| format!("no answer from {target}: {e}"))?;
-    match &head {
-        b"HTTP/1.1 200" | b"HTTP/1.0 200" => Ok(()),
-        other => Err(format!(
+    let head = if tls {
+        let connection = rustls::ClientConnection::new(
+            Arc::new(insecure_client()?),
+            ServerName::IpAddress(target.ip().into()),
+        )
+        .map_err(|e| e.to_string())?;
+        exchange(rustls::StreamOwned::new(connection, stream))
+    } else {
+        exchange(stream)
+    };
+    match head {
+        Ok(head) if matches!(&head[9..12], b"200" | b"401") && head.starts_with(b"HTTP/1.") => {
+            Ok(())
+        }
+        Ok(other) => Err(format!(
             "{target} answered {:?}",
-            String::from_utf8_lossy(other)
+            String::from_utf8_lossy(&other)
         )),
+        Err(e) if is_certificate_required(&e) => Ok(()),
+        Err(e) => Err(format!("no answer from {target}: {e}")),
+    }
+}
+
+fn exchange(mut stream: impl Read + Write) -> std::io::Result<[u8; 12]> {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    Ok(head)
+}
+
+fn is_certificate_required(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired)
+            )
+        })
+}
+
+fn insecure_client() -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(
+        rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth(),
+    )
+}
+
+/// Accepts whatever certificate the exporter presents: see the module header for why that is safe here. The
+/// handshake signature is still checked, so the peer holds the certificate's key.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -65,6 +160,6 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        assert!(probe(SocketAddr::from(([127, 0, 0, 1], port))).is_err());
+        assert!(probe(SocketAddr::from(([127, 0, 0, 1], port)), false).is_err());
     }
 }

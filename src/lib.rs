@@ -1,8 +1,9 @@
 //! zenlayer-exporter: exports the status of every Zenlayer Cloud VM instance to Prometheus.
 //!
 //! # Layout
-//! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]:
-//!   rotated secret files taken up without a restart.
+//! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`web`]: the web
+//!   configuration file (TLS, basic authentication); [`reload`]: rotated secret and web files taken up without a
+//!   restart.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
 //! - [`poller`]: the interval loop and pagination; builds a [`snapshot::Snapshot`] per successful poll.
 //! - [`snapshot`]: the immutable snapshot and the atomic [`snapshot::Store`]; [`status`]: the status vocabulary.
@@ -25,6 +26,7 @@ pub mod snapshot;
 pub mod stall;
 pub mod status;
 pub mod telemetry;
+pub mod web;
 pub mod zenlayer;
 
 use std::future::Future;
@@ -139,12 +141,23 @@ pub async fn run_with(
             stopped(stop_rx.clone()),
         ));
     }
+    let web = Arc::new(arc_swap::ArcSwap::new(config.web.clone()));
+    if let Some(path) = config.web_config_file.clone() {
+        tokio::spawn(reload::watch_web(
+            path,
+            config.secret_reload_interval,
+            web.clone(),
+            metrics.web_config_reload_ok.clone(),
+            stopped(stop_rx.clone()),
+        ));
+    }
     let poll_task = tokio::spawn(poller.run(stopped(stop_rx.clone())));
     let state = Arc::new(AppState {
         rendered,
         reports,
         metrics,
         poll_interval: config.poll_interval,
+        web,
     });
     server::serve(listener, state, server_config, stopped(stop_rx)).await;
     let _ = poll_task.await;

@@ -37,8 +37,8 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             "--healthcheck" => {
-                return match config::listen_address_from_vars(std::env::vars())
-                    .and_then(zenlayer_exporter::healthcheck::probe)
+                return match config::probe_target_from_vars(std::env::vars())
+                    .and_then(|(address, tls)| zenlayer_exporter::healthcheck::probe(address, tls))
                 {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
             }
         };
         let bound = listener.local_addr().map_or_else(|_| config.listen_address.to_string(), |a| a.to_string());
-        tracing::info!(address = %bound, "serving /metrics");
+        tracing::info!(address = %bound, web = %config.web.summary(), "serving /metrics");
         match zenlayer_exporter::run(config, listener, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -1,15 +1,51 @@
-//! Re-reads the secret file behind the credentials (a `_FILE` variable) every few seconds and on SIGHUP, so a
-//! rotated Kubernetes Secret or systemd credential takes effect without a restart. A file that cannot be read
-//! keeps the secret in use: a half-written rotation must not take the exporter down.
+//! Re-reads files an operator rotates without restarting the exporter, every few seconds and on SIGHUP: the
+//! secret file behind the credentials (a rotated Kubernetes Secret or systemd credential) and the web
+//! configuration with the certificates it names (cert-manager renewals, changed users). A file that cannot be
+//! read or does not load keeps what is in use: a half-written rotation must not take the exporter down.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use prometheus::Gauge;
+
 use crate::config::read_secret_file;
 use crate::secret::Secret;
+use crate::web::WebConfig;
 use crate::zenlayer::Client;
+
+/// Calls `check` with the reason every `every` and on each SIGHUP, until `shutdown`.
+async fn on_triggers(
+    every: Duration,
+    shutdown: impl Future<Output = ()>,
+    mut check: impl FnMut(&'static str),
+) {
+    tokio::pin!(shutdown);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        let reason = tokio::select! {
+            _ = &mut shutdown => return,
+            _ = ticker.tick() => "interval",
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
+        };
+        check(reason);
+    }
+}
+
+/// Logs a problem once per distinct text, not every few seconds; `None` clears it.
+fn once(last: &mut Option<String>, problem: Option<String>, log: impl FnOnce(&str)) {
+    if let Some(p) = &problem {
+        if last.as_deref() != Some(p.as_str()) {
+            log(p);
+        }
+    }
+    *last = problem;
+}
 
 /// Watches `path` until `shutdown`, putting each new secret in `client`. `current` is the secret in use.
 pub async fn watch(
@@ -19,34 +55,48 @@ pub async fn watch(
     client: Arc<Client>,
     shutdown: impl Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    let mut last_error: Option<String> = None;
-    loop {
-        let reason = tokio::select! {
-            _ = &mut shutdown => return,
-            _ = ticker.tick() => "interval",
-            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
-        };
-        match read_secret_file(&path) {
-            Ok(secret) => {
-                last_error = None;
-                if secret != current {
-                    client.replace_secret(secret.clone());
-                    current = secret;
-                    tracing::info!(path = %path.display(), reason, "secret re-read from its file and put in use");
-                }
-            }
-            Err(error) => {
-                // Once per distinct problem, not every few seconds.
-                if last_error.as_deref() != Some(error.as_str()) {
-                    tracing::warn!(path = %path.display(), %error, "cannot re-read the secret file; keeping the secret in use");
-                    last_error = Some(error);
-                }
+    let mut last_error = None;
+    on_triggers(every, shutdown, |reason| match read_secret_file(&path) {
+        Ok(secret) => {
+            last_error = None;
+            if secret != current {
+                client.replace_secret(secret.clone());
+                current = secret;
+                tracing::info!(path = %path.display(), reason, "secret re-read from its file and put in use");
             }
         }
-    }
+        Err(error) => once(&mut last_error, Some(error), |error| {
+            tracing::warn!(path = %path.display(), %error, "cannot re-read the secret file; keeping the secret in use");
+        }),
+    })
+    .await;
+}
+
+/// Watches the web configuration file at `path` until `shutdown`, swapping `web` when what it loads differs
+/// from what is in use. `loaded` says whether the last attempt loaded cleanly.
+pub async fn watch_web(
+    path: PathBuf,
+    every: Duration,
+    web: Arc<ArcSwap<WebConfig>>,
+    loaded: Gauge,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut last_error = None;
+    on_triggers(every, shutdown, |reason| match WebConfig::load(&path) {
+        Ok(new) => {
+            loaded.set(1.0);
+            last_error = None;
+            if !new.same_as(&web.load()) {
+                tracing::info!(path = %path.display(), reason, web = %new.summary(), "web configuration reloaded");
+                web.store(Arc::new(new));
+            }
+        }
+        Err(problems) => {
+            loaded.set(0.0);
+            once(&mut last_error, Some(problems.join("; ")), |problems| {
+                tracing::error!(path = %path.display(), %problems, "cannot reload the web configuration; keeping the one in use");
+            });
+        }
+    })
+    .await;
 }

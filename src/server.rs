@@ -1,5 +1,6 @@
-//! The HTTP side: hyper 1 server, routes (`/metrics`, `/`, `/healthz`, `/readyz`), header-read timeout,
-//! connection cap and graceful shutdown. It serves what the store holds; it never calls the API.
+//! The HTTP side: hyper 1 server, routes (`/metrics`, `/`, `/healthz`, `/readyz`), TLS and basic authentication
+//! as the web configuration asks, header-read timeout, connection cap and graceful shutdown. It serves what the
+//! store holds; it never calls the API.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -16,6 +18,7 @@ use http_body::{Frame, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus::Encoder as _;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -24,6 +27,7 @@ use crate::render::{self, Rendered};
 use crate::snapshot::Store;
 use crate::stall::StallGuard;
 use crate::telemetry::{Metrics, REVISION, VERSION};
+use crate::web::WebConfig;
 
 /// Largest request head read (hyper's buffer); a larger one is answered 431.
 const MAX_REQUEST_HEAD: usize = 64 * 1024;
@@ -61,6 +65,9 @@ pub struct AppState {
     pub reports: Arc<Store<PollReport>>,
     pub metrics: Metrics,
     pub poll_interval: Duration,
+    /// TLS, users and headers; swapped whole when the web configuration file changes. TLS settings apply to
+    /// connections accepted after a swap, users and headers to every request after it.
+    pub web: Arc<ArcSwap<WebConfig>>,
 }
 
 /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests finish within the
@@ -100,16 +107,41 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        let guarded = StallGuard::new(stream, config.write_stall_timeout);
+        let tls = state.web.load().tls.clone();
         let state = state.clone();
-        let service = service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(route(&req, &state)) }
-        });
-        let io = TokioIo::new(StallGuard::new(stream, config.write_stall_timeout));
-        let connection = graceful.watch(http.serve_connection(io, service));
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let handshake_timeout = config.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match tls {
+                None => serve_connection(guarded, peer, state, None, &http, watcher).await,
+                Some(tls) => {
+                    // Bounded like the request head: a client that opens a socket and never finishes its
+                    // handshake must not keep a slot.
+                    let accept = tokio_rustls::TlsAcceptor::from(tls.clone()).accept(guarded);
+                    match tokio::time::timeout(handshake_timeout, accept).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, state, Some(tls), &http, watcher).await
+                        }
+                        Ok(Err(e)) => {
+                            state
+                                .metrics
+                                .http_rejected
+                                .with_label_values(&["tls_handshake"])
+                                .inc();
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            state
+                                .metrics
+                                .http_rejected
+                                .with_label_values(&["tls_handshake"])
+                                .inc();
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                        }
+                    }
+                }
             }
             drop(permit);
         });
@@ -121,6 +153,82 @@ pub async fn serve(
             tracing::warn!(grace_s = config.shutdown_grace.as_secs_f64(), "connections still open after the grace period; closing them");
         }
     }
+}
+
+async fn serve_connection<I>(
+    io: I,
+    peer: std::net::SocketAddr,
+    state: Arc<AppState>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    http: &hyper::server::conn::http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        let tls = tls.clone();
+        async move { Ok::<_, Infallible>(handle(req, &state, tls.as_ref()).await) }
+    });
+    if let Err(e) = watcher
+        .watch(http.serve_connection(TokioIo::new(io), service))
+        .await
+    {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Authenticates (when the web configuration has users), routes, and adds the configured headers. `tls` is the
+/// TLS configuration the connection was accepted with.
+async fn handle<B>(
+    req: Request<B>,
+    state: &AppState,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) -> Response<ChunkBody> {
+    let web = state.web.load_full();
+    let mut response = match &web.users {
+        Some(users) => {
+            let users = Arc::clone(users);
+            let given = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes);
+            if users.check(given).await {
+                route(&req, state)
+            } else {
+                state
+                    .metrics
+                    .http_rejected
+                    .with_label_values(&["unauthorized"])
+                    .inc();
+                let mut denied = plain(StatusCode::UNAUTHORIZED, "unauthorized\n", false);
+                denied.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Basic realm=\"zenlayer-exporter\", charset=\"UTF-8\"",
+                    ),
+                );
+                denied
+            }
+        }
+        None => route(&req, state),
+    };
+    for (name, value) in &web.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    let same_tls = match (tls, &web.tls) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    if !same_tls {
+        // The TLS settings changed since this connection's handshake (a renewed certificate, a client CA no
+        // longer trusted): close it after this answer, so a kept-alive scraper reconnects under the new ones.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Dispatches one request. Synchronous: every answer is ready in memory.

@@ -13,6 +13,9 @@ use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
 /// `totalCount` beyond the hard bound, or pages that contradict it), and a bug of the exporter's own.
 pub const POLL_ONLY_REASONS: [&str; 3] = ["deadline", "pagination", "internal"];
 
+/// Why the server refused a connection or request (`zenlayer_exporter_http_requests_rejected_total`).
+pub const REJECT_REASONS: [&str; 2] = ["tls_handshake", "unauthorized"];
+
 /// The version compiled in, for `--version`, logs and `zenlayer_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -31,6 +34,8 @@ pub struct Metrics {
     pub api_requests: IntCounterVec,
     pub api_failures: IntCounterVec,
     pub api_duration: HistogramVec,
+    pub http_rejected: IntCounterVec,
+    pub web_config_reload_ok: Gauge,
 }
 
 impl Metrics {
@@ -87,6 +92,24 @@ impl Metrics {
             ]),
             &["action"],
         )?;
+        let http_rejected = IntCounterVec::new(
+            Opts::new(
+                "zenlayer_exporter_http_requests_rejected_total",
+                "Connections or requests refused by the web configuration: a failed TLS handshake (no or an \
+                 untrusted client certificate, plain HTTP to the TLS port) or missing or wrong basic \
+                 authentication.",
+            ),
+            &["reason"],
+        )?;
+        for reason in REJECT_REASONS {
+            http_rejected.with_label_values(&[reason]);
+        }
+        let web_config_reload_ok = Gauge::new(
+            "zenlayer_exporter_web_config_last_reload_successful",
+            "1 if the web configuration file (and the files it names) last loaded cleanly, else 0: the previous \
+             configuration is still in use.",
+        )?;
+        web_config_reload_ok.set(1.0);
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "zenlayer_exporter_build_info",
@@ -113,6 +136,8 @@ impl Metrics {
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_failures.clone()))?;
         registry.register(Box::new(api_duration.clone()))?;
+        registry.register(Box::new(http_rejected.clone()))?;
+        registry.register(Box::new(web_config_reload_ok.clone()))?;
         registry.register(Box::new(build_info))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -129,6 +154,8 @@ impl Metrics {
             api_requests,
             api_failures,
             api_duration,
+            http_rejected,
+            web_config_reload_ok,
         })
     }
 }

@@ -71,6 +71,40 @@ fn bad_configuration_exits_2_naming_every_problem() {
     }
     let unknown = exporter().arg("--bogus").output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
+
+    // A web configuration that does not load stops the exporter before it serves anything, even in demo mode.
+    let dir = std::env::temp_dir().join(format!("zenlayer-cli-web-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("web.yml");
+    std::fs::write(
+        &file,
+        "tls_server_config:\n  cert_file: absent.crt\n  min_version: TLS10\n",
+    )
+    .unwrap();
+    let out = exporter()
+        .arg("--demo")
+        .env("ZENLAYER_EXPORTER_WEB_CONFIG_FILE", &file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("invalid configuration (3 problems):\n"),
+        "{err}"
+    );
+    for fragment in [
+        "cannot read the certificate",
+        "key_file (or key) is required",
+        "TLS 1.0 and 1.1",
+    ] {
+        assert!(
+            err.lines().any(|l| l
+                .starts_with("  ZENLAYER_EXPORTER_WEB_CONFIG_FILE: tls_server_config: ")
+                && l.contains(fragment)),
+            "{fragment} in {err}"
+        );
+    }
 }
 
 #[test]
