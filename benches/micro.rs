@@ -63,20 +63,24 @@ fn main() {
         );
         let (snapshot, _) = Snapshot::from_rows(rows(&fleet), SystemTime::now());
         let t = median(runs, || {
-            black_box(render::render_instances(&snapshot, StatusSeries::Current));
+            black_box(render::render_instances(
+                &snapshot,
+                None,
+                StatusSeries::Current,
+            ));
         });
         println!(
             "| render text, one thread | {n} instances | {:.1} ms |",
             t.as_secs_f64() * 1e3
         );
         let t = median(runs, || {
-            black_box(Rendered::new(&snapshot, StatusSeries::Current));
+            black_box(Rendered::new(&snapshot, None, StatusSeries::Current));
         });
         println!(
             "| render and compress, as published | {n} instances | {:.1} ms |",
             t.as_secs_f64() * 1e3
         );
-        let rendered = Rendered::new(&snapshot, StatusSeries::Current);
+        let rendered = Rendered::new(&snapshot, None, StatusSeries::Current);
         let tail = vec![b'x'; 8 * 1024];
         for gzip in [false, true] {
             let t = median(2001, || {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::metadata::TagLabels;
 use crate::render::StatusSeries;
 use crate::secret::Secret;
 use crate::telemetry::LogFormat;
@@ -107,6 +108,16 @@ pub const VARIABLES: &[Variable] = &[
         "current (one series per instance) or all (a state set)",
     ),
     var(
+        "ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS",
+        "300",
+        "seconds between DescribeInstances polls (names, zones, tags, expiry); 0 turns them off",
+    ),
+    var(
+        "ZENLAYER_EXPORTER_TAG_LABELS",
+        "",
+        "comma-separated tag keys exported as tag_<key> labels of zenlayer_vm_instance_info",
+    ),
+    var(
         "ZENLAYER_EXPORTER_WEB_CONFIG_FILE",
         "",
         "web configuration file (exporter-toolkit format): TLS, client certificates, basic authentication",
@@ -137,6 +148,10 @@ pub struct Config {
     /// First retry delay. Not an environment variable: 1 s matches the vendor's SDKs; tests shorten it.
     pub retry_backoff_base: Duration,
     pub status_series: StatusSeries,
+    /// Between `DescribeInstances` polls; `None` when they are off.
+    pub metadata_interval: Option<Duration>,
+    /// Tag keys that become labels of the info series.
+    pub tag_labels: Arc<TagLabels>,
     /// TLS and authentication of the endpoints; plain HTTP without a web configuration file.
     pub web: Arc<WebConfig>,
     /// The file `web` came from, re-read so renewed certificates and changed users take effect.
@@ -181,6 +196,8 @@ impl fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("max_retries", &self.max_retries)
             .field("status_series", &self.status_series)
+            .field("metadata_interval", &self.metadata_interval)
+            .field("tag_labels", &self.tag_labels.keys())
             .field("web", &self.web)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
@@ -238,6 +255,8 @@ struct RawEnv {
     zenlayer_exporter_request_timeout_seconds: Option<String>,
     zenlayer_exporter_max_retries: Option<String>,
     zenlayer_exporter_status_series: Option<String>,
+    zenlayer_exporter_metadata_interval_seconds: Option<String>,
+    zenlayer_exporter_tag_labels: Option<String>,
     zenlayer_exporter_web_config_file: Option<String>,
     zenlayer_exporter_log_format: Option<String>,
     rust_log: Option<String>,
@@ -423,6 +442,9 @@ impl Config {
             Some(url::Host::Domain(name)) => name == "localhost",
             None => false,
         };
+        if self.metadata_interval.is_none() && !self.tag_labels.is_empty() {
+            out.push("ZENLAYER_EXPORTER_TAG_LABELS is set but ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS is 0: no tags are read".to_owned());
+        }
         if self.api_url.scheme() == "http" && !loopback && !self.demo {
             out.push(match self.auth {
                 Some(Auth::Bearer { .. }) => "ZENLAYER_EXPORTER_API_URL is plain http to another host: the access token travels in clear; use https",
@@ -603,6 +625,36 @@ impl Config {
                 None
             }
         };
+        let metadata_interval = c
+            .seconds(
+                "ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS",
+                &raw.zenlayer_exporter_metadata_interval_seconds,
+                0.0,
+                86_400.0,
+            )
+            .and_then(|interval| match interval.as_secs_f64() {
+                0.0 => Some(None),
+                s if s < 1.0 => {
+                    c.fail(
+                        "ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS",
+                        format!("must be 0 (off) or from 1 to 86400, got {s}"),
+                    );
+                    None
+                }
+                _ => Some(Some(interval)),
+            });
+        let tag_labels = match TagLabels::parse(c.value(
+            "ZENLAYER_EXPORTER_TAG_LABELS",
+            &raw.zenlayer_exporter_tag_labels,
+        )) {
+            Ok(tags) => Some(tags),
+            Err(problems) => {
+                for problem in problems {
+                    c.fail("ZENLAYER_EXPORTER_TAG_LABELS", problem);
+                }
+                None
+            }
+        };
         let web_config_file = raw
             .zenlayer_exporter_web_config_file
             .as_deref()
@@ -653,6 +705,8 @@ impl Config {
             request_timeout,
             max_retries,
             status_series,
+            metadata_interval,
+            tag_labels,
             web,
             log_format,
         ) {
@@ -666,6 +720,8 @@ impl Config {
                 Some(request_timeout),
                 Some(max_retries),
                 Some(status_series),
+                Some(metadata_interval),
+                Some(tag_labels),
                 Some(web),
                 Some(log_format),
             ) if c.problems.is_empty() => Ok(Config {
@@ -681,6 +737,8 @@ impl Config {
                 max_retries,
                 retry_backoff_base: Duration::from_secs(1),
                 status_series,
+                metadata_interval,
+                tag_labels: Arc::new(tag_labels),
                 web: Arc::new(web),
                 web_config_file,
                 log_format,

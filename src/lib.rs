@@ -15,7 +15,11 @@
 //! [`run`] wires them together and is what tests drive; `main.rs` only parses flags and maps errors to exit codes.
 
 pub mod config;
+pub mod exposition;
 pub mod healthcheck;
+pub mod metadata;
+pub mod metadata_poller;
+pub mod paging;
 pub mod poller;
 pub mod reload;
 pub mod render;
@@ -33,10 +37,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 pub use config::Config;
 
+use crate::exposition::Exposition;
+use crate::metadata_poller::{MetadataConfig, MetadataPoller, PublishMetadata};
 use crate::poller::{Poller, PollerConfig, Publish};
 use crate::render::Rendered;
 use crate::server::{AppState, ServerConfig};
@@ -104,19 +110,33 @@ pub async fn run_with(
 
     let rendered: Arc<Store<Rendered>> = Arc::new(Store::default());
     let reports = Arc::new(Store::default());
+    let exposition = Arc::new(Exposition::new(
+        rendered.clone(),
+        config.status_series,
+        config.tag_labels.clone(),
+    ));
+    // New instances the metadata does not know yet, from each status poll to the metadata poller. One round
+    // in flight is enough: the next status poll sends whatever is still missing.
+    let (unknown_tx, unknown_rx) = mpsc::channel::<Vec<Box<str>>>(1);
+    let metadata_on = config.metadata_interval.is_some();
     let publish: Publish = {
-        let rendered = rendered.clone();
-        let mode = config.status_series;
-        Arc::new(move |snapshot| rendered.publish(Arc::new(Rendered::new(&snapshot, mode))))
+        let exposition = exposition.clone();
+        Arc::new(move |snapshot| {
+            let unknown = exposition.status(snapshot);
+            if metadata_on && !unknown.is_empty() {
+                let _ = unknown_tx.try_send(unknown);
+            }
+        })
+    };
+    let poller_config = PollerConfig {
+        interval: config.poll_interval,
+        timeout: config.poll_timeout,
+        page_size: config.page_size,
+        page_concurrency: config.page_concurrency,
     };
     let poller = Poller::new(
         client.clone(),
-        PollerConfig {
-            interval: config.poll_interval,
-            timeout: config.poll_timeout,
-            page_size: config.page_size,
-            page_concurrency: config.page_concurrency,
-        },
+        poller_config.clone(),
         metrics.clone(),
         publish,
         reports.clone(),
@@ -151,6 +171,25 @@ pub async fn run_with(
             stopped(stop_rx.clone()),
         ));
     }
+    let metadata_task = config.metadata_interval.map(|interval| {
+        let publish: PublishMetadata = {
+            let exposition = exposition.clone();
+            Arc::new(move |metadata| exposition.metadata(metadata))
+        };
+        let poller = MetadataPoller::new(
+            client.clone(),
+            MetadataConfig {
+                poll: PollerConfig {
+                    interval,
+                    ..poller_config.clone()
+                },
+                tags: config.tag_labels.clone(),
+            },
+            metrics.clone(),
+            publish,
+        );
+        tokio::spawn(poller.run(unknown_rx, stopped(stop_rx.clone())))
+    });
     let poll_task = tokio::spawn(poller.run(stopped(stop_rx.clone())));
     let state = Arc::new(AppState {
         rendered,
@@ -161,6 +200,9 @@ pub async fn run_with(
     });
     server::serve(listener, state, server_config, stopped(stop_rx)).await;
     let _ = poll_task.await;
+    if let Some(task) = metadata_task {
+        let _ = task.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -5,18 +5,14 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-
+pub use crate::paging::{MAX_INSTANCES, PollError};
+use crate::paging::{Paging, Walk, measured};
 use crate::snapshot::{Instance, Snapshot, Store};
 use crate::telemetry::Metrics;
-use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus, Page, PageRequest};
+use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus};
 use crate::zenlayer::{ApiError, Client};
-
-/// Most instances one poll will page through. Far above any account we know of, low enough that a `totalCount`
-/// the API got wrong cannot keep the exporter fetching pages (and memory) without end.
-pub const MAX_INSTANCES: u64 = 5_000_000;
 
 /// How polls are paced and paged.
 #[derive(Debug, Clone)]
@@ -25,36 +21,6 @@ pub struct PollerConfig {
     pub timeout: Duration,
     pub page_size: u32,
     pub page_concurrency: usize,
-}
-
-/// Why a poll published nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum PollError {
-    #[error("page {page} failed: {error}")]
-    Api { page: u32, error: ApiError },
-    #[error("poll did not finish within {}s", .0.as_secs_f64())]
-    Deadline(Duration),
-    #[error(
-        "totalCount {total} would need more pages than the bound of {MAX_INSTANCES} instances allows"
-    )]
-    Pagination { total: u64 },
-    #[error("page {page} holds {rows} rows, which its own totalCount of {total} contradicts")]
-    Contradiction { page: u32, rows: usize, total: u64 },
-    /// A bug in the exporter, not the API's doing.
-    #[error("internal error: {detail}")]
-    Internal { detail: String },
-}
-
-impl PollError {
-    /// The `reason` label of `zenlayer_exporter_poll_failures_total`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            PollError::Api { error, .. } => error.kind(),
-            PollError::Deadline(_) => "deadline",
-            PollError::Pagination { .. } | PollError::Contradiction { .. } => "pagination",
-            PollError::Internal { .. } => "internal",
-        }
-    }
 }
 
 /// The outcome of the latest poll, for the landing page.
@@ -82,17 +48,6 @@ pub struct Poller {
     failures_in_a_row: u64,
 }
 
-/// What a walk over the pages found.
-#[derive(Debug, Default)]
-struct Walk {
-    /// Every row of every page, in arrival order, repeats included.
-    rows: Vec<Instance>,
-    first_total: u64,
-    /// Some page reported another `totalCount` than the first: instances came or went during the walk.
-    total_changed: bool,
-    pages: u32,
-}
-
 /// A snapshot and the ids it carried over from the previous one.
 struct Built {
     snapshot: Arc<Snapshot>,
@@ -104,7 +59,11 @@ struct Built {
 /// evidence; then an instance the previous poll saw and this walk missed may have been skipped by a shift rather
 /// than deleted, so it keeps its last status for one poll instead of losing its series (which would reset every
 /// `for:` clock of alerts on it). The next walk settles it; nothing is carried twice in a row.
-fn reconcile(walk: Walk, previous: Option<&Snapshot>, carried_before: &HashSet<Box<str>>) -> Built {
+fn reconcile(
+    walk: Walk<Instance>,
+    previous: Option<&Snapshot>,
+    carried_before: &HashSet<Box<str>>,
+) -> Built {
     let taken_at = SystemTime::now();
     let (mut snapshot, repeats) = Snapshot::from_rows(walk.rows, taken_at);
     let seen = snapshot.instances().len() as u64;
@@ -182,14 +141,14 @@ impl Poller {
 
     /// One poll, its metrics, its log line and, on success, its publication.
     pub async fn poll_and_publish(&mut self) {
-        let started = Instant::now();
-        self.metrics.polls.inc();
-        let result = match tokio::time::timeout(self.config.timeout, self.poll_once()).await {
-            Ok(result) => result,
-            Err(_) => Err(PollError::Deadline(self.config.timeout)),
-        };
-        let duration = started.elapsed();
-        self.metrics.poll_duration.observe(duration.as_secs_f64());
+        let (metrics, timeout) = (self.metrics.clone(), self.config.timeout);
+        let (result, duration) = measured(
+            &metrics,
+            DESCRIBE_INSTANCES_STATUS,
+            timeout,
+            self.poll_once(),
+        )
+        .await;
         let error = match result {
             Ok(snapshot) => {
                 let instances = snapshot.instances().len();
@@ -199,9 +158,6 @@ impl Poller {
                     tracing::error!(error = %e, "publishing the snapshot failed");
                 }
                 self.metrics.up.set(1.0);
-                self.metrics
-                    .last_poll_success
-                    .set(unix_seconds(SystemTime::now()));
                 if self.failures_in_a_row > 0 {
                     tracing::info!(
                         instances,
@@ -220,15 +176,8 @@ impl Poller {
             }
             Err(error) => {
                 self.metrics.up.set(0.0);
-                self.metrics
-                    .poll_failures
-                    .with_label_values(&[error.kind()])
-                    .inc();
                 self.failures_in_a_row += 1;
-                let (page, api) = match &error {
-                    PollError::Api { page, error } => (Some(*page), Some(error)),
-                    _ => (None, None),
-                };
+                let (page, api) = error.api();
                 tracing::warn!(
                     action = DESCRIBE_INSTANCES_STATUS,
                     page,
@@ -272,107 +221,18 @@ impl Poller {
         Ok(built.snapshot)
     }
 
-    async fn fetch(&self, page_num: u32) -> (u32, Result<Page<InstanceStatus>, ApiError>) {
-        let request = PageRequest {
+    async fn walk(&self) -> Result<Walk<Instance>, PollError> {
+        Paging {
+            client: &self.client,
+            action: DESCRIBE_INSTANCES_STATUS,
             instance_ids: Vec::new(),
-            page_size: Some(self.config.page_size),
-            page_num: Some(page_num),
-        };
-        (
-            page_num,
-            self.client
-                .describe_page(DESCRIBE_INSTANCES_STATUS, &request)
-                .await,
-        )
-    }
-
-    /// Reads page 1 for `totalCount`, then the remaining pages with at most `page_concurrency` in flight. An
-    /// empty page ends the walk; any failed page fails it (dropping the others in flight).
-    async fn walk(&self) -> Result<Walk, PollError> {
-        let page_size = u64::from(self.config.page_size);
-        let pages_for = |total: u64| -> Result<u32, PollError> {
-            if total > MAX_INSTANCES {
-                return Err(PollError::Pagination { total });
-            }
-            Ok(total.div_ceil(page_size) as u32)
-        };
-        let (_, first) = self.fetch(1).await;
-        let first = first.map_err(|error| PollError::Api { page: 1, error })?;
-        let mut walk = Walk {
-            first_total: first.total_count,
-            pages: 1,
-            ..Walk::default()
-        };
-        check_consistent(1, &first, page_size)?;
-        let mut last_page = pages_for(first.total_count)?;
-        // Sized once from the count (bounded by MAX_INSTANCES above), so a large fleet is not copied as it grows.
-        walk.rows.reserve(first.total_count as usize);
-        let mut ended = first.data_set.is_empty();
-        walk.merge(first.data_set);
-
-        let mut next = 2u32;
-        let mut in_flight = FuturesUnordered::new();
-        loop {
-            while !ended && next <= last_page && in_flight.len() < self.config.page_concurrency {
-                in_flight.push(self.fetch(next));
-                next += 1;
-            }
-            let Some((page_num, result)) = in_flight.next().await else {
-                break;
-            };
-            let page = result.map_err(|error| PollError::Api {
-                page: page_num,
-                error,
-            })?;
-            walk.pages += 1;
-            check_consistent(page_num, &page, page_size)?;
-            if page.total_count != walk.first_total {
-                walk.total_changed = true;
-                // The fleet grew: read on to the new end. It shrank: the empty page will say where it ends.
-                last_page = last_page.max(pages_for(page.total_count)?);
-            }
-            if page.data_set.is_empty() {
-                ended = true;
-            }
-            walk.merge(page.data_set);
+            page_size: self.config.page_size,
+            concurrency: self.config.page_concurrency,
         }
-        Ok(walk)
-    }
-}
-
-impl Walk {
-    fn merge(&mut self, rows: Vec<InstanceStatus>) {
-        self.rows.extend(rows.into_iter().map(|row| Instance {
+        .walk(|row: InstanceStatus| Instance {
             id: row.instance_id,
             status: row.instance_status,
-        }));
+        })
+        .await
     }
-}
-
-/// A page whose rows and own `totalCount` disagree (empty although the count says rows are due here, or more
-/// rows than the count leaves for this page) contradicts itself: no change to the fleet explains it, since both
-/// come from one answer. Publishing it would drop live instances' series, so the poll fails instead and the
-/// last good snapshot stays.
-fn check_consistent(
-    page_num: u32,
-    page: &Page<InstanceStatus>,
-    page_size: u64,
-) -> Result<(), PollError> {
-    let before = u64::from(page_num - 1) * page_size;
-    let rows = page.data_set.len();
-    let hollow = rows == 0 && page.total_count > before;
-    let overfull = rows > 0 && before + rows as u64 > page.total_count;
-    if hollow || overfull {
-        return Err(PollError::Contradiction {
-            page: page_num,
-            rows,
-            total: page.total_count,
-        });
-    }
-    Ok(())
-}
-
-fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

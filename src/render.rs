@@ -1,6 +1,7 @@
 //! Snapshot → Prometheus text exposition, rendered once per published snapshot in plain and pre-compressed form,
 //! and the per-scrape assembly that appends the small self-metrics without copying or recompressing the bulk.
-//! It knows nothing of the API: its input is a `Snapshot`, its output bytes.
+//! It knows nothing of the API: its input is a `Snapshot` (and a `Metadata` snapshot, joined to it), its output
+//! bytes.
 
 use std::io::Write as _;
 use std::time::SystemTime;
@@ -8,6 +9,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress, Status as ZStatus};
 
+use crate::metadata::{INFO_LABELS, InstanceMeta, Metadata, TagLabels};
 use crate::snapshot::{KNOWN_STATUSES, Snapshot, Status};
 
 /// The exposition content type Prometheus negotiates for text.
@@ -28,6 +30,8 @@ pub enum StatusSeries {
 pub struct Rendered {
     pub instances: usize,
     pub taken_at: SystemTime,
+    /// Instances with metadata served, and when the metadata's full poll was taken; `None` without metadata.
+    pub named: Option<(usize, SystemTime)>,
     /// The text, one chunk per metric family, served back to back.
     pub text: Vec<Bytes>,
     text_len: usize,
@@ -60,18 +64,36 @@ impl Rendered {
     /// Renders and compresses `snapshot`. Done once per poll, off the scrape path. The two large families are
     /// rendered and compressed on two threads at once: deflate streams that end on a byte boundary can be
     /// concatenated, so each family is compressed on its own and start-up to ready waits half as long.
-    pub fn new(snapshot: &Snapshot, mode: StatusSeries) -> Self {
-        let (status, running, counts) = std::thread::scope(|scope| {
+    ///
+    /// With `metadata`, the metadata families are rendered too, for the instances of `snapshot` only: an instance
+    /// the status poll no longer sees loses its info series at once, not at the next metadata poll.
+    pub fn new(
+        snapshot: &Snapshot,
+        metadata: Option<(&Metadata, &TagLabels)>,
+        mode: StatusSeries,
+    ) -> Self {
+        let (status, running, counts, meta) = std::thread::scope(|scope| {
             let status = scope.spawn(|| Part::new(render_status_family(snapshot, mode)));
+            let meta = metadata.map(|(metadata, tags)| {
+                scope.spawn(move || Part::new(render_metadata_families(snapshot, metadata, tags)))
+            });
             let running = Part::new(render_running_family(snapshot));
             let counts = Part::new(render_counts_family(snapshot));
             // A panic in the renderer is a bug; rendering that family again here reports it in this thread.
             let status = status
                 .join()
                 .unwrap_or_else(|_| Part::new(render_status_family(snapshot, mode)));
-            (status, running, counts)
+            let meta = meta.zip(metadata).map(|(handle, (metadata, tags))| {
+                handle.join().unwrap_or_else(|_| {
+                    Part::new(render_metadata_families(snapshot, metadata, tags))
+                })
+            });
+            (status, running, counts, meta)
         });
-        let parts = [status, running, counts];
+        let parts: Vec<Part> = [Some(status), Some(running), Some(counts), meta]
+            .into_iter()
+            .flatten()
+            .collect();
         let mut crc = crc32fast::Hasher::new();
         for part in &parts {
             crc.update(&part.text);
@@ -85,6 +107,14 @@ impl Rendered {
         Rendered {
             instances: snapshot.instances().len(),
             taken_at: snapshot.taken_at(),
+            named: metadata.map(|(m, _)| {
+                let named = snapshot
+                    .instances()
+                    .iter()
+                    .filter(|i| m.get(&i.id).is_some())
+                    .count();
+                (named, m.taken_at())
+            }),
             text_len: text.iter().map(Bytes::len).sum(),
             text,
             gzip,
@@ -201,11 +231,84 @@ const RUNNING_HELP: &str = "1 if the Zenlayer VM instance is RUNNING, else 0.";
 const COUNT_HELP: &str =
     "Number of Zenlayer VM instances per status; every known status is always present.";
 
+const INFO_HELP: &str = "Always 1: the labels give each Zenlayer VM instance's name, zone, type, image, charge \
+type, resource group and allow-listed tags (ZENLAYER_EXPORTER_TAG_LABELS). Join on instance_id.";
+const CPU_HELP: &str = "vCPUs of each Zenlayer VM instance.";
+const MEMORY_HELP: &str = "Memory of each Zenlayer VM instance, in bytes.";
+const CREATED_HELP: &str = "Unix time each Zenlayer VM instance was created.";
+const EXPIRY_HELP: &str =
+    "Unix time each prepaid Zenlayer VM instance expires (postpaid instances have no series).";
+const AUTO_RENEW_HELP: &str =
+    "1 if the prepaid Zenlayer VM instance renews automatically at expiry, else 0.";
+
 /// The instance series of one snapshot in the text exposition format, all families joined.
-pub fn render_instances(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
+pub fn render_instances(
+    snapshot: &Snapshot,
+    metadata: Option<(&Metadata, &TagLabels)>,
+    mode: StatusSeries,
+) -> Vec<u8> {
     let mut out = render_status_family(snapshot, mode);
     out.extend_from_slice(&render_running_family(snapshot));
     out.extend_from_slice(&render_counts_family(snapshot));
+    if let Some((metadata, tags)) = metadata {
+        out.extend_from_slice(&render_metadata_families(snapshot, metadata, tags));
+    }
+    out
+}
+
+/// The metadata families, for the instances both snapshots know: one merge over the two sorted lists.
+fn render_metadata_families(snapshot: &Snapshot, metadata: &Metadata, tags: &TagLabels) -> Vec<u8> {
+    let mut joined: Vec<&InstanceMeta> = Vec::with_capacity(metadata.instances().len());
+    let mut metas = metadata.instances().iter().peekable();
+    for instance in snapshot.instances() {
+        while metas.next_if(|m| m.id < instance.id).is_some() {}
+        if let Some(meta) = metas.next_if(|m| m.id == instance.id) {
+            joined.push(meta);
+        }
+    }
+    let mut out = Vec::with_capacity(joined.len() * 400 + 4096);
+    header(&mut out, "zenlayer_vm_instance_info", INFO_HELP);
+    for meta in &joined {
+        out.extend_from_slice(b"zenlayer_vm_instance_info{instance_id=\"");
+        escape_label_value(&mut out, &meta.id);
+        for (name, value) in INFO_LABELS.iter().zip(meta.labels.iter()) {
+            let _ = write!(out, "\",{name}=\"");
+            escape_label_value(&mut out, value);
+        }
+        for (name, value) in tags.names().iter().zip(meta.tags.iter()) {
+            let _ = write!(out, "\",{name}=\"");
+            escape_label_value(&mut out, value);
+        }
+        out.extend_from_slice(b"\"} 1\n");
+    }
+    let mut number_family =
+        |name: &str, help: &str, value: &dyn Fn(&InstanceMeta) -> Option<f64>| {
+            header(&mut out, name, help);
+            for meta in &joined {
+                if let Some(v) = value(meta) {
+                    let _ = write!(out, "{name}{{instance_id=\"");
+                    escape_label_value(&mut out, &meta.id);
+                    let _ = writeln!(out, "\"}} {v}");
+                }
+            }
+        };
+    number_family("zenlayer_vm_instance_cpus", CPU_HELP, &|m| m.cpu_count);
+    number_family("zenlayer_vm_instance_memory_bytes", MEMORY_HELP, &|m| {
+        m.memory_bytes
+    });
+    number_family(
+        "zenlayer_vm_instance_created_timestamp_seconds",
+        CREATED_HELP,
+        &|m| m.created,
+    );
+    number_family(
+        "zenlayer_vm_instance_expiry_timestamp_seconds",
+        EXPIRY_HELP,
+        &|m| m.expiry,
+    );
+    number_family("zenlayer_vm_instance_auto_renew", AUTO_RENEW_HELP, &|m| {
+        m.auto_renew.map(f64::from)
+    });
     out
 }
 
@@ -320,6 +423,7 @@ pub fn escape_label_value(out: &mut Vec<u8>, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::{InstanceMeta, Metadata, TagLabels};
     use std::io::Read;
     use std::sync::Arc;
 
@@ -347,9 +451,67 @@ mod tests {
     }
 
     #[test]
+    fn metadata_is_joined_to_the_instances_the_status_poll_sees() {
+        let tags = TagLabels::parse("env,cost-center").unwrap();
+        let meta = |id: &str, name: &str, prepaid: bool| InstanceMeta {
+            id: id.into(),
+            labels: [
+                name.into(),
+                "FRA-A".into(),
+                "c.1c2g".into(),
+                "".into(),
+                "PREPAID".into(),
+                "g".into(),
+            ],
+            tags: Box::new(["prod".into(), "".into()]),
+            cpu_count: Some(1.0),
+            memory_bytes: Some(2147483648.0),
+            created: Some(1768465800.0),
+            expiry: prepaid.then_some(1786782600.0),
+            auto_renew: prepaid.then_some(false),
+        };
+        let metadata = Metadata::new(
+            vec![
+                meta("i-1", "web \"1\"", true),
+                meta("i-0", "gone", false),
+                meta("i-3", "db", false),
+            ],
+            SystemTime::UNIX_EPOCH,
+        );
+        let text = String::from_utf8(render_instances(
+            &snap(&[("i-1", "RUNNING"), ("i-2", "PENDING"), ("i-3", "STOPPED")]),
+            Some((&metadata, &tags)),
+            StatusSeries::Current,
+        ))
+        .unwrap();
+        assert!(text.contains(
+            "zenlayer_vm_instance_info{instance_id=\"i-1\",instance_name=\"web \\\"1\\\"\",zone_id=\"FRA-A\",\
+             instance_type=\"c.1c2g\",image_name=\"\",charge_type=\"PREPAID\",resource_group=\"g\",tag_env=\"prod\",\
+             tag_cost_center=\"\"} 1\n"
+        ), "{text}");
+        assert!(
+            text.contains("zenlayer_vm_instance_memory_bytes{instance_id=\"i-3\"} 2147483648\n")
+        );
+        assert!(text.contains(
+            "zenlayer_vm_instance_expiry_timestamp_seconds{instance_id=\"i-1\"} 1786782600\n"
+        ));
+        assert!(text.contains("zenlayer_vm_instance_auto_renew{instance_id=\"i-1\"} 0\n"));
+        assert!(
+            !text.contains("i-0"),
+            "an instance the status poll no longer sees has no series"
+        );
+        assert!(
+            !text.contains("instance_info{instance_id=\"i-2\""),
+            "nor one the metadata does not know yet"
+        );
+        assert_eq!(text.matches("_expiry_timestamp_seconds{").count(), 1);
+    }
+
+    #[test]
     fn current_mode_lines() {
         let text = String::from_utf8(render_instances(
             &snap(&[("i-2", "STOPPED"), ("i-1", "RUNNING")]),
+            None,
             StatusSeries::Current,
         ))
         .unwrap();
@@ -366,6 +528,7 @@ mod tests {
     fn all_mode_is_a_state_set_with_unknown_kept() {
         let text = String::from_utf8(render_instances(
             &snap(&[("i-1", "RUNNING"), ("i-2", "HIBERNATED")]),
+            None,
             StatusSeries::All,
         ))
         .unwrap();
@@ -394,7 +557,7 @@ mod tests {
     #[test]
     fn gzip_assembly_is_one_member_equal_to_plain() {
         for pairs in [&[][..], &[("a", "RUNNING"), ("b", "STOPPED")][..]] {
-            let rendered = Rendered::new(&snap(pairs), StatusSeries::Current);
+            let rendered = Rendered::new(&snap(pairs), None, StatusSeries::Current);
             let tail = b"# TYPE zenlayer_up gauge\nzenlayer_up 1\n".to_vec();
             let plain = assemble(Some(&rendered), tail.clone(), false);
             let gz = assemble(Some(&rendered), tail.clone(), true);
@@ -412,7 +575,7 @@ mod tests {
             .map(|i| (format!("{i:019}"), "RUNNING".into()))
             .collect();
         let snapshot = Arc::new(Snapshot::new(pairs, SystemTime::UNIX_EPOCH));
-        let rendered = Rendered::new(&snapshot, StatusSeries::Current);
+        let rendered = Rendered::new(&snapshot, None, StatusSeries::Current);
         let gz = assemble(Some(&rendered), Vec::new(), true);
         assert_eq!(gunzip(&gz.to_vec()), rendered.text.concat());
         assert!(

@@ -328,6 +328,13 @@ fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
         ),
         None => "none yet".to_owned(),
     };
+    let metadata = match state.rendered.load().and_then(|r| r.named) {
+        Some((named, taken_at)) => format!(
+            "{named} instances named, from a metadata poll {} s ago",
+            age(taken_at)
+        ),
+        None => "none".to_owned(),
+    };
     let last = match state.reports.load() {
         None => "no poll has finished yet".to_owned(),
         Some(report) => match &report.error {
@@ -346,7 +353,7 @@ fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
     let page = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Zenlayer exporter</title></head><body>\n\
          <h1>Zenlayer exporter</h1>\n<p>Version {VERSION} (revision {REVISION}); polling every {} s.</p>\n\
-         <p>Last poll: {last}.</p>\n<p>Snapshot served: {snapshot}.</p>\n\
+         <p>Last poll: {last}.</p>\n<p>Snapshot served: {snapshot}.</p>\n<p>Metadata: {metadata}.</p>\n\
          <ul><li><a href=\"/metrics\">/metrics</a></li><li><a href=\"/healthz\">/healthz</a></li>\
          <li><a href=\"/readyz\">/readyz</a></li></ul>\n</body></html>\n",
         state.poll_interval.as_secs_f64()

@@ -2,8 +2,7 @@
 //! Instance series are not here: they are rendered from snapshots by `render`.
 
 use prometheus::{
-    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry,
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 use crate::zenlayer::error::KINDS;
@@ -27,9 +26,9 @@ pub const REVISION: &str = env!("ZENLAYER_BUILD_REVISION");
 pub struct Metrics {
     pub registry: Registry,
     pub up: Gauge,
-    pub last_poll_success: Gauge,
-    pub poll_duration: Histogram,
-    pub polls: IntCounter,
+    pub last_poll_success: GaugeVec,
+    pub poll_duration: HistogramVec,
+    pub polls: IntCounterVec,
     pub poll_failures: IntCounterVec,
     pub api_requests: IntCounterVec,
     pub api_failures: IntCounterVec,
@@ -47,26 +46,36 @@ impl Metrics {
             "zenlayer_up",
             "1 if the last poll of the Zenlayer API succeeded, else 0.",
         )?;
-        let last_poll_success = Gauge::new(
-            "zenlayer_exporter_last_poll_success_timestamp_seconds",
-            "Unix time of the last successful poll; 0 before the first.",
+        let last_poll_success = GaugeVec::new(
+            Opts::new(
+                "zenlayer_exporter_last_poll_success_timestamp_seconds",
+                "Unix time of the last successful poll of the action; 0 before the first.",
+            ),
+            &["action"],
         )?;
-        let poll_duration = Histogram::with_opts(
+        let poll_duration = HistogramVec::new(
             HistogramOpts::new(
                 "zenlayer_exporter_poll_duration_seconds",
-                "Duration of whole polls (every page), successful or not.",
+                "Duration of whole polls (every page) of the action, successful or not.",
             )
             .buckets(vec![
                 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
             ]),
+            &["action"],
         )?;
-        let polls = IntCounter::new("zenlayer_exporter_polls_total", "Polls attempted.")?;
+        let polls = IntCounterVec::new(
+            Opts::new(
+                "zenlayer_exporter_polls_total",
+                "Polls attempted, by action.",
+            ),
+            &["action"],
+        )?;
         let poll_failures = IntCounterVec::new(
             Opts::new(
                 "zenlayer_exporter_poll_failures_total",
-                "Polls that failed, by reason; the previous snapshot kept being served.",
+                "Polls that failed, by action and reason; the previous snapshot kept being served.",
             ),
-            &["reason"],
+            &["action", "reason"],
         )?;
         let api_requests = IntCounterVec::new(
             Opts::new(
@@ -119,15 +128,6 @@ impl Metrics {
         )?;
         build_info.with_label_values(&[VERSION, REVISION]).set(1);
 
-        for reason in KINDS.iter().chain(POLL_ONLY_REASONS.iter()) {
-            poll_failures.with_label_values(&[*reason]);
-        }
-        api_requests.with_label_values(&[DESCRIBE_INSTANCES_STATUS]);
-        api_duration.with_label_values(&[DESCRIBE_INSTANCES_STATUS]);
-        for reason in KINDS {
-            api_failures.with_label_values(&[DESCRIBE_INSTANCES_STATUS, reason]);
-        }
-
         registry.register(Box::new(up.clone()))?;
         registry.register(Box::new(last_poll_success.clone()))?;
         registry.register(Box::new(poll_duration.clone()))?;
@@ -144,7 +144,7 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
 
-        Ok(Metrics {
+        let metrics = Metrics {
             registry,
             up,
             last_poll_success,
@@ -156,7 +156,24 @@ impl Metrics {
             api_duration,
             http_rejected,
             web_config_reload_ok,
-        })
+        };
+        metrics.track_action(DESCRIBE_INSTANCES_STATUS);
+        Ok(metrics)
+    }
+
+    /// Puts every series of a polled action in place at zero, so `rate()` works from its first failure.
+    pub fn track_action(&self, action: &str) {
+        self.last_poll_success.with_label_values(&[action]);
+        self.poll_duration.with_label_values(&[action]);
+        self.polls.with_label_values(&[action]);
+        for reason in KINDS.iter().chain(POLL_ONLY_REASONS.iter()) {
+            self.poll_failures.with_label_values(&[action, *reason]);
+        }
+        self.api_requests.with_label_values(&[action]);
+        self.api_duration.with_label_values(&[action]);
+        for reason in KINDS {
+            self.api_failures.with_label_values(&[action, reason]);
+        }
     }
 }
 

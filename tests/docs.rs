@@ -36,10 +36,17 @@ fn table_names(heading: &str) -> Vec<(String, Vec<String>)> {
 
 #[tokio::test]
 async fn metrics_table_matches_what_is_served() {
-    let sim = common::sim(3).await;
-    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    let sim = common::sim(30).await;
+    // The default configuration, so the metadata families are served too.
+    let exporter = Exporter::start(config_for(
+        &sim,
+        &[("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300")],
+    ))
+    .await;
     let body = exporter
-        .metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0))
+        .metrics_until("first status and metadata polls", |b| {
+            sample(b, "zenlayer_up") == Some(1.0) && b.contains("zenlayer_vm_instance_info{")
+        })
         .await;
     let served: BTreeSet<String> = body
         .lines()

@@ -23,7 +23,7 @@ fn failures(body: &str, reason: &str) -> f64 {
 fn poll_failures(body: &str, reason: &str) -> f64 {
     sample(
         body,
-        &format!("zenlayer_exporter_poll_failures_total{{reason=\"{reason}\"}}"),
+        &format!("zenlayer_exporter_poll_failures_total{{action=\"DescribeInstancesStatus\",reason=\"{reason}\"}}"),
     )
     .unwrap_or(-1.0)
 }
@@ -68,7 +68,7 @@ async fn ready_only_after_the_first_poll_then_serves_ground_truth() {
     assert!(
         sample(
             &body,
-            "zenlayer_exporter_last_poll_success_timestamp_seconds"
+            "zenlayer_exporter_last_poll_success_timestamp_seconds{action=\"DescribeInstancesStatus\"}"
         )
         .unwrap()
             > 1.7e9
@@ -245,7 +245,7 @@ async fn revoked_credentials_fail_without_retry_and_keep_the_last_snapshot() {
         .await;
     let stamp = sample(
         &good,
-        "zenlayer_exporter_last_poll_success_timestamp_seconds",
+        "zenlayer_exporter_last_poll_success_timestamp_seconds{action=\"DescribeInstancesStatus\"}",
     )
     .unwrap();
     sim.set_credentials(SimCredentials {
@@ -271,7 +271,7 @@ async fn revoked_credentials_fail_without_retry_and_keep_the_last_snapshot() {
     assert!(
         sample(
             &body,
-            "zenlayer_exporter_last_poll_success_timestamp_seconds"
+            "zenlayer_exporter_last_poll_success_timestamp_seconds{action=\"DescribeInstancesStatus\"}"
         )
         .unwrap()
             <= stamp + 1.0
@@ -459,7 +459,12 @@ async fn polls_never_overlap_when_slower_than_the_interval() {
     let exporter = Exporter::start(config).await;
     exporter
         .metrics_until("four polls", |b| {
-            sample(b, "zenlayer_exporter_polls_total").unwrap_or(0.0) >= 4.0
+            sample(
+                b,
+                "zenlayer_exporter_polls_total{action=\"DescribeInstancesStatus\"}",
+            )
+            .unwrap_or(0.0)
+                >= 4.0
         })
         .await;
     assert_eq!(

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use zenlayer_exporter::sim::Simulator;
+use zenlayer_exporter::sim::metadata::MetadataOverride;
 
 mod common;
 use common::{Exporter, config_for, sample};
@@ -15,22 +16,90 @@ const GOLDEN: &str = concat!(
     "/tests/fixtures/metrics.golden.txt"
 );
 
-/// The fleet the golden file shows: every kind of line the renderer writes, an unknown status among them.
+/// The fleet the golden file shows: every kind of line the renderer writes, an unknown status among them, and
+/// metadata with fixed dates: prepaid and postpaid, odd tags, missing fields.
 async fn golden_sim() -> Simulator {
     let sim = common::sim(0).await;
     {
         let mut state = sim.state();
-        for (id, status) in [
-            ("932237369560662463", "RUNNING"),
-            ("926368879272403391", "STOPPED"),
-            ("900000000000000001", "BOOTING"),
-            ("900000000000000002", "CREATE_FAILED"),
-            ("900000000000000003", "HIBERNATING"),
+        for (id, status, created, expiry) in [
+            (
+                "932237369560662463",
+                "RUNNING",
+                "2026-01-15T08:30:00Z",
+                Some("2026-08-15T08:30:00Z"),
+            ),
+            (
+                "926368879272403391",
+                "STOPPED",
+                "2026-03-02T14:05:12Z",
+                None,
+            ),
+            (
+                "900000000000000001",
+                "BOOTING",
+                "2025-11-30T23:59:59Z",
+                None,
+            ),
+            (
+                "900000000000000002",
+                "CREATE_FAILED",
+                "2026-11-20T10:00:00Z",
+                Some("2026-12-20T10:00:00Z"),
+            ),
+            (
+                "900000000000000003",
+                "HIBERNATING",
+                "2024-02-29T12:00:00Z",
+                None,
+            ),
         ] {
             state.fleet.insert(id.into(), status.into());
+            let mut set = serde_json::Map::new();
+            set.insert("createTime".into(), created.into());
+            set.insert(
+                "instanceChargeType".into(),
+                if expiry.is_some() {
+                    "PREPAID"
+                } else {
+                    "POSTPAID"
+                }
+                .into(),
+            );
+            set.insert("expiredTime".into(), expiry.into());
+            state.metadata_overrides.insert(
+                id.into(),
+                MetadataOverride {
+                    set,
+                    remove: Vec::new(),
+                },
+            );
         }
+        let odd = state
+            .metadata_overrides
+            .get_mut("900000000000000003")
+            .unwrap();
+        odd.set.insert(
+            "tags".into(),
+            serde_json::json!({"tags": [{"key": "env", "value": "a \"quoted\\ value\nwith a newline"},
+                                        {"key": "cost-center"}, {"key": "unlisted", "value": "x"}]}),
+        );
+        odd.set
+            .insert("instanceName".into(), serde_json::Value::Null);
+        odd.remove = vec!["zoneId".into(), "cpuCount".into(), "memory".into()];
     }
     sim
+}
+
+/// The golden configuration: metadata on, three tags allow-listed.
+fn golden_config(sim: &Simulator) -> zenlayer_exporter::Config {
+    config_for(
+        sim,
+        &[
+            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300"),
+            ("ZENLAYER_EXPORTER_TAG_LABELS", "env,team,cost-center"),
+        ],
+    )
 }
 
 /// Replaces what changes from run to run (self-metric values, the revision) so the rest can be compared.
@@ -98,9 +167,11 @@ fn promtool_check(body: &str) -> (bool, String) {
 #[tokio::test]
 async fn golden_file() {
     let sim = golden_sim().await;
-    let exporter = Exporter::start(config_for(&sim, &[])).await;
+    let exporter = Exporter::start(golden_config(&sim)).await;
     let body = exporter
-        .metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0))
+        .metrics_until("first status and metadata polls", |b| {
+            sample(b, "zenlayer_up") == Some(1.0) && b.contains("zenlayer_vm_instance_info{")
+        })
         .await;
     let actual = normalize(&body);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -151,11 +222,18 @@ async fn promtool_accepts_live_output_with_hostile_statuses() {
         }
         let exporter = Exporter::start(config_for(
             &sim,
-            &[("ZENLAYER_EXPORTER_STATUS_SERIES", mode)],
+            &[
+                ("ZENLAYER_EXPORTER_STATUS_SERIES", mode),
+                ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300"),
+                ("ZENLAYER_EXPORTER_TAG_LABELS", "env,team,cost-center"),
+            ],
         ))
         .await;
         let body = exporter
-            .metrics_until("first poll", |b| sample(b, "zenlayer_up") == Some(1.0))
+            .metrics_until("first status and metadata polls", |b| {
+                sample(b, "zenlayer_up") == Some(1.0)
+                    && b.contains("zenlayer_vm_instance_info{instance_id=\"hostile-6")
+            })
             .await;
         assert!(
             body.contains(r#"status="quo\"te""#) && body.contains(r#"status="new\nline""#),

@@ -18,7 +18,9 @@ fn counter(body: &str, series: &str) -> f64 {
 fn poll_failures(body: &str, reason: &str) -> f64 {
     counter(
         body,
-        &format!("zenlayer_exporter_poll_failures_total{{reason=\"{reason}\"}}"),
+        &format!(
+            "zenlayer_exporter_poll_failures_total{{action=\"DescribeInstancesStatus\",reason=\"{reason}\"}}"
+        ),
     )
 }
 
@@ -32,7 +34,10 @@ fn call_failures(body: &str, reason: &str) -> f64 {
 }
 
 fn polls(body: &str) -> f64 {
-    counter(body, "zenlayer_exporter_polls_total")
+    counter(
+        body,
+        "zenlayer_exporter_polls_total{action=\"DescribeInstancesStatus\"}",
+    )
 }
 
 /// 35 instances in pages of 10, one retry, short timeouts: a fault on any page is seen within a poll or two.

@@ -32,7 +32,11 @@ async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
 }
 
 fn polls(body: &str) -> f64 {
-    sample(body, "zenlayer_exporter_polls_total").unwrap_or(0.0)
+    sample(
+        body,
+        "zenlayer_exporter_polls_total{action=\"DescribeInstancesStatus\"}",
+    )
+    .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,7 +50,13 @@ async fn exposed(bearer: bool) -> String {
     let mut child = cmd.spawn().expect("exporter starts");
     let base = format!("http://127.0.0.1:{port}");
     let mut shown = String::new();
-    let polls = |body: &str| sample(body, "zenlayer_exporter_polls_total").unwrap_or(0.0);
+    let polls = |body: &str| {
+        sample(
+            body,
+            "zenlayer_exporter_polls_total{action=\"DescribeInstancesStatus\"}",
+        )
+        .unwrap_or(0.0)
+    };
     eventually("first poll", || async {
         let body = get(&format!("{base}/metrics")).await.1;
         (sample(&body, "zenlayer_up") == Some(1.0)).then_some(())

@@ -29,7 +29,11 @@ fn open_fds() -> usize {
 }
 
 fn polls(body: &str) -> f64 {
-    sample(body, "zenlayer_exporter_polls_total").unwrap_or(0.0)
+    sample(
+        body,
+        "zenlayer_exporter_polls_total{action=\"DescribeInstancesStatus\"}",
+    )
+    .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

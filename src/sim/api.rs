@@ -8,8 +8,9 @@ use serde_json::json;
 
 use super::faults::{Fault, FaultPlan};
 use super::fleet::Fleet;
+use super::metadata::MetadataOverride;
 use crate::zenlayer::model::{
-    DESCRIBE_INSTANCES_STATUS, MAX_INSTANCE_IDS, MAX_PAGE_SIZE, PageRequest,
+    DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, MAX_INSTANCE_IDS, MAX_PAGE_SIZE, PageRequest,
 };
 use crate::zenlayer::sign::{self, SignInput};
 
@@ -69,12 +70,18 @@ pub struct SimState {
     pub max_skew: Duration,
     /// Calls answered, any outcome.
     pub calls: u64,
+    /// Calls answered, by `X-ZC-Action`.
+    pub calls_by_action: std::collections::HashMap<String, u64>,
     /// `pageNum` of every successful call, in order, for paging tests.
     pub pages_served: Vec<u32>,
     /// Faults served to one given call (1-based, counting every call), before any rule.
     pub faults_on_call: std::collections::HashMap<u64, Fault>,
     /// Fleet changes applied once the call with that number (1-based, counting every call) is answered.
     pub scheduled_changes: Vec<(u64, FleetChange)>,
+    /// Unix time the simulator started: generated creation and expiry times are relative to it.
+    pub epoch: u64,
+    /// Per-instance changes to the generated `DescribeInstances` row.
+    pub metadata_overrides: std::collections::HashMap<String, MetadataOverride>,
 }
 
 fn error(status: u16, request_id: &str, code: &str, message: &str) -> SimResponse {
@@ -96,7 +103,13 @@ impl SimState {
     pub fn handle(&mut self, headers: &HeaderMap, body: &[u8]) -> Answer {
         self.calls += 1;
         let call = self.calls;
-        let mut firing = self.plan.on_call();
+        *self
+            .calls_by_action
+            .entry(header(headers, "x-zc-action").unwrap_or("").to_owned())
+            .or_default() += 1;
+        let mut firing = self
+            .plan
+            .on_call(header(headers, "x-zc-action").unwrap_or(""));
         if let Some(fault) = self.faults_on_call.remove(&call) {
             if fault.replaces_answer() {
                 firing.instead = Some(fault);
@@ -172,7 +185,8 @@ impl SimState {
                 "Content-Type must be application/json",
             );
         }
-        if header(headers, "x-zc-action") != Some(DESCRIBE_INSTANCES_STATUS) {
+        let action = header(headers, "x-zc-action");
+        if !matches!(action, Some(DESCRIBE_INSTANCES_STATUS | DESCRIBE_INSTANCES)) {
             return error(
                 400,
                 request_id,
@@ -230,10 +244,13 @@ impl SimState {
             self.pages_served.drain(..50_000);
         }
         self.pages_served.push(page_num);
-        let data_set: Vec<_> = rows
-            .iter()
-            .map(|i| json!({"instanceId": i.id, "instanceStatus": i.status}))
-            .collect();
+        let data_set: Vec<_> = if action == Some(DESCRIBE_INSTANCES) {
+            rows.iter().map(|i| self.metadata_row(i)).collect()
+        } else {
+            rows.iter()
+                .map(|i| json!({"instanceId": i.id, "instanceStatus": i.status}))
+                .collect()
+        };
         let payload = json!({"requestId": request_id, "totalCount": total, "dataSet": data_set});
         let body = if self.flat_envelope {
             payload

@@ -1,5 +1,6 @@
-//! The simulator's control endpoint, under `/_sim/` on the same server: read the ground truth, change the
-//! fleet, set latency, churn and fault rules, change the accepted credentials. JSON in, JSON out.
+//! The simulator's control endpoint, under `/_sim/` on the same server: read the ground truth (statuses and
+//! metadata), change the fleet and instances' metadata, set latency, churn and fault rules, change the accepted
+//! credentials. JSON in, JSON out.
 //! It has no authentication: the simulator is a test and demo tool, bound to loopback by default.
 
 use std::sync::Mutex;
@@ -13,6 +14,7 @@ use super::Timing;
 use super::api::{SimCredentials, SimResponse, SimState};
 use super::faults::FaultRule;
 use super::json_response;
+use super::metadata::MetadataOverride;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -134,6 +136,26 @@ fn control(
             }
             json_response(200, json!({"instanceId": id}))
         }
+        ("GET", ["metadata"]) => {
+            let rows = state.metadata_truth();
+            json_response(200, json!({"totalCount": rows.len(), "instances": rows}))
+        }
+        ("PUT", ["instances", id, "metadata"]) => {
+            let change: MetadataOverride = parse(body)?;
+            if state.fleet.status(id).is_none() {
+                return Err(json_response(404, json!({"error": "no such instance"})));
+            }
+            state.metadata_overrides.insert((*id).to_owned(), change);
+            let row = state
+                .metadata_truth()
+                .into_iter()
+                .find(|r| r["instanceId"] == *id);
+            json_response(200, row.unwrap_or(Value::Null))
+        }
+        ("DELETE", ["instances", id, "metadata"]) => {
+            state.metadata_overrides.remove(*id);
+            json_response(200, json!({"instanceId": id}))
+        }
         ("GET", ["faults"]) => json_response(200, settings(state, &timing)),
         ("POST", ["faults"]) => {
             let rule: FaultRule = parse(body)?;
@@ -182,9 +204,13 @@ fn control(
             200,
             json!({"calls": state.calls, "instances": state.fleet.len(), "rules": state.plan.rules.len()}),
         ),
-        (_, ["instances" | "faults" | "credentials" | "stats", ..]) => {
-            json_response(405, json!({"error": "method not allowed"}))
-        }
+        (
+            _,
+            [
+                "instances" | "faults" | "credentials" | "stats" | "metadata",
+                ..,
+            ],
+        ) => json_response(405, json!({"error": "method not allowed"})),
         _ => json_response(
             404,
             json!({"error": "unknown control path; see the README's simulator section"}),

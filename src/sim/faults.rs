@@ -103,6 +103,9 @@ pub struct FaultRule {
     /// Fire this many more times, then the rule goes away.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<u64>,
+    /// Only calls of this action (`DescribeInstances`, say) count and get the fault; every call when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
     #[serde(default, skip_serializing)]
     seen: u64,
 }
@@ -114,6 +117,7 @@ impl FaultRule {
             fault,
             every: None,
             times: Some(times),
+            action: None,
             seen: 0,
         }
     }
@@ -124,6 +128,7 @@ impl FaultRule {
             fault,
             every: Some(every),
             times: None,
+            action: None,
             seen: 0,
         }
     }
@@ -134,12 +139,22 @@ impl FaultRule {
             fault,
             every: None,
             times: None,
+            action: None,
             seen: 0,
         }
     }
 
-    /// Counts one call; true if the rule is due on it.
-    fn due(&mut self) -> bool {
+    /// The same rule, limited to calls of `action`.
+    pub fn on_action(mut self, action: &str) -> FaultRule {
+        self.action = Some(action.to_owned());
+        self
+    }
+
+    /// Counts one call of `action`; true if the rule is due on it.
+    fn due(&mut self, action: &str) -> bool {
+        if self.action.as_deref().is_some_and(|a| a != action) {
+            return false;
+        }
         self.seen += 1;
         self.times != Some(0) && !self.every.is_some_and(|k| k == 0 || self.seen % k != 0)
     }
@@ -152,13 +167,12 @@ impl FaultRule {
         }
     }
 
-    /// Parses `KIND[=VALUE][@every=K|@times=N]`, the `zenlayer-sim --fault` form: `throttle@every=5`,
-    /// `throttle=2@times=3` (with `Retry-After: 2`), `server-error=503`, `html=502`, `wrong-total=99`, `reset`.
+    /// Parses `KIND[=VALUE][@every=K|@times=N][@action=ACTION]`, the `zenlayer-sim --fault` form:
+    /// `throttle@every=5`, `throttle=2@times=3` (with `Retry-After: 2`), `server-error=503`, `html=502`,
+    /// `wrong-total=99`, `reset@action=DescribeInstances`.
     pub fn parse(spec: &str) -> Result<FaultRule, String> {
-        let (kind, when) = match spec.split_once('@') {
-            Some((kind, when)) => (kind, Some(when)),
-            None => (spec, None),
-        };
+        let mut segments = spec.split('@');
+        let kind = segments.next().unwrap_or_default();
         let (name, value) = match kind.split_once('=') {
             Some((name, value)) => (name, Some(value)),
             None => (kind, None),
@@ -213,11 +227,17 @@ impl FaultRule {
             other => return Err(format!("{spec:?}: unknown fault {other:?}")),
         };
         let mut rule = FaultRule::always(fault);
-        match when.map(|w| w.split_once('=')) {
-            None => {}
-            Some(Some(("every", k))) => rule.every = number(Some(k))?.filter(|k| *k > 0),
-            Some(Some(("times", n))) => rule.times = number(Some(n))?,
-            Some(_) => return Err(format!("{spec:?}: after @ comes every=K or times=N")),
+        for when in segments {
+            match when.split_once('=') {
+                Some(("every", k)) => rule.every = number(Some(k))?.filter(|k| *k > 0),
+                Some(("times", n)) => rule.times = number(Some(n))?,
+                Some(("action", a)) if !a.is_empty() => rule.action = Some(a.to_owned()),
+                _ => {
+                    return Err(format!(
+                        "{spec:?}: after @ comes every=K, times=N or action=ACTION"
+                    ));
+                }
+            }
         }
         Ok(rule)
     }
@@ -237,12 +257,12 @@ pub struct Firing {
 }
 
 impl FaultPlan {
-    /// Counts one call against every rule and returns what fires. The first due "instead" rule wins (the others
-    /// keep their remaining count); the altering ones all apply.
-    pub fn on_call(&mut self) -> Firing {
+    /// Counts one call of `action` against every rule and returns what fires. The first due "instead" rule
+    /// wins (the others keep their remaining count); the altering ones all apply.
+    pub fn on_call(&mut self, action: &str) -> Firing {
         let mut firing = Firing::default();
         for rule in &mut self.rules {
-            if !rule.due() {
+            if !rule.due(action) {
                 continue;
             }
             if !rule.fault.replaces_answer() {
@@ -325,7 +345,7 @@ mod tests {
                 FaultRule::always(Fault::DuplicateRows),
             ],
         };
-        let got: Vec<Option<Fault>> = (0..6).map(|_| plan.on_call().instead).collect();
+        let got: Vec<Option<Fault>> = (0..6).map(|_| plan.on_call("A").instead).collect();
         assert_eq!(
             got,
             [
@@ -338,6 +358,28 @@ mod tests {
             ]
         );
         assert_eq!(plan.rules.len(), 2, "the exhausted rule is gone");
-        assert_eq!(plan.on_call().alter, [Fault::DuplicateRows]);
+        assert_eq!(plan.on_call("A").alter, [Fault::DuplicateRows]);
+    }
+
+    #[test]
+    fn rules_limited_to_an_action() {
+        let rule = FaultRule::parse("reset@times=2@action=DescribeInstances").unwrap();
+        assert_eq!(
+            rule,
+            FaultRule::times(Fault::Reset, 2).on_action("DescribeInstances")
+        );
+        let mut plan = FaultPlan { rules: vec![rule] };
+        assert_eq!(plan.on_call("DescribeInstancesStatus").instead, None);
+        assert_eq!(
+            plan.on_call("DescribeInstances").instead,
+            Some(Fault::Reset)
+        );
+        assert_eq!(plan.on_call("DescribeInstancesStatus").instead, None);
+        assert_eq!(
+            plan.on_call("DescribeInstances").instead,
+            Some(Fault::Reset)
+        );
+        assert!(plan.rules.is_empty());
+        assert!(FaultRule::parse("reset@action=").is_err());
     }
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod control;
 pub mod faults;
 pub mod fleet;
+pub mod metadata;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -135,9 +136,14 @@ impl Simulator {
                 flat_envelope: options.flat_envelope,
                 max_skew: Duration::from_secs(300),
                 calls: 0,
+                calls_by_action: Default::default(),
                 pages_served: Vec::new(),
                 faults_on_call: Default::default(),
                 scheduled_changes: Vec::new(),
+                epoch: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                metadata_overrides: Default::default(),
             }),
             timing: Mutex::new(Timing {
                 latency: options.latency,
@@ -260,6 +266,28 @@ impl Simulator {
 }
 
 impl SimState {
+    /// The `DescribeInstances` row of one instance, overrides applied.
+    pub fn metadata_row(&self, instance: &fleet::SimInstance) -> serde_json::Value {
+        metadata::row(
+            &instance.id,
+            &instance.status,
+            self.epoch,
+            self.metadata_overrides.get(&instance.id),
+        )
+    }
+
+    /// The `DescribeInstances` row of every instance, sorted by id: the metadata ground truth.
+    pub fn metadata_truth(&self) -> Vec<serde_json::Value> {
+        let mut rows: Vec<_> = self
+            .fleet
+            .instances()
+            .iter()
+            .map(|i| self.metadata_row(i))
+            .collect();
+        rows.sort_by(|a, b| a["instanceId"].as_str().cmp(&b["instanceId"].as_str()));
+        rows
+    }
+
     /// Every instance id and status, sorted by id.
     pub fn ground_truth(&self) -> Vec<(String, String)> {
         let mut truth: Vec<_> = self

@@ -8,6 +8,9 @@ use crate::status::Status;
 /// The API action that lists every instance's status.
 pub const DESCRIBE_INSTANCES_STATUS: &str = "DescribeInstancesStatus";
 
+/// The API action that lists every instance's metadata: names, zones, types, tags, billing.
+pub const DESCRIBE_INSTANCES: &str = "DescribeInstances";
+
 /// Largest `pageSize` the API accepts.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
@@ -32,6 +35,72 @@ pub struct PageRequest {
 pub struct InstanceStatus {
     pub instance_id: Box<str>,
     pub instance_status: Status,
+}
+
+/// One row of `DescribeInstances`, reduced to what the exporter exports; the other fields are skipped unread.
+/// Whether the API omits, nulls or empties an absent value is not documented, so every field but the id may be
+/// missing or null.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceInfo {
+    pub instance_id: Box<str>,
+    #[serde(default)]
+    pub instance_name: Option<String>,
+    #[serde(default)]
+    pub zone_id: Option<String>,
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    #[serde(default)]
+    pub image_name: Option<String>,
+    #[serde(default)]
+    pub instance_charge_type: Option<String>,
+    #[serde(default)]
+    pub resource_group_name: Option<String>,
+    /// A count, but read as a number of any shape: `4.0` must not fail a poll.
+    #[serde(default)]
+    pub cpu_count: Option<f64>,
+    /// GiB.
+    #[serde(default)]
+    pub memory: Option<f64>,
+    /// ISO 8601, UTC.
+    #[serde(default)]
+    pub create_time: Option<String>,
+    /// ISO 8601, UTC; null for postpaid instances.
+    #[serde(default)]
+    pub expired_time: Option<String>,
+    #[serde(default)]
+    pub auto_renew: Option<bool>,
+    #[serde(default)]
+    pub tags: Option<Tags>,
+}
+
+/// `tags` as documented (`{"tags": [...]}`), or a bare list, which costs nothing to accept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Tags {
+    Wrapped {
+        #[serde(default)]
+        tags: Option<Vec<Tag>>,
+    },
+    List(Vec<Tag>),
+}
+
+impl Tags {
+    pub fn list(&self) -> &[Tag] {
+        match self {
+            Tags::Wrapped { tags } => tags.as_deref().unwrap_or_default(),
+            Tags::List(tags) => tags,
+        }
+    }
+}
+
+/// One tag; its value may be absent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tag {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 /// One page of a paged describe call, whichever envelope it came in.
@@ -166,6 +235,56 @@ mod tests {
         .unwrap_err();
         assert!(err.detail.contains("instanceStatus"), "{}", err.detail);
         assert!(decode_page::<InstanceStatus>(b"<html>").is_err());
+    }
+
+    #[test]
+    fn instance_info_accepts_nulls_absences_and_both_tag_shapes() {
+        let page: Page<InstanceInfo> = decode_page(
+            br#"{"response":{"totalCount":4,"dataSet":[
+              {"instanceId":"a","instanceName":"web","cpuCount":4,"memory":8,"autoRenew":true,
+               "tags":{"tags":[{"key":"env","value":"prod"},{"key":"bare"}]},"publicIpAddresses":["1.2.3.4"]},
+              {"instanceId":"b","instanceName":null,"cpuCount":null,"tags":null,"expiredTime":null},
+              {"instanceId":"c","tags":{"tags":null}},
+              {"instanceId":"d","cpuCount":2.0,"tags":[{"key":"k","value":"v"}]}]}}"#,
+        )
+        .unwrap();
+        let rows = page.data_set;
+        assert_eq!(rows[0].instance_name.as_deref(), Some("web"));
+        assert_eq!(rows[0].tags.as_ref().unwrap().list().len(), 2);
+        assert_eq!(rows[0].tags.as_ref().unwrap().list()[1].value, None);
+        assert_eq!(
+            rows[1],
+            InstanceInfo {
+                instance_id: "b".into(),
+                ..InstanceInfo::default()
+            }
+        );
+        assert!(rows[2].tags.as_ref().unwrap().list().is_empty());
+        assert_eq!(rows[3].cpu_count, Some(2.0));
+        assert_eq!(
+            rows[3].tags.as_ref().unwrap().list()[0].key.as_deref(),
+            Some("k")
+        );
+        assert!(
+            decode_page::<InstanceInfo>(
+                br#"{"response":{"totalCount":1,"dataSet":[{"instanceName":"x"}]}}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn example_page_from_the_api_reference_decodes() {
+        let page: Page<InstanceInfo> = decode_page(include_bytes!(
+            "../../tests/fixtures/describe-instances-example.json"
+        ))
+        .unwrap();
+        assert_eq!(page.total_count, 2);
+        let web = &page.data_set[0];
+        assert_eq!(web.instance_name.as_deref(), Some("web-fra-01"));
+        assert_eq!(web.zone_id.as_deref(), Some("FRA-A"));
+        assert_eq!(web.expired_time.as_deref(), Some("2026-08-15T08:30:00Z"));
+        assert_eq!(page.data_set[1].expired_time, None);
     }
 
     #[test]

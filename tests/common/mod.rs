@@ -40,6 +40,16 @@ pub fn config_for(sim: &Simulator, extra: &[(&str, &str)]) -> Config {
             "placeholder".into(),
         ),
     ];
+    // Tests of the status poll count its calls and aim faults at them: the metadata poll stays off unless asked for.
+    if !extra
+        .iter()
+        .any(|(k, _)| *k == "ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS")
+    {
+        vars.push((
+            "ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS".into(),
+            "0".into(),
+        ));
+    }
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut config = Config::from_vars(vars, false).expect("valid test configuration");
     config.auth = Some(sim.auth());
@@ -228,5 +238,48 @@ pub fn instance_statuses(body: &str) -> Vec<(String, String)> {
         })
         .collect();
     out.sort();
+    out
+}
+
+/// Every series of `metric` in an exposition: its labels (unescaped) and value.
+pub fn series(body: &str, metric: &str) -> Vec<(std::collections::BTreeMap<String, String>, f64)> {
+    let mut out = Vec::new();
+    for line in body.lines() {
+        let Some(rest) = line.strip_prefix(metric) else {
+            continue;
+        };
+        let (labels, value) = match rest.strip_prefix('{') {
+            Some(rest) => {
+                let mut labels = std::collections::BTreeMap::new();
+                let mut chars = rest.chars();
+                loop {
+                    let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                    assert_eq!(chars.next(), Some('"'), "{line}");
+                    let mut value = String::new();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => value.push(match chars.next() {
+                                Some('n') => '\n',
+                                Some(other) => other,
+                                None => break,
+                            }),
+                            '"' => break,
+                            c => value.push(c),
+                        }
+                    }
+                    labels.insert(name, value);
+                    match chars.next() {
+                        Some(',') => continue,
+                        Some('}') => break,
+                        other => panic!("{line}: unexpected {other:?}"),
+                    }
+                }
+                (labels, chars.collect::<String>())
+            }
+            None if rest.starts_with(' ') => (Default::default(), rest.to_owned()),
+            None => continue,
+        };
+        out.push((labels, value.trim().parse().expect("a number")));
+    }
     out
 }

@@ -1,0 +1,221 @@
+//! The immutable metadata snapshot of one successful `DescribeInstances` poll: per instance, the labels of its
+//! info series (name, zone, type, image, billing, resource group, allow-listed tags) and its numeric facts; and
+//! the tag allow-list that decides which tags become labels. How it is gathered is `metadata_poller`'s concern,
+//! how it is written `render`'s.
+
+use std::time::SystemTime;
+
+/// Most tags that may become labels: each is a label on every info series, and a label an operator did not
+/// plan for is cardinality nobody pays attention to until it hurts.
+pub const MAX_TAG_LABELS: usize = 20;
+
+/// The info series' fixed labels after `instance_id`, in the order they are written.
+pub const INFO_LABELS: [&str; 6] = [
+    "instance_name",
+    "zone_id",
+    "instance_type",
+    "image_name",
+    "charge_type",
+    "resource_group",
+];
+
+/// The allow-listed tag keys (`ZENLAYER_EXPORTER_TAG_LABELS`) and the label each becomes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagLabels {
+    keys: Vec<String>,
+    names: Vec<String>,
+}
+
+impl TagLabels {
+    /// Parses a comma-separated list of tag keys, matched exactly (tag keys are case-sensitive). Each key
+    /// becomes `tag_` followed by the key with every character a label name cannot hold replaced by `_`. Two
+    /// keys that would become the same label are refused, since no rule for choosing between them would be
+    /// what the operator meant.
+    pub fn parse(list: &str) -> Result<TagLabels, Vec<String>> {
+        let mut labels = TagLabels::default();
+        let mut problems = Vec::new();
+        for key in list.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            if labels.keys.iter().any(|k| k == key) {
+                continue;
+            }
+            if key.chars().any(char::is_control) {
+                problems.push(format!("tag key {key:?} contains control characters"));
+                continue;
+            }
+            let name = label_name(key);
+            if let Some(i) = labels.names.iter().position(|n| *n == name) {
+                problems.push(format!(
+                    "tag keys {:?} and {key:?} would both become the label {name}: list only one",
+                    labels.keys[i]
+                ));
+                continue;
+            }
+            labels.keys.push(key.to_owned());
+            labels.names.push(name);
+        }
+        if labels.keys.len() > MAX_TAG_LABELS {
+            problems.push(format!(
+                "at most {MAX_TAG_LABELS} tag keys may become labels, got {}",
+                labels.keys.len()
+            ));
+        }
+        if problems.is_empty() {
+            Ok(labels)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The tag keys, in the order given.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// The label names, in the same order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The position of `key` in the allow-list.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.keys.iter().position(|k| k == key)
+    }
+}
+
+/// `tag_` + `key`, with each character outside `[A-Za-z0-9_]` replaced by `_`: always a valid label name, and
+/// never one of the info series' own labels.
+pub fn label_name(key: &str) -> String {
+    let mut name = String::with_capacity(4 + key.len());
+    name.push_str("tag_");
+    name.extend(key.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
+    name
+}
+
+/// One instance's metadata as the snapshot holds it. Empty strings stand for values the API did not give.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceMeta {
+    pub id: Box<str>,
+    /// In the order of [`INFO_LABELS`].
+    pub labels: [Box<str>; 6],
+    /// One value per allow-listed tag key, in the allow-list's order.
+    pub tags: Box<[Box<str>]>,
+    pub cpu_count: Option<f64>,
+    pub memory_bytes: Option<f64>,
+    pub created: Option<f64>,
+    /// Prepaid instances only.
+    pub expiry: Option<f64>,
+    /// Prepaid instances only.
+    pub auto_renew: Option<bool>,
+}
+
+/// The metadata of the fleet as one poll saw it, sorted by instance id (the order of the status snapshot, so
+/// the two are joined by one merge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metadata {
+    instances: Vec<InstanceMeta>,
+    taken_at: SystemTime,
+}
+
+impl Metadata {
+    /// Builds a snapshot from rows in any order; a repeated id keeps its last row.
+    pub fn new(mut rows: Vec<InstanceMeta>, taken_at: SystemTime) -> Metadata {
+        rows.reverse();
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        rows.dedup_by(|later, kept| later.id == kept.id);
+        rows.shrink_to_fit();
+        Metadata {
+            instances: rows,
+            taken_at,
+        }
+    }
+
+    /// This snapshot with `newer` rows added or replacing the ones of the same id (the answer to a lookup of
+    /// instances the last full poll did not know yet).
+    pub fn with(&self, newer: Vec<InstanceMeta>) -> Metadata {
+        let mut rows = self.instances.clone();
+        rows.extend(newer);
+        Metadata::new(rows, self.taken_at)
+    }
+
+    pub fn instances(&self) -> &[InstanceMeta] {
+        &self.instances
+    }
+
+    pub fn get(&self, id: &str) -> Option<&InstanceMeta> {
+        self.instances
+            .binary_search_by(|i| (*i.id).cmp(id))
+            .ok()
+            .map(|at| &self.instances[at])
+    }
+
+    /// When the full poll behind this snapshot was taken.
+    pub fn taken_at(&self) -> SystemTime {
+        self.taken_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_keys_become_valid_distinct_labels() {
+        let tags = TagLabels::parse(" env, team ,cost-center,,env,Ünit.Name").unwrap();
+        assert_eq!(tags.keys(), ["env", "team", "cost-center", "Ünit.Name"]);
+        assert_eq!(
+            tags.names(),
+            ["tag_env", "tag_team", "tag_cost_center", "tag__nit_Name"]
+        );
+        assert_eq!(TagLabels::parse("").unwrap(), TagLabels::default());
+        let clash = TagLabels::parse("cost-center,cost_center,a.b,a-b").unwrap_err();
+        assert_eq!(clash.len(), 2, "{clash:?}");
+        assert!(
+            clash[0].contains("\"cost-center\" and \"cost_center\""),
+            "{clash:?}"
+        );
+        let many: Vec<String> = (0..21).map(|i| format!("k{i}")).collect();
+        assert!(TagLabels::parse(&many.join(",")).is_err());
+    }
+
+    #[test]
+    fn lookups_and_merges_keep_the_order() {
+        let meta = |id: &str, name: &str| InstanceMeta {
+            id: id.into(),
+            labels: [
+                name.into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+            ],
+            tags: Box::new([]),
+            cpu_count: None,
+            memory_bytes: None,
+            created: None,
+            expiry: None,
+            auto_renew: None,
+        };
+        let m = Metadata::new(
+            vec![meta("b", "old"), meta("a", "x"), meta("b", "new")],
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(m.instances().len(), 2);
+        assert_eq!(&*m.get("b").unwrap().labels[0], "new");
+        let m2 = m.with(vec![meta("c", "c"), meta("a", "y")]);
+        let ids: Vec<&str> = m2.instances().iter().map(|i| &*i.id).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(&*m2.get("a").unwrap().labels[0], "y");
+        assert!(m2.get("z").is_none());
+    }
+}

@@ -1,0 +1,367 @@
+//! The metadata poll: pages through `DescribeInstances` on its own, slower interval, sharing the API client,
+//! turns each row into the metadata snapshot's form (tag allow-list applied, timestamps parsed) and publishes
+//! it. Between full polls it looks up the instances the status poll found that the metadata does not know yet,
+//! so a new instance gets its name within one status interval, not one metadata interval. Its failures are its
+//! own: they are counted under `action="DescribeInstances"` and never touch the status metrics.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::mpsc;
+
+use crate::metadata::{InstanceMeta, Metadata, TagLabels};
+use crate::paging::{Paging, PollError, measured};
+use crate::poller::PollerConfig;
+use crate::telemetry::Metrics;
+use crate::zenlayer::model::{DESCRIBE_INSTANCES, InstanceInfo, MAX_INSTANCE_IDS};
+use crate::zenlayer::{ApiError, Client};
+
+/// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
+/// wait for the next status poll's round, or the next full poll.
+pub const MAX_LOOKUP: usize = 1000;
+
+/// How metadata polls are paced and paged.
+#[derive(Debug, Clone)]
+pub struct MetadataConfig {
+    pub poll: PollerConfig,
+    pub tags: Arc<TagLabels>,
+}
+
+/// Receives every new metadata snapshot, on a blocking thread.
+pub type PublishMetadata = Arc<dyn Fn(Arc<Metadata>) + Send + Sync>;
+
+pub struct MetadataPoller {
+    client: Arc<Client>,
+    config: MetadataConfig,
+    metrics: Metrics,
+    publish: PublishMetadata,
+    current: Option<Arc<Metadata>>,
+    /// Ids looked up since the last full poll: each is asked about once, whatever the answer.
+    asked: HashSet<Box<str>>,
+    failures_in_a_row: u64,
+}
+
+impl MetadataPoller {
+    pub fn new(
+        client: Arc<Client>,
+        config: MetadataConfig,
+        metrics: Metrics,
+        publish: PublishMetadata,
+    ) -> Self {
+        metrics.track_action(DESCRIBE_INSTANCES);
+        MetadataPoller {
+            client,
+            config,
+            metrics,
+            publish,
+            current: None,
+            asked: HashSet::new(),
+            failures_in_a_row: 0,
+        }
+    }
+
+    /// Polls at start and then every interval until `shutdown`; between polls, looks up the ids that arrive on
+    /// `unknown`. Polls and lookups never overlap.
+    pub async fn run(
+        mut self,
+        mut unknown: mpsc::Receiver<Vec<Box<str>>>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut ticker = tokio::time::interval(self.config.poll.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = ticker.tick() => tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = self.poll_and_publish() => {}
+                },
+                Some(ids) = unknown.recv() => tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = self.look_up(ids) => {}
+                },
+            }
+        }
+        tracing::debug!("metadata poller stopped");
+    }
+
+    /// One full poll, its metrics, its log line and, on success, its publication.
+    pub async fn poll_and_publish(&mut self) {
+        let (metrics, timeout) = (self.metrics.clone(), self.config.poll.timeout);
+        let (result, duration) =
+            measured(&metrics, DESCRIBE_INSTANCES, timeout, self.poll_once()).await;
+        match result {
+            Ok(metadata) => {
+                let instances = metadata.instances().len();
+                self.publish(metadata).await;
+                if self.failures_in_a_row > 0 {
+                    tracing::info!(
+                        instances,
+                        failed_polls = self.failures_in_a_row,
+                        "metadata poll succeeded again"
+                    );
+                } else {
+                    tracing::debug!(
+                        instances,
+                        duration_ms = duration.as_millis() as u64,
+                        "metadata poll succeeded"
+                    );
+                }
+                self.failures_in_a_row = 0;
+            }
+            Err(error) => {
+                self.failures_in_a_row += 1;
+                let (page, api) = error.api();
+                tracing::warn!(
+                    action = DESCRIBE_INSTANCES,
+                    page,
+                    request_id = api.and_then(ApiError::request_id),
+                    kind = error.kind(),
+                    status = api.and_then(ApiError::status),
+                    failed_polls = self.failures_in_a_row,
+                    error = %error,
+                    "metadata poll failed; names, zones and tags from the previous one are kept"
+                );
+            }
+        }
+    }
+
+    /// Walks every page and builds the snapshot, kept for lookups; publishes nothing.
+    pub async fn poll_once(&mut self) -> Result<Arc<Metadata>, PollError> {
+        let tags = self.config.tags.clone();
+        let walk = Paging {
+            client: &self.client,
+            action: DESCRIBE_INSTANCES,
+            instance_ids: Vec::new(),
+            page_size: self.config.poll.page_size,
+            concurrency: self.config.poll.page_concurrency,
+        }
+        .walk(|row: InstanceInfo| instance_meta(row, &tags))
+        .await?;
+        let previous = self.current.clone();
+        let metadata = tokio::task::spawn_blocking(move || {
+            let shifted = walk.total_changed || walk.rows.len() as u64 != walk.first_total;
+            let mut rows = walk.rows;
+            // Offset paging under a changing fleet may skip an instance: keep what the last poll knew of the ones
+            // this walk missed, for this poll (series are only written for instances the status poll sees).
+            if let (true, Some(previous)) = (shifted, previous) {
+                let seen: HashSet<&str> = rows.iter().map(|r| &*r.id).collect();
+                let missed: Vec<InstanceMeta> = previous
+                    .instances()
+                    .iter()
+                    .filter(|i| !seen.contains(&*i.id))
+                    .cloned()
+                    .collect();
+                rows.extend(missed);
+            }
+            Metadata::new(rows, SystemTime::now())
+        })
+        .await
+        .map_err(|e| PollError::Internal {
+            detail: format!("building the metadata snapshot failed: {e}"),
+        })?;
+        let metadata = Arc::new(metadata);
+        self.current = Some(metadata.clone());
+        self.asked.clear();
+        Ok(metadata)
+    }
+
+    /// Looks up the instances among `ids` that the metadata does not know and that were not asked about since
+    /// the last full poll, 100 per call, and publishes the snapshot with them added.
+    pub async fn look_up(&mut self, ids: Vec<Box<str>>) {
+        let Some(current) = self.current.clone() else {
+            return; // The first full poll is still due: it will bring them all.
+        };
+        let wanted: Vec<Box<str>> = ids
+            .into_iter()
+            .filter(|id| current.get(id).is_none() && !self.asked.contains(id))
+            .take(MAX_LOOKUP)
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        self.asked.extend(wanted.iter().cloned());
+        let tags = self.config.tags.clone();
+        let mut found = Vec::new();
+        for chunk in wanted.chunks(MAX_INSTANCE_IDS) {
+            let paging = Paging {
+                client: &self.client,
+                action: DESCRIBE_INSTANCES,
+                instance_ids: chunk.iter().map(|id| id.to_string()).collect(),
+                page_size: MAX_INSTANCE_IDS as u32,
+                concurrency: 1,
+            };
+            let walk = tokio::time::timeout(
+                self.config.poll.timeout,
+                paging.walk(|row: InstanceInfo| instance_meta(row, &tags)),
+            )
+            .await
+            .unwrap_or(Err(PollError::Deadline(self.config.poll.timeout)));
+            match walk {
+                Ok(walk) => found.extend(walk.rows),
+                Err(error) => {
+                    tracing::warn!(action = DESCRIBE_INSTANCES, ids = chunk.len(), kind = error.kind(), error = %error, "looking up new instances failed; the next metadata poll will bring them");
+                    break;
+                }
+            }
+        }
+        // The answer may hold ids nobody asked for; only the asked ones are taken.
+        found.retain(|m| wanted.contains(&m.id));
+        tracing::debug!(
+            asked = wanted.len(),
+            found = found.len(),
+            "looked up instances new since the last metadata poll"
+        );
+        if found.is_empty() {
+            return;
+        }
+        let updated = Arc::new(current.with(found));
+        self.current = Some(updated.clone());
+        self.publish(updated).await;
+    }
+
+    async fn publish(&self, metadata: Arc<Metadata>) {
+        let publish = self.publish.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || publish(metadata)).await {
+            tracing::error!(error = %e, "publishing the metadata snapshot failed");
+        }
+    }
+}
+
+/// One API row in the snapshot's form. An unparseable timestamp drops that one fact, not the row: the names
+/// and zones matter more than one date, and the row's other series are still right.
+pub fn instance_meta(info: InstanceInfo, tags: &TagLabels) -> InstanceMeta {
+    let text = |v: Option<String>| v.unwrap_or_default().into_boxed_str();
+    let count = |v: Option<f64>| v.filter(|n| n.is_finite() && *n >= 0.0);
+    let prepaid = info
+        .instance_charge_type
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case("PREPAID"));
+    let mut tag_values: Vec<Option<&str>> = vec![None; tags.keys().len()];
+    if let Some(list) = &info.tags {
+        for tag in list.list() {
+            let (Some(key), value) = (tag.key.as_deref(), tag.value.as_deref().unwrap_or(""))
+            else {
+                continue;
+            };
+            if let Some(at) = tags.position(key) {
+                // A key listed twice keeps its smallest value, whatever order the API used.
+                if tag_values[at].is_none_or(|kept| value < kept) {
+                    tag_values[at] = Some(value);
+                }
+            }
+        }
+    }
+    InstanceMeta {
+        labels: [
+            text(info.instance_name),
+            text(info.zone_id),
+            text(info.instance_type),
+            text(info.image_name),
+            text(info.instance_charge_type),
+            text(info.resource_group_name),
+        ],
+        tags: tag_values
+            .into_iter()
+            .map(|v| v.unwrap_or("").into())
+            .collect(),
+        cpu_count: count(info.cpu_count),
+        memory_bytes: count(info.memory).map(|gib| gib * 1024.0 * 1024.0 * 1024.0),
+        created: info.create_time.as_deref().and_then(unix_time),
+        expiry: prepaid
+            .then(|| info.expired_time.as_deref().and_then(unix_time))
+            .flatten(),
+        auto_renew: prepaid.then_some(info.auto_renew).flatten(),
+        id: info.instance_id,
+    }
+}
+
+/// Seconds since the Unix epoch of an ISO 8601 time: RFC 3339 (`2026-01-15T08:30:00Z`, any offset, fractions),
+/// or the same without an offset (taken as UTC, which the API documents its times to be).
+pub fn unix_time(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .or_else(|| {
+            let format = time::macros::format_description!(
+                "[year]-[month]-[day][first [T][ ]][hour]:[minute]:[second]"
+            );
+            time::PrimitiveDateTime::parse(text, format)
+                .ok()
+                .map(time::PrimitiveDateTime::assume_utc)
+        })?;
+    Some(parsed.unix_timestamp_nanos() as f64 / 1e9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zenlayer::model::{Tag, Tags};
+
+    #[test]
+    fn times() {
+        assert_eq!(unix_time("2026-01-15T08:30:00Z"), Some(1_768_465_800.0));
+        assert_eq!(
+            unix_time("2026-01-15T16:30:00+08:00"),
+            Some(1_768_465_800.0)
+        );
+        assert_eq!(unix_time("2026-01-15 08:30:00"), Some(1_768_465_800.0));
+        assert_eq!(unix_time("2026-01-15T08:30:00.5Z"), Some(1_768_465_800.5));
+        for bad in ["", "yesterday", "2026-13-01T00:00:00Z", "1768465800"] {
+            assert_eq!(unix_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn rows_become_snapshot_entries() {
+        let tags = TagLabels::parse("env,team,dup").unwrap();
+        let tag = |k: &str, v: Option<&str>| Tag {
+            key: Some(k.into()),
+            value: v.map(Into::into),
+        };
+        let info = InstanceInfo {
+            instance_id: "1".into(),
+            instance_name: Some("web".into()),
+            instance_charge_type: Some("PREPAID".into()),
+            memory: Some(8.0),
+            cpu_count: Some(-1.0),
+            create_time: Some("garbage".into()),
+            expired_time: Some("2026-08-15T08:30:00Z".into()),
+            auto_renew: Some(false),
+            tags: Some(Tags::Wrapped {
+                tags: Some(vec![
+                    tag("env", Some("prod")),
+                    tag("team", None),
+                    tag("other", Some("x")),
+                    tag("dup", Some("b")),
+                    tag("dup", Some("a")),
+                ]),
+            }),
+            ..InstanceInfo::default()
+        };
+        let meta = instance_meta(info.clone(), &tags);
+        assert_eq!(&*meta.labels[0], "web");
+        assert_eq!(&*meta.labels[1], "");
+        assert_eq!(
+            meta.tags.iter().map(|t| &**t).collect::<Vec<_>>(),
+            ["prod", "", "a"]
+        );
+        assert_eq!(meta.memory_bytes, Some(8.0 * 1024.0 * 1024.0 * 1024.0));
+        assert_eq!(meta.cpu_count, None, "a negative count is no count");
+        assert_eq!(meta.created, None);
+        assert_eq!(meta.expiry, Some(1_786_782_600.0));
+        assert_eq!(meta.auto_renew, Some(false));
+        let postpaid = instance_meta(
+            InstanceInfo {
+                instance_charge_type: Some("POSTPAID".into()),
+                ..info
+            },
+            &tags,
+        );
+        assert_eq!((postpaid.expiry, postpaid.auto_renew), (None, None));
+    }
+}

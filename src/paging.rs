@@ -1,0 +1,206 @@
+//! What the status and metadata polls share: walking a paged describe action (page 1 for `totalCount`, then
+//! the remaining pages with a bounded number in flight, every page checked against its own count), the poll
+//! deadline and the per-action poll metrics. What the rows mean is the caller's business.
+
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use crate::telemetry::Metrics;
+
+use crate::zenlayer::model::{Page, PageRequest};
+use crate::zenlayer::{ApiError, Client};
+
+/// Most instances one poll will page through. Far above any account we know of, low enough that a `totalCount`
+/// the API got wrong cannot keep the exporter fetching pages (and memory) without end.
+pub const MAX_INSTANCES: u64 = 5_000_000;
+
+/// Why a poll published nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("page {page} failed: {error}")]
+    Api { page: u32, error: ApiError },
+    #[error("poll did not finish within {}s", .0.as_secs_f64())]
+    Deadline(std::time::Duration),
+    #[error(
+        "totalCount {total} would need more pages than the bound of {MAX_INSTANCES} instances allows"
+    )]
+    Pagination { total: u64 },
+    #[error("page {page} holds {rows} rows, which its own totalCount of {total} contradicts")]
+    Contradiction { page: u32, rows: usize, total: u64 },
+    /// A bug in the exporter, not the API's doing.
+    #[error("internal error: {detail}")]
+    Internal { detail: String },
+}
+
+impl PollError {
+    /// The `reason` label of `zenlayer_exporter_poll_failures_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PollError::Api { error, .. } => error.kind(),
+            PollError::Deadline(_) => "deadline",
+            PollError::Pagination { .. } | PollError::Contradiction { .. } => "pagination",
+            PollError::Internal { .. } => "internal",
+        }
+    }
+
+    /// The failed page and the API's error, when the API failed.
+    pub fn api(&self) -> (Option<u32>, Option<&ApiError>) {
+        match self {
+            PollError::Api { page, error } => (Some(*page), Some(error)),
+            _ => (None, None),
+        }
+    }
+}
+
+/// What a walk over the pages found.
+#[derive(Debug)]
+pub struct Walk<R> {
+    /// Every row of every page, in arrival order, repeats included.
+    pub rows: Vec<R>,
+    pub first_total: u64,
+    /// Some page reported another `totalCount` than the first: instances came or went during the walk.
+    pub total_changed: bool,
+    pub pages: u32,
+}
+
+/// Which pages to read and how.
+pub struct Paging<'a> {
+    pub client: &'a Client,
+    pub action: &'static str,
+    /// Only these instances (at most 100, the API's limit), or every instance when empty.
+    pub instance_ids: Vec<String>,
+    pub page_size: u32,
+    pub concurrency: usize,
+}
+
+impl Paging<'_> {
+    async fn fetch<T: serde::de::DeserializeOwned>(
+        &self,
+        page_num: u32,
+    ) -> (u32, Result<Page<T>, ApiError>) {
+        let request = PageRequest {
+            instance_ids: self.instance_ids.clone(),
+            page_size: Some(self.page_size),
+            page_num: Some(page_num),
+        };
+        (
+            page_num,
+            self.client.describe_page(self.action, &request).await,
+        )
+    }
+
+    /// Reads page 1 for `totalCount`, then the remaining pages with at most `concurrency` in flight, turning
+    /// each row into an `R` as it arrives (so a large fleet is never held twice). An empty page ends the walk;
+    /// any failed page fails it (dropping the others in flight).
+    pub async fn walk<T, R>(&self, convert: impl Fn(T) -> R) -> Result<Walk<R>, PollError>
+    where
+        T: serde::de::DeserializeOwned,
+    {
+        let page_size = u64::from(self.page_size);
+        let pages_for = |total: u64| -> Result<u32, PollError> {
+            if total > MAX_INSTANCES {
+                return Err(PollError::Pagination { total });
+            }
+            Ok(total.div_ceil(page_size) as u32)
+        };
+        let (_, first) = self.fetch::<T>(1).await;
+        let first = first.map_err(|error| PollError::Api { page: 1, error })?;
+        check_consistent(1, &first, page_size)?;
+        let mut last_page = pages_for(first.total_count)?;
+        let mut walk = Walk {
+            // Sized once from the count (bounded above), so a large fleet is not copied as it grows.
+            rows: Vec::with_capacity(first.total_count as usize),
+            first_total: first.total_count,
+            total_changed: false,
+            pages: 1,
+        };
+        let mut ended = first.data_set.is_empty();
+        walk.rows.extend(first.data_set.into_iter().map(&convert));
+
+        let mut next = 2u32;
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while !ended && next <= last_page && in_flight.len() < self.concurrency {
+                in_flight.push(self.fetch::<T>(next));
+                next += 1;
+            }
+            let Some((page_num, result)) = in_flight.next().await else {
+                break;
+            };
+            let page = result.map_err(|error| PollError::Api {
+                page: page_num,
+                error,
+            })?;
+            walk.pages += 1;
+            check_consistent(page_num, &page, page_size)?;
+            if page.total_count != walk.first_total {
+                walk.total_changed = true;
+                // The fleet grew: read on to the new end. It shrank: the empty page will say where it ends.
+                last_page = last_page.max(pages_for(page.total_count)?);
+            }
+            if page.data_set.is_empty() {
+                ended = true;
+            }
+            walk.rows.extend(page.data_set.into_iter().map(&convert));
+        }
+        Ok(walk)
+    }
+}
+
+/// A page whose rows and own `totalCount` disagree (empty although the count says rows are due here, or more
+/// rows than the count leaves for this page) contradicts itself: no change to the fleet explains it, since both
+/// come from one answer. Publishing it would drop live instances' series, so the poll fails instead and the
+/// last good snapshot stays.
+fn check_consistent<T>(page_num: u32, page: &Page<T>, page_size: u64) -> Result<(), PollError> {
+    let before = u64::from(page_num - 1) * page_size;
+    let rows = page.data_set.len();
+    let hollow = rows == 0 && page.total_count > before;
+    let overfull = rows > 0 && before + rows as u64 > page.total_count;
+    if hollow || overfull {
+        return Err(PollError::Contradiction {
+            page: page_num,
+            rows,
+            total: page.total_count,
+        });
+    }
+    Ok(())
+}
+
+/// Runs one poll of `action` within `timeout` and records it: the attempt, its duration, and its success time or
+/// its failure reason. Returns the outcome and how long it took.
+pub async fn measured<T>(
+    metrics: &Metrics,
+    action: &str,
+    timeout: Duration,
+    poll: impl Future<Output = Result<T, PollError>>,
+) -> (Result<T, PollError>, Duration) {
+    let started = Instant::now();
+    metrics.polls.with_label_values(&[action]).inc();
+    let result = match tokio::time::timeout(timeout, poll).await {
+        Ok(result) => result,
+        Err(_) => Err(PollError::Deadline(timeout)),
+    };
+    let duration = started.elapsed();
+    metrics
+        .poll_duration
+        .with_label_values(&[action])
+        .observe(duration.as_secs_f64());
+    match &result {
+        Ok(_) => metrics
+            .last_poll_success
+            .with_label_values(&[action])
+            .set(unix_seconds(SystemTime::now())),
+        Err(error) => metrics
+            .poll_failures
+            .with_label_values(&[action, error.kind()])
+            .inc(),
+    }
+    (result, duration)
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
