@@ -1,6 +1,7 @@
 //! The deployment files checked by the real tools: promtool (rules, rule unit tests, config), amtool, hadolint,
 //! kubernetes-validate, the compose specification, systemd-analyze; the PrometheusRule is generated from the
-//! same alert rules (`UPDATE_GOLDEN=1` rewrites it) and the dashboard is importable as is.
+//! same alert rules (`UPDATE_GOLDEN=1` rewrites it), the dashboard is importable as is, and the files generated
+//! by `tools/` are what their generators write today.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -296,4 +297,30 @@ fn dashboard_is_importable_as_is() {
     let provisioning =
         std::fs::read_to_string(path("grafana/provisioning/dashboards/zenlayer.yml")).unwrap();
     assert!(provisioning.contains("path: /var/lib/grafana/dashboards"));
+}
+
+#[test]
+fn generated_alert_tests_and_dashboard_are_up_to_date() {
+    for (script, args, output) in [
+        (
+            "tools/gen_alert_tests.py",
+            vec!["deploy/prometheus/alerts.yml"],
+            "deploy/prometheus/alerts_test.yml",
+        ),
+        (
+            "tools/gen_dashboard.py",
+            vec![],
+            "grafana/dashboards/zenlayer-fleet.json",
+        ),
+    ] {
+        let mut all = vec![script];
+        all.extend(args);
+        let out = run("python3", "python3 with PyYAML", &all, Path::new(ROOT));
+        assert_clean(script, &out);
+        let committed = std::fs::read_to_string(path(output)).unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout) == committed,
+            "{output} differs from what {script} writes: regenerate it (see the README's Development section)"
+        );
+    }
 }

@@ -8,8 +8,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use zenlayer_exporter::sim::SimCredentials;
+use zenlayer_exporter::sim::metadata::{MetadataOverride, iso8601};
 
 mod common;
 use common::prometheus::{Prometheus, TempDir};
@@ -56,6 +59,37 @@ fn grafana_to_promql(expr: &str) -> String {
         .replace("$job", ".*")
         .replace("$status", ".*")
         .replace("$instance", ".*")
+        .replace("$zone", ".*")
+}
+
+/// The PromQL examples of the README's "Instance metadata" section.
+fn readme_metadata_queries() -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Instance metadata\n")
+        .nth(1)
+        .expect("README has an Instance metadata section");
+    let block = section
+        .split("```promql\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a promql block");
+    let mut queries = Vec::new();
+    let mut current = String::new();
+    for line in block.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            if !current.trim().is_empty() {
+                queries.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.trim().is_empty() {
+        queries.push(current);
+    }
+    queries
 }
 
 fn dashboard_queries() -> Vec<(String, String)> {
@@ -162,9 +196,49 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
             };
             state.fleet.set_status(id, status);
         }
+        // Names and billing under control: the first STOPPED instance is the API reference's example; one
+        // prepaid instance expires in three days without auto-renewal, two others must not warn.
+        let epoch = state.epoch;
+        let set = |fields: serde_json::Value| MetadataOverride {
+            set: fields.as_object().unwrap().clone(),
+            remove: Vec::new(),
+        };
+        for id in &ids {
+            state.metadata_overrides.insert(
+                id.clone(),
+                set(serde_json::json!({"instanceChargeType": "POSTPAID", "expiredTime": null})),
+            );
+        }
+        state.metadata_overrides.insert(
+            ids[0].clone(),
+            set(serde_json::json!({"instanceName": "web-fra-01", "zoneId": "FRA-A", "instanceChargeType": "POSTPAID"})),
+        );
+        for (i, days, renew) in [(5, 3, false), (6, 3, true), (7, 60, false)] {
+            state.metadata_overrides.insert(
+                ids[i].clone(),
+                set(serde_json::json!({
+                    "instanceChargeType": "PREPAID",
+                    "expiredTime": iso8601(epoch + days * 86_400),
+                    "autoRenew": renew,
+                })),
+            );
+        }
         ids[..2].iter().cloned().collect()
     };
-    let mut config = config_for(&sim, &[]);
+    let truth: BTreeMap<String, Value> = sim
+        .state()
+        .metadata_truth()
+        .into_iter()
+        .map(|r| (r["instanceId"].as_str().unwrap().to_owned(), r))
+        .collect();
+    let expiring: BTreeSet<String> = [sim.state().fleet.instances()[5].id.clone()].into();
+    let mut config = config_for(
+        &sim,
+        &[
+            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300"),
+            ("ZENLAYER_EXPORTER_TAG_LABELS", "env,team"),
+        ],
+    );
     config.poll_interval = Duration::from_millis(500);
     let exporter = Exporter::start(config).await;
     let prometheus = start_prometheus(exporter.addr).await;
@@ -182,6 +256,87 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
         (prometheus.alerts("ZenlayerInstanceStopped", "firing").await == stopped).then_some(())
     })
     .await;
+    // Each names its instance and zone.
+    let summaries = prometheus
+        .summaries("ZenlayerInstanceStopped", "firing")
+        .await;
+    for id in &stopped {
+        let expected = format!(
+            "Zenlayer instance {} in {} is STOPPED",
+            truth[id]["instanceName"].as_str().unwrap(),
+            truth[id]["zoneId"].as_str().unwrap()
+        );
+        assert_eq!(summaries[id], expected);
+    }
+    let example = sim.state().fleet.instances()[0].id.clone();
+    eprintln!(
+        "STOPPED alert, as Alertmanager receives it: {}",
+        summaries[&example]
+    );
+    assert_eq!(
+        summaries[&example],
+        "Zenlayer instance web-fra-01 in FRA-A is STOPPED"
+    );
+    // The prepaid instance expiring without auto-renewal warns; the renewing and far-off ones do not.
+    eventually("the expiry alert firing", || async {
+        (prometheus
+            .alerts("ZenlayerPrepaidInstanceExpiring", "firing")
+            .await
+            == expiring)
+            .then_some(())
+    })
+    .await;
+    let expiry_summary = prometheus
+        .summaries("ZenlayerPrepaidInstanceExpiring", "firing")
+        .await;
+    let prepaid = expiring.iter().next().unwrap();
+    assert!(
+        expiry_summary[prepaid].starts_with(&format!(
+            "Prepaid Zenlayer instance {} in {} expires in 2d 23h",
+            truth[prepaid]["instanceName"].as_str().unwrap(),
+            truth[prepaid]["zoneId"].as_str().unwrap()
+        )),
+        "{expiry_summary:?}"
+    );
+    // The README's joins return the names: the STOPPED instances with their names and zones first.
+    let queries = readme_metadata_queries();
+    assert_eq!(queries.len(), 3, "{queries:?}");
+    let joined = prometheus.query(&queries[0]).await.unwrap();
+    let named: BTreeMap<String, (String, String)> = joined
+        .iter()
+        .map(|s| {
+            let m = &s["metric"];
+            (
+                m["instance_id"].as_str().unwrap().to_owned(),
+                (
+                    m["instance_name"].as_str().unwrap().to_owned(),
+                    m["zone_id"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, (String, String)> = stopped
+        .iter()
+        .map(|id| {
+            let row = &truth[id];
+            (
+                id.clone(),
+                (
+                    row["instanceName"].as_str().unwrap().to_owned(),
+                    row["zoneId"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(named, expected, "{}", queries[0]);
+    for query in &queries[1..] {
+        let result = prometheus.query(query).await.unwrap();
+        assert!(!result.is_empty(), "{query}");
+    }
+    let expiring_now = prometheus.query(&queries[2]).await.unwrap();
+    assert_eq!(expiring_now.len(), 1, "{expiring_now:?}");
+    assert_eq!(expiring_now[0]["metric"]["instance_id"], prepaid.as_str());
+
     eventually("CREATE_FAILED alert firing", || async {
         (prometheus
             .alerts("ZenlayerInstanceCreateFailed", "firing")

@@ -105,20 +105,50 @@ impl Prometheus {
         }
     }
 
-    /// Alerts named `name` in `state` ("pending" or "firing"), as their instance_id labels (or job labels).
-    pub async fn alerts(&self, name: &str, state: &str) -> BTreeSet<String> {
+    /// The alerts named `name` in `state` ("pending" or "firing"), as the API gives them.
+    async fn alerts_in(&self, name: &str, state: &str) -> Vec<Value> {
         let answer = self.api("/api/v1/alerts", &[]).await;
         answer["data"]["alerts"]
             .as_array()
             .into_iter()
             .flatten()
             .filter(|a| a["labels"]["alertname"] == name && a["state"] == state)
+            .cloned()
+            .collect()
+    }
+
+    /// Alerts named `name` in `state`, as their instance_id labels (or job labels).
+    pub async fn alerts(&self, name: &str, state: &str) -> BTreeSet<String> {
+        self.alerts_in(name, state)
+            .await
+            .iter()
             .map(|a| {
                 a["labels"]["instance_id"]
                     .as_str()
                     .or(a["labels"]["job"].as_str())
                     .unwrap_or("")
                     .to_owned()
+            })
+            .collect()
+    }
+
+    /// The summaries of the alerts named `name` in `state`, by instance_id.
+    pub async fn summaries(
+        &self,
+        name: &str,
+        state: &str,
+    ) -> std::collections::BTreeMap<String, String> {
+        self.alerts_in(name, state)
+            .await
+            .iter()
+            .map(|a| {
+                (
+                    a["labels"]["instance_id"].as_str().unwrap_or("").to_owned(),
+                    a["annotations"]["summary"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                )
             })
             .collect()
     }
