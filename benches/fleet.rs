@@ -264,12 +264,12 @@ fn render_time(n: usize) -> f64 {
     let runs = (2_000_000 / n.max(1)).clamp(1, 50);
     let started = Instant::now();
     for _ in 0..runs {
-        std::hint::black_box(Rendered::new(&snapshot, None, StatusSeries::Current));
+        std::hint::black_box(Rendered::new(&snapshot, None, StatusSeries::Current, None));
     }
     started.elapsed().as_secs_f64() * 1000.0 / runs as f64
 }
 
-fn measure(n: usize, seconds: u64, work: &Path) -> Row {
+fn measure(n: usize, seconds: u64, metadata: &str, work: &Path) -> Row {
     let mut sim = Command::new(SIM)
         .args(["--listen", "127.0.0.1:0", "--instances", &n.to_string()])
         .stdout(Stdio::piped())
@@ -301,6 +301,8 @@ fn measure(n: usize, seconds: u64, work: &Path) -> Row {
         )
         .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", addr.to_string())
         .env("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "2")
+        .env("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", metadata)
+        .env("ZENLAYER_EXPORTER_TAG_LABELS", "env,team")
         .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
         .env("RUST_LOG", "warn,zenlayer_exporter::poller=debug")
         .stderr(Stdio::piped())
@@ -388,6 +390,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut sizes = vec![1_000usize, 10_000, 100_000, 1_000_000];
     let mut seconds = 10u64;
+    let mut metadata = "300".to_owned();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -400,6 +403,8 @@ fn main() {
                     .collect()
             }
             "--seconds" => seconds = it.next().unwrap().parse().unwrap(),
+            // Seconds between metadata polls, as ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS (0: off).
+            "--metadata-interval" => metadata = it.next().unwrap().clone(),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -409,7 +414,7 @@ fn main() {
         .iter()
         .map(|&n| {
             eprintln!("measuring {n} instances...");
-            measure(n, seconds, &work)
+            measure(n, seconds, &metadata, &work)
         })
         .collect();
     let _ = std::fs::remove_dir_all(&work);

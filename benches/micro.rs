@@ -74,13 +74,13 @@ fn main() {
             t.as_secs_f64() * 1e3
         );
         let t = median(runs, || {
-            black_box(Rendered::new(&snapshot, None, StatusSeries::Current));
+            black_box(Rendered::new(&snapshot, None, StatusSeries::Current, None));
         });
         println!(
             "| render and compress, as published | {n} instances | {:.1} ms |",
             t.as_secs_f64() * 1e3
         );
-        let rendered = Rendered::new(&snapshot, None, StatusSeries::Current);
+        let rendered = Rendered::new(&snapshot, None, StatusSeries::Current, None);
         let tail = vec![b'x'; 8 * 1024];
         for gzip in [false, true] {
             let t = median(2001, || {

@@ -40,11 +40,10 @@ impl Exposition {
         self.render(&latest);
         match &latest.metadata {
             None => Vec::new(),
-            Some(metadata) => snapshot
-                .instances()
-                .iter()
-                .filter(|i| metadata.get(&i.id).is_none())
-                .map(|i| i.id.clone())
+            Some(metadata) => metadata
+                .unknown(snapshot.instances().iter().map(|i| &*i.id))
+                .into_iter()
+                .map(Box::from)
                 .collect(),
         }
     }
@@ -59,9 +58,11 @@ impl Exposition {
     fn render(&self, latest: &Latest) {
         // Nothing is served before the first successful status poll: no instance series at all, not invented ones.
         if let Some(status) = &latest.status {
-            let metadata = latest.metadata.as_deref().map(|m| (m, &*self.tags));
-            self.rendered
-                .publish(Arc::new(Rendered::new(status, metadata, self.mode)));
+            let metadata = latest.metadata.as_ref().map(|m| (m, &*self.tags));
+            let previous = self.rendered.load();
+            let rendered = Rendered::new(status, metadata, self.mode, previous.as_deref());
+            drop(previous);
+            self.rendered.publish(Arc::new(rendered));
         }
     }
 }

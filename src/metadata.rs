@@ -3,6 +3,8 @@
 //! the tag allow-list that decides which tags become labels. How it is gathered is `metadata_poller`'s concern,
 //! how it is written `render`'s.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Most tags that may become labels: each is a label on every info series, and a label an operator did not
@@ -106,9 +108,9 @@ pub fn label_name(key: &str) -> String {
 pub struct InstanceMeta {
     pub id: Box<str>,
     /// In the order of [`INFO_LABELS`].
-    pub labels: [Box<str>; 6],
+    pub labels: [Arc<str>; 6],
     /// One value per allow-listed tag key, in the allow-list's order.
-    pub tags: Box<[Box<str>]>,
+    pub tags: Box<[Arc<str>]>,
     pub cpu_count: Option<f64>,
     pub memory_bytes: Option<f64>,
     pub created: Option<f64>,
@@ -127,12 +129,24 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// Builds a snapshot from rows in any order; a repeated id keeps its last row.
+    /// Builds a snapshot from rows in any order; a repeated id keeps its last row. Equal label values are
+    /// stored once: zones, types, images, billing, resource groups and tags repeat across a whole fleet.
     pub fn new(mut rows: Vec<InstanceMeta>, taken_at: SystemTime) -> Metadata {
         rows.reverse();
         rows.sort_by(|a, b| a.id.cmp(&b.id));
         rows.dedup_by(|later, kept| later.id == kept.id);
         rows.shrink_to_fit();
+        let mut values: HashSet<Arc<str>> = HashSet::new();
+        for row in &mut rows {
+            for value in row.labels.iter_mut().chain(row.tags.iter_mut()) {
+                match values.get(&**value) {
+                    Some(shared) => *value = shared.clone(),
+                    None => {
+                        values.insert(value.clone());
+                    }
+                }
+            }
+        }
         Metadata {
             instances: rows,
             taken_at,
@@ -156,6 +170,20 @@ impl Metadata {
             .binary_search_by(|i| (*i.id).cmp(id))
             .ok()
             .map(|at| &self.instances[at])
+    }
+
+    /// The ids among `sorted_ids` (ascending, as a status snapshot holds them) that this snapshot does not know:
+    /// one merge over both lists, not a search per id.
+    pub fn unknown<'a>(&self, sorted_ids: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        let mut known = self.instances.iter().map(|m| &*m.id).peekable();
+        let mut out = Vec::new();
+        for id in sorted_ids {
+            while known.next_if(|k| *k < id).is_some() {}
+            if known.next_if(|k| *k == id).is_none() {
+                out.push(id);
+            }
+        }
+        out
     }
 
     /// When the full poll behind this snapshot was taken.
@@ -217,5 +245,12 @@ mod tests {
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(&*m2.get("a").unwrap().labels[0], "y");
         assert!(m2.get("z").is_none());
+        assert_eq!(m2.unknown(["0", "a", "aa", "c", "d"]), ["0", "aa", "d"]);
+        let (a, b) = (m2.get("b").unwrap(), m2.get("c").unwrap());
+        assert!(
+            Arc::ptr_eq(&a.labels[1], &b.labels[1]),
+            "equal values are stored once"
+        );
+        assert_eq!(m2.unknown([]), Vec::<&str>::new());
     }
 }

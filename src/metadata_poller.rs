@@ -235,7 +235,7 @@ impl MetadataPoller {
 /// One API row in the snapshot's form. An unparseable timestamp drops that one fact, not the row: the names
 /// and zones matter more than one date, and the row's other series are still right.
 pub fn instance_meta(info: InstanceInfo, tags: &TagLabels) -> InstanceMeta {
-    let text = |v: Option<String>| v.unwrap_or_default().into_boxed_str();
+    let text = |v: Option<String>| -> Arc<str> { v.unwrap_or_default().into() };
     let count = |v: Option<f64>| v.filter(|n| n.is_finite() && *n >= 0.0);
     let prepaid = info
         .instance_charge_type

@@ -4,6 +4,7 @@
 //! bytes.
 
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -36,6 +37,7 @@ pub struct Rendered {
     pub text: Vec<Bytes>,
     text_len: usize,
     gzip: Option<DeflatedPart>,
+    metadata: Option<MetadataPart>,
 }
 
 struct DeflatedPart {
@@ -44,20 +46,52 @@ struct DeflatedPart {
     crc: crc32fast::Hasher,
 }
 
-/// One family's text and its deflate blocks.
+/// One family's (or group of families') text, its deflate blocks and the CRC of its text. Cheap to clone: the
+/// bytes are shared.
+#[derive(Clone)]
 struct Part {
-    text: Vec<u8>,
-    deflate: Option<Vec<u8>>,
+    text: Bytes,
+    deflate: Option<Bytes>,
+    crc: crc32fast::Hasher,
 }
 
 impl Part {
     fn new(text: Vec<u8>) -> Part {
         let deflate = deflate(&text, FlushCompress::Sync).map(|mut d| {
             d.shrink_to_fit();
-            d
+            Bytes::from(d)
         });
-        Part { text, deflate }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&text);
+        Part {
+            text: Bytes::from(text),
+            deflate,
+            crc,
+        }
     }
+}
+
+/// The metadata families as rendered, kept so the next render reuses them when neither the metadata nor the set
+/// of instances changed: the common case, since statuses change every poll and metadata every few minutes, and
+/// these families are the larger part of the body.
+#[derive(Clone)]
+struct MetadataPart {
+    metadata: Arc<Metadata>,
+    /// Hash and count of the status snapshot's ids.
+    ids: (u64, usize),
+    named: usize,
+    part: Part,
+}
+
+/// A fingerprint of the instance ids of `snapshot` (SipHash, length-prefixed, so no two id lists collide by
+/// concatenation).
+fn ids_fingerprint(snapshot: &Snapshot) -> (u64, usize) {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for instance in snapshot.instances() {
+        instance.id.hash(&mut hasher);
+    }
+    (hasher.finish(), snapshot.instances().len())
 }
 
 impl Rendered {
@@ -66,58 +100,78 @@ impl Rendered {
     /// concatenated, so each family is compressed on its own and start-up to ready waits half as long.
     ///
     /// With `metadata`, the metadata families are rendered too, for the instances of `snapshot` only: an instance
-    /// the status poll no longer sees loses its info series at once, not at the next metadata poll.
+    /// the status poll no longer sees loses its info series at once, not at the next metadata poll. They are
+    /// taken from `previous` when it rendered the same metadata for the same instances.
     pub fn new(
         snapshot: &Snapshot,
-        metadata: Option<(&Metadata, &TagLabels)>,
+        metadata: Option<(&Arc<Metadata>, &TagLabels)>,
         mode: StatusSeries,
+        previous: Option<&Rendered>,
     ) -> Self {
+        let ids = metadata.map(|_| ids_fingerprint(snapshot));
+        let reusable = previous
+            .and_then(|p| p.metadata.as_ref())
+            .filter(|m| {
+                metadata.is_some_and(|(metadata, _)| Arc::ptr_eq(&m.metadata, metadata))
+                    && Some(m.ids) == ids
+            })
+            .cloned();
+        let render_metadata = |metadata: &Arc<Metadata>, tags: &TagLabels| {
+            let (text, named) = render_metadata_families(snapshot, metadata, tags);
+            MetadataPart {
+                metadata: metadata.clone(),
+                ids: ids.unwrap_or_default(),
+                named,
+                part: Part::new(text),
+            }
+        };
         let (status, running, counts, meta) = std::thread::scope(|scope| {
             let status = scope.spawn(|| Part::new(render_status_family(snapshot, mode)));
-            let meta = metadata.map(|(metadata, tags)| {
-                scope.spawn(move || Part::new(render_metadata_families(snapshot, metadata, tags)))
-            });
+            let fresh = match (&reusable, metadata) {
+                (None, Some((metadata, tags))) => {
+                    Some(scope.spawn(move || render_metadata(metadata, tags)))
+                }
+                _ => None,
+            };
             let running = Part::new(render_running_family(snapshot));
             let counts = Part::new(render_counts_family(snapshot));
             // A panic in the renderer is a bug; rendering that family again here reports it in this thread.
             let status = status
                 .join()
                 .unwrap_or_else(|_| Part::new(render_status_family(snapshot, mode)));
-            let meta = meta.zip(metadata).map(|(handle, (metadata, tags))| {
-                handle.join().unwrap_or_else(|_| {
-                    Part::new(render_metadata_families(snapshot, metadata, tags))
-                })
-            });
+            let meta = match (fresh, metadata) {
+                (Some(handle), Some((metadata, tags))) => Some(
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| render_metadata(metadata, tags)),
+                ),
+                _ => reusable,
+            };
             (status, running, counts, meta)
         });
-        let parts: Vec<Part> = [Some(status), Some(running), Some(counts), meta]
+        let parts: Vec<&Part> = [Some(&status), Some(&running), Some(&counts)]
             .into_iter()
             .flatten()
+            .chain(meta.as_ref().map(|m| &m.part))
             .collect();
         let mut crc = crc32fast::Hasher::new();
         for part in &parts {
-            crc.update(&part.text);
+            crc.combine(&part.crc);
         }
         let gzip = parts
             .iter()
-            .map(|p| p.deflate.clone().map(Bytes::from))
+            .map(|p| p.deflate.clone())
             .collect::<Option<Vec<Bytes>>>()
             .map(|deflate| DeflatedPart { deflate, crc });
-        let text: Vec<Bytes> = parts.into_iter().map(|p| Bytes::from(p.text)).collect();
+        let text: Vec<Bytes> = parts.iter().map(|p| p.text.clone()).collect();
         Rendered {
             instances: snapshot.instances().len(),
             taken_at: snapshot.taken_at(),
-            named: metadata.map(|(m, _)| {
-                let named = snapshot
-                    .instances()
-                    .iter()
-                    .filter(|i| m.get(&i.id).is_some())
-                    .count();
-                (named, m.taken_at())
-            }),
+            named: meta.as_ref().map(|m| (m.named, m.metadata.taken_at())),
             text_len: text.iter().map(Bytes::len).sum(),
             text,
             gzip,
+            metadata: meta,
         }
     }
 }
@@ -251,13 +305,17 @@ pub fn render_instances(
     out.extend_from_slice(&render_running_family(snapshot));
     out.extend_from_slice(&render_counts_family(snapshot));
     if let Some((metadata, tags)) = metadata {
-        out.extend_from_slice(&render_metadata_families(snapshot, metadata, tags));
+        out.extend_from_slice(&render_metadata_families(snapshot, metadata, tags).0);
     }
     out
 }
 
 /// The metadata families, for the instances both snapshots know: one merge over the two sorted lists.
-fn render_metadata_families(snapshot: &Snapshot, metadata: &Metadata, tags: &TagLabels) -> Vec<u8> {
+fn render_metadata_families(
+    snapshot: &Snapshot,
+    metadata: &Metadata,
+    tags: &TagLabels,
+) -> (Vec<u8>, usize) {
     let mut joined: Vec<&InstanceMeta> = Vec::with_capacity(metadata.instances().len());
     let mut metas = metadata.instances().iter().peekable();
     for instance in snapshot.instances() {
@@ -309,7 +367,7 @@ fn render_metadata_families(snapshot: &Snapshot, metadata: &Metadata, tags: &Tag
     number_family("zenlayer_vm_instance_auto_renew", AUTO_RENEW_HELP, &|m| {
         m.auto_renew.map(f64::from)
     });
-    out
+    (out, joined.len())
 }
 
 /// `zenlayer_vm_instance_status`.
@@ -557,7 +615,7 @@ mod tests {
     #[test]
     fn gzip_assembly_is_one_member_equal_to_plain() {
         for pairs in [&[][..], &[("a", "RUNNING"), ("b", "STOPPED")][..]] {
-            let rendered = Rendered::new(&snap(pairs), None, StatusSeries::Current);
+            let rendered = Rendered::new(&snap(pairs), None, StatusSeries::Current, None);
             let tail = b"# TYPE zenlayer_up gauge\nzenlayer_up 1\n".to_vec();
             let plain = assemble(Some(&rendered), tail.clone(), false);
             let gz = assemble(Some(&rendered), tail.clone(), true);
@@ -570,12 +628,76 @@ mod tests {
     }
 
     #[test]
+    fn metadata_families_are_reused_only_for_the_same_metadata_and_instances() {
+        let tags = TagLabels::parse("env").unwrap();
+        let meta = |id: &str| InstanceMeta {
+            id: id.into(),
+            labels: [
+                "n".into(),
+                "z".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+            ],
+            tags: Box::new(["prod".into()]),
+            cpu_count: Some(2.0),
+            memory_bytes: None,
+            created: None,
+            expiry: None,
+            auto_renew: None,
+        };
+        let metadata = Arc::new(Metadata::new(
+            vec![meta("a"), meta("b")],
+            SystemTime::UNIX_EPOCH,
+        ));
+        let with = |pairs: &[(&str, &str)], m: &Arc<Metadata>, previous: Option<&Rendered>| {
+            Rendered::new(
+                &snap(pairs),
+                Some((m, &tags)),
+                StatusSeries::Current,
+                previous,
+            )
+        };
+        let meta_chunk = |r: &Rendered| r.text.last().unwrap().as_ptr();
+        let first = with(&[("a", "RUNNING"), ("b", "STOPPED")], &metadata, None);
+        // Statuses changed, instances and metadata did not: the same bytes are served again.
+        let second = with(
+            &[("a", "STOPPED"), ("b", "STOPPED")],
+            &metadata,
+            Some(&first),
+        );
+        assert_eq!(meta_chunk(&second), meta_chunk(&first));
+        assert_eq!(second.named.map(|n| n.0), Some(2));
+        // An instance gone, or new metadata: rendered afresh.
+        let third = with(&[("a", "STOPPED")], &metadata, Some(&second));
+        assert_ne!(meta_chunk(&third), meta_chunk(&second));
+        assert!(
+            !String::from_utf8(third.text.concat())
+                .unwrap()
+                .contains("instance_id=\"b\"")
+        );
+        let renewed = Arc::new((*metadata).clone());
+        let fourth = with(&[("a", "STOPPED")], &renewed, Some(&third));
+        assert_ne!(meta_chunk(&fourth), meta_chunk(&third));
+        // Whatever was reused, the gzip body is one member equal to the plain one.
+        for rendered in [&first, &second, &third, &fourth] {
+            let tail = b"zenlayer_up 1\n".to_vec();
+            let gz = assemble(Some(rendered), tail.clone(), true);
+            assert_eq!(
+                gunzip(&gz.to_vec()),
+                assemble(Some(rendered), tail, false).to_vec()
+            );
+        }
+    }
+
+    #[test]
     fn large_snapshot_compresses_through_buffer_growth() {
         let pairs: Vec<(String, String)> = (0..20_000)
             .map(|i| (format!("{i:019}"), "RUNNING".into()))
             .collect();
         let snapshot = Arc::new(Snapshot::new(pairs, SystemTime::UNIX_EPOCH));
-        let rendered = Rendered::new(&snapshot, None, StatusSeries::Current);
+        let rendered = Rendered::new(&snapshot, None, StatusSeries::Current, None);
         let gz = assemble(Some(&rendered), Vec::new(), true);
         assert_eq!(gunzip(&gz.to_vec()), rendered.text.concat());
         assert!(
