@@ -120,25 +120,25 @@ pub async fn serve(
                     // Bounded like the request head: a client that opens a socket and never finishes its
                     // handshake must not keep a slot.
                     let accept = tokio_rustls::TlsAcceptor::from(tls.clone()).accept(guarded);
-                    match tokio::time::timeout(handshake_timeout, accept).await {
-                        Ok(Ok(stream)) => {
+                    let accepted = match tokio::time::timeout(handshake_timeout, accept).await {
+                        Ok(Ok(stream)) => Ok(stream),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err(format!(
+                            "not finished within {} s",
+                            handshake_timeout.as_secs_f64()
+                        )),
+                    };
+                    match accepted {
+                        Ok(stream) => {
                             serve_connection(stream, peer, state, Some(tls), &http, watcher).await
                         }
-                        Ok(Err(e)) => {
+                        Err(reason) => {
                             state
                                 .metrics
                                 .http_rejected
                                 .with_label_values(&["tls_handshake"])
                                 .inc();
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        }
-                        Err(_) => {
-                            state
-                                .metrics
-                                .http_rejected
-                                .with_label_values(&["tls_handshake"])
-                                .inc();
-                            tracing::debug!(%peer, "TLS handshake timed out");
+                            tracing::debug!(%peer, %reason, "TLS handshake failed");
                         }
                     }
                 }
@@ -201,7 +201,8 @@ async fn handle<B>(
                     .http_rejected
                     .with_label_values(&["unauthorized"])
                     .inc();
-                let mut denied = plain(StatusCode::UNAUTHORIZED, "unauthorized\n", false);
+                let head = req.method() == Method::HEAD;
+                let mut denied = plain(StatusCode::UNAUTHORIZED, "unauthorized\n", head);
                 denied.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(
