@@ -27,7 +27,7 @@ use crate::render::{self, Rendered};
 use crate::snapshot::Store;
 use crate::stall::StallGuard;
 use crate::telemetry::{Metrics, REVISION, VERSION};
-use crate::web::WebConfig;
+use crate::web::{self, WebConfig};
 
 /// Largest request head read (hyper's buffer); a larger one is answered 431.
 const MAX_REQUEST_HEAD: usize = 64 * 1024;
@@ -108,7 +108,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let guarded = StallGuard::new(stream, config.write_stall_timeout);
-        let tls = state.web.load().tls.clone();
+        let (tls, allowed_sans) = {
+            let web = state.web.load();
+            (web.tls.clone(), web.client_allowed_sans.clone())
+        };
         let state = state.clone();
         let http = http.clone();
         let watcher = graceful.watcher();
@@ -121,7 +124,21 @@ pub async fn serve(
                     // handshake must not keep a slot.
                     let accept = tokio_rustls::TlsAcceptor::from(tls.clone()).accept(guarded);
                     let accepted = match tokio::time::timeout(handshake_timeout, accept).await {
-                        Ok(Ok(stream)) => Ok(stream),
+                        Ok(Ok(stream)) => match &allowed_sans {
+                            Some(allowed)
+                                if !stream.get_ref().1.peer_certificates().is_some_and(
+                                    |chain| {
+                                        chain.first().is_some_and(|leaf| {
+                                            web::client_san_allowed(leaf, allowed)
+                                        })
+                                    },
+                                ) =>
+                            {
+                                Err("the client certificate names none of client_allowed_sans"
+                                    .into())
+                            }
+                            _ => Ok(stream),
+                        },
                         Ok(Err(e)) => Err(e.to_string()),
                         Err(_) => Err(format!(
                             "not finished within {} s",

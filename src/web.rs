@@ -74,6 +74,8 @@ pub struct WebConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether a client certificate is required to connect.
     pub client_certs_required: bool,
+    /// When set, a client certificate must name one of these in its subject alternative names.
+    pub client_allowed_sans: Option<Arc<[String]>>,
     /// Hash of every byte the configuration was built from, so a reload only swaps when something changed.
     fingerprint: [u8; 32],
 }
@@ -92,6 +94,7 @@ impl WebConfig {
             users: None,
             headers: Vec::new(),
             client_certs_required: false,
+            client_allowed_sans: None,
             fingerprint: [0; 32],
         }
     }
@@ -137,11 +140,13 @@ impl WebConfig {
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut problems = Vec::new();
         let mut client_certs_required = false;
+        let mut client_allowed_sans = None;
         let tls =
             raw.tls_server_config
                 .and_then(|tls| match build_tls(tls, dir, &mut fingerprint) {
-                    Ok((config, required)) => {
+                    Ok((config, required, sans)) => {
                         client_certs_required = required;
+                        client_allowed_sans = sans;
                         Some(Arc::new(config))
                     }
                     Err(mut found) => {
@@ -171,6 +176,7 @@ impl WebConfig {
             users,
             headers,
             client_certs_required,
+            client_allowed_sans,
             fingerprint: fingerprint.finalize().into(),
         })
     }
@@ -194,11 +200,14 @@ fn without_quoted_values(message: &str) -> String {
     out
 }
 
+/// The rustls configuration, whether client certificates are required, and the client names allowed.
+type BuiltTls = (rustls::ServerConfig, bool, Option<Arc<[String]>>);
+
 fn build_tls(
     raw: RawTls,
     dir: &Path,
     fingerprint: &mut Sha256,
-) -> Result<(rustls::ServerConfig, bool), Vec<String>> {
+) -> Result<BuiltTls, Vec<String>> {
     let mut problems = Vec::new();
     let mut pem = |inline: Option<String>,
                    file: Option<String>,
@@ -328,10 +337,15 @@ fn build_tls(
         }
         provider.kx_groups = groups;
     }
-    if raw.client_allowed_sans.is_some_and(|s| !s.is_empty()) {
-        problems.push("tls_server_config: client_allowed_sans is not supported; issue client certificates from a CA dedicated to scrapers and name it in client_ca_file".into());
-    }
     let auth_type = raw.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    let allowed_sans: Option<Arc<[String]>> = raw
+        .client_allowed_sans
+        .filter(|s| !s.is_empty())
+        .map(Into::into);
+    if allowed_sans.is_some() && auth_type != "RequireAndVerifyClientCert" {
+        // Any other type lets a client in without a certificate, leaving no name to check.
+        problems.push("tls_server_config: client_allowed_sans needs client_auth_type: RequireAndVerifyClientCert".into());
+    }
     let provider = Arc::new(provider);
     let roots = ca_pem.and_then(|pem| {
         let mut roots = rustls::RootCertStore::empty();
@@ -410,7 +424,36 @@ fn build_tls(
     })?;
     config.ignore_client_order = raw.prefer_server_cipher_suites.unwrap_or(true);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((config, required))
+    Ok((config, required, allowed_sans))
+}
+
+/// Whether the client certificate `der` (already verified against the client CA) names one of `allowed` in its
+/// subject alternative names: a DNS name, an IP address, an e-mail address or a URI, compared exactly, as
+/// exporter-toolkit does.
+pub fn client_san_allowed(der: &[u8], allowed: &[String]) -> bool {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    let Ok(Some(sans)) = cert.subject_alternative_name() else {
+        return false;
+    };
+    sans.value.general_names.iter().any(|name| {
+        let text = match name {
+            GeneralName::DNSName(s) | GeneralName::RFC822Name(s) | GeneralName::URI(s) => {
+                (*s).to_owned()
+            }
+            GeneralName::IPAddress(bytes) => match bytes.len() {
+                4 => std::net::IpAddr::from(<[u8; 4]>::try_from(*bytes).unwrap_or_default())
+                    .to_string(),
+                16 => std::net::IpAddr::from(<[u8; 16]>::try_from(*bytes).unwrap_or_default())
+                    .to_string(),
+                _ => return false,
+            },
+            _ => return false,
+        };
+        allowed.contains(&text)
+    })
 }
 
 fn protocol_versions(

@@ -53,7 +53,11 @@ impl Ca {
     }
 
     fn client(&self) -> Leaf {
-        self.leaf(&["prometheus"], ExtendedKeyUsagePurpose::ClientAuth)
+        self.client_named(&["prometheus"])
+    }
+
+    fn client_named(&self, names: &[&str]) -> Leaf {
+        self.leaf(names, ExtendedKeyUsagePurpose::ClientAuth)
     }
 
     fn leaf(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
@@ -277,6 +281,37 @@ async fn client_certificates_and_basic_auth_guard_every_endpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_allowed_sans_admits_only_the_named_clients() {
+    let sim = common::sim(2).await;
+    let ca = Ca::new("scrapers CA");
+    let dir = mtls_dir("web-sans", &ca, &ca.server());
+    write(
+        &dir.0,
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: ca.crt\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_allowed_sans: [prometheus, 10.0.0.9, \"spiffe://mon/prom\"]\n",
+    );
+    let exporter = Exporter::start(config_with_web_file(&sim, &dir.0.join("web.yml"))).await;
+    let url = format!("https://{}/healthz", exporter.addr);
+    for (names, admitted) in [
+        (&["prometheus"][..], true),
+        (&["other", "10.0.0.9"][..], true),
+        (&["spiffe://mon/prom"][..], true),
+        (&["intruder"][..], false),
+        (&["10.0.0.10", "prometheus.example"][..], false),
+    ] {
+        let client = tls_client(&ca, Some(&ca.client_named(names)));
+        let outcome = fetch(&client, &url, None).await;
+        assert_eq!(
+            matches!(outcome, Ok((200, ..))),
+            admitted,
+            "{names:?}: {outcome:?}"
+        );
+    }
+    exporter.stop_within(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewed_certificates_and_changed_users_apply_without_a_restart() {
     let sim = common::sim(3).await;
     let (old_ca, new_ca) = (Ca::new("old CA"), Ca::new("new CA"));
@@ -458,8 +493,10 @@ fn every_mistake_in_a_web_configuration_file_is_named_at_start_up() {
             &["curve \"CurveP521\" is not offered"],
         ),
         (
-            &format!("{TLS}  client_allowed_sans: [prometheus]\n"),
-            &["client_allowed_sans is not supported"],
+            &format!(
+                "{TLS}  client_allowed_sans: [prometheus]\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n"
+            ),
+            &["client_allowed_sans needs client_auth_type: RequireAndVerifyClientCert"],
         ),
         (
             "http_server_config:\n  headers:\n    Set-Cookie: a=b\n    X-Frame-Options: allow-all\n",
