@@ -203,11 +203,7 @@ fn without_quoted_values(message: &str) -> String {
 /// The rustls configuration, whether client certificates are required, and the client names allowed.
 type BuiltTls = (rustls::ServerConfig, bool, Option<Arc<[String]>>);
 
-fn build_tls(
-    raw: RawTls,
-    dir: &Path,
-    fingerprint: &mut Sha256,
-) -> Result<BuiltTls, Vec<String>> {
+fn build_tls(raw: RawTls, dir: &Path, fingerprint: &mut Sha256) -> Result<BuiltTls, Vec<String>> {
     let mut problems = Vec::new();
     let mut pem = |inline: Option<String>,
                    file: Option<String>,
