@@ -196,6 +196,7 @@ pub async fn run_with(
         reports,
         metrics,
         poll_interval: config.poll_interval,
+        metadata_interval: config.metadata_interval,
         web,
     });
     server::serve(listener, state, server_config, stopped(stop_rx)).await;

@@ -65,6 +65,8 @@ pub struct AppState {
     pub reports: Arc<Store<PollReport>>,
     pub metrics: Metrics,
     pub poll_interval: Duration,
+    /// Between metadata polls; `None` when they are off.
+    pub metadata_interval: Option<Duration>,
     /// TLS, users and headers; swapped whole when the web configuration file changes. TLS settings apply to
     /// connections accepted after a swap, users and headers to every request after it.
     pub web: Arc<ArcSwap<WebConfig>>,
@@ -346,12 +348,16 @@ fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
         ),
         None => "none yet".to_owned(),
     };
-    let metadata = match state.rendered.load().and_then(|r| r.named) {
-        Some((named, taken_at)) => format!(
+    let metadata = match (
+        state.metadata_interval,
+        state.rendered.load().and_then(|r| r.named),
+    ) {
+        (None, _) => "off (ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS=0)".to_owned(),
+        (Some(_), Some((named, taken_at))) => format!(
             "{named} instances named, from a metadata poll {} s ago",
             age(taken_at)
         ),
-        None => "none".to_owned(),
+        (Some(every), None) => format!("none yet (polled every {} s)", every.as_secs_f64()),
     };
     let last = match state.reports.load() {
         None => "no poll has finished yet".to_owned(),

@@ -151,6 +151,7 @@ async fn endpoints_methods_head_and_gzip() {
         html.contains("10 instances") && html.contains("href=\"/metrics\""),
         "{html}"
     );
+    assert!(html.contains("Metadata: off"), "{html}");
 }
 
 #[tokio::test]
