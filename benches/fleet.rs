@@ -304,7 +304,7 @@ fn measure(n: usize, seconds: u64, metadata: &str, work: &Path) -> Row {
         .env("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", metadata)
         .env("ZENLAYER_EXPORTER_TAG_LABELS", "env,team")
         .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn,zenlayer_exporter::poller=debug")
+        .env("RUST_LOG", "warn,zenlayer_exporter::paging=debug")
         .stderr(Stdio::piped())
         .spawn()
         .expect("zenlayer-exporter");

@@ -13,11 +13,11 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use crate::metadata::{InstanceMeta, Metadata, TagLabels};
-use crate::paging::{Paging, PollError, measured};
+use crate::paging::{Paging, PollError, Streak, measured};
 use crate::poller::PollerConfig;
 use crate::telemetry::Metrics;
+use crate::zenlayer::Client;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES, InstanceInfo, MAX_INSTANCE_IDS};
-use crate::zenlayer::{ApiError, Client};
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
 /// wait for the next status poll's round, or the next full poll.
@@ -41,7 +41,7 @@ pub struct MetadataPoller {
     current: Option<Arc<Metadata>>,
     /// Ids looked up since the last full poll: each is asked about once, whatever the answer.
     asked: HashSet<Box<str>>,
-    failures_in_a_row: u64,
+    streak: Streak,
 }
 
 impl MetadataPoller {
@@ -59,7 +59,7 @@ impl MetadataPoller {
             publish,
             current: None,
             asked: HashSet::new(),
-            failures_in_a_row: 0,
+            streak: Streak::default(),
         }
     }
 
@@ -98,35 +98,14 @@ impl MetadataPoller {
             Ok(metadata) => {
                 let instances = metadata.instances().len();
                 self.publish(metadata).await;
-                if self.failures_in_a_row > 0 {
-                    tracing::info!(
-                        instances,
-                        failed_polls = self.failures_in_a_row,
-                        "metadata poll succeeded again"
-                    );
-                } else {
-                    tracing::debug!(
-                        instances,
-                        duration_ms = duration.as_millis() as u64,
-                        "metadata poll succeeded"
-                    );
-                }
-                self.failures_in_a_row = 0;
+                self.streak
+                    .succeeded(DESCRIBE_INSTANCES, instances, duration);
             }
-            Err(error) => {
-                self.failures_in_a_row += 1;
-                let (page, api) = error.api();
-                tracing::warn!(
-                    action = DESCRIBE_INSTANCES,
-                    page,
-                    request_id = api.and_then(ApiError::request_id),
-                    kind = error.kind(),
-                    status = api.and_then(ApiError::status),
-                    failed_polls = self.failures_in_a_row,
-                    error = %error,
-                    "metadata poll failed; names, zones and tags from the previous one are kept"
-                );
-            }
+            Err(error) => self.streak.failed(
+                DESCRIBE_INSTANCES,
+                &error,
+                "names, zones and tags from the previous one are kept",
+            ),
         }
     }
 

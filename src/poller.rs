@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use crate::paging::{MAX_INSTANCES, PollError};
-use crate::paging::{Paging, Walk, measured};
+use crate::paging::{Paging, Streak, Walk, measured};
 use crate::snapshot::{Instance, Snapshot, Store};
 use crate::telemetry::Metrics;
+use crate::zenlayer::Client;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus};
-use crate::zenlayer::{ApiError, Client};
 
 /// How polls are paced and paged.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub struct Poller {
     previous: Option<Arc<Snapshot>>,
     /// Ids carried over from the previous snapshot by the last poll; never carried twice in a row.
     carried: HashSet<Box<str>>,
-    failures_in_a_row: u64,
+    streak: Streak,
 }
 
 /// A snapshot and the ids it carried over from the previous one.
@@ -116,7 +116,7 @@ impl Poller {
             reports,
             previous: None,
             carried: HashSet::new(),
-            failures_in_a_row: 0,
+            streak: Streak::default(),
         }
     }
 
@@ -158,37 +158,18 @@ impl Poller {
                     tracing::error!(error = %e, "publishing the snapshot failed");
                 }
                 self.metrics.up.set(1.0);
-                if self.failures_in_a_row > 0 {
-                    tracing::info!(
-                        instances,
-                        failed_polls = self.failures_in_a_row,
-                        "poll succeeded again"
-                    );
-                } else {
-                    tracing::debug!(
-                        instances,
-                        duration_ms = duration.as_millis() as u64,
-                        "poll succeeded"
-                    );
-                }
-                self.failures_in_a_row = 0;
+                self.streak
+                    .succeeded(DESCRIBE_INSTANCES_STATUS, instances, duration);
                 None
             }
             Err(error) => {
                 self.metrics.up.set(0.0);
-                self.failures_in_a_row += 1;
-                let (page, api) = error.api();
-                tracing::warn!(
-                    action = DESCRIBE_INSTANCES_STATUS,
-                    page,
-                    request_id = api.and_then(ApiError::request_id),
-                    kind = error.kind(),
-                    status = api.and_then(ApiError::status),
-                    failed_polls = self.failures_in_a_row,
-                    error = %error,
-                    "poll failed; serving the previous snapshot"
+                self.streak.failed(
+                    DESCRIBE_INSTANCES_STATUS,
+                    &error,
+                    "serving the previous snapshot",
                 );
-                if api.is_some_and(|e| e.kind() == "auth") {
+                if error.api().1.is_some_and(|e| e.kind() == "auth") {
                     tracing::warn!(
                         "the API refused the credentials: check the access key (or token) and its permissions"
                     );
