@@ -189,7 +189,7 @@ impl MetadataPoller {
             }
         }
         // The answer may hold ids nobody asked for; only the asked ones are taken.
-        found.retain(|m| wanted.contains(&m.id));
+        found.retain(|m| self.asked.contains(&m.id));
         tracing::debug!(
             asked = wanted.len(),
             found = found.len(),

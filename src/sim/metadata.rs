@@ -60,26 +60,16 @@ fn pick<T: Copy>(list: &[T], id: &str, salt: u64) -> T {
     list[(hash(id, salt) % list.len() as u64) as usize]
 }
 
-/// ISO 8601 UTC, as the API writes times.
+/// ISO 8601 UTC, as the API writes times (`2026-01-15T08:30:00Z`).
 pub fn iso8601(unix: u64) -> String {
-    let days = unix / DAY;
-    let secs = unix % DAY;
-    // Civil from days (Howard Hinnant's algorithm), for dates after 1970.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    i64::try_from(unix)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// The `DescribeInstances` row of instance `id` in `status`, for a simulator started at `epoch` (Unix seconds).

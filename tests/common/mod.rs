@@ -228,13 +228,14 @@ pub fn sample(body: &str, series: &str) -> Option<f64> {
 
 /// Every `zenlayer_vm_instance_status` series as (id, status), sorted, for comparison with ground truth.
 pub fn instance_statuses(body: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = body
-        .lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("zenlayer_vm_instance_status{instance_id=\"")?;
-            let (id, rest) = rest.split_once("\",status=\"")?;
-            let (status, value) = rest.rsplit_once("\"} ")?;
-            (value == "1").then(|| (id.to_owned(), status.to_owned()))
+    let mut out: Vec<(String, String)> = series(body, "zenlayer_vm_instance_status")
+        .into_iter()
+        .filter(|(_, value)| *value == 1.0)
+        .map(|(mut labels, _)| {
+            (
+                labels.remove("instance_id").unwrap_or_default(),
+                labels.remove("status").unwrap_or_default(),
+            )
         })
         .collect();
     out.sort();
