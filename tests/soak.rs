@@ -2,7 +2,8 @@
 //! and then on. Checked at every calm checkpoint: the series equal ground truth exactly (with metadata, every
 //! instance has its info series, equal to the simulator's row, and no other instance has one); polls never
 //! overlapped (never more calls in flight than the page concurrency, per poll); memory and file descriptors stay
-//! flat. About 20 s each, part of the default suite.
+//! flat. Each turbulent phase lasts a number of polls, so the totals do not depend on the machine's speed; about
+//! 20 s each, part of the default suite.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,14 @@ fn polls(body: &str) -> f64 {
     sample(
         body,
         "zenlayer_exporter_polls_total{action=\"DescribeInstancesStatus\"}",
+    )
+    .unwrap_or(0.0)
+}
+
+fn metadata_polls(body: &str) -> f64 {
+    sample(
+        body,
+        "zenlayer_exporter_polls_total{action=\"DescribeInstances\"}",
     )
     .unwrap_or(0.0)
 }
@@ -105,6 +114,8 @@ async fn soak(metadata: bool) {
         FaultRule::every(Fault::DuplicateRows, 23),
         FaultRule::every(Fault::ShiftAfterPage, 29),
     ];
+    // Status and metadata polls per turbulent phase; twelve rounds make the floors asserted at the end.
+    let per_round = if metadata { (34.0, 9.0) } else { (84.0, 0.0) };
     let started = Instant::now();
     let first_polls = polls(&exporter.metrics().await);
     let mut memory = Vec::new();
@@ -115,7 +126,18 @@ async fn soak(metadata: bool) {
             sim.add_rule(rule.clone());
         }
         sim.set_churn(300.0);
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // A number of polls, not a time: how many fit in a second depends on the machine, and a floor on a
+        // timed count failed on a slower one. A poll that stops coming fails the bounded wait instead.
+        let (status_from, metadata_from) = {
+            let body = exporter.metrics().await;
+            (polls(&body), metadata_polls(&body))
+        };
+        exporter
+            .metrics_until(&format!("turbulent polls in round {round}"), |b| {
+                polls(b) >= status_from + per_round.0
+                    && metadata_polls(b) >= metadata_from + per_round.1
+            })
+            .await;
         // Calm: no churn, no faults; two clean polls later the series must equal the ground truth exactly.
         sim.set_churn(0.0);
         sim.clear_faults();
@@ -161,11 +183,7 @@ async fn soak(metadata: bool) {
         .filter(|l| l.starts_with("zenlayer_exporter_poll_failures_total{"))
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
         .sum();
-    let metadata_polls = sample(
-        &body,
-        "zenlayer_exporter_polls_total{action=\"DescribeInstances\"}",
-    )
-    .unwrap_or(0.0);
+    let metadata_polls = metadata_polls(&body);
     eprintln!(
         "soak (metadata {metadata}): {done} status polls, {metadata_polls} metadata polls ({failed} failed) in {:.1} s; RSS {} -> {} kB; fds {} -> {}",
         started.elapsed().as_secs_f64(),
@@ -175,7 +193,7 @@ async fn soak(metadata: bool) {
         descriptors[descriptors.len() - 1]
     );
     // With metadata, the simulator also writes and the exporter decodes a 300-row metadata walk ten times a
-    // second, on the same two cores: fewer status polls fit in the time.
+    // second, on the same two cores: each round asks for fewer status polls.
     let (status_floor, metadata_floor) = if metadata {
         (400.0, 100.0)
     } else {
