@@ -406,8 +406,10 @@ fn parse_listen(text: &str) -> Option<SocketAddr> {
     text.parse().ok()
 }
 
-/// What `--healthcheck` probes: the listen address, and whether it serves TLS. It must work without credentials
-/// and in demo mode, so it reads nothing else.
+/// What `--healthcheck` probes: the listen address, and whether to try TLS first. It must work without
+/// credentials and in demo mode, so it reads nothing else; and it must never fail on a web configuration the
+/// running server tolerates (a reload that did not load keeps the server as it was), so the file is only a hint
+/// and the probe tries the other transport too.
 pub fn probe_target_from_vars(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(SocketAddr, bool), String> {
@@ -422,14 +424,8 @@ pub fn probe_target_from_vars(
     let text = get(LISTEN).unwrap_or_else(|| default_of(LISTEN).to_owned());
     let address =
         parse_listen(&text).ok_or_else(|| format!("{LISTEN}: cannot parse {}", quote(&text)))?;
-    let tls = match get(WEB) {
-        None => false,
-        Some(path) => WebConfig::load(Path::new(&path))
-            .map_err(|problems| format!("{WEB}: {}", problems.join("; ")))?
-            .tls
-            .is_some(),
-    };
-    Ok((address, tls))
+    let tls_first = get(WEB).is_some_and(|path| crate::web::asks_for_tls(Path::new(&path)));
+    Ok((address, tls_first))
 }
 
 impl Config {

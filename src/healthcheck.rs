@@ -3,6 +3,8 @@
 //! and without credentials. Over TLS it does not verify the certificate: it talks to its own process on
 //! loopback, sends nothing secret and reads only a status line. It carries no password or client certificate,
 //! so the server refusing it for want of them (401, or TLS 1.3's certificate_required alert) counts as alive.
+//! The web configuration only says which transport to try first: the file may have changed since the server
+//! loaded it (a reload that failed keeps the server as it was), so a probe that fails on one tries the other.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -27,23 +29,50 @@ pub fn probe_address(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// GETs `/healthz` from `listen` (over TLS when `tls`); `Ok` when it answers 200 or 401, else why not.
-pub fn probe(listen: SocketAddr, tls: bool) -> Result<(), String> {
+/// GETs `/healthz` from `listen`, over TLS first when `tls_first`, then over the other transport if the first
+/// got no good answer; `Ok` when either answers 200 or 401, else why not.
+pub fn probe(listen: SocketAddr, tls_first: bool) -> Result<(), String> {
     let target = probe_address(listen);
+    let name = |tls: bool| if tls { "TLS" } else { "plain HTTP" };
+    match probe_once(target, tls_first) {
+        Ok(()) => Ok(()),
+        Err(Failure::Connect(e)) => Err(e),
+        Err(Failure::Answer(first)) => probe_once(target, !tls_first).map_err(|second| {
+            let second = match second {
+                Failure::Connect(e) | Failure::Answer(e) => e,
+            };
+            format!(
+                "over {}: {first}; over {}: {second}",
+                name(tls_first),
+                name(!tls_first)
+            )
+        }),
+    }
+}
+
+/// Why one probe failed: nothing listens (trying again over the other transport is pointless), or what listens
+/// gave no good answer.
+enum Failure {
+    Connect(String),
+    Answer(String),
+}
+
+fn probe_once(target: SocketAddr, tls: bool) -> Result<(), Failure> {
     let stream = TcpStream::connect_timeout(&target, PROBE_TIMEOUT)
-        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+        .map_err(|e| Failure::Connect(format!("cannot connect to {target}: {e}")))?;
+    let answer = |e: std::io::Error| Failure::Answer(e.to_string());
     stream
         .set_read_timeout(Some(PROBE_TIMEOUT))
-        .map_err(|e| e.to_string())?;
+        .map_err(answer)?;
     stream
         .set_write_timeout(Some(PROBE_TIMEOUT))
-        .map_err(|e| e.to_string())?;
+        .map_err(answer)?;
     let head = if tls {
         let connection = rustls::ClientConnection::new(
-            Arc::new(insecure_client()?),
+            Arc::new(insecure_client().map_err(Failure::Answer)?),
             ServerName::IpAddress(target.ip().into()),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::Answer(e.to_string()))?;
         exchange(rustls::StreamOwned::new(connection, stream))
     } else {
         exchange(stream)
@@ -52,12 +81,12 @@ pub fn probe(listen: SocketAddr, tls: bool) -> Result<(), String> {
         Ok(head) if matches!(&head[9..12], b"200" | b"401") && head.starts_with(b"HTTP/1.") => {
             Ok(())
         }
-        Ok(other) => Err(format!(
+        Ok(other) => Err(Failure::Answer(format!(
             "{target} answered {:?}",
             String::from_utf8_lossy(&other)
-        )),
+        ))),
         Err(e) if is_certificate_required(&e) => Ok(()),
-        Err(e) => Err(format!("no answer from {target}: {e}")),
+        Err(e) => Err(Failure::Answer(format!("no answer from {target}: {e}"))),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Re-reads files an operator rotates without restarting the exporter, every few seconds and on SIGHUP: the
 //! secret file behind the credentials (a rotated Kubernetes Secret or systemd credential) and the web
 //! configuration with the certificates it names (cert-manager renewals, changed users). A file that cannot be
-//! read or does not load keeps what is in use: a half-written rotation must not take the exporter down.
+//! read or does not load keeps what is in use: a half-written rotation must not take the exporter down, and a
+//! web configuration that would lower protection (lose TLS, client certificates or users) is never taken up.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -82,21 +83,29 @@ pub async fn watch_web(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut last_error = None;
-    on_triggers(every, shutdown, |reason| match WebConfig::load(&path) {
-        Ok(new) => {
-            loaded.set(1.0);
-            last_error = None;
-            if !new.same_as(&web.load()) {
-                tracing::info!(path = %path.display(), reason, web = %new.summary(), "web configuration reloaded");
-                web.store(Arc::new(new));
+    on_triggers(every, shutdown, |reason| {
+        let problem = match WebConfig::load(&path) {
+            Ok(new) => {
+                let dropped = new.dropped_from(&web.load());
+                if dropped.is_empty() {
+                    if !new.same_as(&web.load()) {
+                        tracing::info!(path = %path.display(), reason, web = %new.summary(), "web configuration reloaded");
+                        web.store(Arc::new(new));
+                    }
+                    None
+                } else {
+                    Some(format!(
+                        "the file would drop {}; a reload never lowers protection, so the configuration in use stays until a restart",
+                        dropped.join(", ")
+                    ))
+                }
             }
-        }
-        Err(problems) => {
-            loaded.set(0.0);
-            once(&mut last_error, Some(problems.join("; ")), |problems| {
-                tracing::error!(path = %path.display(), %problems, "cannot reload the web configuration; keeping the one in use");
-            });
-        }
+            Err(problems) => Some(problems.join("; ")),
+        };
+        loaded.set(if problem.is_none() { 1.0 } else { 0.0 });
+        once(&mut last_error, problem, |problems| {
+            tracing::warn!(path = %path.display(), %problems, "web configuration not reloaded; keeping the one in use");
+        });
     })
     .await;
 }

@@ -152,11 +152,7 @@ pub async fn serve(
                             serve_connection(stream, peer, state, Some(tls), &http, watcher).await
                         }
                         Err(reason) => {
-                            state
-                                .metrics
-                                .http_rejected
-                                .with_label_values(&["tls_handshake"])
-                                .inc();
+                            reject(&state, "tls_handshake");
                             tracing::debug!(%peer, %reason, "TLS handshake failed");
                         }
                     }
@@ -212,23 +208,32 @@ async fn handle<B>(
                 .headers()
                 .get(header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes);
-            if users.check(given).await {
-                route(&req, state)
-            } else {
-                state
-                    .metrics
-                    .http_rejected
-                    .with_label_values(&["unauthorized"])
-                    .inc();
-                let head = req.method() == Method::HEAD;
-                let mut denied = plain(StatusCode::UNAUTHORIZED, "unauthorized\n", head);
-                denied.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(
-                        "Basic realm=\"zenlayer-exporter\", charset=\"UTF-8\"",
-                    ),
-                );
-                denied
+            let head = req.method() == Method::HEAD;
+            match users.check(given).await {
+                web::Login::Allowed => route(&req, state),
+                web::Login::Denied => {
+                    reject(state, "unauthorized");
+                    let mut denied = plain(StatusCode::UNAUTHORIZED, "unauthorized\n", head);
+                    denied.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static(
+                            "Basic realm=\"zenlayer-exporter\", charset=\"UTF-8\"",
+                        ),
+                    );
+                    denied
+                }
+                web::Login::Busy => {
+                    // Answered at once: queueing would only let a flood delay every new login further.
+                    reject(state, "auth_busy");
+                    let mut busy = plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many password checks in progress; retry\n",
+                        head,
+                    );
+                    busy.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    busy
+                }
             }
         }
         None => route(&req, state),
@@ -249,6 +254,14 @@ async fn handle<B>(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+fn reject(state: &AppState, reason: &str) {
+    state
+        .metrics
+        .http_rejected
+        .with_label_values(&[reason])
+        .inc();
 }
 
 /// Dispatches one request. Synchronous: every answer is ready in memory.

@@ -13,7 +13,7 @@ use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
 pub const POLL_ONLY_REASONS: [&str; 3] = ["deadline", "pagination", "internal"];
 
 /// Why the server refused a connection or request (`zenlayer_exporter_http_requests_rejected_total`).
-pub const REJECT_REASONS: [&str; 2] = ["tls_handshake", "unauthorized"];
+pub const REJECT_REASONS: [&str; 3] = ["tls_handshake", "unauthorized", "auth_busy"];
 
 /// The version compiled in, for `--version`, logs and `zenlayer_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -105,8 +105,8 @@ impl Metrics {
             Opts::new(
                 "zenlayer_exporter_http_requests_rejected_total",
                 "Connections or requests refused by the web configuration: a failed TLS handshake (no or an \
-                 untrusted client certificate, plain HTTP to the TLS port) or missing or wrong basic \
-                 authentication.",
+                 untrusted client certificate, plain HTTP to the TLS port), missing or wrong basic \
+                 authentication, or too many password checks already in progress (auth_busy, answered 503).",
             ),
             &["reason"],
         )?;
@@ -115,7 +115,8 @@ impl Metrics {
         }
         let web_config_reload_ok = Gauge::new(
             "zenlayer_exporter_web_config_last_reload_successful",
-            "1 if the web configuration file (and the files it names) last loaded cleanly, else 0: the previous \
+            "1 if the web configuration file (and the files it names) last loaded cleanly, else 0: it does not \
+             load, or it would drop TLS, client certificates or users, which only a restart does; the previous \
              configuration is still in use.",
         )?;
         web_config_reload_ok.set(1.0);

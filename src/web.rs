@@ -26,6 +26,10 @@ const VERIFIED_CACHE: usize = 64;
 /// every core from the scrapes that know theirs (their check is a cache hit and never waits here).
 const CONCURRENT_CHECKS: usize = 2;
 
+/// Requests that may wait for one of those checks. Beyond it a request is answered 503 at once rather than
+/// queued: a flood must not build a queue whose tail a real scraper's first login would wait behind.
+const WAITING_CHECKS: usize = 16;
+
 /// The file as written. Unknown keys are errors: a misspelt `client_ca_file` must not silently turn client
 /// certificates off.
 #[derive(Deserialize, Default)]
@@ -76,6 +80,8 @@ pub struct WebConfig {
     pub client_certs_required: bool,
     /// When set, a client certificate must name one of these in its subject alternative names.
     pub client_allowed_sans: Option<Arc<[String]>>,
+    /// Whether the file held nothing but white space.
+    empty: bool,
     /// Hash of every byte the configuration was built from, so a reload only swaps when something changed.
     fingerprint: [u8; 32],
 }
@@ -95,6 +101,7 @@ impl WebConfig {
             headers: Vec::new(),
             client_certs_required: false,
             client_allowed_sans: None,
+            empty: true,
             fingerprint: [0; 32],
         }
     }
@@ -119,6 +126,32 @@ impl WebConfig {
         self.fingerprint == other.fingerprint
     }
 
+    /// The protections `current` enforces that this configuration would drop, empty when it drops none. A reload
+    /// that would drop any is refused: editors and `>` truncate a file before writing it, so a reload can read
+    /// an empty file or any prefix of one, and most prefixes are valid YAML that simply lacks the rest. Removing a
+    /// protection on purpose takes a restart.
+    pub fn dropped_from(&self, current: &WebConfig) -> Vec<&'static str> {
+        let mut dropped = Vec::new();
+        let current_plain =
+            current.tls.is_none() && current.users.is_none() && current.headers.is_empty();
+        if self.empty && !current_plain {
+            dropped.push("the whole configuration (the file is empty)");
+        }
+        if current.tls.is_some() && self.tls.is_none() {
+            dropped.push("TLS");
+        }
+        if current.client_certs_required && !self.client_certs_required {
+            dropped.push("the client certificate requirement");
+        }
+        if current.client_allowed_sans.is_some() && self.client_allowed_sans.is_none() {
+            dropped.push("client_allowed_sans");
+        }
+        if current.users.is_some() && self.users.is_none() {
+            dropped.push("basic authentication");
+        }
+        dropped
+    }
+
     /// Reads and checks `path` and every file it names. Relative paths inside are relative to the file's own
     /// directory, as exporter-toolkit resolves them. Every problem is returned, not just the first.
     pub fn load(path: &Path) -> Result<WebConfig, Vec<String>> {
@@ -126,7 +159,8 @@ impl WebConfig {
             .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
         let mut fingerprint = Sha256::new();
         fingerprint.update(&text);
-        let raw: RawWebConfig = if text.iter().all(u8::is_ascii_whitespace) {
+        let empty = text.iter().all(u8::is_ascii_whitespace);
+        let raw: RawWebConfig = if empty {
             RawWebConfig::default()
         } else {
             serde_yaml_ng::from_slice(&text).map_err(|e| {
@@ -177,8 +211,25 @@ impl WebConfig {
             headers,
             client_certs_required,
             client_allowed_sans,
+            empty,
             fingerprint: fingerprint.finalize().into(),
         })
+    }
+}
+
+/// Whether the file at `path` seems to ask for TLS: it has a `tls_server_config` that is not empty. Lenient on
+/// purpose, for `--healthcheck`: nothing else in the file is read or checked, and a file that cannot be read
+/// or parsed is taken to ask for TLS (a probe tries plain HTTP next).
+pub fn asks_for_tls(path: &Path) -> bool {
+    let Ok(text) = std::fs::read(path) else {
+        return true;
+    };
+    match serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(&text) {
+        Ok(serde_yaml_ng::Value::Mapping(top)) => top
+            .get("tls_server_config")
+            .is_some_and(|tls| tls.as_mapping().is_some_and(|m| !m.is_empty())),
+        Ok(serde_yaml_ng::Value::Null) => false,
+        Ok(_) | Err(_) => true,
     }
 }
 
@@ -550,10 +601,29 @@ fn response_headers(
 /// The basic-authentication users: names and bcrypt hashes, and the logins already verified.
 pub struct Users {
     hashes: BTreeMap<String, String>,
+    /// What an unknown user's password is checked against: the hash of the highest cost present, so an unknown
+    /// name never answers faster than a known one, whatever costs the hashes were made with.
+    decoy: String,
     /// SHA-256 of (user, password, hash) for recent successful logins. A digest, so the passwords themselves are
     /// not kept; keyed on the hash too, so a changed hash is checked afresh.
     verified: Mutex<HashSet<[u8; 32]>>,
+    /// [`CONCURRENT_CHECKS`] permits, each moved into the blocking task that runs one bcrypt, so it is held until
+    /// that hash is done even when the client hung up and its request was dropped.
     checks: Arc<Semaphore>,
+    /// [`CONCURRENT_CHECKS`] + [`WAITING_CHECKS`] permits: a request holds one from before it waits until its
+    /// check is done; none left means too many already wait.
+    admitted: Arc<Semaphore>,
+}
+
+/// What a basic-authentication check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    /// A known user with the right password.
+    Allowed,
+    /// No credentials, an unknown user or a wrong password.
+    Denied,
+    /// Too many checks already running or waiting; nothing was checked.
+    Busy,
 }
 
 impl Users {
@@ -571,10 +641,17 @@ impl Users {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let decoy = hashes
+            .values()
+            .max_by_key(|hash| bcrypt::HashParts::from_str(hash).map_or(0, |p| p.get_cost()))
+            .cloned()
+            .unwrap_or_default();
         Ok(Users {
             hashes,
+            decoy,
             verified: Mutex::new(HashSet::new()),
             checks: Arc::new(Semaphore::new(CONCURRENT_CHECKS)),
+            admitted: Arc::new(Semaphore::new(CONCURRENT_CHECKS + WAITING_CHECKS)),
         })
     }
 
@@ -583,17 +660,15 @@ impl Users {
     }
 
     /// Whether an `Authorization` header value carries a known user's password.
-    pub async fn check(self: &Arc<Self>, authorization: Option<&[u8]>) -> bool {
+    pub async fn check(self: &Arc<Self>, authorization: Option<&[u8]>) -> Login {
         let Some((user, password)) = authorization.and_then(parse_basic) else {
-            return false;
+            return Login::Denied;
         };
         let (hash, known) = match self.hashes.get(&user) {
             Some(hash) => (hash.clone(), true),
-            // An unknown user costs the same bcrypt as a known one, so timing does not tell which names exist.
-            None => match self.hashes.values().next() {
-                Some(hash) => (hash.clone(), false),
-                None => return false,
-            },
+            // An unknown user costs the same bcrypt as the dearest known one, so timing does not tell which names
+            // exist.
+            None => (self.decoy.clone(), false),
         };
         let key: [u8; 32] = {
             let mut h = Sha256::new();
@@ -604,19 +679,29 @@ impl Users {
             h.finalize().into()
         };
         if known && self.remembered(&key) {
-            return true;
+            return Login::Allowed;
         }
-        let Ok(_permit) = self.checks.clone().acquire_owned().await else {
-            return false;
+        let Ok(admitted) = self.admitted.clone().try_acquire_owned() else {
+            return Login::Busy;
         };
-        let matched =
-            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false);
+        let Ok(running) = self.checks.clone().acquire_owned().await else {
+            return Login::Denied;
+        };
+        // Both permits go into the blocking task: if the client hangs up, this future is dropped, but the hash
+        // already started keeps its place in the bound until it is done.
+        let matched = tokio::task::spawn_blocking(move || {
+            let matched = bcrypt::verify(password, &hash).unwrap_or(false);
+            drop((running, admitted));
+            matched
+        })
+        .await
+        .unwrap_or(false);
         if matched && known {
             self.remember(key);
+            Login::Allowed
+        } else {
+            Login::Denied
         }
-        matched && known
     }
 
     fn remembered(&self, key: &[u8; 32]) -> bool {
@@ -675,6 +760,53 @@ mod tests {
         assert_eq!(parse_basic(b"Bearer abc"), None);
         assert_eq!(parse_basic(b"Basic !!!"), None);
         assert_eq!(parse_basic(b"Basic"), None);
+    }
+
+    #[test]
+    fn unknown_users_are_checked_against_the_dearest_hash() {
+        // `alice` sorts first: checking unknown names against the first hash would make them answer faster than
+        // `zoe`, whose hash costs four times as much.
+        let (cheap, dear) = (bcrypt::hash("a", 4).unwrap(), bcrypt::hash("b", 6).unwrap());
+        let users = Users::new(BTreeMap::from([
+            ("alice".to_owned(), cheap),
+            ("zoe".to_owned(), dear.clone()),
+        ]))
+        .unwrap();
+        assert_eq!(users.decoy, dear);
+    }
+
+    #[test]
+    fn dropping_a_protection_on_reload_is_named() {
+        let dir = std::env::temp_dir().join(format!("zl-web-drop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let load = |yaml: &str| {
+            std::fs::write(dir.join("web.yml"), yaml).unwrap();
+            WebConfig::load(&dir.join("web.yml")).unwrap()
+        };
+        let users = format!(
+            "basic_auth_users:\n  a: {}\n",
+            bcrypt::hash("x", 4).unwrap()
+        );
+        let headers = "http_server_config:\n  headers:\n    X-Frame-Options: deny\n";
+        let (with_users, empty, only_headers) = (load(&users), load(""), load(headers));
+        assert_eq!(
+            empty.dropped_from(&with_users),
+            [
+                "the whole configuration (the file is empty)",
+                "basic authentication"
+            ]
+        );
+        assert_eq!(
+            only_headers.dropped_from(&with_users),
+            ["basic authentication"]
+        );
+        assert!(with_users.dropped_from(&empty).is_empty(), "adding is fine");
+        assert!(empty.dropped_from(&WebConfig::plain()).is_empty());
+        assert_eq!(
+            empty.dropped_from(&only_headers),
+            ["the whole configuration (the file is empty)"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -704,14 +704,308 @@ async fn the_example_web_configuration_loads_as_documented() {
             base64::engine::general_purpose::STANDARD.encode(pair)
         )
     };
-    assert!(
+    use zenlayer_exporter::web::Login;
+    assert_eq!(
         users
             .check(Some(basic("prometheus:change-me").as_bytes()))
+            .await,
+        Login::Allowed
+    );
+    assert_eq!(
+        users
+            .check(Some(basic("prometheus:change-it").as_bytes()))
+            .await,
+        Login::Denied
+    );
+}
+
+/// Threads of process `pid` now.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// The largest thread count of `pid` seen while `during` runs, sampled every few milliseconds.
+async fn peak_threads<T>(pid: u32, during: impl std::future::Future<Output = T>) -> (usize, T) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(threads(pid));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        })
+    };
+    let out = during.await;
+    // Blocking threads that ran a flood's hashes outlive them by seconds; a last look catches any the
+    // sampler's period missed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    (sampler.join().unwrap(), out)
+}
+
+/// One request with basic credentials on a fresh connection: the status code, or 0 when none came.
+async fn status_of(addr: SocketAddr, path: &str, user: &str, password: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .timeout(common::DEADLINE)
+        .build()
+        .unwrap();
+    client
+        .get(format!("http://{addr}{path}"))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
+/// The security review's flood: wrong passwords whose clients hang up 10 ms after sending used to leave their
+/// bcrypt running on a fresh blocking thread each (40 requests, 41 threads), outside the two-check bound. Run
+/// against the real binary so the thread count is the exporter's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_floods_that_hang_up_stay_within_the_check_bound() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let dir = TempDir::new("web-flood");
+    // Cost 8: slow enough in a debug build that forty checks cannot finish before the flood is sent.
+    write(
+        &dir.0,
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  prometheus: {}\n",
+            bcrypt::hash("s3cret", 8).unwrap()
+        ),
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_zenlayer-exporter"))
+        .arg("--demo")
+        .env_clear()
+        .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", addr.to_string())
+        .env("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "1")
+        .env("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "0")
+        .env("ZENLAYER_EXPORTER_WEB_CONFIG_FILE", dir.0.join("web.yml"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = KillOnDrop(child);
+    let pid = child.0.id();
+    eventually("the exporter ready", || async {
+        (status_of(addr, "/readyz", "prometheus", "s3cret").await == 200).then_some(())
+    })
+    .await;
+    let polls = |body: &str| {
+        let failed: f64 = common::series(body, "zenlayer_exporter_poll_failures_total")
+            .iter()
+            .map(|(_, v)| v)
+            .sum();
+        let action = "{action=\"DescribeInstancesStatus\"}";
+        (
+            sample(body, &format!("zenlayer_exporter_polls_total{action}")).unwrap_or(0.0),
+            failed,
+        )
+    };
+    let scrape = || async {
+        let response = reqwest::Client::new()
+            .get(format!("http://{addr}/metrics"))
+            .basic_auth("prometheus", Some("s3cret"))
+            .timeout(common::DEADLINE)
+            .send()
             .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    };
+    let before = polls(&scrape().await);
+    // Settle: the blocking threads of the start-up and of the first login are there already.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = threads(pid);
+
+    // Forty wrong passwords, each closed 10 ms after it is sent, while the real scraper keeps scraping.
+    let (peak, scrapes) = peak_threads(pid, async {
+        let flood: Vec<_> = (0..40)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    let credentials = base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        format!("prometheus:guess{i}"),
+                    );
+                    let request = format!(
+                        "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {credentials}\r\n\r\n"
+                    );
+                    socket.write_all(request.as_bytes()).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            scrape().await;
+            latencies.push(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for hung_up in flood {
+            hung_up.await.unwrap();
+        }
+        latencies
+    })
+    .await;
+    eprintln!(
+        "hang-up flood: threads {baseline} before, {peak} at the peak; the real scrapes took {scrapes:?}"
     );
     assert!(
-        !users
-            .check(Some(basic("prometheus:change-it").as_bytes()))
-            .await
+        peak <= baseline + 3,
+        "threads went from {baseline} to {peak}: hashes ran outside the bound"
     );
+
+    // Forty wrong passwords that wait for their answers: two are checked at a time and sixteen may wait; the
+    // rest are told at once to come back, and none is let in.
+    let (peak, statuses) = peak_threads(pid, async {
+        let waiting: Vec<_> = (0..40)
+            .map(|i| {
+                tokio::spawn(async move {
+                    status_of(addr, "/metrics", "prometheus", &format!("guess{i}")).await
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for request in waiting {
+            statuses.push(request.await.unwrap());
+        }
+        statuses
+    })
+    .await;
+    let count = |code| statuses.iter().filter(|s| **s == code).count();
+    eprintln!(
+        "waiting flood: {} answered 401, {} answered 503, threads at the peak {peak}",
+        count(401),
+        count(503)
+    );
+    assert_eq!(count(401) + count(503), 40, "{statuses:?}");
+    assert!(count(401) >= 2 && count(503) >= 1, "{statuses:?}");
+    assert!(
+        peak <= baseline + 3,
+        "threads went from {baseline} to {peak}"
+    );
+
+    // The polls kept their interval through both floods, and none failed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let body = scrape().await;
+    let after = polls(&body);
+    assert!(
+        after.0 > before.0,
+        "no poll ran during the floods: {before:?} → {after:?}"
+    );
+    assert_eq!(after.1, before.1, "a poll failed during the floods");
+    assert!(
+        sample(
+            &body,
+            "zenlayer_exporter_http_requests_rejected_total{reason=\"auth_busy\"}"
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{body}"
+    );
+    drop(child);
+}
+
+/// A child process killed when the test ends, even by a failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `zenlayer-exporter --healthcheck` as the container probe runs it, with the web configuration file at `web`.
+fn healthcheck(addr: SocketAddr, web: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_zenlayer-exporter"))
+        .arg("--healthcheck")
+        .env_clear()
+        .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", addr.to_string())
+        .env("ZENLAYER_EXPORTER_WEB_CONFIG_FILE", web)
+        .output()
+        .unwrap()
+}
+
+/// Editors and `>` truncate a file before writing it, so a reload can read an empty file or any prefix of one.
+/// None of those may lower protection: each keeps the configuration in use and says so in the reload gauge,
+/// and the container probe keeps passing on each (it used to fail on a file the server tolerates, and a
+/// restart would then have refused to start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_never_lowers_protection_and_the_probe_tolerates_what_the_server_does() {
+    let sim = common::sim(2).await;
+    let ca = Ca::new("CA");
+    let dir = mtls_dir("web-downgrade", &ca, &ca.server());
+    let web = dir.0.join("web.yml");
+    let full = std::fs::read_to_string(&web).unwrap();
+    let exporter =
+        Exporter::start_with(config_with_web_file(&sim, &web), ServerConfig::default()).await;
+    let base = format!("https://{}", exporter.addr);
+    let good = tls_client(&ca, Some(&ca.client()));
+    let no_cert = tls_client(&ca, None);
+    let plain = common::client();
+    let user = Some(("prometheus", "s3cret"));
+    let reload_ok = || async {
+        let (_, _, body) = fetch(&good, &format!("{base}/metrics"), user).await.ok()?;
+        sample(&body, "zenlayer_exporter_web_config_last_reload_successful")
+    };
+    let users_at = full.find("basic_auth_users:").unwrap();
+    let cases = [
+        ("emptied by `: > web.yml`", String::new()),
+        ("cut before the users", full[..users_at].to_owned()),
+        (
+            "cut before the client CA",
+            full[..full.find("  client_auth_type").unwrap()].to_owned(),
+        ),
+        ("only the users left", full[users_at..].to_owned()),
+        ("not YAML at all", "tls_server_config: [oops\n".to_owned()),
+    ];
+    for (what, text) in cases {
+        // Written in place, as a truncating editor does: no rename.
+        std::fs::write(&web, &text).unwrap();
+        eventually(&format!("{what}: the reload refused"), || async {
+            (reload_ok().await == Some(0.0)).then_some(())
+        })
+        .await;
+        let anonymous = fetch(&good, &format!("{base}/metrics"), None).await;
+        assert_eq!(
+            anonymous.map(|r| r.0),
+            Ok(401),
+            "{what}: users still required"
+        );
+        assert!(
+            fetch(&no_cert, &format!("{base}/healthz"), user)
+                .await
+                .is_err(),
+            "{what}: client certificates still required"
+        );
+        assert!(
+            plain
+                .get(format!("http://{}/metrics", exporter.addr))
+                .send()
+                .await
+                .is_err(),
+            "{what}: still TLS only"
+        );
+        let probe = healthcheck(exporter.addr, &web);
+        assert!(
+            probe.status.success(),
+            "{what}: --healthcheck failed: {}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+        std::fs::write(&web, &full).unwrap();
+        eventually(&format!("{what}: the full file taken up again"), || async {
+            (reload_ok().await == Some(1.0)).then_some(())
+        })
+        .await;
+    }
+    exporter.stop_within(Duration::from_secs(10)).await.unwrap();
 }
