@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::clip;
 use crate::status::Status;
 
 /// The API action that lists every instance's status.
@@ -155,6 +156,8 @@ pub fn decode_page<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<Page<T>,
         ),
         None => (envelope.request_id, envelope.total_count, envelope.data_set),
     };
+    // Logged and shown on the landing page: kept short and on one line, whatever the server sent.
+    let request_id = request_id.as_deref().map(clip);
     let Some(total_count) = total_count else {
         return Err(PageDecodeError {
             detail: "answer has no totalCount".into(),
@@ -184,7 +187,9 @@ struct ErrorEnvelope {
     response: Option<ErrorBody>,
 }
 
-/// Reads an error envelope; `None` when the body is not one (a proxy's HTML page, an empty body).
+/// Reads an error envelope; `None` when the body is not one (a proxy's HTML page, an empty body). Every field
+/// is clipped and flattened to one line: they end up in logs and on the landing page, and a hostile or broken
+/// server could otherwise forge log lines (a newline, a terminal escape) or send megabytes.
 pub fn decode_error(body: &[u8]) -> Option<ErrorBody> {
     let envelope: ErrorEnvelope = serde_json::from_slice(body).ok()?;
     let mut out = envelope.top;
@@ -193,12 +198,35 @@ pub fn decode_error(body: &[u8]) -> Option<ErrorBody> {
         out.code = out.code.or(inner.code);
         out.message = out.message.or(inner.message);
     }
+    let clipped = |field: Option<String>| field.as_deref().map(clip);
+    let out = ErrorBody {
+        request_id: clipped(out.request_id),
+        code: clipped(out.code),
+        message: clipped(out.message),
+    };
     out.code.is_some().then_some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_fields_are_clipped_to_one_short_line() {
+        let forged = "BAD\n2026-01-01T00:00:00Z  INFO zenlayer_exporter: \u{1b}[31mforged line";
+        let huge = "C".repeat(300_000);
+        let body =
+            serde_json::json!({"requestId": huge, "code": forged, "message": forged}).to_string();
+        let e = decode_error(body.as_bytes()).unwrap();
+        for field in [&e.code, &e.message, &e.request_id] {
+            let field = field.as_deref().unwrap();
+            assert!(!field.chars().any(char::is_control), "{field:?}");
+            assert!(field.chars().count() <= 201, "{} chars", field.len());
+        }
+        let body = serde_json::json!({"requestId": forged, "totalCount": 0}).to_string();
+        let page = decode_page::<InstanceStatus>(body.as_bytes()).unwrap();
+        assert!(!page.request_id.unwrap().contains(['\n', '\u{1b}']));
+    }
 
     #[test]
     fn wrapped_and_flat_envelopes_decode_alike() {
