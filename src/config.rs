@@ -15,7 +15,7 @@ use crate::render::StatusSeries;
 use crate::secret::Secret;
 use crate::telemetry::LogFormat;
 use crate::web::WebConfig;
-use crate::zenlayer::client::Auth;
+use crate::zenlayer::client::{Auth, Proxy, is_loopback};
 use crate::zenlayer::model::MAX_PAGE_SIZE;
 
 /// One configuration variable: its name, its default (as the text an operator would write) and what it does.
@@ -166,6 +166,8 @@ pub struct Config {
     pub secret_reload_interval: Duration,
     /// Variables set under our prefixes that nothing reads: likely typos, logged at start-up.
     pub unknown_variables: Vec<String>,
+    /// The proxy to the API, from the standard `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` variables.
+    pub proxy: Option<Proxy>,
 }
 
 impl fmt::Debug for Config {
@@ -199,6 +201,7 @@ impl fmt::Debug for Config {
             .field("metadata_interval", &self.metadata_interval)
             .field("tag_labels", &self.tag_labels.keys())
             .field("web", &self.web)
+            .field("proxy", &self.proxy)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
             .field("demo", &self.demo)
@@ -392,6 +395,19 @@ fn quote(text: &str) -> String {
     )
 }
 
+/// `text` with the user-info of its authority (what comes before an `@` in `scheme://user:password@host/`)
+/// replaced by `…`. Textual, so it also works on a URL that does not parse.
+fn without_userinfo(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let authority_end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    match text[start..authority_end].rfind('@') {
+        Some(at) => format!("{}…{}", &text[..start], &text[start + at..]),
+        None => text.to_owned(),
+    }
+}
+
 fn header_safe(value: &str) -> bool {
     value.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
@@ -432,12 +448,7 @@ impl Config {
     /// Settings that are valid but risky, for the start-up log: a bearer token sent in clear to another host.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let loopback = match self.api_url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        };
+        let loopback = is_loopback(&self.api_url);
         if self.metadata_interval.is_none() && !self.tag_labels.is_empty() {
             out.push("ZENLAYER_EXPORTER_TAG_LABELS is set but ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS is 0: no tags are read".to_owned());
         }
@@ -470,6 +481,11 @@ impl Config {
             .filter(|k| !(k.contains("_SERVICE_") || k.contains("_PORT")))
             .cloned()
             .collect();
+        let proxy_vars: Vec<(String, String)> = vars
+            .iter()
+            .filter(|(k, v)| PROXY_VARIABLES.contains(&k.as_str()) && !v.is_empty())
+            .cloned()
+            .collect();
         let raw: RawEnv = envy::from_iter(
             vars.into_iter()
                 .filter(|(k, _)| VARIABLES.iter().any(|v| v.name == k.as_str())),
@@ -493,11 +509,13 @@ impl Config {
         .map(PathBuf::from);
 
         let api_url_text = c.value("ZENLAYER_EXPORTER_API_URL", &raw.zenlayer_exporter_api_url);
+        // Quoted in messages without any user-info: `https://user:password@host` must not reach a terminal or log.
+        let shown = quote(&without_userinfo(api_url_text));
         let api_url = match Url::parse(api_url_text) {
             Ok(url) if !matches!(url.scheme(), "http" | "https") => {
                 c.fail(
                     "ZENLAYER_EXPORTER_API_URL",
-                    format!("must be an http or https URL, got {}", quote(api_url_text)),
+                    format!("must be an http or https URL, got {shown}"),
                 );
                 None
             }
@@ -510,8 +528,7 @@ impl Config {
                 c.fail(
                     "ZENLAYER_EXPORTER_API_URL",
                     format!(
-                        "must be scheme://host[:port][/path], without credentials or query, got {}",
-                        quote(api_url_text)
+                        "must be scheme://host[:port][/path], without credentials or query, got {shown}"
                     ),
                 );
                 None
@@ -520,11 +537,15 @@ impl Config {
             Err(e) => {
                 c.fail(
                     "ZENLAYER_EXPORTER_API_URL",
-                    format!("is not a URL ({e}): {}", quote(api_url_text)),
+                    format!("is not a URL ({e}): {shown}"),
                 );
                 None
             }
         };
+
+        let proxy = api_url
+            .as_ref()
+            .and_then(|url| proxy_for(&mut c, url, &proxy_vars));
 
         let api_version = c
             .value(
@@ -743,10 +764,67 @@ impl Config {
                 secret_file,
                 secret_reload_interval: Duration::from_secs(10),
                 unknown_variables,
+                proxy,
             }),
             _ => Err(ConfigError {
                 problems: c.problems,
             }),
+        }
+    }
+}
+
+/// The standard proxy variables, read as Go programs (and so most exporters) read them: upper case first.
+const PROXY_VARIABLES: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// The proxy for calls to `api`: `HTTPS_PROXY` for an https API (`HTTP_PROXY` for http), else `ALL_PROXY`, each
+/// in upper then lower case, with `NO_PROXY`. A proxy without a scheme is taken as `http://`, as Go does.
+fn proxy_for(c: &mut Checker, api: &Url, vars: &[(String, String)]) -> Option<Proxy> {
+    let get = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let names: [&'static str; 4] = if api.scheme() == "https" {
+        ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    let (variable, text) = names
+        .into_iter()
+        .find_map(|name| get(name).map(|text| (name, text)))?;
+    let with_scheme = if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("http://{text}")
+    };
+    match Url::parse(&with_scheme) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Some(Proxy {
+                url,
+                variable,
+                no_proxy: get("NO_PROXY")
+                    .or_else(|| get("no_proxy"))
+                    .map(str::to_owned),
+            })
+        }
+        _ => {
+            c.fail(
+                variable,
+                format!(
+                    "must be an http:// or https:// proxy URL (host[:port] alone means http://), got {}",
+                    quote(&without_userinfo(text))
+                ),
+            );
+            None
         }
     }
 }

@@ -104,6 +104,7 @@ pub async fn run_with(
             request_timeout: config.request_timeout,
             max_retries: config.max_retries,
             backoff_base: config.retry_backoff_base,
+            proxy: config.proxy.clone(),
         },
         metrics.clone(),
     )?);

@@ -129,6 +129,34 @@ fn check_config_validates_and_redacts() {
 }
 
 #[test]
+fn a_password_in_the_api_url_is_never_echoed() {
+    for url in [
+        "https://user:hunter2-in-url@console.zenlayer.com/",
+        "ftp://user:hunter2-in-url@console.zenlayer.com/",
+        "https://user:hunter2-in-url@console.zenlayer.com:badport/",
+        "user:hunter2-in-url@console.zenlayer.com",
+    ] {
+        let out = exporter()
+            .arg("--check-config")
+            .env("ZENLAYERCLOUD_ACCESS_TOKEN", "t0ken")
+            .env("ZENLAYER_EXPORTER_API_URL", url)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            all.contains("ZENLAYER_EXPORTER_API_URL") && all.contains("…@console.zenlayer.com"),
+            "{all}"
+        );
+        assert!(!all.contains("hunter2"), "{all}");
+    }
+}
+
+#[test]
 fn demo_serves_then_stops_cleanly_on_sigterm() {
     let mut child = exporter()
         .arg("--demo")

@@ -249,3 +249,50 @@ fn plain_http_to_another_host_is_warned_about() {
     );
     assert!(with("http://proxy.internal:8080", false)[0].contains("read and replayed"));
 }
+
+#[test]
+fn proxy_variables_are_read_by_the_api_scheme_and_checked() {
+    let proxy_of = |vars: &[(&str, &str)]| {
+        let mut all = vec![("ZENLAYERCLOUD_ACCESS_TOKEN", "t0ken")];
+        all.extend_from_slice(vars);
+        load(&all).map(|c| format!("{:?}", c.proxy))
+    };
+    assert_eq!(proxy_of(&[]).unwrap(), "None");
+    // https API (the default): HTTPS_PROXY, upper case first, then ALL_PROXY; HTTP_PROXY is not for it.
+    assert_eq!(
+        proxy_of(&[
+            ("https_proxy", "http://lower:3128"),
+            ("HTTPS_PROXY", "http://upper:3128"),
+            ("HTTP_PROXY", "http://plain:3128")
+        ])
+        .unwrap(),
+        "Some(http://upper:3128/ (from HTTPS_PROXY))"
+    );
+    assert_eq!(
+        proxy_of(&[("HTTP_PROXY", "http://plain:3128")]).unwrap(),
+        "None"
+    );
+    assert_eq!(
+        proxy_of(&[
+            ("all_proxy", "proxy.internal:8080"),
+            ("no_proxy", "10.0.0.0/8")
+        ])
+        .unwrap(),
+        "Some(http://proxy.internal:8080/ (from all_proxy, NO_PROXY \"10.0.0.0/8\"))"
+    );
+    assert_eq!(
+        proxy_of(&[
+            ("ZENLAYER_EXPORTER_API_URL", "http://api.internal"),
+            ("HTTP_PROXY", "http://u:secret-pw@plain:3128")
+        ])
+        .unwrap(),
+        "Some(http://…@plain:3128/ (from HTTP_PROXY))"
+    );
+    let problems = proxy_of(&[("HTTPS_PROXY", "socks5://u:secret-pw@proxy:1080")]).unwrap_err();
+    assert_eq!(
+        problems,
+        [
+            "HTTPS_PROXY: must be an http:// or https:// proxy URL (host[:port] alone means http://), got \"socks5://…@proxy:1080\""
+        ]
+    );
+}

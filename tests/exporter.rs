@@ -557,3 +557,126 @@ async fn a_rotated_secret_file_is_taken_up_without_a_restart() {
     assert_eq!(instance_statuses(&body), sim.ground_truth());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A proxy on loopback that answers every request itself with an empty page, recording each request head.
+async fn recording_proxy() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let heads = recorded.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    while buffer.len() < end + 4 + length {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buffer.drain(..end + 4 + length);
+                    heads.lock().unwrap().push(head);
+                    let body = r#"{"requestId":"P1","totalCount":0,"dataSet":[]}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, heads)
+}
+
+/// The standard proxy variables are honoured for the API (an operator behind a corporate proxy needs them), with
+/// the proxy's credentials sent to it, and never for an API on loopback: the simulator and the demo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_variables_carry_api_calls_except_to_loopback() {
+    let (proxy, heads) = recording_proxy().await;
+    let proxy_url = format!("http://scraper:proxy-pass@{proxy}");
+    let vars = |api: &str| {
+        [
+            ("ZENLAYERCLOUD_ACCESS_TOKEN", "t0ken"),
+            ("ZENLAYER_EXPORTER_API_URL", api),
+            ("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0"),
+            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "0"),
+            ("http_proxy", proxy_url.as_str()),
+            ("HTTPS_PROXY", "http://unused.invalid:1"),
+            ("NO_PROXY", "example.com"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    };
+
+    // An API elsewhere: every call goes to the proxy, in absolute form, with its credentials; nothing is
+    // resolved or sent to the API's own name.
+    let config = zenlayer_exporter::Config::from_vars(vars("http://api.zenlayer.test"), false)
+        .expect("valid");
+    assert!(
+        format!("{config:?}").contains("proxy: Some(http://…@127.0.0.1"),
+        "{config:?}"
+    );
+    assert!(!format!("{config:?}").contains("proxy-pass"));
+    let exporter = Exporter::start(config).await;
+    exporter
+        .metrics_until("a poll through the proxy", |b| sample(b, UP) == Some(1.0))
+        .await;
+    let head = heads.lock().unwrap()[0].clone();
+    assert!(
+        head.starts_with("POST http://api.zenlayer.test/api/v2/vm HTTP/1.1"),
+        "{head}"
+    );
+    use base64::Engine as _;
+    let credentials = base64::engine::general_purpose::STANDARD.encode("scraper:proxy-pass");
+    assert!(
+        head.to_ascii_lowercase().contains(&format!(
+            "proxy-authorization: basic {}",
+            credentials.to_ascii_lowercase()
+        )),
+        "{head}"
+    );
+    exporter.stop_within(Duration::from_secs(10)).await.unwrap();
+
+    // The simulator on loopback: the same variables, and the proxy sees nothing.
+    let sim = common::sim(3).await;
+    let before = heads.lock().unwrap().len();
+    let mut config =
+        zenlayer_exporter::Config::from_vars(vars(sim.url().as_str()), false).expect("valid");
+    config.auth = Some(sim.auth());
+    let exporter = Exporter::start(config).await;
+    let body = exporter
+        .metrics_until("a poll of the simulator", |b| sample(b, UP) == Some(1.0))
+        .await;
+    assert_eq!(instance_statuses(&body).len(), 3);
+    assert_eq!(
+        heads.lock().unwrap().len(),
+        before,
+        "loopback went through the proxy"
+    );
+    exporter.stop_within(Duration::from_secs(10)).await.unwrap();
+}

@@ -22,6 +22,7 @@ fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> Poller {
             request_timeout: Duration::from_secs(10),
             max_retries: 0,
             backoff_base: Duration::from_millis(1),
+            proxy: None,
         },
         metrics.clone(),
     )

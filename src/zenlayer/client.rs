@@ -40,6 +40,51 @@ pub enum Auth {
     Bearer { token: Secret },
 }
 
+/// An HTTP proxy for the API calls, taken from the standard variables by `config` (so tests pass them in a
+/// table): the HTTP client itself reads no environment.
+#[derive(Clone)]
+pub struct Proxy {
+    /// `http://[user:password@]host:port`; the password, if any, is sent as `Proxy-Authorization`.
+    pub url: Url,
+    /// The variable it came from, for the start-up log.
+    pub variable: &'static str,
+    /// Hosts that bypass it, as `NO_PROXY` gives them (names with their subdomains, IPs and CIDR ranges, `*`).
+    pub no_proxy: Option<String>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = &self.url;
+        if url.username().is_empty() && url.password().is_none() {
+            write!(f, "{url}")?;
+        } else {
+            // The proxy's credentials never print.
+            write!(
+                f,
+                "{}://…@{}",
+                url.scheme(),
+                &url[url::Position::BeforeHost..]
+            )?;
+        }
+        write!(f, " (from {}", self.variable)?;
+        if let Some(no_proxy) = &self.no_proxy {
+            write!(f, ", NO_PROXY {no_proxy:?}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Whether `url` names this machine: the simulator, the demo, a local tunnel. Such traffic never goes through
+/// a proxy, as Go's `ProxyFromEnvironment` also decides.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// What a [`Client`] needs; built by `config` (or a test), checked there.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -54,6 +99,8 @@ pub struct ClientConfig {
     pub max_retries: u32,
     /// First backoff; each later one doubles, up to [`MAX_BACKOFF`], with jitter.
     pub backoff_base: Duration,
+    /// The proxy to reach the API through; ignored when the API is on loopback.
+    pub proxy: Option<Proxy>,
 }
 
 /// A client of the VM API, shared by every page fetch of a poll.
@@ -107,11 +154,27 @@ impl Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let host = host_header(&config.base_url)
             .ok_or_else(|| BuildError::NoHost(config.base_url.to_string()))?;
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .user_agent(concat!("zenlayer-exporter/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.request_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .redirect(reqwest::redirect::Policy::none())
+            // The proxy is the configuration's decision, never the environment's behind its back.
+            .no_proxy();
+        if let Some(proxy) = config.proxy.as_ref() {
+            if !is_loopback(&config.base_url) {
+                let no_proxy = proxy
+                    .no_proxy
+                    .as_deref()
+                    .and_then(reqwest::NoProxy::from_string);
+                http = http.proxy(
+                    reqwest::Proxy::all(proxy.url.as_str())
+                        .map_err(|e| BuildError::Http(error_chain(&e)))?
+                        .no_proxy(no_proxy),
+                );
+            }
+        }
+        let http = http
             .build()
             .map_err(|e| BuildError::Http(error_chain(&e)))?;
         Ok(Client {
@@ -338,7 +401,7 @@ pub fn classify<T: DeserializeOwned>(
         }
     }
     let (code, message, request_id) = match model::decode_error(body) {
-        Some(e) => (e.code, e.message.as_deref().map(clip), e.request_id),
+        Some(e) => (e.code, e.message, e.request_id),
         None => (None, Some(describe_foreign_body(headers, body)), None),
     };
     let code_is = |wanted: &str| code.as_deref() == Some(wanted);
