@@ -121,6 +121,19 @@ fn hadolint_finds_nothing_in_the_dockerfile() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    let dockerfile = std::fs::read_to_string(path("deploy/Dockerfile")).unwrap();
+    for from in dockerfile.lines().filter(|l| l.starts_with("FROM ")) {
+        assert!(
+            from.contains("@sha256:"),
+            "base image not pinned by digest: {from}"
+        );
+    }
+    // The simulator's unauthenticated control endpoint stays out of the image.
+    assert!(!dockerfile.contains("zenlayer-sim"), "{dockerfile}");
+    let runtime = dockerfile.rsplit("\nFROM ").next().unwrap();
+    assert!(
+        runtime.contains("COPY --from=build /src/target/release/zenlayer-exporter /usr/local/bin/")
+    );
 }
 
 #[test]
@@ -129,6 +142,7 @@ fn kubernetes_manifests_are_valid_for_the_built_in_kinds() {
         "deploy/kubernetes/deployment.yaml",
         "deploy/kubernetes/service.yaml",
         "deploy/kubernetes/secret.example.yaml",
+        "deploy/kubernetes/networkpolicy.yaml",
     ];
     let mut args = vec!["--strict"];
     args.extend(files);
@@ -152,6 +166,24 @@ fn kubernetes_manifests_are_valid_for_the_built_in_kinds() {
     ] {
         assert!(deployment.contains(needle), "deployment lacks {needle}");
     }
+    // Only the monitoring namespace reaches the pods the Deployment makes, on the metrics port.
+    let yaml = |file: &str| -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path(file)).unwrap()).unwrap()
+    };
+    let (policy, deployment) = (yaml(files[3]), yaml(files[0]));
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"],
+        deployment["spec"]["template"]["metadata"]["labels"]
+    );
+    assert_eq!(policy["spec"]["policyTypes"][0], "Ingress");
+    let rules = policy["spec"]["ingress"].as_sequence().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "monitoring"
+    );
+    assert_eq!(rules[0]["from"].as_sequence().unwrap().len(), 1);
+    assert_eq!(rules[0]["ports"][0]["port"], "http-metrics");
 }
 
 #[test]
@@ -189,6 +221,47 @@ fn compose_file_follows_the_compose_specification() {
     let compose = std::fs::read_to_string(path("deploy/docker-compose.yml")).unwrap();
     assert!(compose.contains("profiles: [demo]") && compose.contains("command: [\"--demo\"]"));
     assert!(compose.contains("env_file: [zenlayer-exporter.env]"));
+
+    // The security review's findings: nothing published beyond loopback (Docker's published ports bypass the
+    // host firewall), no default Grafana password, the secret as a compose secret read through `_FILE`.
+    let spec: serde_yaml_ng::Value = serde_yaml_ng::from_str(&compose).unwrap();
+    let services = spec["services"].as_mapping().unwrap();
+    let mut published = 0;
+    for (name, service) in services {
+        let ports = service["ports"]
+            .as_sequence()
+            .or_else(|| spec["x-exporter"]["ports"].as_sequence());
+        for port in ports.into_iter().flatten() {
+            let port = port.as_str().unwrap();
+            assert!(
+                port.starts_with("127.0.0.1:"),
+                "{name:?} publishes {port} beyond loopback"
+            );
+            published += 1;
+        }
+    }
+    assert!(published >= 5, "every service's ports were checked");
+    assert!(
+        spec["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+            .as_str()
+            .unwrap()
+            .starts_with("${GRAFANA_ADMIN_PASSWORD:?"),
+        "Grafana's password is required, never defaulted"
+    );
+    let exporter = &spec["services"]["zenlayer-exporter"];
+    assert_eq!(
+        exporter["environment"]["ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE"],
+        "/run/secrets/zenlayer-access-key-password"
+    );
+    assert_eq!(exporter["secrets"][0], "zenlayer-access-key-password");
+    assert!(spec["secrets"]["zenlayer-access-key-password"]["file"].is_string());
+    let example = std::fs::read_to_string(path("deploy/zenlayer-exporter.env.example")).unwrap();
+    assert!(
+        !example
+            .lines()
+            .any(|l| !l.starts_with('#') && (l.contains("PASSWORD=") || l.contains("TOKEN="))),
+        "the env file example holds no secret"
+    );
 }
 
 #[test]
