@@ -14,9 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use zenlayer_exporter::render::{Rendered, StatusSeries};
+use zenlayer_exporter::exposition::render::{Rendered, StatusSeries};
 use zenlayer_exporter::sim::Fleet;
-use zenlayer_exporter::snapshot::Snapshot;
+use zenlayer_exporter::status::snapshot::Snapshot;
 
 const EXPORTER: &str = env!("CARGO_BIN_EXE_zenlayer-exporter");
 const SIM: &str = env!("CARGO_BIN_EXE_zenlayer-sim");
@@ -304,7 +304,7 @@ fn measure(n: usize, seconds: u64, metadata: &str, work: &Path) -> Row {
         .env("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", metadata)
         .env("ZENLAYER_EXPORTER_TAG_LABELS", "env,team")
         .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn,zenlayer_exporter::paging=debug")
+        .env("RUST_LOG", "warn,zenlayer_exporter::poll::paging=debug")
         .stderr(Stdio::piped())
         .spawn()
         .expect("zenlayer-exporter");

@@ -5,9 +5,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
-use zenlayer_exporter::render::{self, Rendered, StatusSeries};
+use zenlayer_exporter::exposition::render::{self, Rendered, StatusSeries};
 use zenlayer_exporter::sim::Fleet;
-use zenlayer_exporter::snapshot::{Instance, Snapshot};
+use zenlayer_exporter::status::snapshot::{Instance, Snapshot};
 use zenlayer_exporter::zenlayer::model::{self, InstanceStatus};
 
 /// Median of `runs` timings of `f`.

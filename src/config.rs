@@ -10,11 +10,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::exposition::render::StatusSeries;
+use crate::http::web::WebConfig;
 use crate::metadata::TagLabels;
-use crate::render::StatusSeries;
 use crate::secret::Secret;
 use crate::telemetry::LogFormat;
-use crate::web::WebConfig;
 use crate::zenlayer::client::{Auth, Proxy, is_loopback};
 use crate::zenlayer::model::MAX_PAGE_SIZE;
 
@@ -440,7 +440,7 @@ pub fn probe_target_from_vars(
     let text = get(LISTEN).unwrap_or_else(|| default_of(LISTEN).to_owned());
     let address =
         parse_listen(&text).ok_or_else(|| format!("{LISTEN}: cannot parse {}", quote(&text)))?;
-    let tls_first = get(WEB).is_some_and(|path| crate::web::asks_for_tls(Path::new(&path)));
+    let tls_first = get(WEB).is_some_and(|path| crate::http::web::asks_for_tls(Path::new(&path)));
     Ok((address, tls_first))
 }
 

@@ -1,36 +1,31 @@
 //! zenlayer-exporter: exports the status of every Zenlayer Cloud VM instance to Prometheus.
 //!
 //! # Layout
-//! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`web`]: the web
-//!   configuration file (TLS, basic authentication); [`reload`]: rotated secret and web files taken up without a
-//!   restart.
+//! The unit is one account read by two polls: [`status`] (every interval) and [`metadata`] (more slowly), each a
+//! folder holding its poll, its snapshot and its vocabulary, both walking pages with [`poll`].
+//! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]: rotated
+//!   secret and web files taken up without a restart.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
-//! - [`poller`]: the interval loop and pagination; builds a [`snapshot::Snapshot`] per successful poll.
-//! - [`snapshot`]: the immutable snapshot and the atomic [`snapshot::Store`]; [`status`]: the status vocabulary.
-//! - [`render`]: snapshot → exposition bytes, plain and pre-compressed, once per poll.
-//! - [`server`]: the HTTP endpoints, with [`stall`] bounding writes to clients that stop reading. [`telemetry`]: self-metrics and logging.
+//! - [`poll`]: what both polls share: the paged walk, the deadline, the measured outcome.
+//! - [`status`]: the status poll, its snapshot and the status vocabulary.
+//! - [`metadata`]: the metadata poll, its snapshot and the tag allow-list.
+//! - [`exposition`]: both snapshots → the exposition bytes served, plain and pre-compressed, once per change.
+//! - [`http`]: the server and its routes, the stall bound, the web configuration (TLS, basic authentication) and
+//!   the `--healthcheck` self-probe. [`telemetry`]: self-metrics and logging.
 //! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks.
-//! - [`healthcheck`]: the `--healthcheck` self-probe for container images.
 //!
 //! [`run`] wires them together and is what tests drive; `main.rs` only parses flags and maps errors to exit codes.
 
 pub mod config;
 pub mod exposition;
-pub mod healthcheck;
+pub mod http;
 pub mod metadata;
-pub mod metadata_poller;
-pub mod paging;
-pub mod poller;
+pub mod poll;
 pub mod reload;
-pub mod render;
 pub mod secret;
-pub mod server;
 pub mod sim;
-pub mod snapshot;
-pub mod stall;
 pub mod status;
 pub mod telemetry;
-pub mod web;
 pub mod zenlayer;
 
 use std::future::Future;
@@ -42,11 +37,11 @@ use tokio::sync::{mpsc, watch};
 pub use config::Config;
 
 use crate::exposition::Exposition;
-use crate::metadata_poller::{MetadataConfig, MetadataPoller, PublishMetadata};
-use crate::poller::{Poller, PollerConfig, Publish};
-use crate::render::Rendered;
-use crate::server::{AppState, ServerConfig};
-use crate::snapshot::Store;
+use crate::exposition::render::Rendered;
+use crate::http::server::{AppState, ServerConfig};
+use crate::metadata::poll::{MetadataConfig, MetadataPoller, PublishMetadata};
+use crate::status::poll::{Poller, PollerConfig, Publish};
+use crate::status::snapshot::Store;
 use crate::telemetry::Metrics;
 use crate::zenlayer::{Client, ClientConfig};
 
@@ -200,7 +195,7 @@ pub async fn run_with(
         metadata_interval: config.metadata_interval,
         web,
     });
-    server::serve(listener, state, server_config, stopped(stop_rx)).await;
+    http::server::serve(listener, state, server_config, stopped(stop_rx)).await;
     let _ = poll_task.await;
     if let Some(task) = metadata_task {
         let _ = task.await;

@@ -37,9 +37,9 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             "--healthcheck" => {
-                return match config::probe_target_from_vars(std::env::vars())
-                    .and_then(|(address, tls)| zenlayer_exporter::healthcheck::probe(address, tls))
-                {
+                return match config::probe_target_from_vars(std::env::vars()).and_then(
+                    |(address, tls)| zenlayer_exporter::http::healthcheck::probe(address, tls),
+                ) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("unhealthy: {e}");

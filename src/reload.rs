@@ -13,8 +13,8 @@ use arc_swap::ArcSwap;
 use prometheus::Gauge;
 
 use crate::config::read_secret_file;
+use crate::http::web::WebConfig;
 use crate::secret::Secret;
-use crate::web::WebConfig;
 use crate::zenlayer::Client;
 
 /// Calls `check` with the reason every `every` and on each SIGHUP, until `shutdown`.

@@ -1,5 +1,5 @@
 //! The exporter's own metrics (one `Registry`, passed around, never global) and the logging set-up.
-//! Instance series are not here: they are rendered from snapshots by `render`.
+//! Instance series are not here: they are rendered from snapshots by `exposition::render`.
 
 use prometheus::{
     Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,

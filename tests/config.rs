@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use zenlayer_exporter::Config;
 use zenlayer_exporter::config::VARIABLES;
-use zenlayer_exporter::render::StatusSeries;
+use zenlayer_exporter::exposition::render::StatusSeries;
 use zenlayer_exporter::zenlayer::Auth;
 
 fn load(vars: &[(&str, &str)]) -> Result<Config, Vec<String>> {

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use zenlayer_exporter::server::ServerConfig;
+use zenlayer_exporter::http::server::ServerConfig;
 use zenlayer_exporter::sim::{Fault, SimCredentials};
 
 mod common;
@@ -348,7 +348,7 @@ async fn state_set_mode_exports_every_known_status() {
         .count();
     assert_eq!(
         status_lines,
-        4 * zenlayer_exporter::snapshot::KNOWN_STATUSES.len()
+        4 * zenlayer_exporter::status::snapshot::KNOWN_STATUSES.len()
     );
     assert_eq!(instance_statuses(&body), sim.ground_truth());
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use zenlayer_exporter::server::ServerConfig;
+use zenlayer_exporter::http::server::ServerConfig;
 
 mod common;
 use common::{DEADLINE, Exporter, config_for, eventually, get, sample};

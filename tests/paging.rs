@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zenlayer_exporter::poller::{PollError, Poller, PollerConfig};
 use zenlayer_exporter::sim::{Fault, FaultRule, FleetChange, Simulator};
-use zenlayer_exporter::snapshot::{Snapshot, Store};
+use zenlayer_exporter::status::poll::{PollError, Poller, PollerConfig};
+use zenlayer_exporter::status::snapshot::{Snapshot, Store};
 use zenlayer_exporter::telemetry::Metrics;
 use zenlayer_exporter::zenlayer::{Client, ClientConfig};
 

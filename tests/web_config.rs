@@ -14,7 +14,7 @@ use rcgen::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use zenlayer_exporter::Config;
-use zenlayer_exporter::server::ServerConfig;
+use zenlayer_exporter::http::server::ServerConfig;
 
 mod common;
 use common::prometheus::{Prometheus, TempDir};
@@ -272,10 +272,11 @@ async fn client_certificates_and_basic_auth_guard_every_endpoint() {
     ])
     .unwrap();
     assert!(tls);
-    let probe =
-        tokio::task::spawn_blocking(move || zenlayer_exporter::healthcheck::probe(address, tls))
-            .await
-            .unwrap();
+    let probe = tokio::task::spawn_blocking(move || {
+        zenlayer_exporter::http::healthcheck::probe(address, tls)
+    })
+    .await
+    .unwrap();
     assert_eq!(probe, Ok(()));
     exporter.stop_within(Duration::from_secs(10)).await.unwrap();
 }
@@ -691,7 +692,7 @@ async fn the_example_web_configuration_loads_as_documented() {
         "{}",
         String::from_utf8_lossy(&promtool.stdout)
     );
-    let web = zenlayer_exporter::web::WebConfig::load(&dir.0.join("web.yml")).unwrap();
+    let web = zenlayer_exporter::http::web::WebConfig::load(&dir.0.join("web.yml")).unwrap();
     assert_eq!(
         web.summary(),
         "TLS with client certificates required, basic authentication for prometheus"
@@ -704,7 +705,7 @@ async fn the_example_web_configuration_loads_as_documented() {
             base64::engine::general_purpose::STANDARD.encode(pair)
         )
     };
-    use zenlayer_exporter::web::Login;
+    use zenlayer_exporter::http::web::Login;
     assert_eq!(
         users
             .check(Some(basic("prometheus:change-me").as_bytes()))

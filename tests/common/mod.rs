@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use zenlayer_exporter::Config;
-use zenlayer_exporter::server::ServerConfig;
+use zenlayer_exporter::http::server::ServerConfig;
 use zenlayer_exporter::sim::{SimOptions, Simulator};
 
 /// Generous bound for anything a test waits for: far above normal, so only a real hang trips it.

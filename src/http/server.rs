@@ -22,12 +22,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::poller::PollReport;
-use crate::render::{self, Rendered};
-use crate::snapshot::Store;
-use crate::stall::StallGuard;
+use crate::exposition::render::{self, Rendered};
+use crate::http::stall::StallGuard;
+use crate::http::web::{self, WebConfig};
+use crate::status::poll::PollReport;
+use crate::status::snapshot::Store;
 use crate::telemetry::{Metrics, REVISION, VERSION};
-use crate::web::{self, WebConfig};
 
 /// Largest request head read (hyper's buffer); a larger one is answered 431.
 const MAX_REQUEST_HEAD: usize = 64 * 1024;

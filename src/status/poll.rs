@@ -7,9 +7,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub use crate::paging::{MAX_INSTANCES, PollError};
-use crate::paging::{Paging, Streak, Walk, measured};
-use crate::snapshot::{Instance, Snapshot, Store};
+pub use crate::poll::paging::{MAX_INSTANCES, PollError};
+use crate::poll::paging::{Paging, Streak, Walk, measured};
+use crate::status::snapshot::{Instance, Snapshot, Store};
 use crate::telemetry::Metrics;
 use crate::zenlayer::Client;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus};

@@ -5,8 +5,10 @@
 use std::sync::{Arc, Mutex};
 
 use crate::metadata::{Metadata, TagLabels};
-use crate::render::{Rendered, StatusSeries};
-use crate::snapshot::{Snapshot, Store};
+pub mod render;
+
+use crate::status::snapshot::{Snapshot, Store};
+use render::{Rendered, StatusSeries};
 
 #[derive(Default)]
 struct Latest {

@@ -1,7 +1,7 @@
 //! The immutable metadata snapshot of one successful `DescribeInstances` poll: per instance, the labels of its
 //! info series (name, zone, type, image, billing, resource group, allow-listed tags) and its numeric facts; and
-//! the tag allow-list that decides which tags become labels. How it is gathered is `metadata_poller`'s concern,
-//! how it is written `render`'s.
+//! the tag allow-list that decides which tags become labels. How it is gathered is `poll`'s concern,
+//! how it is written `exposition::render`'s.
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -13,8 +13,8 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use crate::metadata::{InstanceMeta, Metadata, TagLabels};
-use crate::paging::{Paging, PollError, Streak, measured};
-use crate::poller::PollerConfig;
+use crate::poll::paging::{Paging, PollError, Streak, measured};
+use crate::status::poll::PollerConfig;
 use crate::telemetry::Metrics;
 use crate::zenlayer::Client;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES, InstanceInfo, MAX_INSTANCE_IDS};

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress, Status as ZStatus};
 
 use crate::metadata::{INFO_LABELS, InstanceMeta, Metadata, TagLabels};
-use crate::snapshot::{KNOWN_STATUSES, Snapshot, Status};
+use crate::status::snapshot::{KNOWN_STATUSES, Snapshot, Status};
 
 /// The exposition content type Prometheus negotiates for text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,5 +1,5 @@
 //! The immutable snapshot of one successful poll (instance id → status) and the store that swaps it atomically.
-//! What a snapshot looks like on the wire is `render`'s concern; how it is gathered is the poller's.
+//! What a snapshot looks like on the wire is `exposition::render`'s concern; how it is gathered is `poll`'s.
 
 use std::collections::HashMap;
 use std::sync::Arc;
