@@ -39,8 +39,9 @@ pub use config::Config;
 use crate::exposition::Exposition;
 use crate::exposition::render::Rendered;
 use crate::http::server::{AppState, ServerConfig};
-use crate::metadata::poll::{MetadataConfig, MetadataPoller, PublishMetadata};
-use crate::status::poll::{Poller, PollerConfig, Publish};
+use crate::metadata::poll::MetadataPoll;
+use crate::poll::{PollConfig, Poller, Publish};
+use crate::status::poll::StatusPoll;
 use crate::status::snapshot::Store;
 use crate::telemetry::Metrics;
 use crate::zenlayer::{Client, ClientConfig};
@@ -115,7 +116,7 @@ pub async fn run_with(
     // in flight is enough: the next status poll sends whatever is still missing.
     let (unknown_tx, unknown_rx) = mpsc::channel::<Vec<Box<str>>>(1);
     let metadata_on = config.metadata_interval.is_some();
-    let publish: Publish = {
+    let publish: Publish<_> = {
         let exposition = exposition.clone();
         Arc::new(move |snapshot| {
             let unknown = exposition.status(snapshot);
@@ -124,18 +125,22 @@ pub async fn run_with(
             }
         })
     };
-    let poller_config = PollerConfig {
+    let poll_config = PollConfig {
         interval: config.poll_interval,
         timeout: config.poll_timeout,
         page_size: config.page_size,
         page_concurrency: config.page_concurrency,
     };
     let poller = Poller::new(
-        client.clone(),
-        poller_config.clone(),
+        StatusPoll::new(
+            client.clone(),
+            poll_config.clone(),
+            metrics.clone(),
+            reports.clone(),
+        ),
+        &poll_config,
         metrics.clone(),
         publish,
-        reports.clone(),
     );
 
     // One shutdown signal, fanned out to the poller and the server.
@@ -168,23 +173,22 @@ pub async fn run_with(
         ));
     }
     let metadata_task = config.metadata_interval.map(|interval| {
-        let publish: PublishMetadata = {
+        let publish: Publish<_> = {
             let exposition = exposition.clone();
             Arc::new(move |metadata| exposition.metadata(metadata))
         };
-        let poller = MetadataPoller::new(
+        let poll_config = PollConfig {
+            interval,
+            ..poll_config.clone()
+        };
+        let source = MetadataPoll::new(
             client.clone(),
-            MetadataConfig {
-                poll: PollerConfig {
-                    interval,
-                    ..poller_config.clone()
-                },
-                tags: config.tag_labels.clone(),
-            },
-            metrics.clone(),
-            publish,
+            poll_config.clone(),
+            config.tag_labels.clone(),
+            unknown_rx,
         );
-        tokio::spawn(poller.run(unknown_rx, stopped(stop_rx.clone())))
+        let poller = Poller::new(source, &poll_config, metrics.clone(), publish);
+        tokio::spawn(poller.run(stopped(stop_rx.clone())))
     });
     let poll_task = tokio::spawn(poller.run(stopped(stop_rx.clone())));
     let state = Arc::new(AppState {

@@ -4,15 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use zenlayer_exporter::poll::{PollConfig, PollError};
 use zenlayer_exporter::sim::{Fault, FaultRule, FleetChange, Simulator};
-use zenlayer_exporter::status::poll::{PollError, Poller, PollerConfig};
+use zenlayer_exporter::status::poll::StatusPoll;
 use zenlayer_exporter::status::snapshot::{Snapshot, Store};
 use zenlayer_exporter::telemetry::Metrics;
 use zenlayer_exporter::zenlayer::{Client, ClientConfig};
 
 mod common;
 
-fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> Poller {
+fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPoll {
     let metrics = Metrics::new().expect("metrics");
     let client = Client::new(
         ClientConfig {
@@ -27,16 +28,15 @@ fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> Poller {
         metrics.clone(),
     )
     .expect("client");
-    Poller::new(
+    StatusPoll::new(
         Arc::new(client),
-        PollerConfig {
+        PollConfig {
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(60),
             page_size,
             page_concurrency,
         },
         metrics,
-        Arc::new(|_| {}),
         Arc::new(Store::default()),
     )
 }

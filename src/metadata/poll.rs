@@ -1,11 +1,10 @@
-//! The metadata poll: pages through `DescribeInstances` on its own, slower interval, sharing the API client,
-//! turns each row into the metadata snapshot's form (tag allow-list applied, timestamps parsed) and publishes
-//! it. Between full polls it looks up the instances the status poll found that the metadata does not know yet,
-//! so a new instance gets its name within one status interval, not one metadata interval. Its failures are its
-//! own: they are counted under `action="DescribeInstances"` and never touch the status metrics.
+//! The metadata poll as a [`Source`]: pages through `DescribeInstances` on its own, slower interval, sharing the
+//! API client, and turns each row into the metadata snapshot's form (tag allow-list applied, timestamps parsed).
+//! Between full polls it looks up the instances the status poll found that the metadata does not know yet, so a
+//! new instance gets its name within one status interval, not one metadata interval. Its failures are its own:
+//! they are counted under `action="DescribeInstances"` and never touch the status metrics.
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,9 +12,8 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use crate::metadata::{InstanceMeta, Metadata, TagLabels};
-use crate::poll::paging::{Paging, PollError, Streak, measured};
-use crate::status::poll::PollerConfig;
-use crate::telemetry::Metrics;
+use crate::poll::paging::Paging;
+use crate::poll::{PollConfig, PollError, Source};
 use crate::zenlayer::Client;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES, InstanceInfo, MAX_INSTANCE_IDS};
 
@@ -23,101 +21,44 @@ use crate::zenlayer::model::{DESCRIBE_INSTANCES, InstanceInfo, MAX_INSTANCE_IDS}
 /// wait for the next status poll's round, or the next full poll.
 pub const MAX_LOOKUP: usize = 1000;
 
-/// How metadata polls are paced and paged.
-#[derive(Debug, Clone)]
-pub struct MetadataConfig {
-    pub poll: PollerConfig,
-    pub tags: Arc<TagLabels>,
-}
-
-/// Receives every new metadata snapshot, on a blocking thread.
-pub type PublishMetadata = Arc<dyn Fn(Arc<Metadata>) + Send + Sync>;
-
-pub struct MetadataPoller {
+/// The metadata poll and what it carries between polls.
+pub struct MetadataPoll {
     client: Arc<Client>,
-    config: MetadataConfig,
-    metrics: Metrics,
-    publish: PublishMetadata,
+    config: PollConfig,
+    tags: Arc<TagLabels>,
     current: Option<Arc<Metadata>>,
     /// Ids looked up since the last full poll: each is asked about once, whatever the answer.
     asked: HashSet<Box<str>>,
-    streak: Streak,
+    /// Instances the status poll sees that the metadata did not know, sent after each status poll.
+    unknown: mpsc::Receiver<Vec<Box<str>>>,
 }
 
-impl MetadataPoller {
+impl MetadataPoll {
     pub fn new(
         client: Arc<Client>,
-        config: MetadataConfig,
-        metrics: Metrics,
-        publish: PublishMetadata,
+        config: PollConfig,
+        tags: Arc<TagLabels>,
+        unknown: mpsc::Receiver<Vec<Box<str>>>,
     ) -> Self {
-        metrics.track_action(DESCRIBE_INSTANCES);
-        MetadataPoller {
+        MetadataPoll {
             client,
             config,
-            metrics,
-            publish,
+            tags,
             current: None,
             asked: HashSet::new(),
-            streak: Streak::default(),
-        }
-    }
-
-    /// Polls at start and then every interval until `shutdown`; between polls, looks up the ids that arrive on
-    /// `unknown`. Polls and lookups never overlap.
-    pub async fn run(
-        mut self,
-        mut unknown: mpsc::Receiver<Vec<Box<str>>>,
-        shutdown: impl Future<Output = ()>,
-    ) {
-        tokio::pin!(shutdown);
-        let mut ticker = tokio::time::interval(self.config.poll.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = ticker.tick() => tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = self.poll_and_publish() => {}
-                },
-                Some(ids) = unknown.recv() => tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = self.look_up(ids) => {}
-                },
-            }
-        }
-        tracing::debug!("metadata poller stopped");
-    }
-
-    /// One full poll, its metrics, its log line and, on success, its publication.
-    pub async fn poll_and_publish(&mut self) {
-        let (metrics, timeout) = (self.metrics.clone(), self.config.poll.timeout);
-        let (result, duration) =
-            measured(&metrics, DESCRIBE_INSTANCES, timeout, self.poll_once()).await;
-        match result {
-            Ok(metadata) => {
-                let instances = metadata.instances().len();
-                self.publish(metadata).await;
-                self.streak
-                    .succeeded(DESCRIBE_INSTANCES, instances, duration);
-            }
-            Err(error) => self.streak.failed(
-                DESCRIBE_INSTANCES,
-                &error,
-                "names, zones and tags from the previous one are kept",
-            ),
+            unknown,
         }
     }
 
     /// Walks every page and builds the snapshot, kept for lookups; publishes nothing.
     pub async fn poll_once(&mut self) -> Result<Arc<Metadata>, PollError> {
-        let tags = self.config.tags.clone();
+        let tags = self.tags.clone();
         let walk = Paging {
             client: &self.client,
             action: DESCRIBE_INSTANCES,
             instance_ids: Vec::new(),
-            page_size: self.config.poll.page_size,
-            concurrency: self.config.poll.page_concurrency,
+            page_size: self.config.page_size,
+            concurrency: self.config.page_concurrency,
         }
         .walk(|row: InstanceInfo| instance_meta(row, &tags))
         .await?;
@@ -150,21 +91,20 @@ impl MetadataPoller {
     }
 
     /// Looks up the instances among `ids` that the metadata does not know and that were not asked about since
-    /// the last full poll, 100 per call, and publishes the snapshot with them added.
-    pub async fn look_up(&mut self, ids: Vec<Box<str>>) {
-        let Some(current) = self.current.clone() else {
-            return; // The first full poll is still due: it will bring them all.
-        };
+    /// the last full poll, 100 per call; the snapshot with them added, if any were found.
+    pub async fn look_up(&mut self, ids: Vec<Box<str>>) -> Option<Arc<Metadata>> {
+        // Before the first full poll there is nothing to add to: that poll will bring them all.
+        let current = self.current.clone()?;
         let wanted: Vec<Box<str>> = ids
             .into_iter()
             .filter(|id| current.get(id).is_none() && !self.asked.contains(id))
             .take(MAX_LOOKUP)
             .collect();
         if wanted.is_empty() {
-            return;
+            return None;
         }
         self.asked.extend(wanted.iter().cloned());
-        let tags = self.config.tags.clone();
+        let tags = self.tags.clone();
         let mut found = Vec::new();
         for chunk in wanted.chunks(MAX_INSTANCE_IDS) {
             let paging = Paging {
@@ -175,11 +115,11 @@ impl MetadataPoller {
                 concurrency: 1,
             };
             let walk = tokio::time::timeout(
-                self.config.poll.timeout,
+                self.config.timeout,
                 paging.walk(|row: InstanceInfo| instance_meta(row, &tags)),
             )
             .await
-            .unwrap_or(Err(PollError::Deadline(self.config.poll.timeout)));
+            .unwrap_or(Err(PollError::Deadline(self.config.timeout)));
             match walk {
                 Ok(walk) => found.extend(walk.rows),
                 Err(error) => {
@@ -196,18 +136,39 @@ impl MetadataPoller {
             "looked up instances new since the last metadata poll"
         );
         if found.is_empty() {
-            return;
+            return None;
         }
         let updated = Arc::new(current.with(found));
         self.current = Some(updated.clone());
-        self.publish(updated).await;
+        Some(updated)
+    }
+}
+
+impl Source for MetadataPoll {
+    type Snapshot = Metadata;
+    type Between = Vec<Box<str>>;
+    const ACTION: &'static str = DESCRIBE_INSTANCES;
+    const NAME: &'static str = "metadata poll";
+    const KEPT: &'static str = "names, zones and tags from the previous one are kept";
+
+    async fn poll(&mut self) -> Result<Arc<Metadata>, PollError> {
+        self.poll_once().await
     }
 
-    async fn publish(&self, metadata: Arc<Metadata>) {
-        let publish = self.publish.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || publish(metadata)).await {
-            tracing::error!(error = %e, "publishing the metadata snapshot failed");
+    fn len(metadata: &Metadata) -> usize {
+        metadata.instances().len()
+    }
+
+    async fn next_between(&mut self) -> Vec<Box<str>> {
+        match self.unknown.recv().await {
+            Some(ids) => ids,
+            // The status poll is gone (shutting down): nothing more will come.
+            None => std::future::pending().await,
         }
+    }
+
+    async fn between(&mut self, ids: Vec<Box<str>>) -> Option<Arc<Metadata>> {
+        self.look_up(ids).await
     }
 }
 

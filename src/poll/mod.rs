@@ -1,6 +1,233 @@
-//! What both polls share: the paged walk of a describe action, the poll deadline and its measured outcome,
-//! and the log lines of a streak of failures. What the rows mean belongs to each poll's own folder.
+//! The poll loop both polls run: on a fixed interval, never overlapping, each poll bounded by a deadline,
+//! measured into the per-action poll metrics, logged once per failure, and on success its snapshot published.
+//! A poll is a [`Source`] plugged into a [`Poller`]; what it asks the API and what its snapshot means are the
+//! source's business (`status/`, `metadata/`), the paged walk they share is [`paging`].
 
 pub mod paging;
 
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 pub use paging::{MAX_INSTANCES, PollError};
+
+use crate::telemetry::Metrics;
+use crate::zenlayer::ApiError;
+
+/// How a poll is paced and paged.
+#[derive(Debug, Clone)]
+pub struct PollConfig {
+    /// Between poll starts.
+    pub interval: Duration,
+    /// Bound on one whole poll, every page and retry included.
+    pub timeout: Duration,
+    pub page_size: u32,
+    /// Pages in flight once the first page has told the total.
+    pub page_concurrency: usize,
+}
+
+/// Receives every new snapshot of a source. Called on a blocking thread, since rendering a large fleet takes a
+/// while.
+pub type Publish<T> = Arc<dyn Fn(Arc<T>) + Send + Sync>;
+
+/// One poll of one describe action: what the [`Poller`] runs every interval.
+pub trait Source: Send + 'static {
+    /// What a successful poll builds and the poller publishes.
+    type Snapshot: Send + Sync + 'static;
+    /// Work that arrives between polls (the metadata poll's new instances to look up); none by default.
+    type Between: Send;
+    /// The API action, the `action` label of the poll metrics.
+    const ACTION: &'static str;
+    /// What the logs call one poll of this source.
+    const NAME: &'static str;
+    /// What is served while its polls fail, for the failure's log line.
+    const KEPT: &'static str;
+
+    /// Walks the API and builds the next snapshot; publishes nothing.
+    fn poll(&mut self) -> impl Future<Output = Result<Arc<Self::Snapshot>, PollError>> + Send;
+
+    /// Instances in a snapshot, for the log.
+    fn len(snapshot: &Self::Snapshot) -> usize;
+
+    /// Told every poll's outcome, after its snapshot was published.
+    fn finished(&mut self, _outcome: Result<(), &PollError>, _duration: Duration) {}
+
+    /// Waits for work between polls; never, unless the source has some.
+    fn next_between(&mut self) -> impl Future<Output = Self::Between> + Send {
+        std::future::pending()
+    }
+
+    /// Does it; a snapshot returned is published.
+    fn between(
+        &mut self,
+        _work: Self::Between,
+    ) -> impl Future<Output = Option<Arc<Self::Snapshot>>> + Send {
+        async { None }
+    }
+}
+
+/// Runs a [`Source`]: polls at start and then every interval, does its work in between, and publishes.
+pub struct Poller<S: Source> {
+    source: S,
+    interval: Duration,
+    timeout: Duration,
+    metrics: Metrics,
+    publish: Publish<S::Snapshot>,
+    streak: Streak,
+}
+
+impl<S: Source> Poller<S> {
+    pub fn new(
+        source: S,
+        config: &PollConfig,
+        metrics: Metrics,
+        publish: Publish<S::Snapshot>,
+    ) -> Self {
+        metrics.track_action(S::ACTION);
+        Poller {
+            source,
+            interval: config.interval,
+            timeout: config.timeout,
+            metrics,
+            publish,
+            streak: Streak::default(),
+        }
+    }
+
+    /// Polls until `shutdown` completes, which also interrupts a poll or work in progress. A poll that overruns
+    /// the interval delays the next one; polls and work never overlap.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let work = tokio::select! {
+                _ = &mut shutdown => break,
+                _ = ticker.tick() => None,
+                work = self.source.next_between() => Some(work),
+            };
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.step(work) => {}
+            }
+        }
+        tracing::debug!(action = S::ACTION, "poller stopped");
+    }
+
+    async fn step(&mut self, work: Option<S::Between>) {
+        match work {
+            None => self.poll_and_publish().await,
+            Some(work) => {
+                if let Some(snapshot) = self.source.between(work).await {
+                    self.publish(snapshot).await;
+                }
+            }
+        }
+    }
+
+    /// One poll, its metrics, its log line and, on success, its publication.
+    pub async fn poll_and_publish(&mut self) {
+        let (result, duration) =
+            measured(&self.metrics, S::ACTION, self.timeout, self.source.poll()).await;
+        match result {
+            Ok(snapshot) => {
+                let instances = S::len(&snapshot);
+                self.publish(snapshot).await;
+                self.streak.succeeded(S::NAME, instances, duration);
+                self.source.finished(Ok(()), duration);
+            }
+            Err(error) => {
+                self.streak.failed(S::ACTION, S::NAME, &error, S::KEPT);
+                self.source.finished(Err(&error), duration);
+            }
+        }
+    }
+
+    async fn publish(&self, snapshot: Arc<S::Snapshot>) {
+        let publish = self.publish.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || publish(snapshot)).await {
+            tracing::error!(action = S::ACTION, error = %e, "publishing the snapshot failed");
+        }
+    }
+}
+
+/// Runs one poll of `action` within `timeout` and records it: the attempt, its duration, and its success time or
+/// its failure reason. Returns the outcome and how long it took.
+pub async fn measured<T>(
+    metrics: &Metrics,
+    action: &str,
+    timeout: Duration,
+    poll: impl Future<Output = Result<T, PollError>>,
+) -> (Result<T, PollError>, Duration) {
+    let started = Instant::now();
+    metrics.polls.with_label_values(&[action]).inc();
+    let result = match tokio::time::timeout(timeout, poll).await {
+        Ok(result) => result,
+        Err(_) => Err(PollError::Deadline(timeout)),
+    };
+    let duration = started.elapsed();
+    metrics
+        .poll_duration
+        .with_label_values(&[action])
+        .observe(duration.as_secs_f64());
+    match &result {
+        Ok(_) => metrics
+            .last_poll_success
+            .with_label_values(&[action])
+            .set(unix_seconds(SystemTime::now())),
+        Err(error) => metrics
+            .poll_failures
+            .with_label_values(&[action, error.kind()])
+            .inc(),
+    }
+    (result, duration)
+}
+
+/// The log lines of one source's polls: every failure is a warning with all its details; the first success
+/// after failures says how many there were, other successes are debug lines.
+#[derive(Debug, Default)]
+struct Streak {
+    failures: u64,
+}
+
+impl Streak {
+    /// Logs a successful poll (`what` names it) that found `instances`.
+    fn succeeded(&mut self, what: &str, instances: usize, duration: Duration) {
+        if self.failures > 0 {
+            tracing::info!(
+                instances,
+                failed_polls = self.failures,
+                "{what} succeeded again"
+            );
+        } else {
+            tracing::debug!(
+                instances,
+                duration_ms = duration.as_millis() as u64,
+                "{what} succeeded"
+            );
+        }
+        self.failures = 0;
+    }
+
+    /// Logs a failed poll of `action` once, with the page, request id and status the operator quotes to
+    /// support; `kept` says what is served meanwhile.
+    fn failed(&mut self, action: &str, what: &str, error: &PollError, kept: &str) {
+        self.failures += 1;
+        let (page, api) = error.api();
+        tracing::warn!(
+            action,
+            page,
+            request_id = api.and_then(ApiError::request_id),
+            kind = error.kind(),
+            status = api.and_then(ApiError::status),
+            failed_polls = self.failures,
+            error = %error,
+            "{what} failed; {kept}"
+        );
+    }
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

@@ -1,14 +1,7 @@
-//! What the status and metadata polls share: walking a paged describe action (page 1 for `totalCount`, then
-//! the remaining pages with a bounded number in flight, every page checked against its own count), the poll
-//! deadline, the per-action poll metrics and the poll log lines. What the rows mean is the caller's business.
-
-use std::future::Future;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+//! Walking a paged describe action: page 1 for `totalCount`, then the remaining pages with a bounded number in
+//! flight, every page checked against its own count; and why a poll failed. What the rows mean is the caller's.
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-
-use crate::telemetry::Metrics;
-use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
 
 use crate::zenlayer::model::{Page, PageRequest};
 use crate::zenlayer::{ApiError, Client};
@@ -167,96 +160,4 @@ fn check_consistent<T>(page_num: u32, page: &Page<T>, page_size: u64) -> Result<
         });
     }
     Ok(())
-}
-
-/// Runs one poll of `action` within `timeout` and records it: the attempt, its duration, and its success time or
-/// its failure reason. Returns the outcome and how long it took.
-pub async fn measured<T>(
-    metrics: &Metrics,
-    action: &str,
-    timeout: Duration,
-    poll: impl Future<Output = Result<T, PollError>>,
-) -> (Result<T, PollError>, Duration) {
-    let started = Instant::now();
-    metrics.polls.with_label_values(&[action]).inc();
-    let result = match tokio::time::timeout(timeout, poll).await {
-        Ok(result) => result,
-        Err(_) => Err(PollError::Deadline(timeout)),
-    };
-    let duration = started.elapsed();
-    metrics
-        .poll_duration
-        .with_label_values(&[action])
-        .observe(duration.as_secs_f64());
-    match &result {
-        Ok(_) => metrics
-            .last_poll_success
-            .with_label_values(&[action])
-            .set(unix_seconds(SystemTime::now())),
-        Err(error) => metrics
-            .poll_failures
-            .with_label_values(&[action, error.kind()])
-            .inc(),
-    }
-    (result, duration)
-}
-
-/// The log lines of one action's polls: every failure is a warning with all its details; the first success
-/// after failures says how many there were, other successes are debug lines.
-#[derive(Debug, Default)]
-pub struct Streak {
-    failures: u64,
-}
-
-impl Streak {
-    /// Logs a successful poll of `action` that found `instances`.
-    pub fn succeeded(&mut self, action: &str, instances: usize, duration: Duration) {
-        let what = poll_name(action);
-        if self.failures > 0 {
-            tracing::info!(
-                instances,
-                failed_polls = self.failures,
-                "{what} succeeded again"
-            );
-        } else {
-            tracing::debug!(
-                instances,
-                duration_ms = duration.as_millis() as u64,
-                "{what} succeeded"
-            );
-        }
-        self.failures = 0;
-    }
-
-    /// Logs a failed poll of `action` once, with the page, request id and status the operator quotes to
-    /// support; `kept` says what is served meanwhile.
-    pub fn failed(&mut self, action: &str, error: &PollError, kept: &str) {
-        self.failures += 1;
-        let (page, api) = error.api();
-        tracing::warn!(
-            action,
-            page,
-            request_id = api.and_then(ApiError::request_id),
-            kind = error.kind(),
-            status = api.and_then(ApiError::status),
-            failed_polls = self.failures,
-            error = %error,
-            "{} failed; {kept}",
-            poll_name(action)
-        );
-    }
-}
-
-/// What the logs call a poll of `action`.
-fn poll_name(action: &str) -> &'static str {
-    if action == DESCRIBE_INSTANCES_STATUS {
-        "poll"
-    } else {
-        "metadata poll"
-    }
-}
-
-fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

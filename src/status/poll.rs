@@ -1,27 +1,17 @@
-//! The poll loop: page through `DescribeInstancesStatus` on a fixed interval, never overlapping, build one
-//! snapshot per successful poll and hand it to the publisher, and keep the poll self-metrics.
-//! It knows nothing of HTTP serving or of the exposition format.
+//! The status poll as a [`Source`]: page through `DescribeInstancesStatus`, reconcile the rows with the previous
+//! snapshot, and say how the poll went (`zenlayer_up`, the landing page's report). The loop that runs it is
+//! `poll`'s; it knows nothing of HTTP serving or of the exposition format.
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub use crate::poll::paging::{MAX_INSTANCES, PollError};
-use crate::poll::paging::{Paging, Streak, Walk, measured};
+use crate::poll::paging::{Paging, Walk};
+use crate::poll::{PollConfig, PollError, Source};
 use crate::status::snapshot::{Instance, Snapshot, Store};
 use crate::telemetry::Metrics;
 use crate::zenlayer::Client;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus};
-
-/// How polls are paced and paged.
-#[derive(Debug, Clone)]
-pub struct PollerConfig {
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub page_size: u32,
-    pub page_concurrency: usize,
-}
 
 /// The outcome of the latest poll, for the landing page.
 #[derive(Debug, Clone)]
@@ -32,20 +22,15 @@ pub struct PollReport {
     pub error: Option<String>,
 }
 
-/// Receives every new snapshot. Runs on a blocking thread, since rendering a large fleet takes a while.
-pub type Publish = Arc<dyn Fn(Arc<Snapshot>) + Send + Sync>;
-
-/// The poll loop and the state it carries from one poll to the next.
-pub struct Poller {
+/// The status poll and the state it carries from one poll to the next.
+pub struct StatusPoll {
     client: Arc<Client>,
-    config: PollerConfig,
+    config: PollConfig,
     metrics: Metrics,
-    publish: Publish,
     reports: Arc<Store<PollReport>>,
     previous: Option<Arc<Snapshot>>,
     /// Ids carried over from the previous snapshot by the last poll; never carried twice in a row.
     carried: HashSet<Box<str>>,
-    streak: Streak,
 }
 
 /// A snapshot and the ids it carried over from the previous one.
@@ -100,88 +85,22 @@ fn reconcile(
     }
 }
 
-impl Poller {
+impl StatusPoll {
+    /// `reports` receives each poll's outcome for the landing page.
     pub fn new(
         client: Arc<Client>,
-        config: PollerConfig,
+        config: PollConfig,
         metrics: Metrics,
-        publish: Publish,
         reports: Arc<Store<PollReport>>,
     ) -> Self {
-        Poller {
+        StatusPoll {
             client,
             config,
             metrics,
-            publish,
             reports,
             previous: None,
             carried: HashSet::new(),
-            streak: Streak::default(),
         }
-    }
-
-    /// Polls at start and then every interval until `shutdown` completes, which also interrupts a poll in
-    /// progress. A poll that overruns the interval delays the next one; polls never overlap.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut ticker = tokio::time::interval(self.config.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = ticker.tick() => {}
-            }
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = self.poll_and_publish() => {}
-            }
-        }
-        tracing::debug!("poller stopped");
-    }
-
-    /// One poll, its metrics, its log line and, on success, its publication.
-    pub async fn poll_and_publish(&mut self) {
-        let (metrics, timeout) = (self.metrics.clone(), self.config.timeout);
-        let (result, duration) = measured(
-            &metrics,
-            DESCRIBE_INSTANCES_STATUS,
-            timeout,
-            self.poll_once(),
-        )
-        .await;
-        let error = match result {
-            Ok(snapshot) => {
-                let instances = snapshot.instances().len();
-                let publish = self.publish.clone();
-                let published = snapshot.clone();
-                if let Err(e) = tokio::task::spawn_blocking(move || publish(published)).await {
-                    tracing::error!(error = %e, "publishing the snapshot failed");
-                }
-                self.metrics.up.set(1.0);
-                self.streak
-                    .succeeded(DESCRIBE_INSTANCES_STATUS, instances, duration);
-                None
-            }
-            Err(error) => {
-                self.metrics.up.set(0.0);
-                self.streak.failed(
-                    DESCRIBE_INSTANCES_STATUS,
-                    &error,
-                    "serving the previous snapshot",
-                );
-                if error.api().1.is_some_and(|e| e.kind() == "auth") {
-                    tracing::warn!(
-                        "the API refused the credentials: check the access key (or token) and its permissions"
-                    );
-                }
-                Some(error.to_string())
-            }
-        };
-        self.reports.publish(Arc::new(PollReport {
-            finished_at: SystemTime::now(),
-            duration,
-            error,
-        }));
     }
 
     /// Walks every page and builds the snapshot, remembered for the next poll's reconciliation; publishes nothing.
@@ -215,5 +134,38 @@ impl Poller {
             status: row.instance_status,
         })
         .await
+    }
+}
+
+impl Source for StatusPoll {
+    type Snapshot = Snapshot;
+    type Between = std::convert::Infallible;
+    const ACTION: &'static str = DESCRIBE_INSTANCES_STATUS;
+    const NAME: &'static str = "poll";
+    const KEPT: &'static str = "serving the previous snapshot";
+
+    async fn poll(&mut self) -> Result<Arc<Snapshot>, PollError> {
+        self.poll_once().await
+    }
+
+    fn len(snapshot: &Snapshot) -> usize {
+        snapshot.instances().len()
+    }
+
+    /// `zenlayer_up` and the landing page's report follow the status poll alone.
+    fn finished(&mut self, outcome: Result<(), &PollError>, duration: Duration) {
+        self.metrics.up.set(if outcome.is_ok() { 1.0 } else { 0.0 });
+        if let Err(error) = outcome {
+            if error.api().1.is_some_and(|e| e.kind() == "auth") {
+                tracing::warn!(
+                    "the API refused the credentials: check the access key (or token) and its permissions"
+                );
+            }
+        }
+        self.reports.publish(Arc::new(PollReport {
+            finished_at: SystemTime::now(),
+            duration,
+            error: outcome.err().map(ToString::to_string),
+        }));
     }
 }
