@@ -7,6 +7,7 @@ use prometheus::{
 
 use crate::zenlayer::error::KINDS;
 use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
+use crate::zenlayer::{ApiError, CallObserver};
 
 /// Poll failure reasons beyond the API error kinds: the whole-poll deadline, paging the exporter refused (a
 /// `totalCount` beyond the hard bound, or pages that contradict it), and a bug of the exporter's own.
@@ -174,6 +175,26 @@ impl Metrics {
         self.api_duration.with_label_values(&[action]);
         for reason in KINDS {
             self.api_failures.with_label_values(&[action, reason]);
+        }
+    }
+}
+
+/// Every API attempt counted, timed and, when it failed, counted by reason, per action.
+impl CallObserver for Metrics {
+    fn attempted(
+        &self,
+        action: &'static str,
+        elapsed: std::time::Duration,
+        failure: Option<&ApiError>,
+    ) {
+        self.api_requests.with_label_values(&[action]).inc();
+        self.api_duration
+            .with_label_values(&[action])
+            .observe(elapsed.as_secs_f64());
+        if let Some(error) = failure {
+            self.api_failures
+                .with_label_values(&[action, error.kind()])
+                .inc();
         }
     }
 }

@@ -12,7 +12,6 @@ use super::error::{ApiError, clip};
 use super::model::{self, Page, PageRequest};
 use super::sign::{self, SignInput};
 use crate::secret::Secret;
-use crate::telemetry::Metrics;
 
 /// The `Content-Type` sent and signed.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
@@ -27,6 +26,13 @@ pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Longest wait between attempts. A `Retry-After` longer than this fails the call at once: waiting that long
 /// inside one poll would only delay the next one, which starts afresh anyway.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Told about every attempt of every call: how the exporter's self-metrics see the API without the client
+/// knowing any metric type.
+pub trait CallObserver: Send + Sync + 'static {
+    /// One attempt of `action` took `elapsed` and failed with `failure`, or succeeded when `None`.
+    fn attempted(&self, action: &'static str, elapsed: Duration, failure: Option<&ApiError>);
+}
 
 /// How the exporter proves who it is.
 #[derive(Debug, Clone)]
@@ -111,7 +117,7 @@ pub struct Client {
     endpoint: Url,
     host: String,
     config: ClientConfig,
-    metrics: Metrics,
+    observer: Box<dyn CallObserver>,
 }
 
 /// Why a client could not be built.
@@ -147,8 +153,8 @@ pub fn endpoint(base: &Url) -> Url {
 }
 
 impl Client {
-    /// Builds a client; `metrics` receives a count, a latency and a failure reason for every attempt.
-    pub fn new(config: ClientConfig, metrics: Metrics) -> Result<Self, BuildError> {
+    /// Builds a client; `observer` is told the latency and the outcome of every attempt.
+    pub fn new(config: ClientConfig, observer: impl CallObserver) -> Result<Self, BuildError> {
         // reqwest is built without a default crypto provider so the crate builds with ring alone; installing it
         // twice (tests build many clients) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -183,7 +189,7 @@ impl Client {
             endpoint: endpoint(&config.base_url),
             host,
             config,
-            metrics,
+            observer: Box::new(observer),
         })
     }
 
@@ -217,19 +223,12 @@ impl Client {
         loop {
             let started = Instant::now();
             let result = self.attempt::<T>(action, &body).await;
-            self.metrics.api_requests.with_label_values(&[action]).inc();
-            self.metrics
-                .api_duration
-                .with_label_values(&[action])
-                .observe(started.elapsed().as_secs_f64());
+            self.observer
+                .attempted(action, started.elapsed(), result.as_ref().err());
             let error = match result {
                 Ok(page) => return Ok(page),
                 Err(error) => error,
             };
-            self.metrics
-                .api_failures
-                .with_label_values(&[action, error.kind()])
-                .inc();
             if !error.is_retryable() || attempt >= self.config.max_retries {
                 return Err(error);
             }

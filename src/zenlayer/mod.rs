@@ -6,5 +6,5 @@ pub mod error;
 pub mod model;
 pub mod sign;
 
-pub use client::{Auth, Client, ClientConfig, Proxy};
+pub use client::{Auth, CallObserver, Client, ClientConfig, Proxy};
 pub use error::ApiError;
