@@ -1,11 +1,15 @@
 # Generates grafana/dashboards/zenlayer-fleet.json (committed; regenerate and review the diff):
 #   python3 tools/gen_dashboard.py > grafana/dashboards/zenlayer-fleet.json
 import json
+import pathlib
+import re
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
-TRANSITIONAL = "PENDING|DEPLOYING|REBUILDING|REBOOT|BOOTING|STOPPING|RELEASING|RECYCLING|IMAGING"
-KNOWN = ["RUNNING", "STOPPED", "STOPPING", "BOOTING", "REBOOT", "PENDING", "DEPLOYING", "REBUILDING",
-         "IMAGING", "RELEASING", "RECYCLE", "RECYCLING", "CREATE_FAILED"]
+# The status vocabulary is declared once, in src/status/vocabulary.rs (`Variant = "SPELLING", kind;`).
+VOCABULARY = (pathlib.Path(__file__).parent.parent / "src/status/vocabulary.rs").read_text()
+DECLARED = re.findall(r'^\s+[A-Za-z]+ = "([A-Z_]+)", (transitional|steady);$', VOCABULARY, re.M)
+KNOWN = [name for name, _ in DECLARED]
+TRANSITIONAL = "|".join(name for name, kind in DECLARED if kind == "transitional")
 COLORS = {"RUNNING": "green", "STOPPED": "red", "CREATE_FAILED": "dark-red", "RECYCLE": "purple",
           "RELEASING": "purple", "RECYCLING": "purple"}
 panels = []

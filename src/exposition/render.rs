@@ -11,7 +11,7 @@ use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress, Status as ZStatus};
 
 use crate::metadata::{INFO_LABELS, InstanceMeta, Metadata, TagLabels};
-use crate::status::snapshot::{KNOWN_STATUSES, Snapshot, Status};
+use crate::status::snapshot::{KNOWN_STATUSES, Known, Snapshot, Status};
 
 /// The exposition content type Prometheus negotiates for text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -387,8 +387,11 @@ fn render_status_family(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
         match mode {
             StatusSeries::Current => line(instance.status.as_str(), 1),
             StatusSeries::All => {
-                for (i, known) in KNOWN_STATUSES.iter().enumerate() {
-                    line(known, u8::from(instance.status == Status::Known(i as u8)));
+                for known in Known::ALL {
+                    line(
+                        known.as_str(),
+                        u8::from(instance.status == Status::Known(known)),
+                    );
                 }
                 if let Status::Other(other) = &instance.status {
                     line(other, 1);

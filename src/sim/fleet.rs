@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::status::Status;
+
 /// One simulated instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimInstance {
@@ -23,18 +25,10 @@ pub struct Fleet {
     target_size: usize,
 }
 
-/// Statuses an instance passes through rather than stays in.
-pub const TRANSITIONAL: [&str; 9] = [
-    "PENDING",
-    "DEPLOYING",
-    "REBUILDING",
-    "REBOOT",
-    "BOOTING",
-    "STOPPING",
-    "RELEASING",
-    "RECYCLING",
-    "IMAGING",
-];
+/// Whether `status` is one an instance passes through rather than stays in (the vocabulary says which).
+fn is_transitional(status: &str) -> bool {
+    matches!(Status::parse(status), Status::Known(k) if k.is_transitional())
+}
 
 /// The status mix of a generated fleet: mostly running, some stopped, a few in transitional states.
 const MIX: [(&str, u32); 8] = [
@@ -98,7 +92,7 @@ impl Fleet {
     }
 
     fn track(&mut self, id: &str, status: &str) {
-        if TRANSITIONAL.contains(&status) {
+        if is_transitional(status) {
             self.in_transition.insert(id.to_owned());
         } else {
             self.in_transition.remove(id);
@@ -386,7 +380,7 @@ mod tests {
             let transitional = fleet
                 .instances()
                 .iter()
-                .filter(|i| TRANSITIONAL.contains(&i.status.as_str()))
+                .filter(|i| is_transitional(&i.status))
                 .count();
             assert_eq!(transitional, fleet.in_transition.len());
         }

@@ -6,4 +6,4 @@ pub mod poll;
 pub mod snapshot;
 pub mod vocabulary;
 
-pub use vocabulary::{KNOWN_STATUSES, Status};
+pub use vocabulary::{KNOWN_STATUSES, Known, Status};

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 
-pub use crate::status::{KNOWN_STATUSES, Status};
+pub use crate::status::{KNOWN_STATUSES, Known, Status};
 
 /// One instance as the snapshot holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,14 +85,14 @@ impl Snapshot {
         let mut other: HashMap<&str, usize> = HashMap::new();
         for instance in &self.instances {
             match &instance.status {
-                Status::Known(i) => known[*i as usize] += 1,
+                Status::Known(k) => known[*k as usize] += 1,
                 Status::Other(s) => *other.entry(s).or_default() += 1,
             }
         }
-        let mut out: Vec<(Status, usize)> = known
+        let mut out: Vec<(Status, usize)> = Known::ALL
             .iter()
-            .enumerate()
-            .map(|(i, n)| (Status::Known(i as u8), *n))
+            .zip(known)
+            .map(|(k, n)| (Status::Known(*k), n))
             .collect();
         let mut others: Vec<_> = other.into_iter().collect();
         others.sort_unstable();

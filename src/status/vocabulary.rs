@@ -7,67 +7,102 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde::{Serialize, Serializer};
 
-/// Every status the vendor documents for VM instances, in the order they are exported.
-pub const KNOWN_STATUSES: [&str; 13] = [
-    "BOOTING",
-    "CREATE_FAILED",
-    "DEPLOYING",
-    "IMAGING",
-    "PENDING",
-    "REBOOT",
-    "REBUILDING",
-    "RECYCLE",
-    "RECYCLING",
-    "RELEASING",
-    "RUNNING",
-    "STOPPED",
-    "STOPPING",
-];
+/// Declares the documented statuses once: each variant with the API's spelling and whether an instance passes
+/// through it rather than stays in it. Everything else is derived from this list: parsing, the exported order,
+/// the state set, the simulator's transitions and the dashboard (`tools/gen_dashboard.py` reads these lines).
+macro_rules! statuses {
+    (@transitional transitional) => { true };
+    (@transitional steady) => { false };
+    ($($variant:ident = $text:literal, $kind:ident;)*) => {
+        /// A status the vendor documents, stored in one byte.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum Known {
+            $($variant,)*
+        }
 
-/// The index of `RUNNING` in [`KNOWN_STATUSES`].
-const RUNNING: u8 = 10;
+        impl Known {
+            /// Every documented status, in the order they are exported.
+            pub const ALL: [Known; [$($text),*].len()] = [$(Known::$variant),*];
 
-/// An instance's status: one of [`KNOWN_STATUSES`] (stored as its index), or any other string the API sends,
-/// kept exactly as sent.
+            /// The status as the API spells it.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Known::$variant => $text,)*
+                }
+            }
+
+            /// Whether an instance passes through this status rather than stays in it.
+            pub const fn is_transitional(self) -> bool {
+                match self {
+                    $(Known::$variant => statuses!(@transitional $kind),)*
+                }
+            }
+
+            fn parse(text: &str) -> Option<Known> {
+                match text {
+                    $($text => Some(Known::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+statuses! {
+    Booting = "BOOTING", transitional;
+    CreateFailed = "CREATE_FAILED", steady;
+    Deploying = "DEPLOYING", transitional;
+    Imaging = "IMAGING", transitional;
+    Pending = "PENDING", transitional;
+    Reboot = "REBOOT", transitional;
+    Rebuilding = "REBUILDING", transitional;
+    Recycle = "RECYCLE", steady;
+    Recycling = "RECYCLING", transitional;
+    Releasing = "RELEASING", transitional;
+    Running = "RUNNING", steady;
+    Stopped = "STOPPED", steady;
+    Stopping = "STOPPING", transitional;
+}
+
+/// Every documented status's spelling, in the order they are exported.
+pub const KNOWN_STATUSES: [&str; Known::ALL.len()] = {
+    let mut out = [""; Known::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = Known::ALL[i].as_str();
+        i += 1;
+    }
+    out
+};
+
+/// An instance's status: a documented one, or any other string the API sends, kept exactly as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
-    Known(u8),
+    Known(Known),
     Other(Box<str>),
 }
 
 impl Status {
     /// Reads the API's string; never fails, since the API types the field as a free string.
     pub fn parse(text: &str) -> Status {
-        let known = match text {
-            "BOOTING" => 0,
-            "CREATE_FAILED" => 1,
-            "DEPLOYING" => 2,
-            "IMAGING" => 3,
-            "PENDING" => 4,
-            "REBOOT" => 5,
-            "REBUILDING" => 6,
-            "RECYCLE" => 7,
-            "RECYCLING" => 8,
-            "RELEASING" => 9,
-            "RUNNING" => RUNNING,
-            "STOPPED" => 11,
-            "STOPPING" => 12,
-            other => return Status::Other(other.into()),
-        };
-        Status::Known(known)
+        match Known::parse(text) {
+            Some(known) => Status::Known(known),
+            None => Status::Other(text.into()),
+        }
     }
 
     /// The status as the API spelled it.
     pub fn as_str(&self) -> &str {
         match self {
-            Status::Known(i) => KNOWN_STATUSES.get(*i as usize).copied().unwrap_or(""),
+            Status::Known(known) => known.as_str(),
             Status::Other(s) => s,
         }
     }
 
     /// Whether the instance is `RUNNING`.
     pub fn is_running(&self) -> bool {
-        *self == Status::Known(RUNNING)
+        *self == Status::Known(Known::Running)
     }
 }
 
@@ -105,10 +140,14 @@ mod tests {
 
     #[test]
     fn known_statuses_round_trip_and_others_are_kept() {
-        for (i, s) in KNOWN_STATUSES.iter().enumerate() {
-            assert_eq!(Status::parse(s), Status::Known(i as u8));
-            assert_eq!(Status::parse(s).as_str(), *s);
+        for (known, s) in Known::ALL.iter().zip(KNOWN_STATUSES) {
+            assert_eq!(Status::parse(s), Status::Known(*known));
+            assert_eq!(Status::parse(s).as_str(), s);
         }
+        let mut sorted = KNOWN_STATUSES;
+        sorted.sort_unstable();
+        assert_eq!(sorted, KNOWN_STATUSES, "exported in alphabetical order");
+        assert!(Known::Stopping.is_transitional() && !Known::Stopped.is_transitional());
         assert!(Status::parse("RUNNING").is_running());
         assert!(!Status::parse("running").is_running());
         assert_eq!(Status::parse("running"), Status::Other("running".into()));
@@ -117,7 +156,7 @@ mod tests {
     #[test]
     fn decodes_from_json_with_escapes() {
         let s: Status = serde_json::from_str(r#""STOPPED""#).unwrap();
-        assert_eq!(s, Status::Known(11));
+        assert_eq!(s, Status::Known(Known::Stopped));
         let s: Status = serde_json::from_str(r#""quo\"te\n""#).unwrap();
         assert_eq!(s.as_str(), "quo\"te\n");
         assert!(serde_json::from_str::<Status>("null").is_err());
