@@ -1,0 +1,414 @@
+//! Environment → validated `Config`, once, at start-up. Each setting is declared once in [`settings`] (variable,
+//! default, help, parser, field); this module adds what involves several variables (credentials and their
+//! files, the timeouts, the web configuration file, the proxy) and reports every problem together, each
+//! naming its variable, with secrets redacted.
+
+mod settings;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+pub use settings::{Config, VARIABLES, Variable};
+use settings::{Derived, Read, parse_listen, quote, without_userinfo};
+
+use crate::http::web::WebConfig;
+use crate::secret::Secret;
+use crate::zenlayer::client::{Auth, Proxy, is_loopback};
+
+/// One configuration problem, naming its variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+/// Every problem found, reported together so an operator fixes them in one go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "invalid configuration ({} problem{}):",
+            self.problems.len(),
+            if self.problems.len() == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  {}: {}", p.variable, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn fail(&mut self, variable: &'static str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            variable,
+            message: message.into(),
+        });
+    }
+
+    /// A secret given directly or through a `_FILE` path; never both. The value itself never reaches a message.
+    fn secret(
+        &mut self,
+        variable: &'static str,
+        file_variable: &'static str,
+        direct: Option<&Secret>,
+        file: Option<&PathBuf>,
+    ) -> Option<Secret> {
+        let (source, checked) = match (direct, file) {
+            (None, None) => return None,
+            (Some(_), Some(_)) => {
+                self.fail(
+                    file_variable,
+                    format!("set either {variable} or {file_variable}, not both"),
+                );
+                return None;
+            }
+            (Some(value), None) => (variable, check_secret(value.expose())),
+            (None, Some(path)) => (file_variable, read_secret_file(path)),
+        };
+        checked.map_err(|message| self.fail(source, message)).ok()
+    }
+}
+
+/// Reads a secret from a file: trailing newlines dropped (editors and `kubectl create secret --from-file` add
+/// them), not empty, sendable in an HTTP header. The message never contains the value.
+pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", quote(&path.display().to_string())))?;
+    check_secret(text.trim_end_matches(['\n', '\r']))
+}
+
+fn check_secret(value: &str) -> Result<Secret, String> {
+    if value.is_empty() {
+        return Err("is empty".into());
+    }
+    if !header_safe(value) {
+        return Err("contains characters that cannot be sent in an HTTP header (control characters or non-ASCII)".into());
+    }
+    Ok(Secret::new(value))
+}
+
+fn header_safe(value: &str) -> bool {
+    value.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+/// What `--healthcheck` probes: the listen address, and whether to try TLS first. It must work without
+/// credentials and in demo mode, so it reads nothing else; and it must never fail on a web configuration the
+/// running server tolerates (a reload that did not load keeps the server as it was), so the file is only a hint
+/// and the probe tries the other transport too.
+pub fn probe_target_from_vars(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<(SocketAddr, bool), String> {
+    const LISTEN: &str = "ZENLAYER_EXPORTER_LISTEN_ADDRESS";
+    const WEB: &str = "ZENLAYER_EXPORTER_WEB_CONFIG_FILE";
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
+    let get = |name: &str| {
+        vars.iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    let default = VARIABLES
+        .iter()
+        .find(|v| v.name == LISTEN)
+        .map_or("", |v| v.default);
+    let text = get(LISTEN).unwrap_or_else(|| default.to_owned());
+    let address =
+        parse_listen(&text).ok_or_else(|| format!("{LISTEN}: cannot parse {}", quote(&text)))?;
+    let tls_first = get(WEB).is_some_and(|path| crate::http::web::asks_for_tls(Path::new(&path)));
+    Ok((address, tls_first))
+}
+
+impl Config {
+    /// Settings that are valid but risky, for the start-up log: a bearer token sent in clear to another host.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let loopback = is_loopback(&self.api_url);
+        if self.metadata_interval.is_none() && !self.tag_labels.is_empty() {
+            out.push("ZENLAYER_EXPORTER_TAG_LABELS is set but ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS is 0: no tags are read".to_owned());
+        }
+        if self.api_url.scheme() == "http" && !loopback && !self.demo {
+            out.push(match self.auth {
+                Some(Auth::Bearer { .. }) => "ZENLAYER_EXPORTER_API_URL is plain http to another host: the access token travels in clear; use https",
+                _ => "ZENLAYER_EXPORTER_API_URL is plain http to another host: requests can be read and replayed on the way; use https",
+            }.to_owned());
+        }
+        out
+    }
+
+    /// Reads the process environment.
+    pub fn from_env(demo: bool) -> Result<Config, ConfigError> {
+        Config::from_vars(std::env::vars(), demo)
+    }
+
+    /// Reads the given variables: tests pass a table instead of touching the process environment.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+        demo: bool,
+    ) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let unknown_variables = vars
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("ZENLAYER_EXPORTER_") || k.starts_with("ZENLAYERCLOUD_"))
+            .filter(|k| !VARIABLES.iter().any(|v| v.name == k.as_str()))
+            // Kubernetes injects SERVICE_HOST/PORT variables for a Service named like the exporter.
+            .filter(|k| !(k.contains("_SERVICE_") || k.contains("_PORT")))
+            .cloned()
+            .collect();
+        let proxy_vars: Vec<(String, String)> = vars
+            .iter()
+            .filter(|(k, v)| PROXY_VARIABLES.contains(&k.as_str()) && !v.is_empty())
+            .cloned()
+            .collect();
+        // The last of repeated variables wins, as in a shell.
+        let get = |name: &str| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut read_problems = Vec::new();
+        let read = Read::from(&get, &mut read_problems);
+        let mut c = Checker {
+            problems: Vec::new(),
+        };
+        // Credentials first: without them nothing else matters.
+        let auth = if demo {
+            None
+        } else {
+            credentials(&mut c, &read)
+        };
+        c.problems.extend(read_problems);
+        let secret_file = match &auth {
+            Some(Auth::Bearer { .. }) => read.access_token_file.clone().flatten(),
+            Some(Auth::Signature { .. }) => read.access_key_password_file.clone().flatten(),
+            None => None,
+        };
+        let proxy = read
+            .api_url
+            .as_ref()
+            .and_then(|url| proxy_for(&mut c, url, &proxy_vars));
+        if let (Some(request), Some(poll)) = (read.request_timeout, read.poll_timeout) {
+            if request > poll {
+                c.fail(
+                    "ZENLAYER_EXPORTER_REQUEST_TIMEOUT_SECONDS",
+                    format!(
+                        "must not exceed ZENLAYER_EXPORTER_POLL_TIMEOUT_SECONDS ({}s > {}s)",
+                        request.as_secs_f64(),
+                        poll.as_secs_f64()
+                    ),
+                );
+            }
+        }
+        let web = match read.web_config_file.as_ref() {
+            None | Some(None) => WebConfig::plain(),
+            Some(Some(path)) => WebConfig::load(path).unwrap_or_else(|problems| {
+                for problem in problems {
+                    c.fail("ZENLAYER_EXPORTER_WEB_CONFIG_FILE", problem);
+                }
+                WebConfig::plain()
+            }),
+        };
+        let derived = Derived {
+            auth,
+            retry_backoff_base: Duration::from_secs(1),
+            web: Arc::new(web),
+            demo,
+            secret_file,
+            secret_reload_interval: Duration::from_secs(10),
+            unknown_variables,
+            proxy,
+        };
+        match Config::assemble(read, derived) {
+            Some(config) if c.problems.is_empty() => Ok(config),
+            _ => Err(ConfigError {
+                problems: c.problems,
+            }),
+        }
+    }
+
+    /// One line for the start-up log: which credentials, never their secret.
+    fn auth_summary(&self) -> String {
+        match &self.auth {
+            None => "none (demo)".to_owned(),
+            Some(Auth::Signature { access_key_id, .. }) => {
+                format!("access key {access_key_id} (secret redacted)")
+            }
+            Some(Auth::Bearer { .. }) => "bearer token (redacted)".to_owned(),
+        }
+    }
+}
+
+/// The standard proxy variables, read as Go programs (and so most exporters) read them: upper case first.
+const PROXY_VARIABLES: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// The proxy for calls to `api`: `HTTPS_PROXY` for an https API (`HTTP_PROXY` for http), else `ALL_PROXY`, each
+/// in upper then lower case, with `NO_PROXY`. A proxy without a scheme is taken as `http://`, as Go does.
+fn proxy_for(c: &mut Checker, api: &Url, vars: &[(String, String)]) -> Option<Proxy> {
+    let get = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let names: [&'static str; 4] = if api.scheme() == "https" {
+        ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    let (variable, text) = names
+        .into_iter()
+        .find_map(|name| get(name).map(|text| (name, text)))?;
+    let with_scheme = if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("http://{text}")
+    };
+    match Url::parse(&with_scheme) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Some(Proxy {
+                url,
+                variable,
+                no_proxy: get("NO_PROXY")
+                    .or_else(|| get("no_proxy"))
+                    .map(str::to_owned),
+            })
+        }
+        _ => {
+            c.fail(
+                variable,
+                format!(
+                    "must be an http:// or https:// proxy URL (host[:port] alone means http://), got {}",
+                    quote(&without_userinfo(text))
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn credentials(c: &mut Checker, read: &Read) -> Option<Auth> {
+    const ID: &str = "ZENLAYERCLOUD_ACCESS_KEY_ID";
+    const PASSWORD: &str = "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD";
+    const TOKEN: &str = "ZENLAYERCLOUD_ACCESS_TOKEN";
+    let id = read.access_key_id.as_ref().and_then(Option::as_deref);
+    let password = c.secret(
+        PASSWORD,
+        "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE",
+        read.access_key_password.as_ref().and_then(Option::as_ref),
+        read.access_key_password_file
+            .as_ref()
+            .and_then(Option::as_ref),
+    );
+    let token = c.secret(
+        TOKEN,
+        "ZENLAYERCLOUD_ACCESS_TOKEN_FILE",
+        read.access_token.as_ref().and_then(Option::as_ref),
+        read.access_token_file.as_ref().and_then(Option::as_ref),
+    );
+    let pair_given = id.is_some() || password.is_some();
+    if pair_given && token.is_some() {
+        c.fail(
+            TOKEN,
+            format!(
+                "set either the access key pair ({ID}, {PASSWORD}) or the access token, not both"
+            ),
+        );
+        return None;
+    }
+    if let Some(token) = token {
+        return Some(Auth::Bearer { token });
+    }
+    match (id, password) {
+        (Some(id), Some(secret)) if header_safe(id) && !id.contains(',') => Some(Auth::Signature {
+            access_key_id: id.to_owned(),
+            secret,
+        }),
+        (Some(id), Some(_)) => {
+            c.fail(
+                ID,
+                format!("must be printable ASCII without commas, got {}", quote(id)),
+            );
+            None
+        }
+        (Some(_), None) => {
+            // Only complain about the missing secret if it was not already reported as unreadable or bad.
+            if !c.problems.iter().any(|p| p.variable.starts_with(PASSWORD)) {
+                c.fail(
+                    PASSWORD,
+                    format!("is required with {ID} (or set {PASSWORD}_FILE)"),
+                );
+            }
+            None
+        }
+        (None, Some(_)) => {
+            c.fail(ID, format!("is required with {PASSWORD}"));
+            None
+        }
+        (None, None) => {
+            if !c
+                .problems
+                .iter()
+                .any(|p| p.variable.starts_with("ZENLAYERCLOUD_"))
+            {
+                c.fail(ID, format!(
+                    "no credentials: set {ID} and {PASSWORD} (or {PASSWORD}_FILE), or {TOKEN} (or {TOKEN}_FILE); or run with --demo"
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// The `--help` text: usage, flags, and every variable with its default.
+pub fn help_text() -> String {
+    let mut out = String::from(concat!(
+        "zenlayer-exporter ",
+        env!("CARGO_PKG_VERSION"),
+        "\n",
+        "Prometheus exporter for the status of every Zenlayer Cloud VM instance.\n\n",
+        "Usage: zenlayer-exporter [--demo] [--check-config | --healthcheck]\n\n",
+        "Flags:\n",
+        "  --demo          run against a built-in simulated fleet (no credentials needed)\n",
+        "  --check-config  validate the configuration, print it redacted, and exit\n",
+        "  --healthcheck   probe a running exporter's /healthz on the listen address (for container HEALTHCHECKs)\n",
+        "  --help          print this help\n",
+        "  --version       print the version\n\n",
+        "Configuration is read from the environment:\n",
+    ));
+    let width = VARIABLES.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    for v in VARIABLES {
+        let default = if v.default.is_empty() {
+            String::new()
+        } else {
+            format!(" (default {})", v.default)
+        };
+        out.push_str(&format!("  {:width$}  {}{}\n", v.name, v.help, default));
+    }
+    out.push_str("\nExit codes: 0 normal stop, 1 fatal error, 2 bad configuration.\n");
+    out
+}
