@@ -69,7 +69,7 @@ fn promtool_checks_rules_rule_tests_and_config() {
 fn every_alert_has_a_unit_test_and_a_runbook_entry() {
     let rules = std::fs::read_to_string(path("deploy/prometheus/alerts.yml")).unwrap();
     let tests = std::fs::read_to_string(path("deploy/prometheus/alerts_test.yml")).unwrap();
-    let readme = std::fs::read_to_string(path("README.md")).unwrap();
+    let runbook = std::fs::read_to_string(path("docs/alerts.md")).unwrap();
     let alerts: Vec<&str> = rules
         .lines()
         .filter_map(|l| l.trim().strip_prefix("- alert: "))
@@ -90,9 +90,15 @@ fn every_alert_has_a_unit_test_and_a_runbook_entry() {
             "{alert}: no firing test"
         );
         assert!(
-            readme.contains(&format!("#### {alert}\n")),
-            "{alert}: no runbook entry in the README"
+            runbook.contains(&format!("\n### {alert}\n")),
+            "{alert}: no runbook section in docs/alerts.md"
         );
+        // GitHub's anchor for that heading, which the rule's runbook annotation names.
+        let anchor = format!(
+            "runbook: \"zenlayer-exporter docs/alerts.md#{}\"",
+            alert.to_lowercase()
+        );
+        assert!(rules.contains(&anchor), "{alert}: no {anchor}");
     }
 }
 
@@ -393,7 +399,7 @@ fn generated_alert_tests_and_dashboard_are_up_to_date() {
         let committed = std::fs::read_to_string(path(output)).unwrap();
         assert!(
             String::from_utf8_lossy(&out.stdout) == committed,
-            "{output} differs from what {script} writes: regenerate it (see the README's Development section)"
+            "{output} differs from what {script} writes: run tools/regenerate"
         );
     }
 }

@@ -62,13 +62,9 @@ fn grafana_to_promql(expr: &str) -> String {
         .replace("$zone", ".*")
 }
 
-/// The PromQL examples of the README's "Instance metadata" section.
-fn readme_metadata_queries() -> Vec<String> {
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
-    let section = readme
-        .split("\n## Instance metadata\n")
-        .nth(1)
-        .expect("README has an Instance metadata section");
+/// The PromQL examples of docs/metadata.md.
+fn documented_metadata_queries() -> Vec<String> {
+    let section = std::fs::read_to_string(Path::new(ROOT).join("docs/metadata.md")).unwrap();
     let block = section
         .split("```promql\n")
         .nth(1)
@@ -298,8 +294,8 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
         )),
         "{expiry_summary:?}"
     );
-    // The README's joins return the names: the STOPPED instances with their names and zones first.
-    let queries = readme_metadata_queries();
+    // The documented joins return the names: the STOPPED instances with their names and zones first.
+    let queries = documented_metadata_queries();
     assert_eq!(queries.len(), 3, "{queries:?}");
     let joined = prometheus.query(&queries[0]).await.unwrap();
     let named: BTreeMap<String, (String, String)> = joined

@@ -30,7 +30,7 @@ Usage: zenlayer-sim [flags]
                              (e.g. --fault throttle@every=5 --fault server-error=503@times=2)
   --help, --version
 
-The control endpoint is served at /_sim/ on the same address (see the README).
+The control endpoint is served at /_sim/ on the same address (see docs/simulator.md).
 ";
 
 fn parse(args: &[String]) -> Result<Option<SimOptions>, String> {

@@ -213,7 +213,7 @@ fn control(
         ) => json_response(405, json!({"error": "method not allowed"})),
         _ => json_response(
             404,
-            json!({"error": "unknown control path; see the README's simulator section"}),
+            json!({"error": "unknown control path; see docs/simulator.md"}),
         ),
     })
 }
