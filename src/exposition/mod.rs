@@ -5,7 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use crate::metadata::{Metadata, TagLabels};
+pub mod gzip;
 pub mod render;
+pub mod text;
 
 use crate::status::snapshot::{Snapshot, Store};
 use render::{Rendered, StatusSeries};

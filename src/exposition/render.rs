@@ -3,27 +3,18 @@
 //! It knows nothing of the API: its input is a `Snapshot` (and a `Metadata` snapshot, joined to it), its output
 //! bytes.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use flate2::{Compress, Compression, FlushCompress, Status as ZStatus};
 
-use crate::metadata::{INFO_LABELS, InstanceMeta, Metadata, TagLabels};
-use crate::status::snapshot::{KNOWN_STATUSES, Known, Snapshot, Status};
-
-/// The exposition content type Prometheus negotiates for text.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Which series describe an instance's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusSeries {
-    /// One series per instance, for its current status, valued 1.
-    Current,
-    /// A state set: one series per known status per instance, 0 or 1, plus the current one if unknown.
-    All,
-}
+use super::gzip::{self, Deflated, Part};
+pub use super::text::CONTENT_TYPE;
+use crate::metadata::families::render_metadata_families;
+use crate::metadata::{Metadata, TagLabels};
+pub use crate::status::families::StatusSeries;
+use crate::status::families::{render_counts_family, render_running_family, render_status_family};
+use crate::status::snapshot::Snapshot;
 
 /// A snapshot rendered for serving: the plain text of the instance series and the same bytes as raw deflate
 /// blocks ending on a byte boundary, so a scrape can append its own tail and one gzip member results. The
@@ -36,39 +27,8 @@ pub struct Rendered {
     /// The text, one chunk per metric family, served back to back.
     pub text: Vec<Bytes>,
     text_len: usize,
-    gzip: Option<DeflatedPart>,
+    gzip: Option<Deflated>,
     metadata: Option<MetadataPart>,
-}
-
-struct DeflatedPart {
-    /// One chunk per family, each compressed on its own and ending on a byte boundary.
-    deflate: Vec<Bytes>,
-    crc: crc32fast::Hasher,
-}
-
-/// One family's (or group of families') text, its deflate blocks and the CRC of its text. Cheap to clone: the
-/// bytes are shared.
-#[derive(Clone)]
-struct Part {
-    text: Bytes,
-    deflate: Option<Bytes>,
-    crc: crc32fast::Hasher,
-}
-
-impl Part {
-    fn new(text: Vec<u8>) -> Part {
-        let deflate = deflate(&text, FlushCompress::Sync).map(|mut d| {
-            d.shrink_to_fit();
-            Bytes::from(d)
-        });
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&text);
-        Part {
-            text: Bytes::from(text),
-            deflate,
-            crc,
-        }
-    }
 }
 
 /// The metadata families as rendered, kept so the next render reuses them when neither the metadata nor the set
@@ -162,7 +122,7 @@ impl Rendered {
             .iter()
             .map(|p| p.deflate.clone())
             .collect::<Option<Vec<Bytes>>>()
-            .map(|deflate| DeflatedPart { deflate, crc });
+            .map(|deflate| Deflated { deflate, crc });
         let text: Vec<Bytes> = parts.iter().map(|p| p.text.clone()).collect();
         Rendered {
             instances: snapshot.instances().len(),
@@ -199,9 +159,6 @@ impl ScrapeBody {
     }
 }
 
-/// Fixed gzip header: deflate, no flags, no modification time, unknown OS.
-const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-
 /// Joins the pre-rendered instance series (if any) with this scrape's self-metrics `tail`. With `gzip`, the
 /// result is one standard gzip member: the pre-compressed deflate blocks, then `tail` in stored (uncompressed)
 /// blocks ending the stream, then the CRC of both parts combined. A scrape thus compresses nothing: the tail is
@@ -209,20 +166,7 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 pub fn assemble(rendered: Option<&Rendered>, tail: Vec<u8>, gzip: bool) -> ScrapeBody {
     let pre = rendered.and_then(|r| r.gzip.as_ref());
     if gzip && (rendered.is_none() || pre.is_some()) {
-        let mut crc = pre.map_or_else(crc32fast::Hasher::new, |p| p.crc.clone());
-        let mut tail_crc = crc32fast::Hasher::new();
-        tail_crc.update(&tail);
-        crc.combine(&tail_crc);
-        let total = rendered.map_or(0, |r| r.text_len) + tail.len();
-        let mut last = stored_final_blocks(&tail);
-        last.extend_from_slice(&crc.finalize().to_le_bytes());
-        // ISIZE is the length modulo 2^32, as RFC 1952 defines it.
-        last.extend_from_slice(&(total as u32).to_le_bytes());
-        let mut chunks = vec![Bytes::from_static(&GZIP_HEADER)];
-        if let Some(pre) = pre {
-            chunks.extend(pre.deflate.iter().cloned());
-        }
-        chunks.push(Bytes::from(last));
+        let chunks = gzip::member(pre, rendered.map_or(0, |r| r.text_len), &tail);
         return ScrapeBody { chunks, gzip: true };
     }
     let mut chunks = Vec::with_capacity(4);
@@ -235,65 +179,6 @@ pub fn assemble(rendered: Option<&Rendered>, tail: Vec<u8>, gzip: bool) -> Scrap
         gzip: false,
     }
 }
-
-/// `data` as deflate stored blocks, the last one final. The stream before them ends on a byte boundary (a sync
-/// flush), so each block is one header byte (BFINAL, BTYPE 00), LEN, NLEN and the bytes (RFC 1951, 3.2.4).
-fn stored_final_blocks(data: &[u8]) -> Vec<u8> {
-    const MAX_STORED: usize = 65_535;
-    let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / MAX_STORED + 1) + 8);
-    let mut chunks = data.chunks(MAX_STORED).peekable();
-    if chunks.peek().is_none() {
-        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-    }
-    while let Some(chunk) = chunks.next() {
-        out.push(u8::from(chunks.peek().is_none()));
-        let len = chunk.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(chunk);
-    }
-    out
-}
-
-/// Raw deflate of `input`. `Sync` leaves the stream open on a byte boundary (more blocks may follow); `Finish`
-/// ends it with a final block. `None` only if the compressor reports an internal error.
-fn deflate(input: &[u8], flush: FlushCompress) -> Option<Vec<u8>> {
-    // Level 2: with the zlib-rs backend, level 1 leaves the body half as large again (3.1 MB against 2.1 MB at
-    // 100,000 instances) for half the time (33 ms against 65 ms); levels above 2 gain under 5% for much more.
-    let mut compressor = Compress::new(Compression::new(2), false);
-    let mut out = Vec::with_capacity(input.len() / 8 + 64);
-    loop {
-        let consumed = compressor.total_in() as usize;
-        let status = compressor
-            .compress_vec(&input[consumed..], &mut out, flush)
-            .ok()?;
-        let done = match flush {
-            FlushCompress::Finish => status == ZStatus::StreamEnd,
-            // A sync flush is complete once all input is taken and the output did not fill up.
-            _ => compressor.total_in() as usize == input.len() && out.len() < out.capacity(),
-        };
-        if done {
-            return Some(out);
-        }
-        out.reserve(out.capacity().max(4096));
-    }
-}
-
-const STATUS_HELP: &str = "Status of each Zenlayer VM instance: 1 for its current status (with \
-ZENLAYER_EXPORTER_STATUS_SERIES=all, also 0 for every other known status).";
-const RUNNING_HELP: &str = "1 if the Zenlayer VM instance is RUNNING, else 0.";
-const COUNT_HELP: &str =
-    "Number of Zenlayer VM instances per status; every known status is always present.";
-
-const INFO_HELP: &str = "Always 1: the labels give each Zenlayer VM instance's name, zone, type, image, charge \
-type, resource group and allow-listed tags (ZENLAYER_EXPORTER_TAG_LABELS). Join on instance_id.";
-const CPU_HELP: &str = "vCPUs of each Zenlayer VM instance.";
-const MEMORY_HELP: &str = "Memory of each Zenlayer VM instance, in bytes.";
-const CREATED_HELP: &str = "Unix time each Zenlayer VM instance was created.";
-const EXPIRY_HELP: &str =
-    "Unix time each prepaid Zenlayer VM instance expires (postpaid instances have no series).";
-const AUTO_RENEW_HELP: &str =
-    "1 if the prepaid Zenlayer VM instance renews automatically at expiry, else 0.";
 
 /// The instance series of one snapshot in the text exposition format, all families joined.
 pub fn render_instances(
@@ -310,181 +195,11 @@ pub fn render_instances(
     out
 }
 
-/// The metadata families, for the instances both snapshots know: one merge over the two sorted lists.
-fn render_metadata_families(
-    snapshot: &Snapshot,
-    metadata: &Metadata,
-    tags: &TagLabels,
-) -> (Vec<u8>, usize) {
-    let mut joined: Vec<&InstanceMeta> = Vec::with_capacity(metadata.instances().len());
-    let mut metas = metadata.instances().iter().peekable();
-    for instance in snapshot.instances() {
-        while metas.next_if(|m| m.id < instance.id).is_some() {}
-        if let Some(meta) = metas.next_if(|m| m.id == instance.id) {
-            joined.push(meta);
-        }
-    }
-    let mut out = Vec::with_capacity(joined.len() * 400 + 4096);
-    header(&mut out, "zenlayer_vm_instance_info", INFO_HELP);
-    for meta in &joined {
-        out.extend_from_slice(b"zenlayer_vm_instance_info{instance_id=\"");
-        escape_label_value(&mut out, &meta.id);
-        for (name, value) in INFO_LABELS.iter().zip(meta.labels.iter()) {
-            let _ = write!(out, "\",{name}=\"");
-            escape_label_value(&mut out, value);
-        }
-        for (name, value) in tags.names().iter().zip(meta.tags.iter()) {
-            let _ = write!(out, "\",{name}=\"");
-            escape_label_value(&mut out, value);
-        }
-        out.extend_from_slice(b"\"} 1\n");
-    }
-    let mut number_family =
-        |name: &str, help: &str, value: &dyn Fn(&InstanceMeta) -> Option<f64>| {
-            header(&mut out, name, help);
-            for meta in &joined {
-                if let Some(v) = value(meta) {
-                    let _ = write!(out, "{name}{{instance_id=\"");
-                    escape_label_value(&mut out, &meta.id);
-                    let _ = writeln!(out, "\"}} {v}");
-                }
-            }
-        };
-    number_family("zenlayer_vm_instance_cpus", CPU_HELP, &|m| m.cpu_count);
-    number_family("zenlayer_vm_instance_memory_bytes", MEMORY_HELP, &|m| {
-        m.memory_bytes
-    });
-    number_family(
-        "zenlayer_vm_instance_created_timestamp_seconds",
-        CREATED_HELP,
-        &|m| m.created,
-    );
-    number_family(
-        "zenlayer_vm_instance_expiry_timestamp_seconds",
-        EXPIRY_HELP,
-        &|m| m.expiry,
-    );
-    number_family("zenlayer_vm_instance_auto_renew", AUTO_RENEW_HELP, &|m| {
-        m.auto_renew.map(f64::from)
-    });
-    (out, joined.len())
-}
-
-/// `zenlayer_vm_instance_status`.
-fn render_status_family(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
-    let mut out = Vec::with_capacity(status_family_len(snapshot, mode));
-    header(&mut out, "zenlayer_vm_instance_status", STATUS_HELP);
-    for instance in snapshot.instances() {
-        let mut line = |status: &str, value: u8| {
-            out.extend_from_slice(b"zenlayer_vm_instance_status{instance_id=\"");
-            escape_label_value(&mut out, &instance.id);
-            out.extend_from_slice(b"\",status=\"");
-            escape_label_value(&mut out, status);
-            out.extend_from_slice(b"\"} ");
-            out.push(b'0' + value);
-            out.push(b'\n');
-        };
-        match mode {
-            StatusSeries::Current => line(instance.status.as_str(), 1),
-            StatusSeries::All => {
-                for known in Known::ALL {
-                    line(
-                        known.as_str(),
-                        u8::from(instance.status == Status::Known(known)),
-                    );
-                }
-                if let Status::Other(other) = &instance.status {
-                    line(other, 1);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// `zenlayer_vm_instance_running`.
-fn render_running_family(snapshot: &Snapshot) -> Vec<u8> {
-    const LINE: usize = "zenlayer_vm_instance_running{instance_id=\"\"} 1\n".len();
-    let ids: usize = snapshot.instances().iter().map(|i| i.id.len()).sum();
-    let mut out = Vec::with_capacity(512 + snapshot.instances().len() * LINE + ids);
-    header(&mut out, "zenlayer_vm_instance_running", RUNNING_HELP);
-    for instance in snapshot.instances() {
-        out.extend_from_slice(b"zenlayer_vm_instance_running{instance_id=\"");
-        escape_label_value(&mut out, &instance.id);
-        out.extend_from_slice(if instance.status.is_running() {
-            b"\"} 1\n"
-        } else {
-            b"\"} 0\n"
-        });
-    }
-    out
-}
-
-/// `zenlayer_vm_instances`.
-fn render_counts_family(snapshot: &Snapshot) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2048);
-    header(&mut out, "zenlayer_vm_instances", COUNT_HELP);
-    for (status, count) in snapshot.counts() {
-        out.extend_from_slice(b"zenlayer_vm_instances{status=\"");
-        escape_label_value(&mut out, status.as_str());
-        out.extend_from_slice(b"\"} ");
-        let _ = write!(out, "{count}");
-        out.push(b'\n');
-    }
-    out
-}
-
-/// The exact length of the status family when no label value needs escaping (escapes only ever add bytes), so
-/// the buffer is allocated once and holds no slack for as long as the snapshot is served.
-fn status_family_len(snapshot: &Snapshot, mode: StatusSeries) -> usize {
-    const STATUS_LINE: usize =
-        "zenlayer_vm_instance_status{instance_id=\"\",status=\"\"} 1\n".len();
-    let known_len: usize = KNOWN_STATUSES.iter().map(|s| s.len()).sum();
-    let mut len = 512;
-    for instance in snapshot.instances() {
-        let id = instance.id.len();
-        let status = instance.status.as_str().len();
-        len += match mode {
-            StatusSeries::Current => STATUS_LINE + id + status,
-            StatusSeries::All => {
-                let other = if matches!(instance.status, Status::Other(_)) {
-                    STATUS_LINE + id + status
-                } else {
-                    0
-                };
-                KNOWN_STATUSES.len() * (STATUS_LINE + id) + known_len + other
-            }
-        };
-    }
-    len
-}
-
-fn header(out: &mut Vec<u8>, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-}
-
-/// Appends `value` escaped as the text format requires inside a quoted label value: backslash, double quote and
-/// line feed. Everything else, non-ASCII included, is valid UTF-8 already and goes through as it is.
-pub fn escape_label_value(out: &mut Vec<u8>, value: &str) {
-    let bytes = value.as_bytes();
-    let mut start = 0;
-    // memchr3 scans with SIMD: almost every value has nothing to escape and is copied whole.
-    for i in memchr::memchr3_iter(b'\\', b'"', b'\n', bytes) {
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(match bytes[i] {
-            b'\\' => b"\\\\",
-            b'"' => b"\\\"",
-            _ => b"\\n",
-        });
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::metadata::{InstanceMeta, Metadata, TagLabels};
+    use crate::status::KNOWN_STATUSES;
     use std::io::Read;
     use std::sync::Arc;
 
@@ -502,13 +217,6 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap();
         out
-    }
-
-    #[test]
-    fn escapes_label_values() {
-        let mut out = Vec::new();
-        escape_label_value(&mut out, "a\\b\"c\nd{}=é");
-        assert_eq!(String::from_utf8(out).unwrap(), r#"a\\b\"c\nd{}=é"#);
     }
 
     #[test]

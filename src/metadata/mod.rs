@@ -1,6 +1,7 @@
 //! The metadata poll: `DescribeInstances`, more slowly, into an immutable snapshot of each instance's names,
 //! zone, type, billing and allow-listed tags. `snapshot` holds it and the tag allow-list, `poll` gathers it.
 
+pub mod families;
 pub mod poll;
 pub mod snapshot;
 

@@ -1,0 +1,104 @@
+//! The gzip splicing that lets a scrape compress nothing: each family is deflated once when it is rendered, on
+//! its own and ending on a byte boundary, so the parts can be joined back to back, and a scrape appends its
+//! small tail in stored blocks and the combined CRC to make one standard gzip member.
+
+use bytes::Bytes;
+use flate2::{Compress, Compression, FlushCompress, Status as ZStatus};
+
+/// One family's (or group of families') text, its deflate blocks and the CRC of its text. Cheap to clone: the
+/// bytes are shared.
+#[derive(Clone)]
+pub(super) struct Part {
+    pub(super) text: Bytes,
+    pub(super) deflate: Option<Bytes>,
+    pub(super) crc: crc32fast::Hasher,
+}
+
+impl Part {
+    pub(super) fn new(text: Vec<u8>) -> Part {
+        let deflate = deflate(&text, FlushCompress::Sync).map(|mut d| {
+            d.shrink_to_fit();
+            Bytes::from(d)
+        });
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&text);
+        Part {
+            text: Bytes::from(text),
+            deflate,
+            crc,
+        }
+    }
+}
+
+/// The deflate blocks of every part of a rendering, and the CRC of all their text.
+pub(super) struct Deflated {
+    /// One chunk per family, each compressed on its own and ending on a byte boundary.
+    pub(super) deflate: Vec<Bytes>,
+    pub(super) crc: crc32fast::Hasher,
+}
+
+/// One standard gzip member: the pre-compressed deflate blocks of `pre` (whose text was `text_len` bytes), then
+/// `tail` in stored (uncompressed) blocks ending the stream, then the CRC of both parts combined.
+pub(super) fn member(pre: Option<&Deflated>, text_len: usize, tail: &[u8]) -> Vec<Bytes> {
+    let mut crc = pre.map_or_else(crc32fast::Hasher::new, |p| p.crc.clone());
+    let mut tail_crc = crc32fast::Hasher::new();
+    tail_crc.update(tail);
+    crc.combine(&tail_crc);
+    let total = text_len + tail.len();
+    let mut last = stored_final_blocks(tail);
+    last.extend_from_slice(&crc.finalize().to_le_bytes());
+    // ISIZE is the length modulo 2^32, as RFC 1952 defines it.
+    last.extend_from_slice(&(total as u32).to_le_bytes());
+    let mut chunks = vec![Bytes::from_static(&GZIP_HEADER)];
+    if let Some(pre) = pre {
+        chunks.extend(pre.deflate.iter().cloned());
+    }
+    chunks.push(Bytes::from(last));
+    chunks
+}
+
+/// Fixed gzip header: deflate, no flags, no modification time, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// `data` as deflate stored blocks, the last one final. The stream before them ends on a byte boundary (a sync
+/// flush), so each block is one header byte (BFINAL, BTYPE 00), LEN, NLEN and the bytes (RFC 1951, 3.2.4).
+fn stored_final_blocks(data: &[u8]) -> Vec<u8> {
+    const MAX_STORED: usize = 65_535;
+    let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / MAX_STORED + 1) + 8);
+    let mut chunks = data.chunks(MAX_STORED).peekable();
+    if chunks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(chunk) = chunks.next() {
+        out.push(u8::from(chunks.peek().is_none()));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
+/// Raw deflate of `input`. `Sync` leaves the stream open on a byte boundary (more blocks may follow); `Finish`
+/// ends it with a final block. `None` only if the compressor reports an internal error.
+fn deflate(input: &[u8], flush: FlushCompress) -> Option<Vec<u8>> {
+    // Level 2: with the zlib-rs backend, level 1 leaves the body half as large again (3.1 MB against 2.1 MB at
+    // 100,000 instances) for half the time (33 ms against 65 ms); levels above 2 gain under 5% for much more.
+    let mut compressor = Compress::new(Compression::new(2), false);
+    let mut out = Vec::with_capacity(input.len() / 8 + 64);
+    loop {
+        let consumed = compressor.total_in() as usize;
+        let status = compressor
+            .compress_vec(&input[consumed..], &mut out, flush)
+            .ok()?;
+        let done = match flush {
+            FlushCompress::Finish => status == ZStatus::StreamEnd,
+            // A sync flush is complete once all input is taken and the output did not fill up.
+            _ => compressor.total_in() as usize == input.len() && out.len() < out.capacity(),
+        };
+        if done {
+            return Some(out);
+        }
+        out.reserve(out.capacity().max(4096));
+    }
+}

@@ -1,0 +1,111 @@
+//! The status poll's metric families: each instance's status (or state set), whether it is running, and the
+//! count per status. What they say is here; how text is escaped and compressed is `exposition`'s.
+
+use std::io::Write as _;
+
+use crate::exposition::text::{escape_label_value, header};
+use crate::status::snapshot::{KNOWN_STATUSES, Known, Snapshot, Status};
+
+/// Which series describe an instance's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusSeries {
+    /// One series per instance, for its current status, valued 1.
+    Current,
+    /// A state set: one series per known status per instance, 0 or 1, plus the current one if unknown.
+    All,
+}
+
+const STATUS_HELP: &str = "Status of each Zenlayer VM instance: 1 for its current status (with \
+ZENLAYER_EXPORTER_STATUS_SERIES=all, also 0 for every other known status).";
+const RUNNING_HELP: &str = "1 if the Zenlayer VM instance is RUNNING, else 0.";
+const COUNT_HELP: &str =
+    "Number of Zenlayer VM instances per status; every known status is always present.";
+
+/// `zenlayer_vm_instance_status`.
+pub fn render_status_family(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
+    let mut out = Vec::with_capacity(status_family_len(snapshot, mode));
+    header(&mut out, "zenlayer_vm_instance_status", STATUS_HELP);
+    for instance in snapshot.instances() {
+        let mut line = |status: &str, value: u8| {
+            out.extend_from_slice(b"zenlayer_vm_instance_status{instance_id=\"");
+            escape_label_value(&mut out, &instance.id);
+            out.extend_from_slice(b"\",status=\"");
+            escape_label_value(&mut out, status);
+            out.extend_from_slice(b"\"} ");
+            out.push(b'0' + value);
+            out.push(b'\n');
+        };
+        match mode {
+            StatusSeries::Current => line(instance.status.as_str(), 1),
+            StatusSeries::All => {
+                for known in Known::ALL {
+                    line(
+                        known.as_str(),
+                        u8::from(instance.status == Status::Known(known)),
+                    );
+                }
+                if let Status::Other(other) = &instance.status {
+                    line(other, 1);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `zenlayer_vm_instance_running`.
+pub fn render_running_family(snapshot: &Snapshot) -> Vec<u8> {
+    const LINE: usize = "zenlayer_vm_instance_running{instance_id=\"\"} 1\n".len();
+    let ids: usize = snapshot.instances().iter().map(|i| i.id.len()).sum();
+    let mut out = Vec::with_capacity(512 + snapshot.instances().len() * LINE + ids);
+    header(&mut out, "zenlayer_vm_instance_running", RUNNING_HELP);
+    for instance in snapshot.instances() {
+        out.extend_from_slice(b"zenlayer_vm_instance_running{instance_id=\"");
+        escape_label_value(&mut out, &instance.id);
+        out.extend_from_slice(if instance.status.is_running() {
+            b"\"} 1\n"
+        } else {
+            b"\"} 0\n"
+        });
+    }
+    out
+}
+
+/// `zenlayer_vm_instances`.
+pub fn render_counts_family(snapshot: &Snapshot) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2048);
+    header(&mut out, "zenlayer_vm_instances", COUNT_HELP);
+    for (status, count) in snapshot.counts() {
+        out.extend_from_slice(b"zenlayer_vm_instances{status=\"");
+        escape_label_value(&mut out, status.as_str());
+        out.extend_from_slice(b"\"} ");
+        let _ = write!(out, "{count}");
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The exact length of the status family when no label value needs escaping (escapes only ever add bytes), so
+/// the buffer is allocated once and holds no slack for as long as the snapshot is served.
+fn status_family_len(snapshot: &Snapshot, mode: StatusSeries) -> usize {
+    const STATUS_LINE: usize =
+        "zenlayer_vm_instance_status{instance_id=\"\",status=\"\"} 1\n".len();
+    let known_len: usize = KNOWN_STATUSES.iter().map(|s| s.len()).sum();
+    let mut len = 512;
+    for instance in snapshot.instances() {
+        let id = instance.id.len();
+        let status = instance.status.as_str().len();
+        len += match mode {
+            StatusSeries::Current => STATUS_LINE + id + status,
+            StatusSeries::All => {
+                let other = if matches!(instance.status, Status::Other(_)) {
+                    STATUS_LINE + id + status
+                } else {
+                    0
+                };
+                KNOWN_STATUSES.len() * (STATUS_LINE + id) + known_len + other
+            }
+        };
+    }
+    len
+}
