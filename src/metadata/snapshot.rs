@@ -132,10 +132,7 @@ impl Metadata {
     /// Builds a snapshot from rows in any order; a repeated id keeps its last row. Equal label values are
     /// stored once: zones, types, images, billing, resource groups and tags repeat across a whole fleet.
     pub fn new(mut rows: Vec<InstanceMeta>, taken_at: SystemTime) -> Metadata {
-        rows.reverse();
-        rows.sort_by(|a, b| a.id.cmp(&b.id));
-        rows.dedup_by(|later, kept| later.id == kept.id);
-        rows.shrink_to_fit();
+        crate::poll::latest_by_id(&mut rows, |r| &r.id);
         let mut values: HashSet<Arc<str>> = HashSet::new();
         for row in &mut rows {
             for value in row.labels.iter_mut().chain(row.tags.iter_mut()) {

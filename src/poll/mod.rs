@@ -26,6 +26,19 @@ pub struct PollConfig {
     pub page_concurrency: usize,
 }
 
+/// Sorts `rows` by id in place, keeping the last row of each repeated id, and returns how many repeats were
+/// dropped. Both snapshots are built this way: sorting rather than hashing is cheaper at a million rows, and in
+/// place there is no second copy of them.
+pub fn latest_by_id<R>(rows: &mut Vec<R>, id: impl Fn(&R) -> &str) -> usize {
+    // Reversed, then stably sorted: the latest row of each id comes first, and dedup keeps the first.
+    rows.reverse();
+    rows.sort_by(|a, b| id(a).cmp(id(b)));
+    let before = rows.len();
+    rows.dedup_by(|later, kept| id(later) == id(kept));
+    rows.shrink_to_fit();
+    before - rows.len()
+}
+
 /// Receives every new snapshot of a source. Called on a blocking thread, since rendering a large fleet takes a
 /// while.
 pub type Publish<T> = Arc<dyn Fn(Arc<T>) + Send + Sync>;

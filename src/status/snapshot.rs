@@ -40,13 +40,7 @@ impl Snapshot {
     /// place (no second copy of the rows). A repeated id keeps the status of its last row. Returns the snapshot
     /// and how many repeats were dropped.
     pub fn from_rows(mut rows: Vec<Instance>, taken_at: SystemTime) -> (Self, usize) {
-        // Reversed, then stably sorted: the latest row of each id comes first, and dedup keeps the first.
-        rows.reverse();
-        rows.sort_by(|a, b| a.id.cmp(&b.id));
-        let before = rows.len();
-        rows.dedup_by(|later, kept| later.id == kept.id);
-        rows.shrink_to_fit();
-        let repeats = before - rows.len();
+        let repeats = crate::poll::latest_by_id(&mut rows, |r| &r.id);
         (
             Snapshot {
                 instances: rows,
