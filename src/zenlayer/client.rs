@@ -10,6 +10,7 @@ use url::Url;
 
 use super::error::{ApiError, clip};
 use super::model::{self, Page, PageRequest};
+pub use super::proxy::{Proxy, is_loopback};
 use super::sign::{self, SignInput};
 use crate::secret::Secret;
 
@@ -44,51 +45,6 @@ pub enum Auth {
     },
     /// A personal access token sent as `Authorization: Bearer`.
     Bearer { token: Secret },
-}
-
-/// An HTTP proxy for the API calls, taken from the standard variables by `config` (so tests pass them in a
-/// table): the HTTP client itself reads no environment.
-#[derive(Clone)]
-pub struct Proxy {
-    /// `http://[user:password@]host:port`; the password, if any, is sent as `Proxy-Authorization`.
-    pub url: Url,
-    /// The variable it came from, for the start-up log.
-    pub variable: &'static str,
-    /// Hosts that bypass it, as `NO_PROXY` gives them (names with their subdomains, IPs and CIDR ranges, `*`).
-    pub no_proxy: Option<String>,
-}
-
-impl std::fmt::Debug for Proxy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = &self.url;
-        if url.username().is_empty() && url.password().is_none() {
-            write!(f, "{url}")?;
-        } else {
-            // The proxy's credentials never print.
-            write!(
-                f,
-                "{}://…@{}",
-                url.scheme(),
-                &url[url::Position::BeforeHost..]
-            )?;
-        }
-        write!(f, " (from {}", self.variable)?;
-        if let Some(no_proxy) = &self.no_proxy {
-            write!(f, ", NO_PROXY {no_proxy:?}")?;
-        }
-        f.write_str(")")
-    }
-}
-
-/// Whether `url` names this machine: the simulator, the demo, a local tunnel. Such traffic never goes through
-/// a proxy, as Go's `ProxyFromEnvironment` also decides.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// What a [`Client`] needs; built by `config` (or a test), checked there.
