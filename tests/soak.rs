@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use zenlayer_exporter::sim::{Fault, FaultRule};
 
+#[path = "it/common/mod.rs"]
 mod common;
 use common::{Exporter, config_for, instance_statuses, sample};
 

@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use zenlayer_exporter::http::server::ServerConfig;
 
-mod common;
+use crate::common;
 use common::{DEADLINE, Exporter, config_for, eventually, get, sample};
 
 async fn exporter(

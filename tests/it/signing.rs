@@ -2,7 +2,7 @@
 
 use zenlayer_exporter::zenlayer::sign::{self, SignInput};
 
-mod common;
+use crate::common;
 
 #[test]
 fn every_sdk_vector_reproduces() {

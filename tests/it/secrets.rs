@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use zenlayer_exporter::sim::{Fault, FaultRule, SimCredentials};
 
-mod common;
+use crate::common;
 use common::{eventually, get, sample};
 
 const SECRET: &str = "SeCrEt-zl-7f3a9c2e5b1d";

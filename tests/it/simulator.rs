@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use zenlayer_exporter::sim::{Answer, SimCredentials};
 
-mod common;
+use crate::common;
 use common::client;
 
 fn status_of(answer: Answer) -> (u16, Value) {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use zenlayer_exporter::sim::SimCredentials;
 use zenlayer_exporter::sim::metadata::{MetadataOverride, iso8601};
 
-mod common;
+use crate::common;
 use common::prometheus::{Prometheus, TempDir};
 use common::{Exporter, config_for, eventually};
 

@@ -302,7 +302,7 @@ fn prometheus_rule() -> String {
     let rules = std::fs::read_to_string(path("deploy/prometheus/alerts.yml")).unwrap();
     let groups = &rules[rules.find("groups:").expect("alerts.yml has groups")..];
     let mut out = String::from(
-        "# GENERATED from deploy/prometheus/alerts.yml by tests/deploy.rs (UPDATE_GOLDEN=1 cargo test --test deploy):\n\
+        "# GENERATED from deploy/prometheus/alerts.yml by tests/it/deploy.rs (tools/regenerate):\n\
          # edit the rules there, never here.\n\
          apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: zenlayer-exporter\n  labels:\n    \
          app.kubernetes.io/name: zenlayer-exporter\nspec:\n",
@@ -327,7 +327,7 @@ fn prometheus_rule_is_generated_from_the_alert_rules() {
     let actual = std::fs::read_to_string(&file).unwrap_or_default();
     assert!(
         actual == expected,
-        "{} is stale: run UPDATE_GOLDEN=1 cargo test --test deploy",
+        "{} is stale: run tools/regenerate",
         file.display()
     );
 }

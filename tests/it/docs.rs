@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use zenlayer_exporter::config::VARIABLES;
 
-mod common;
+use crate::common;
 use common::{Exporter, config_for, sample};
 
 fn readme() -> String {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use zenlayer_exporter::sim::{Fault, FaultRule, Simulator};
 
-mod common;
+use crate::common;
 use common::{Exporter, config_for, get, instance_statuses, sample};
 
 const UP: &str = "zenlayer_up";

@@ -11,7 +11,7 @@ use zenlayer_exporter::status::snapshot::{Snapshot, Store};
 use zenlayer_exporter::telemetry::Metrics;
 use zenlayer_exporter::zenlayer::{Client, ClientConfig};
 
-mod common;
+use crate::common;
 
 fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPoll {
     let metrics = Metrics::new().expect("metrics");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use zenlayer_exporter::http::server::ServerConfig;
 use zenlayer_exporter::sim::{Fault, SimCredentials};
 
-mod common;
+use crate::common;
 use common::{Exporter, client, config_for, eventually, get, instance_statuses, sample};
 
 const UP: &str = "zenlayer_up";

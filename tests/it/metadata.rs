@@ -13,7 +13,7 @@ use zenlayer_exporter::sim::Simulator;
 use zenlayer_exporter::sim::faults::{Fault, FaultRule};
 use zenlayer_exporter::sim::metadata::MetadataOverride;
 
-mod common;
+use crate::common;
 use common::{Exporter, config_for, sample, series};
 
 const TAGS: &str = "env,team,cost-center";

@@ -16,7 +16,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use zenlayer_exporter::Config;
 use zenlayer_exporter::http::server::ServerConfig;
 
-mod common;
+use crate::common;
 use common::prometheus::{Prometheus, TempDir};
 use common::{Exporter, config_for, eventually, sample};
 

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use zenlayer_exporter::sim::Simulator;
 use zenlayer_exporter::sim::metadata::MetadataOverride;
 
-mod common;
+use crate::common;
 use common::{Exporter, config_for, sample};
 
 const GOLDEN: &str = concat!(
