@@ -38,7 +38,8 @@ pub use config::Config;
 
 use crate::exposition::Exposition;
 use crate::exposition::render::Rendered;
-use crate::http::server::{AppState, ServerConfig};
+use crate::http::AppState;
+use crate::http::server::ServerConfig;
 use crate::metadata::poll::MetadataPoll;
 use crate::poll::{PollConfig, Poller, Publish};
 use crate::status::poll::StatusPoll;

@@ -1,9 +1,34 @@
-//! The HTTP side: `server` (listener, per-connection handling, authentication), `routes` (the answers), `stall` (the bound on writes to
-//! clients that stop reading), `web` (the web configuration: TLS, client certificates, basic authentication)
-//! and `healthcheck` (the `--healthcheck` self-probe). It serves what the exposition holds; it never calls the API.
+//! The HTTP side: `server` (listener, per-connection handling, authentication), `routes` (the answers),
+//! `stall` (the bound on writes to clients that stop reading), `web` (the web configuration: TLS, client
+//! certificates, basic authentication) and `healthcheck` (the `--healthcheck` self-probe); [`AppState`] is what
+//! they all read. It serves what the exposition holds; it never calls the API.
 
 pub mod healthcheck;
 pub mod routes;
 pub mod server;
 pub mod stall;
 pub mod web;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::exposition::render::Rendered;
+use crate::status::poll::PollReport;
+use crate::status::snapshot::Store;
+use crate::telemetry::Metrics;
+use web::WebConfig;
+
+/// What the routes read: the latest rendered snapshot, the latest poll report and the self-metrics.
+pub struct AppState {
+    pub rendered: Arc<Store<Rendered>>,
+    pub reports: Arc<Store<PollReport>>,
+    pub metrics: Metrics,
+    pub poll_interval: Duration,
+    /// Between metadata polls; `None` when they are off.
+    pub metadata_interval: Option<Duration>,
+    /// TLS, users and headers; swapped whole when the web configuration file changes. TLS settings apply to
+    /// connections accepted after a swap, users and headers to every request after it.
+    pub web: Arc<ArcSwap<WebConfig>>,
+}

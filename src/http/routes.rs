@@ -14,7 +14,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use prometheus::Encoder as _;
 
-use super::server::AppState;
+use super::AppState;
 use crate::exposition::render;
 use crate::telemetry::{REVISION, VERSION};
 

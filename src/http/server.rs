@@ -7,7 +7,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::service::service_fn;
@@ -16,13 +15,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use super::AppState;
 use super::routes::{ChunkBody, plain, route};
-use crate::exposition::render::Rendered;
 use crate::http::stall::StallGuard;
-use crate::http::web::{self, WebConfig};
-use crate::status::poll::PollReport;
-use crate::status::snapshot::Store;
-use crate::telemetry::Metrics;
+use crate::http::web;
 
 /// Largest request head read (hyper's buffer); a larger one is answered 431.
 const MAX_REQUEST_HEAD: usize = 64 * 1024;
@@ -52,19 +48,6 @@ impl Default for ServerConfig {
             write_stall_timeout: Duration::from_secs(30),
         }
     }
-}
-
-/// What the routes read: the latest rendered snapshot, the latest poll report and the self-metrics.
-pub struct AppState {
-    pub rendered: Arc<Store<Rendered>>,
-    pub reports: Arc<Store<PollReport>>,
-    pub metrics: Metrics,
-    pub poll_interval: Duration,
-    /// Between metadata polls; `None` when they are off.
-    pub metadata_interval: Option<Duration>,
-    /// TLS, users and headers; swapped whole when the web configuration file changes. TLS settings apply to
-    /// connections accepted after a swap, users and headers to every request after it.
-    pub web: Arc<ArcSwap<WebConfig>>,
 }
 
 /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests finish within the
