@@ -6,7 +6,7 @@
 //! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]: rotated
 //!   secret and web files taken up without a restart.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
-//! - [`poll`]: what both polls share: the paged walk, the deadline, the measured outcome.
+//! - [`poll`]: the loop both polls run (interval, deadline, metrics, publication) and the paged walk they share.
 //! - [`status`]: the status poll, its snapshot and the status vocabulary.
 //! - [`metadata`]: the metadata poll, its snapshot and the tag allow-list.
 //! - [`exposition`]: both snapshots → the exposition bytes served, plain and pre-compressed, once per change.
