@@ -91,7 +91,12 @@ macro_rules! settings {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let mut out = f.debug_struct("Config");
                 out.field("auth", &Shown(&self.auth_summary()));
-                $( out.field(stringify!($field), &Shown(&self.$field)); )*
+                $(
+                    match self.shown_instead(stringify!($field)) {
+                        Some(text) => out.field(stringify!($field), &text),
+                        None => out.field(stringify!($field), &Shown(&self.$field)),
+                    };
+                )*
                 out.field("web", &self.web)
                     .field("proxy", &self.proxy)
                     .field("demo", &self.demo)
@@ -164,6 +169,14 @@ settings! {
         unknown_variables: Vec<String>,
         /// The proxy to the API, from the standard `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` variables.
         proxy: Option<crate::zenlayer::client::Proxy>,
+    }
+}
+
+impl Config {
+    /// What the start-up line says instead of a setting's value: in demo mode the API URL configured is not the
+    /// one polled.
+    fn shown_instead(&self, field: &str) -> Option<&'static str> {
+        (self.demo && field == "api_url").then_some("a simulated fleet on loopback (demo)")
     }
 }
 
