@@ -4,7 +4,7 @@
 //! The unit is one account read by two polls: [`status`] (every interval) and [`metadata`] (more slowly), each a
 //! folder holding its poll, its snapshot and its vocabulary, both walking pages with [`poll`].
 //! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]: rotated
-//!   secret and web files taken up without a restart.
+//!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes through.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
 //! - [`poll`]: the loop both polls run (interval, deadline, metrics, publication) and the paged walk they share.
 //! - [`status`]: the status poll, its snapshot and the status vocabulary.
@@ -25,6 +25,7 @@ pub mod reload;
 pub mod secret;
 pub mod sim;
 pub mod status;
+pub mod store;
 pub mod telemetry;
 pub mod zenlayer;
 
@@ -43,7 +44,7 @@ use crate::http::server::ServerConfig;
 use crate::metadata::poll::MetadataPoll;
 use crate::poll::{PollConfig, Poller, Publish};
 use crate::status::poll::StatusPoll;
-use crate::status::snapshot::Store;
+use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::zenlayer::{Client, ClientConfig};
 

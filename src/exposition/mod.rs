@@ -9,7 +9,8 @@ pub mod gzip;
 pub mod render;
 pub mod text;
 
-use crate::status::snapshot::{Snapshot, Store};
+use crate::status::snapshot::Snapshot;
+use crate::store::Store;
 use render::{Rendered, StatusSeries};
 
 #[derive(Default)]

@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 
 use crate::exposition::render::Rendered;
 use crate::status::poll::PollReport;
-use crate::status::snapshot::Store;
+use crate::store::Store;
 use crate::telemetry::Metrics;
 use web::WebConfig;
 

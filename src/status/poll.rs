@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::poll::paging::{Paging, Walk};
 use crate::poll::{PollConfig, PollError, Source};
-use crate::status::snapshot::{Instance, Snapshot, Store};
+use crate::status::snapshot::{Instance, Snapshot};
+use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::zenlayer::Client;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus};

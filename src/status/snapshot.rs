@@ -1,11 +1,8 @@
-//! The immutable snapshot of one successful poll (instance id → status) and the store that swaps it atomically.
+//! The immutable snapshot of one successful poll (instance id → status).
 //! What a snapshot looks like on the wire is `exposition::render`'s concern; how it is gathered is `poll`'s.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::SystemTime;
-
-use arc_swap::ArcSwapOption;
 
 pub use crate::status::{KNOWN_STATUSES, Known, Status};
 
@@ -99,32 +96,6 @@ impl Snapshot {
     }
 }
 
-/// The latest published value, swapped whole: a reader gets the old one or the new one, never a mix, and never
-/// waits for a writer.
-pub struct Store<T> {
-    current: ArcSwapOption<T>,
-}
-
-impl<T> Default for Store<T> {
-    fn default() -> Self {
-        Store {
-            current: ArcSwapOption::empty(),
-        }
-    }
-}
-
-impl<T> Store<T> {
-    /// Replaces the current value.
-    pub fn publish(&self, value: Arc<T>) {
-        self.current.store(Some(value));
-    }
-
-    /// The current value; `None` until the first publication.
-    pub fn load(&self) -> Option<Arc<T>> {
-        self.current.load_full()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,14 +154,5 @@ mod tests {
         assert!(counts.contains(&("RUNNING".into(), 2)));
         assert!(counts.contains(&("STOPPED".into(), 0)));
         assert_eq!(counts.last(), Some(&("NEW_THING".into(), 1)));
-    }
-
-    #[test]
-    fn store_swaps_whole_values() {
-        let store = Store::default();
-        assert!(store.load().is_none());
-        store.publish(Arc::new(1));
-        store.publish(Arc::new(2));
-        assert_eq!(store.load().as_deref(), Some(&2));
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use zenlayer_exporter::poll::{PollConfig, PollError};
 use zenlayer_exporter::sim::{Fault, FaultRule, FleetChange, Simulator};
 use zenlayer_exporter::status::poll::StatusPoll;
-use zenlayer_exporter::status::snapshot::{Snapshot, Store};
+use zenlayer_exporter::status::snapshot::Snapshot;
+use zenlayer_exporter::store::Store;
 use zenlayer_exporter::telemetry::Metrics;
 use zenlayer_exporter::zenlayer::{Client, ClientConfig};
 
