@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::zenlayer::proxy::without_userinfo;
 pub use settings::{Config, VARIABLES, Variable};
-use settings::{Derived, Read, parse_listen, quote, without_userinfo};
+use settings::{Derived, Read, quote};
 
 use crate::http::web::WebConfig;
 use crate::secret::Secret;
@@ -115,23 +116,34 @@ fn header_safe(value: &str) -> bool {
 pub fn probe_target_from_vars(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(SocketAddr, bool), String> {
-    const LISTEN: &str = "ZENLAYER_EXPORTER_LISTEN_ADDRESS";
-    const WEB: &str = "ZENLAYER_EXPORTER_WEB_CONFIG_FILE";
     let vars: Vec<(String, String)> = vars.into_iter().collect();
-    let get = |name: &str| {
-        vars.iter()
-            .find(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.clone())
-    };
-    let default = VARIABLES
-        .iter()
-        .find(|v| v.name == LISTEN)
-        .map_or("", |v| v.default);
-    let text = get(LISTEN).unwrap_or_else(|| default.to_owned());
-    let address =
-        parse_listen(&text).ok_or_else(|| format!("{LISTEN}: cannot parse {}", quote(&text)))?;
-    let tls_first = get(WEB).is_some_and(|path| crate::http::web::asks_for_tls(Path::new(&path)));
+    // The same declared parsers as at start-up; only the two settings it needs must be valid.
+    let mut problems = Vec::new();
+    let read = Read::from(
+        &|name| value_of(&vars, name).map(str::to_owned),
+        &mut problems,
+    );
+    let address = read.listen_address.ok_or_else(|| {
+        problems
+            .iter()
+            .filter(|p| p.variable == "ZENLAYER_EXPORTER_LISTEN_ADDRESS")
+            .map(|p| format!("{}: {}", p.variable, p.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    let tls_first = read
+        .web_config_file
+        .flatten()
+        .is_some_and(|path| crate::http::web::asks_for_tls(&path));
     Ok((address, tls_first))
+}
+
+/// The value of `name` in `vars`: the last one set, as in a shell.
+fn value_of<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    vars.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 impl Config {
@@ -176,15 +188,11 @@ impl Config {
             .filter(|(k, v)| PROXY_VARIABLES.contains(&k.as_str()) && !v.is_empty())
             .cloned()
             .collect();
-        // The last of repeated variables wins, as in a shell.
-        let get = |name: &str| {
-            vars.iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
         let mut read_problems = Vec::new();
-        let read = Read::from(&get, &mut read_problems);
+        let read = Read::from(
+            &|name| value_of(&vars, name).map(str::to_owned),
+            &mut read_problems,
+        );
         let mut c = Checker {
             problems: Vec::new(),
         };
@@ -270,11 +278,7 @@ const PROXY_VARIABLES: [&str; 8] = [
 /// The proxy for calls to `api`: `HTTPS_PROXY` for an https API (`HTTP_PROXY` for http), else `ALL_PROXY`, each
 /// in upper then lower case, with `NO_PROXY`. A proxy without a scheme is taken as `http://`, as Go does.
 fn proxy_for(c: &mut Checker, api: &Url, vars: &[(String, String)]) -> Option<Proxy> {
-    let get = |name: &str| {
-        vars.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| value_of(vars, name);
     let names: [&'static str; 4] = if api.scheme() == "https" {
         ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
     } else {

@@ -18,6 +18,7 @@ use crate::metadata::TagLabels;
 use crate::secret::Secret;
 use crate::telemetry::LogFormat;
 use crate::zenlayer::model::MAX_PAGE_SIZE;
+use crate::zenlayer::proxy::without_userinfo;
 
 /// One configuration variable: its name, its default (as the text an operator would write) and what it does.
 pub struct Variable {
@@ -190,19 +191,6 @@ pub(super) fn quote(text: &str) -> String {
     )
 }
 
-/// `text` with the user-info of its authority (what comes before an `@` in `scheme://user:password@host/`)
-/// replaced by `…`. Textual, so it also works on a URL that does not parse.
-pub(super) fn without_userinfo(text: &str) -> String {
-    let start = text.find("://").map_or(0, |i| i + 3);
-    let authority_end = text[start..]
-        .find(['/', '?', '#'])
-        .map_or(text.len(), |i| start + i);
-    match text[start..authority_end].rfind('@') {
-        Some(at) => format!("{}…{}", &text[..start], &text[start + at..]),
-        None => text.to_owned(),
-    }
-}
-
 /// Unset (empty) is `None`; anything else goes through `parse`.
 fn optional<T>(
     parse: impl Fn(&str) -> Result<T, Refused>,
@@ -310,7 +298,7 @@ fn listen_address(text: &str) -> Result<SocketAddr, Refused> {
 }
 
 /// `IP:PORT`, or `:PORT` for every IPv4 address.
-pub(super) fn parse_listen(text: &str) -> Option<SocketAddr> {
+fn parse_listen(text: &str) -> Option<SocketAddr> {
     if let Some(port) = text.strip_prefix(':') {
         return port
             .parse()

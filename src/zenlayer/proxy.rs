@@ -17,19 +17,13 @@ pub struct Proxy {
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = &self.url;
-        if url.username().is_empty() && url.password().is_none() {
-            write!(f, "{url}")?;
-        } else {
-            // The proxy's credentials never print.
-            write!(
-                f,
-                "{}://…@{}",
-                url.scheme(),
-                &url[url::Position::BeforeHost..]
-            )?;
-        }
-        write!(f, " (from {}", self.variable)?;
+        // The proxy's credentials never print.
+        write!(
+            f,
+            "{} (from {}",
+            without_userinfo(self.url.as_str()),
+            self.variable
+        )?;
         if let Some(no_proxy) = &self.no_proxy {
             write!(f, ", NO_PROXY {no_proxy:?}")?;
         }
@@ -45,5 +39,18 @@ pub fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         None => false,
+    }
+}
+
+/// `text` with the user-info of its authority (what comes before an `@` in `scheme://user:password@host/`)
+/// replaced by `…`. Textual, so it also works on a URL that does not parse.
+pub fn without_userinfo(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let authority_end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    match text[start..authority_end].rfind('@') {
+        Some(at) => format!("{}…{}", &text[..start], &text[start + at..]),
+        None => text.to_owned(),
     }
 }
