@@ -264,7 +264,13 @@ fn render_time(n: usize) -> f64 {
     let runs = (2_000_000 / n.max(1)).clamp(1, 50);
     let started = Instant::now();
     for _ in 0..runs {
-        std::hint::black_box(Rendered::new(&snapshot, None, StatusSeries::Current, None));
+        std::hint::black_box(Rendered::new(
+            &snapshot,
+            None,
+            StatusSeries::Current,
+            b"",
+            None,
+        ));
     }
     started.elapsed().as_secs_f64() * 1000.0 / runs as f64
 }

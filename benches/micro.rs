@@ -62,6 +62,7 @@ fn main() {
             t.as_secs_f64() * 1e3
         );
         let (snapshot, _) = Snapshot::from_rows(rows(&fleet), SystemTime::now());
+        let snapshot = std::sync::Arc::new(snapshot);
         let t = median(runs, || {
             black_box(render::render_instances(
                 &snapshot,
@@ -74,17 +75,33 @@ fn main() {
             t.as_secs_f64() * 1e3
         );
         let t = median(runs, || {
-            black_box(Rendered::new(&snapshot, None, StatusSeries::Current, None));
+            black_box(Rendered::new(
+                &snapshot,
+                None,
+                StatusSeries::Current,
+                b"",
+                None,
+            ));
         });
         println!(
             "| render and compress, as published | {n} instances | {:.1} ms |",
             t.as_secs_f64() * 1e3
         );
-        let rendered = Rendered::new(&snapshot, None, StatusSeries::Current, None);
+        let rendered = std::sync::Arc::new(Rendered::new(
+            &snapshot,
+            None,
+            StatusSeries::Current,
+            b"",
+            None,
+        ));
+        let only = [render::Contribution {
+            rendered: Some(rendered),
+            health: Default::default(),
+        }];
         let tail = vec![b'x'; 8 * 1024];
         for gzip in [false, true] {
             let t = median(2001, || {
-                black_box(render::assemble(Some(&rendered), tail.clone(), gzip));
+                black_box(render::assemble(&only, false, tail.clone(), gzip));
             });
             println!(
                 "| assemble one scrape ({}) | {n} instances, 8 kB tail | {:.1} µs |",

@@ -2,20 +2,25 @@
 //!
 //! # Layout
 //! The unit is one account read by two polls: [`status`] (every interval) and [`metadata`] (more slowly), each a
-//! folder holding its poll, its snapshot and its vocabulary, both walking pages with [`poll`].
+//! folder holding its poll, its snapshot and its vocabulary, both walking pages with [`poll`]. [`account`] runs
+//! that unit once per account: the environment's only one, or each of the accounts file's that the shard owns.
+//! - [`account`]: one account with its client, its two polls, its metrics and what it serves; the set of
+//!   accounts this replica polls, reloaded from the accounts file, split over shards.
 //! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]: rotated
 //!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes through.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
 //! - [`poll`]: the loop both polls run (interval, deadline, metrics, publication) and the paged walk they share.
 //! - [`status`]: the status poll, its snapshot and the status vocabulary.
 //! - [`metadata`]: the metadata poll, its snapshot and the tag allow-list.
-//! - [`exposition`]: both snapshots → the exposition bytes served, plain and pre-compressed, once per change.
+//! - [`exposition`]: an account's snapshots → the exposition bytes served, plain and pre-compressed, once per
+//!   change, and every account's joined family by family for a scrape.
 //! - [`http`]: the server and its routes, the stall bound, the web configuration (TLS, basic authentication) and
 //!   the `--healthcheck` self-probe. [`telemetry`]: self-metrics and logging.
 //! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks.
 //!
 //! [`run`] wires them together and is what tests drive; `main.rs` only parses flags and maps errors to exit codes.
 
+pub mod account;
 pub mod config;
 pub mod exposition;
 pub mod http;
@@ -33,28 +38,25 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 pub use config::Config;
 
-use crate::exposition::Exposition;
-use crate::exposition::render::Rendered;
+use crate::account::set::{Accounts, Shard};
+use crate::account::{Account, Identity, StartError};
 use crate::http::AppState;
 use crate::http::server::ServerConfig;
-use crate::metadata::poll::MetadataPoll;
-use crate::poll::{PollConfig, Poller, Publish};
-use crate::status::poll::StatusPoll;
-use crate::store::Store;
 use crate::telemetry::Metrics;
-use crate::zenlayer::{Client, ClientConfig};
 
 /// Why the exporter could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-    #[error("cannot build the API client: {0}")]
-    Client(#[from] zenlayer::client::BuildError),
+    #[error("cannot start the account: {0}")]
+    Account(#[from] StartError),
+    #[error("cannot start accounts: {0}")]
+    Accounts(String),
     #[error("cannot start the demo simulator: {0}")]
     Demo(std::io::Error),
     #[error("no credentials configured")]
@@ -78,7 +80,7 @@ pub async fn run_with(
     server_config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let metrics = Metrics::new()?;
+    let metrics = Metrics::new(config.accounts.is_some())?;
     // Kept alive for the whole run: dropping it stops the simulated API.
     let _demo = if config.demo {
         let sim = sim::Simulator::start_demo().await.map_err(RunError::Demo)?;
@@ -89,63 +91,8 @@ pub async fn run_with(
     } else {
         None
     };
-    let auth = config.auth.clone().ok_or(RunError::NoCredentials)?;
-    let in_use = match &auth {
-        zenlayer::Auth::Signature { secret, .. } => secret.clone(),
-        zenlayer::Auth::Bearer { token } => token.clone(),
-    };
-    let client = Arc::new(Client::new(
-        ClientConfig {
-            base_url: config.api_url.clone(),
-            api_version: config.api_version.clone(),
-            auth,
-            request_timeout: config.request_timeout,
-            max_retries: config.max_retries,
-            backoff_base: config.retry_backoff_base,
-            proxy: config.proxy.clone(),
-        },
-        metrics.clone(),
-    )?);
 
-    let rendered: Arc<Store<Rendered>> = Arc::new(Store::default());
-    let reports = Arc::new(Store::default());
-    let exposition = Arc::new(Exposition::new(
-        rendered.clone(),
-        config.status_series,
-        config.tag_labels.clone(),
-    ));
-    // New instances the metadata does not know yet, from each status poll to the metadata poller. One round
-    // in flight is enough: the next status poll sends whatever is still missing.
-    let (unknown_tx, unknown_rx) = mpsc::channel::<Vec<Box<str>>>(1);
-    let metadata_on = config.metadata_interval.is_some();
-    let publish: Publish<_> = {
-        let exposition = exposition.clone();
-        Arc::new(move |snapshot| {
-            let unknown = exposition.status(snapshot);
-            if metadata_on && !unknown.is_empty() {
-                let _ = unknown_tx.try_send(unknown);
-            }
-        })
-    };
-    let poll_config = PollConfig {
-        interval: config.poll_interval,
-        timeout: config.poll_timeout,
-        page_size: config.page_size,
-        page_concurrency: config.page_concurrency,
-    };
-    let poller = Poller::new(
-        StatusPoll::new(
-            client.clone(),
-            poll_config.clone(),
-            metrics.clone(),
-            reports.clone(),
-        ),
-        &poll_config,
-        metrics.clone(),
-        publish,
-    );
-
-    // One shutdown signal, fanned out to the poller and the server.
+    // One shutdown signal, fanned out to the accounts, the reloads and the server.
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -155,13 +102,53 @@ pub async fn run_with(
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
-    if let Some(path) = config.secret_file.clone() {
-        tokio::spawn(reload::watch(
+    let accounts = Arc::new(match config.accounts.clone() {
+        Some(specs) => {
+            let shard = Shard {
+                index: config.shard.unwrap_or(0),
+                total: config.total_shards,
+            };
+            let accounts = Accounts::start(specs, shard, &config, &stop_rx, &metrics)
+                .map_err(RunError::Accounts)?;
+            tracing::info!(
+                accounts = accounts.all().len(),
+                shard = shard.index,
+                total_shards = shard.total,
+                "polling the accounts of the accounts file this shard owns"
+            );
+            accounts
+        }
+        None => {
+            let auth = config.auth.clone().ok_or(RunError::NoCredentials)?;
+            let identity = Identity {
+                name: None,
+                api_url: config.api_url.clone(),
+                auth: auth.clone(),
+                proxy: config.proxy.clone(),
+            };
+            let account = Account::start(identity, &config, stop_rx.clone())?;
+            if let Some(path) = config.secret_file.clone() {
+                let in_use = match auth {
+                    zenlayer::Auth::Signature { secret, .. } => secret,
+                    zenlayer::Auth::Bearer { token } => token,
+                };
+                tokio::spawn(reload::watch(
+                    path,
+                    in_use,
+                    config.secret_reload_interval,
+                    account.client.clone(),
+                    stopped(stop_rx.clone()),
+                ));
+            }
+            Accounts::only(account)
+        }
+    });
+    if let Some(path) = config.accounts_file.clone() {
+        tokio::spawn(accounts.clone().watch(
             path,
-            in_use,
-            config.secret_reload_interval,
-            client.clone(),
-            stopped(stop_rx.clone()),
+            config.clone(),
+            stop_rx.clone(),
+            metrics.clone(),
         ));
     }
     let web = Arc::new(arc_swap::ArcSwap::new(config.web.clone()));
@@ -174,38 +161,15 @@ pub async fn run_with(
             stopped(stop_rx.clone()),
         ));
     }
-    let metadata_task = config.metadata_interval.map(|interval| {
-        let publish: Publish<_> = {
-            let exposition = exposition.clone();
-            Arc::new(move |metadata| exposition.metadata(metadata))
-        };
-        let poll_config = PollConfig {
-            interval,
-            ..poll_config.clone()
-        };
-        let source = MetadataPoll::new(
-            client.clone(),
-            poll_config.clone(),
-            config.tag_labels.clone(),
-            unknown_rx,
-        );
-        let poller = Poller::new(source, &poll_config, metrics.clone(), publish);
-        tokio::spawn(poller.run(stopped(stop_rx.clone())))
-    });
-    let poll_task = tokio::spawn(poller.run(stopped(stop_rx.clone())));
     let state = Arc::new(AppState {
-        rendered,
-        reports,
+        accounts: accounts.clone(),
         metrics,
         poll_interval: config.poll_interval,
         metadata_interval: config.metadata_interval,
         web,
     });
     http::server::serve(listener, state, server_config, stopped(stop_rx)).await;
-    let _ = poll_task.await;
-    if let Some(task) = metadata_task {
-        let _ = task.await;
-    }
+    accounts.stopped().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -18,7 +18,7 @@ use crate::secret::Secret;
 use crate::zenlayer::Client;
 
 /// Calls `check` with the reason every `every` and on each SIGHUP, until `shutdown`.
-async fn on_triggers(
+pub(crate) async fn on_triggers(
     every: Duration,
     shutdown: impl Future<Output = ()>,
     mut check: impl FnMut(&'static str),
@@ -39,7 +39,7 @@ async fn on_triggers(
 }
 
 /// Logs a problem once per distinct text, not every few seconds; `None` clears it.
-fn once(last: &mut Option<String>, problem: Option<String>, log: impl FnOnce(&str)) {
+pub(crate) fn once(last: &mut Option<String>, problem: Option<String>, log: impl FnOnce(&str)) {
     if let Some(p) = &problem {
         if last.as_deref() != Some(p.as_str()) {
             log(p);

@@ -1,6 +1,9 @@
 //! The exporter's own metrics (one `Registry`, passed around, never global) and the logging set-up.
 //! Instance series are not here: they are rendered from snapshots by `exposition::render`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use prometheus::{
     Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
@@ -22,9 +25,93 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The commit compiled in (set by `build.rs`; `unknown` outside a git checkout).
 pub const REVISION: &str = env!("ZENLAYER_BUILD_REVISION");
 
-/// Handles on every self-metric. Cheap to clone: each field is an `Arc` inside.
+/// The process-wide self-metrics: the server's, the configuration's and the process'. Cheap to clone: each
+/// field is an `Arc` inside. Each account's own poll and API metrics are an [`AccountMetrics`].
 #[derive(Clone)]
 pub struct Metrics {
+    pub registry: Registry,
+    pub http_rejected: IntCounterVec,
+    pub web_config_reload_ok: Gauge,
+    /// Registered only with an accounts file.
+    pub config_reload_ok: Gauge,
+    /// Registered only with an accounts file: the accounts this shard polls.
+    pub accounts_owned: IntGaugeVec,
+}
+
+impl Metrics {
+    /// A fresh registry with every process-wide self-metric registered (the accounts file's only with
+    /// `accounts_file`), every known label value present at zero, and the process collector where the platform
+    /// has one.
+    pub fn new(accounts_file: bool) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let http_rejected = IntCounterVec::new(
+            Opts::new(
+                "zenlayer_exporter_http_requests_rejected_total",
+                "Connections or requests refused by the web configuration: a failed TLS handshake (no or an \
+                 untrusted client certificate, plain HTTP to the TLS port), missing or wrong basic \
+                 authentication, or too many password checks already in progress (auth_busy, answered 503).",
+            ),
+            &["reason"],
+        )?;
+        for reason in REJECT_REASONS {
+            http_rejected.with_label_values(&[reason]);
+        }
+        let web_config_reload_ok = Gauge::new(
+            "zenlayer_exporter_web_config_last_reload_successful",
+            "1 if the web configuration file (and the files it names) last loaded cleanly, else 0: it does not \
+             load, or it would drop TLS, client certificates or users, which only a restart does; the previous \
+             configuration is still in use.",
+        )?;
+        web_config_reload_ok.set(1.0);
+        let config_reload_ok = Gauge::new(
+            "zenlayer_exporter_config_last_reload_successful",
+            "1 if the accounts file (and the secret files it names) last loaded cleanly, else 0; the previous \
+             accounts are still polled.",
+        )?;
+        config_reload_ok.set(1.0);
+        let accounts_owned = IntGaugeVec::new(
+            Opts::new(
+                "zenlayer_exporter_account_owned",
+                "Always 1: one series per account of the accounts file this shard polls (shard and \
+                 total_shards label it); the union over the shards is every account, exactly once.",
+            ),
+            &["account", "shard", "total_shards"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "zenlayer_exporter_build_info",
+                "Always 1; labels give the version and revision of the running exporter.",
+            ),
+            &["version", "revision"],
+        )?;
+        build_info.with_label_values(&[VERSION, REVISION]).set(1);
+
+        registry.register(Box::new(http_rejected.clone()))?;
+        registry.register(Box::new(web_config_reload_ok.clone()))?;
+        if accounts_file {
+            registry.register(Box::new(config_reload_ok.clone()))?;
+            registry.register(Box::new(accounts_owned.clone()))?;
+        }
+        registry.register(Box::new(build_info))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Metrics {
+            registry,
+            http_rejected,
+            web_config_reload_ok,
+            config_reload_ok,
+            accounts_owned,
+        })
+    }
+}
+
+/// One account's poll and API metrics, in a registry of its own: they carry no `account` label here; the
+/// exposition adds it when it serves several accounts, and `/probe` serves them as they are. An account
+/// removed from the accounts file takes its registry, and so its series, with it. Cheap to clone.
+#[derive(Clone)]
+pub struct AccountMetrics {
     pub registry: Registry,
     pub up: Gauge,
     pub last_poll_success: GaugeVec,
@@ -34,13 +121,12 @@ pub struct Metrics {
     pub api_requests: IntCounterVec,
     pub api_failures: IntCounterVec,
     pub api_duration: HistogramVec,
-    pub http_rejected: IntCounterVec,
-    pub web_config_reload_ok: Gauge,
+    /// Bumped after every change, so the exposition renders these series again only when they changed.
+    generation: Arc<AtomicU64>,
 }
 
-impl Metrics {
-    /// A fresh registry with every self-metric registered, every known label value present at zero (so `rate()`
-    /// works from the first failure), and the process collector where the platform has one.
+impl AccountMetrics {
+    /// A fresh registry with every account metric registered and the status action's series present at zero.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let up = Gauge::new(
@@ -102,34 +188,6 @@ impl Metrics {
             ]),
             &["action"],
         )?;
-        let http_rejected = IntCounterVec::new(
-            Opts::new(
-                "zenlayer_exporter_http_requests_rejected_total",
-                "Connections or requests refused by the web configuration: a failed TLS handshake (no or an \
-                 untrusted client certificate, plain HTTP to the TLS port), missing or wrong basic \
-                 authentication, or too many password checks already in progress (auth_busy, answered 503).",
-            ),
-            &["reason"],
-        )?;
-        for reason in REJECT_REASONS {
-            http_rejected.with_label_values(&[reason]);
-        }
-        let web_config_reload_ok = Gauge::new(
-            "zenlayer_exporter_web_config_last_reload_successful",
-            "1 if the web configuration file (and the files it names) last loaded cleanly, else 0: it does not \
-             load, or it would drop TLS, client certificates or users, which only a restart does; the previous \
-             configuration is still in use.",
-        )?;
-        web_config_reload_ok.set(1.0);
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "zenlayer_exporter_build_info",
-                "Always 1; labels give the version and revision of the running exporter.",
-            ),
-            &["version", "revision"],
-        )?;
-        build_info.with_label_values(&[VERSION, REVISION]).set(1);
-
         registry.register(Box::new(up.clone()))?;
         registry.register(Box::new(last_poll_success.clone()))?;
         registry.register(Box::new(poll_duration.clone()))?;
@@ -138,15 +196,7 @@ impl Metrics {
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_failures.clone()))?;
         registry.register(Box::new(api_duration.clone()))?;
-        registry.register(Box::new(http_rejected.clone()))?;
-        registry.register(Box::new(web_config_reload_ok.clone()))?;
-        registry.register(Box::new(build_info))?;
-        #[cfg(target_os = "linux")]
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
-
-        let metrics = Metrics {
+        let metrics = AccountMetrics {
             registry,
             up,
             last_poll_success,
@@ -156,8 +206,7 @@ impl Metrics {
             api_requests,
             api_failures,
             api_duration,
-            http_rejected,
-            web_config_reload_ok,
+            generation: Arc::new(AtomicU64::new(0)),
         };
         metrics.track_action(DESCRIBE_INSTANCES_STATUS);
         Ok(metrics)
@@ -176,11 +225,23 @@ impl Metrics {
         for reason in KINDS {
             self.api_failures.with_label_values(&[action, reason]);
         }
+        self.changed();
+    }
+
+    /// Says that a series changed; called after every update.
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Which change the series are at: read before rendering them, so a change during the rendering makes
+    /// the next read differ.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 }
 
 /// Every API attempt counted, timed and, when it failed, counted by reason, per action.
-impl CallObserver for Metrics {
+impl CallObserver for AccountMetrics {
     fn attempted(
         &self,
         action: &'static str,
@@ -196,6 +257,7 @@ impl CallObserver for Metrics {
                 .with_label_values(&[action, error.kind()])
                 .inc();
         }
+        self.changed();
     }
 }
 

@@ -18,6 +18,8 @@ Usage: zenlayer-sim [flags]
   --churn RATE               lifecycle events started per second (default 0: a still fleet)
   --latency-ms MS            added before every answer (default 0)
   --jitter-ms MS             up to this much more, random per answer (default 0)
+  --accounts N               serve N accounts, 1 to 10000, each its own credentials and its own fleet of
+                             --instances (seed, seed+1, ...); prints the accounts file to use (default 1)
   --flat                     answer in the flat envelope instead of the documented wrapped one
   --access-key-id ID         accepted access key id
   --access-key-secret SECRET accepted access key secret
@@ -73,6 +75,13 @@ fn parse(args: &[String]) -> Result<Option<SimOptions>, String> {
                     .ok_or("--instances: at most 5000000")?;
             }
             "--seed" => options.seed = number("--seed")?,
+            "--accounts" => {
+                options.accounts = number("--accounts")?
+                    .try_into()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or("--accounts: 1 to 10000")?;
+            }
             "--churn" => {
                 options.churn_per_second = value
                     .parse::<f64>()
@@ -121,7 +130,7 @@ fn main() -> ExitCode {
             }
         };
         let credentials = options.credentials.clone();
-        let (instances, seed) = (options.instances, options.seed);
+        let (instances, seed, accounts) = (options.instances, options.seed, options.accounts);
         let sim = match Simulator::start(options).await {
             Ok(sim) => sim,
             Err(e) => {
@@ -130,6 +139,22 @@ fn main() -> ExitCode {
             }
         };
         let url = sim.url().as_str().trim_end_matches('/').to_owned();
+        if accounts > 1 {
+            // The accounts file on standard output, as is, so `zenlayer-sim --accounts 3 > accounts.yml` works;
+            // what else there is to say goes to standard error.
+            eprintln!(
+                "zenlayer-sim serving {accounts} simulated accounts of {instances} instances each at {url}; \
+                 the accounts file follows on standard output (ZENLAYER_EXPORTER_ACCOUNTS_FILE)"
+            );
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout
+                .write_all(sim.accounts_file().as_bytes())
+                .and_then(|()| stdout.flush());
+            drop(stdout);
+            shutdown.await;
+            drop(sim);
+            return ExitCode::SUCCESS;
+        }
         let mut banner = format!(
             "zenlayer-sim serving a simulated Zenlayer VM API at {url} ({instances} instances, seed {seed})\n\
              Point the exporter (or any client) at it:\n  export ZENLAYER_EXPORTER_API_URL={url}\n  \

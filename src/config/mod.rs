@@ -3,6 +3,7 @@
 //! files, the timeouts, the web configuration file, the proxy) and reports every problem together, each
 //! naming its variable, with secrets redacted.
 
+pub mod accounts;
 mod settings;
 
 use std::fmt;
@@ -69,7 +70,7 @@ impl Checker {
         variable: &'static str,
         file_variable: &'static str,
         direct: Option<&Secret>,
-        file: Option<&PathBuf>,
+        file: Option<&Path>,
     ) -> Option<Secret> {
         let (source, checked) = match (direct, file) {
             (None, None) => return None,
@@ -196,22 +197,79 @@ impl Config {
         let mut c = Checker {
             problems: Vec::new(),
         };
+        let given = GivenCredentials {
+            id: read.access_key_id.as_ref().and_then(Option::as_deref),
+            password: read.access_key_password.as_ref().and_then(Option::as_ref),
+            password_file: read
+                .access_key_password_file
+                .as_ref()
+                .and_then(Option::as_deref),
+            token: read.access_token.as_ref().and_then(Option::as_ref),
+            token_file: read.access_token_file.as_ref().and_then(Option::as_deref),
+        };
+        let accounts_file = read.accounts_file.clone().flatten();
         // Credentials first: without them nothing else matters.
-        let auth = if demo {
-            None
-        } else {
-            credentials(&mut c, &read)
+        let auth = match (&accounts_file, demo) {
+            (_, true) => None,
+            (Some(_), false) => {
+                if given.any() {
+                    c.fail(
+                        "ZENLAYER_EXPORTER_ACCOUNTS_FILE",
+                        "set either the accounts file or the ZENLAYERCLOUD_* credentials, not both: the file gives each account its own",
+                    );
+                }
+                None
+            }
+            (None, false) => credentials(&mut c, &ENV_CREDENTIALS, &given),
         };
         c.problems.extend(read_problems);
-        let secret_file = match &auth {
-            Some(Auth::Bearer { .. }) => read.access_token_file.clone().flatten(),
-            Some(Auth::Signature { .. }) => read.access_key_password_file.clone().flatten(),
-            None => None,
-        };
+        let secret_file = auth.as_ref().and_then(|auth| given.secret_file(auth));
         let proxy = read
             .api_url
             .as_ref()
             .and_then(|url| proxy_for(&mut c, url, &proxy_vars));
+        let accounts = match (&accounts_file, &read.api_url) {
+            (Some(_), _) if demo => {
+                c.fail(
+                    "ZENLAYER_EXPORTER_ACCOUNTS_FILE",
+                    "--demo polls its own simulated accounts; unset the accounts file (or run zenlayer-sim --accounts N and point the file at it)",
+                );
+                None
+            }
+            (Some(path), Some(api_url)) => {
+                let defaults = accounts::Defaults {
+                    api_url,
+                    proxy_vars: &proxy_vars,
+                };
+                match accounts::load(path, &defaults) {
+                    Ok(accounts) => Some(accounts),
+                    Err(problems) => {
+                        for problem in problems {
+                            c.fail("ZENLAYER_EXPORTER_ACCOUNTS_FILE", problem);
+                        }
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let (Some(total), Some(shard)) = (read.total_shards, read.shard.as_ref()) {
+            match shard {
+                _ if total > 1 && accounts_file.is_none() => c.fail(
+                    "ZENLAYER_EXPORTER_TOTAL_SHARDS",
+                    "shards split the accounts of ZENLAYER_EXPORTER_ACCOUNTS_FILE: set it, or leave this at 1",
+                ),
+                None if total > 1 => c.fail(
+                    "ZENLAYER_EXPORTER_SHARD",
+                    format!("is required with ZENLAYER_EXPORTER_TOTAL_SHARDS={total}: every replica needs its own shard"),
+                ),
+                Some(n) if *n >= total => c.fail(
+                    "ZENLAYER_EXPORTER_SHARD",
+                    format!("must be below ZENLAYER_EXPORTER_TOTAL_SHARDS ({total}), got {n}"),
+                ),
+                _ => {}
+            }
+        }
         if let (Some(request), Some(poll)) = (read.request_timeout, read.poll_timeout) {
             if request > poll {
                 c.fail(
@@ -242,6 +300,8 @@ impl Config {
             secret_reload_interval: Duration::from_secs(10),
             unknown_variables,
             proxy,
+            proxy_vars,
+            accounts,
         };
         match Config::assemble(read, derived) {
             Some(config) if c.problems.is_empty() => Ok(config),
@@ -315,31 +375,84 @@ fn proxy_for(c: &mut Checker, api: &Url, vars: &[(String, String)]) -> Option<Pr
     }
 }
 
-fn credentials(c: &mut Checker, read: &Read) -> Option<Auth> {
-    const ID: &str = "ZENLAYERCLOUD_ACCESS_KEY_ID";
-    const PASSWORD: &str = "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD";
-    const TOKEN: &str = "ZENLAYERCLOUD_ACCESS_TOKEN";
-    let id = read.access_key_id.as_ref().and_then(Option::as_deref);
+/// The names the credentials go by where they are read: the environment's variables, or an account's keys.
+pub(crate) struct CredentialKeys {
+    id: &'static str,
+    password: &'static str,
+    password_file: &'static str,
+    token: &'static str,
+    token_file: &'static str,
+    /// Said when none is given.
+    none: &'static str,
+}
+
+impl CredentialKeys {
+    fn all(&self) -> [&'static str; 5] {
+        [
+            self.id,
+            self.password,
+            self.password_file,
+            self.token,
+            self.token_file,
+        ]
+    }
+}
+
+const ENV_CREDENTIALS: CredentialKeys = CredentialKeys {
+    id: "ZENLAYERCLOUD_ACCESS_KEY_ID",
+    password: "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD",
+    password_file: "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE",
+    token: "ZENLAYERCLOUD_ACCESS_TOKEN",
+    token_file: "ZENLAYERCLOUD_ACCESS_TOKEN_FILE",
+    none: "or run with --demo",
+};
+
+/// The credentials as given, before they are checked.
+pub(crate) struct GivenCredentials<'a> {
+    id: Option<&'a str>,
+    password: Option<&'a Secret>,
+    password_file: Option<&'a Path>,
+    token: Option<&'a Secret>,
+    token_file: Option<&'a Path>,
+}
+
+impl GivenCredentials<'_> {
+    fn any(&self) -> bool {
+        self.id.is_some()
+            || self.password.is_some()
+            || self.password_file.is_some()
+            || self.token.is_some()
+            || self.token_file.is_some()
+    }
+
+    /// The file the secret in use was read from, re-read when it rotates.
+    fn secret_file(&self, auth: &Auth) -> Option<PathBuf> {
+        match auth {
+            Auth::Bearer { .. } => self.token_file,
+            Auth::Signature { .. } => self.password_file,
+        }
+        .map(Path::to_path_buf)
+    }
+}
+
+/// Exactly one kind of credentials: the access key pair (secret given or in a file) or the token (given or in a
+/// file). Every problem goes to `c` under the key it concerns; no message quotes a secret.
+fn credentials(c: &mut Checker, keys: &CredentialKeys, given: &GivenCredentials) -> Option<Auth> {
+    let (id_key, password_key, token_key) = (keys.id, keys.password, keys.token);
+    let id = given.id;
     let password = c.secret(
-        PASSWORD,
-        "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE",
-        read.access_key_password.as_ref().and_then(Option::as_ref),
-        read.access_key_password_file
-            .as_ref()
-            .and_then(Option::as_ref),
+        password_key,
+        keys.password_file,
+        given.password,
+        given.password_file,
     );
-    let token = c.secret(
-        TOKEN,
-        "ZENLAYERCLOUD_ACCESS_TOKEN_FILE",
-        read.access_token.as_ref().and_then(Option::as_ref),
-        read.access_token_file.as_ref().and_then(Option::as_ref),
-    );
+    let token = c.secret(token_key, keys.token_file, given.token, given.token_file);
     let pair_given = id.is_some() || password.is_some();
     if pair_given && token.is_some() {
         c.fail(
-            TOKEN,
+            token_key,
             format!(
-                "set either the access key pair ({ID}, {PASSWORD}) or the access token, not both"
+                "set either the access key pair ({id_key}, {password_key}) or the access token, not both"
             ),
         );
         return None;
@@ -354,33 +467,34 @@ fn credentials(c: &mut Checker, read: &Read) -> Option<Auth> {
         }),
         (Some(id), Some(_)) => {
             c.fail(
-                ID,
+                id_key,
                 format!("must be printable ASCII without commas, got {}", quote(id)),
             );
             None
         }
         (Some(_), None) => {
             // Only complain about the missing secret if it was not already reported as unreadable or bad.
-            if !c.problems.iter().any(|p| p.variable.starts_with(PASSWORD)) {
+            if !c
+                .problems
+                .iter()
+                .any(|p| p.variable == password_key || p.variable == keys.password_file)
+            {
                 c.fail(
-                    PASSWORD,
-                    format!("is required with {ID} (or set {PASSWORD}_FILE)"),
+                    password_key,
+                    format!("is required with {id_key} (or set {})", keys.password_file),
                 );
             }
             None
         }
         (None, Some(_)) => {
-            c.fail(ID, format!("is required with {PASSWORD}"));
+            c.fail(id_key, format!("is required with {password_key}"));
             None
         }
         (None, None) => {
-            if !c
-                .problems
-                .iter()
-                .any(|p| p.variable.starts_with("ZENLAYERCLOUD_"))
-            {
-                c.fail(ID, format!(
-                    "no credentials: set {ID} and {PASSWORD} (or {PASSWORD}_FILE), or {TOKEN} (or {TOKEN}_FILE); or run with --demo"
+            if !c.problems.iter().any(|p| keys.all().contains(&p.variable)) {
+                c.fail(id_key, format!(
+                    "no credentials: set {id_key} and {password_key} (or {}), or {token_key} (or {}); {}",
+                    keys.password_file, keys.token_file, keys.none
                 ));
             }
             None

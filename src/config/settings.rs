@@ -145,6 +145,13 @@ settings! {
         tag_labels: Arc<TagLabels> = ("ZENLAYER_EXPORTER_TAG_LABELS", "",
             "comma-separated tag keys exported as tag_<key> labels of zenlayer_vm_instance_info",
             |t| TagLabels::parse(t).map(Arc::new));
+        accounts_file: Option<PathBuf> = ("ZENLAYER_EXPORTER_ACCOUNTS_FILE", "",
+            "YAML file of several accounts (name, credentials, api_url), instead of the ZENLAYERCLOUD_* credentials; re-read every 10 s and on SIGHUP",
+            optional(|t| Ok(PathBuf::from(t))));
+        total_shards: u32 = ("ZENLAYER_EXPORTER_TOTAL_SHARDS", "1",
+            "replicas the accounts of the accounts file are split over, 1 to 1000", whole(1, 1000));
+        shard: Option<u32> = ("ZENLAYER_EXPORTER_SHARD", "",
+            "this replica's shard, 0 to TOTAL_SHARDS-1, or a StatefulSet pod name ending in -N", optional(shard));
         web_config_file: Option<PathBuf> = ("ZENLAYER_EXPORTER_WEB_CONFIG_FILE", "",
             "web configuration file (exporter-toolkit format): TLS, client certificates, basic authentication",
             optional(|t| Ok(PathBuf::from(t))));
@@ -170,6 +177,10 @@ settings! {
         unknown_variables: Vec<String>,
         /// The proxy to the API, from the standard `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` variables.
         proxy: Option<crate::zenlayer::client::Proxy>,
+        /// The standard proxy variables as set, for the accounts file's API URLs.
+        proxy_vars: Vec<(String, String)>,
+        /// Every account of the accounts file as last loaded (`None` without one), before sharding.
+        accounts: Option<Vec<super::accounts::AccountSpec>>,
     }
 }
 
@@ -252,7 +263,16 @@ fn one_of<T: Copy>(choices: &'static [(&'static str, T)]) -> impl Fn(&str) -> Re
     }
 }
 
-fn api_url(text: &str) -> Result<Url, Refused> {
+fn shard(text: &str) -> Result<u32, Refused> {
+    super::accounts::shard_number(text).ok_or_else(|| {
+        vec![format!(
+            "must be a number from 0, or a StatefulSet pod name ending in -N, got {}",
+            quote(text)
+        )]
+    })
+}
+
+pub(super) fn api_url(text: &str) -> Result<Url, Refused> {
     // Quoted in messages without any user-info: `https://user:password@host` must not reach a terminal or log.
     let shown = quote(&without_userinfo(text));
     match Url::parse(text) {

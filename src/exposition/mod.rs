@@ -1,17 +1,22 @@
-//! The pair of snapshots served together: the latest status snapshot and the latest metadata snapshot, rendered
-//! into one `Rendered` whenever either changes, so every scrape sees one consistent pair. It also tells which
-//! instances the status poll sees that the metadata does not know yet, for the metadata poller to look up.
+//! What one account serves: the pair of snapshots served together (the latest status snapshot and the latest
+//! metadata snapshot), rendered into one `Rendered` whenever either changes, so every scrape sees one
+//! consistent pair; and its own poll and API metrics, rendered when they change. It also tells which instances
+//! the status poll sees that the metadata does not know yet, for the metadata poller to look up. `render`
+//! joins what several accounts serve into one scrape.
 
 use std::sync::{Arc, Mutex};
 
 use crate::metadata::{Metadata, TagLabels};
 pub mod gzip;
+pub mod health;
 pub mod render;
 pub mod text;
 
 use crate::status::snapshot::Snapshot;
 use crate::store::Store;
-use render::{Rendered, StatusSeries};
+use crate::telemetry::AccountMetrics;
+use health::HealthCache;
+use render::{Contribution, Rendered, StatusSeries};
 
 #[derive(Default)]
 struct Latest {
@@ -22,18 +27,32 @@ struct Latest {
 pub struct Exposition {
     /// Held while rendering, so a render of older inputs never replaces a newer one.
     latest: Mutex<Latest>,
-    rendered: Arc<Store<Rendered>>,
+    rendered: Store<Rendered>,
     mode: StatusSeries,
     tags: Arc<TagLabels>,
+    /// `account="NAME",` when several accounts are served, else empty.
+    label: Vec<u8>,
+    health: HealthCache,
 }
 
 impl Exposition {
-    pub fn new(rendered: Arc<Store<Rendered>>, mode: StatusSeries, tags: Arc<TagLabels>) -> Self {
+    /// What the account named `account` serves (`None`: the only account, served without an `account` label).
+    pub fn new(
+        mode: StatusSeries,
+        tags: Arc<TagLabels>,
+        metrics: AccountMetrics,
+        account: Option<Arc<str>>,
+    ) -> Self {
         Exposition {
             latest: Mutex::new(Latest::default()),
-            rendered,
+            rendered: Store::default(),
             mode,
             tags,
+            label: account
+                .as_deref()
+                .map(text::account_label)
+                .unwrap_or_default(),
+            health: HealthCache::new(metrics, account),
         }
     }
 
@@ -60,12 +79,31 @@ impl Exposition {
         self.render(&latest);
     }
 
+    /// The instance families served now; `None` before the first successful status poll.
+    pub fn rendered(&self) -> Option<Arc<Rendered>> {
+        self.rendered.load()
+    }
+
+    /// Everything the account adds to a scrape now, its self-metrics `labeled` with its name or not.
+    pub fn contribution(&self, labeled: bool) -> Contribution {
+        Contribution {
+            rendered: self.rendered(),
+            health: self.health.get(labeled),
+        }
+    }
+
     fn render(&self, latest: &Latest) {
         // Nothing is served before the first successful status poll: no instance series at all, not invented ones.
         if let Some(status) = &latest.status {
-            let metadata = latest.metadata.as_ref().map(|m| (m, &*self.tags));
+            let metadata = latest.metadata.as_ref().map(|m| (m, &self.tags));
             let previous = self.rendered.load();
-            let rendered = Rendered::new(status, metadata, self.mode, previous.as_deref());
+            let rendered = Rendered::new(
+                status,
+                metadata,
+                self.mode,
+                &self.label,
+                previous.as_deref(),
+            );
             drop(previous);
             self.rendered.publish(Arc::new(rendered));
         }

@@ -1,34 +1,66 @@
-//! Snapshot → Prometheus text exposition, rendered once per published snapshot in plain and pre-compressed form,
-//! and the per-scrape assembly that appends the small self-metrics without copying or recompressing the bulk.
-//! It knows nothing of the API: its input is a `Snapshot` (and a `Metadata` snapshot, joined to it), its output
-//! bytes.
+//! Snapshots → the instance families of one account, rendered once per published snapshot in plain and
+//! pre-compressed form, one part per family so several accounts' parts can be served family by family; and the
+//! per-scrape assembly that joins the parts of every account served with the self-metrics, without copying or
+//! recompressing the bulk. It knows nothing of the API: its input is a `Snapshot` (and a `Metadata` snapshot,
+//! joined to it), its output bytes.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::gzip::{self, Deflated, Part};
+use super::gzip::{self, Part};
+use super::health::Health;
 pub use super::text::CONTENT_TYPE;
-use crate::metadata::families::render_metadata_families;
+use super::text::Head;
+use crate::metadata::families::{self as meta_families, INFO, NUMBERS};
 use crate::metadata::{Metadata, TagLabels};
 pub use crate::status::families::StatusSeries;
-use crate::status::families::{render_counts_family, render_running_family, render_status_family};
+use crate::status::families::{
+    self as status_families, render_counts_family, render_running_family, render_status_family,
+};
 use crate::status::snapshot::Snapshot;
 
-/// A snapshot rendered for serving: the plain text of the instance series and the same bytes as raw deflate
-/// blocks ending on a byte boundary, so a scrape can append its own tail and one gzip member results. The
-/// snapshot itself is not kept: only what the landing page shows of it.
+/// Families of the status snapshot, then of the metadata: the order they are served in.
+const STATUS_FAMILIES: usize = status_families::HEADS.len();
+const FAMILIES: usize = STATUS_FAMILIES + 1 + NUMBERS.len();
+
+/// The `HELP` and `TYPE` lines of every instance family, compressed once.
+fn heads() -> &'static [Part; FAMILIES] {
+    static HEADS: OnceLock<[Part; FAMILIES]> = OnceLock::new();
+    HEADS.get_or_init(|| {
+        let heads: Vec<Head> = status_families::HEADS
+            .into_iter()
+            .chain([INFO])
+            .chain(NUMBERS.iter().map(|n| n.head()))
+            .collect();
+        std::array::from_fn(|i| Part::new(heads[i].lines()))
+    })
+}
+
+/// What an account's rendering is made from, kept to render it again without the `account` label for `/probe`.
+struct Inputs {
+    snapshot: Arc<Snapshot>,
+    metadata: Option<(Arc<Metadata>, Arc<TagLabels>)>,
+    mode: StatusSeries,
+}
+
+/// One account's snapshots rendered for serving: the samples of each instance family, as plain text and as raw
+/// deflate blocks ending on a byte boundary, so a scrape joins any parts, appends its own tail and one gzip
+/// member results.
 pub struct Rendered {
     pub instances: usize,
     pub taken_at: SystemTime,
     /// Instances with metadata served, and when the metadata's full poll was taken; `None` without metadata.
     pub named: Option<(usize, SystemTime)>,
-    /// The text, one chunk per metric family, served back to back.
-    pub text: Vec<Bytes>,
-    text_len: usize,
-    gzip: Option<Deflated>,
+    /// The status families' samples, with the `account` label when several accounts are served.
+    status: [Part; STATUS_FAMILIES],
     metadata: Option<MetadataPart>,
+    labeled: bool,
+    inputs: Inputs,
+    /// The same families without the `account` label, rendered on the first `/probe` of this rendering.
+    unlabeled: OnceLock<Vec<Part>>,
 }
 
 /// The metadata families as rendered, kept so the next render reuses them when neither the metadata nor the set
@@ -40,7 +72,7 @@ struct MetadataPart {
     /// Hash and count of the status snapshot's ids.
     ids: (u64, usize),
     named: usize,
-    part: Part,
+    parts: Vec<Part>,
 }
 
 /// A fingerprint of the instance ids of `snapshot` (SipHash, length-prefixed, so no two id lists collide by
@@ -54,18 +86,47 @@ fn ids_fingerprint(snapshot: &Snapshot) -> (u64, usize) {
     (hasher.finish(), snapshot.instances().len())
 }
 
+/// The metadata families' samples, for the instances of `snapshot` only, and how many instances they name.
+fn metadata_parts(
+    snapshot: &Snapshot,
+    metadata: &Metadata,
+    tags: &TagLabels,
+    label: &[u8],
+) -> (Vec<Part>, usize) {
+    let joined = meta_families::join(snapshot, metadata);
+    let mut parts = vec![Part::new(meta_families::render_info_family(
+        &joined, tags, label,
+    ))];
+    parts.extend(
+        NUMBERS
+            .iter()
+            .map(|n| Part::new(meta_families::render_number_family(&joined, n, label))),
+    );
+    (parts, joined.len())
+}
+
+fn status_parts(snapshot: &Snapshot, mode: StatusSeries, label: &[u8]) -> [Part; STATUS_FAMILIES] {
+    [
+        Part::new(render_status_family(snapshot, mode, label)),
+        Part::new(render_running_family(snapshot, label)),
+        Part::new(render_counts_family(snapshot, label)),
+    ]
+}
+
 impl Rendered {
-    /// Renders and compresses `snapshot`. Done once per poll, off the scrape path. The two large families are
-    /// rendered and compressed on two threads at once: deflate streams that end on a byte boundary can be
-    /// concatenated, so each family is compressed on its own and start-up to ready waits half as long.
+    /// Renders and compresses `snapshot`, every sample opened by `label` (`account="…",` or nothing). Done once
+    /// per poll, off the scrape path. The status and metadata families are rendered and compressed on two
+    /// threads at once: deflate streams that end on a byte boundary can be concatenated, so each family is
+    /// compressed on its own and start-up to ready waits half as long.
     ///
     /// With `metadata`, the metadata families are rendered too, for the instances of `snapshot` only: an instance
     /// the status poll no longer sees loses its info series at once, not at the next metadata poll. They are
     /// taken from `previous` when it rendered the same metadata for the same instances.
     pub fn new(
-        snapshot: &Snapshot,
-        metadata: Option<(&Arc<Metadata>, &TagLabels)>,
+        snapshot: &Arc<Snapshot>,
+        metadata: Option<(&Arc<Metadata>, &Arc<TagLabels>)>,
         mode: StatusSeries,
+        label: &[u8],
         previous: Option<&Rendered>,
     ) -> Self {
         let ids = metadata.map(|_| ids_fingerprint(snapshot));
@@ -77,28 +138,23 @@ impl Rendered {
             })
             .cloned();
         let render_metadata = |metadata: &Arc<Metadata>, tags: &TagLabels| {
-            let (text, named) = render_metadata_families(snapshot, metadata, tags);
+            let (parts, named) = metadata_parts(snapshot, metadata, tags, label);
             MetadataPart {
                 metadata: metadata.clone(),
                 ids: ids.unwrap_or_default(),
                 named,
-                part: Part::new(text),
+                parts,
             }
         };
-        let (status, running, counts, meta) = std::thread::scope(|scope| {
-            let status = scope.spawn(|| Part::new(render_status_family(snapshot, mode)));
+        let (status, meta) = std::thread::scope(|scope| {
             let fresh = match (&reusable, metadata) {
                 (None, Some((metadata, tags))) => {
                     Some(scope.spawn(move || render_metadata(metadata, tags)))
                 }
                 _ => None,
             };
-            let running = Part::new(render_running_family(snapshot));
-            let counts = Part::new(render_counts_family(snapshot));
-            // A panic in the renderer is a bug; rendering that family again here reports it in this thread.
-            let status = status
-                .join()
-                .unwrap_or_else(|_| Part::new(render_status_family(snapshot, mode)));
+            let status = status_parts(snapshot, mode, label);
+            // A panic in the renderer is a bug; rendering the families again here reports it in this thread.
             let meta = match (fresh, metadata) {
                 (Some(handle), Some((metadata, tags))) => Some(
                     handle
@@ -107,33 +163,59 @@ impl Rendered {
                 ),
                 _ => reusable,
             };
-            (status, running, counts, meta)
+            (status, meta)
         });
-        let parts: Vec<&Part> = [Some(&status), Some(&running), Some(&counts)]
-            .into_iter()
-            .flatten()
-            .chain(meta.as_ref().map(|m| &m.part))
-            .collect();
-        let mut crc = crc32fast::Hasher::new();
-        for part in &parts {
-            crc.combine(&part.crc);
-        }
-        let gzip = parts
-            .iter()
-            .map(|p| p.deflate.clone())
-            .collect::<Option<Vec<Bytes>>>()
-            .map(|deflate| Deflated { deflate, crc });
-        let text: Vec<Bytes> = parts.iter().map(|p| p.text.clone()).collect();
         Rendered {
             instances: snapshot.instances().len(),
             taken_at: snapshot.taken_at(),
             named: meta.as_ref().map(|m| (m.named, m.metadata.taken_at())),
-            text_len: text.iter().map(Bytes::len).sum(),
-            text,
-            gzip,
+            status,
             metadata: meta,
+            labeled: !label.is_empty(),
+            inputs: Inputs {
+                snapshot: snapshot.clone(),
+                metadata: metadata.map(|(m, t)| (m.clone(), t.clone())),
+                mode,
+            },
+            unlabeled: OnceLock::new(),
         }
     }
+
+    /// The families' samples in serving order (the metadata ones only with metadata); `labeled: false` gives
+    /// them without the `account` label, rendered on first use.
+    pub fn parts(&self, labeled: bool) -> Vec<&Part> {
+        if labeled || !self.labeled {
+            let meta = self.metadata.iter().flat_map(|m| m.parts.iter());
+            return self.status.iter().chain(meta).collect();
+        }
+        self.unlabeled
+            .get_or_init(|| {
+                let Inputs {
+                    snapshot,
+                    metadata,
+                    mode,
+                } = &self.inputs;
+                let mut parts: Vec<Part> = status_parts(snapshot, *mode, b"").into();
+                if let Some((metadata, tags)) = metadata {
+                    parts.extend(metadata_parts(snapshot, metadata, tags, b"").0);
+                }
+                parts
+            })
+            .iter()
+            .collect()
+    }
+
+    /// Bytes of plain text held for serving.
+    pub fn text_len(&self) -> usize {
+        self.parts(true).iter().map(|p| p.len()).sum()
+    }
+}
+
+/// What one account contributes to a scrape: its instance families (none before its first successful poll)
+/// and its own poll and API metrics.
+pub struct Contribution {
+    pub rendered: Option<Arc<Rendered>>,
+    pub health: Arc<Health>,
 }
 
 /// The body of one scrape as a list of chunks served back to back, most of them shared, not copied.
@@ -159,20 +241,47 @@ impl ScrapeBody {
     }
 }
 
-/// Joins the pre-rendered instance series (if any) with this scrape's self-metrics `tail`. With `gzip`, the
-/// result is one standard gzip member: the pre-compressed deflate blocks, then `tail` in stored (uncompressed)
-/// blocks ending the stream, then the CRC of both parts combined. A scrape thus compresses nothing: the tail is
-/// a few kilobytes, and setting up a compressor for it would cost more than the bytes it saves.
-pub fn assemble(rendered: Option<&Rendered>, tail: Vec<u8>, gzip: bool) -> ScrapeBody {
-    let pre = rendered.and_then(|r| r.gzip.as_ref());
-    if gzip && (rendered.is_none() || pre.is_some()) {
-        let chunks = gzip::member(pre, rendered.map_or(0, |r| r.text_len), &tail);
-        return ScrapeBody { chunks, gzip: true };
+/// Joins the accounts' contributions, family by family (the text format wants every family's samples
+/// together, under one `HELP` and `TYPE`), then the process-wide self-metrics `tail`. `labeled` serves them
+/// with their `account` label (`/metrics`) or without (`/probe`, one account). With `gzip`, the result is one
+/// standard gzip member: the pre-compressed deflate blocks, then `tail` in stored (uncompressed) blocks ending
+/// the stream, then the CRC of all parts combined. A scrape thus compresses nothing: the tail is a few
+/// kilobytes, and setting up a compressor for it would cost more than the bytes it saves.
+pub fn assemble(accounts: &[Contribution], labeled: bool, tail: Vec<u8>, gzip: bool) -> ScrapeBody {
+    let mut parts: Vec<&Part> = Vec::with_capacity(accounts.len() * 40 + FAMILIES);
+    let instance_parts: Vec<Vec<&Part>> = accounts
+        .iter()
+        .filter_map(|a| a.rendered.as_deref())
+        .map(|r| r.parts(labeled))
+        .collect();
+    for (i, head) in heads().iter().enumerate() {
+        let mut family = instance_parts.iter().filter_map(|p| p.get(i)).peekable();
+        if family.peek().is_some() {
+            parts.push(head);
+            parts.extend(family);
+        }
     }
-    let mut chunks = Vec::with_capacity(4);
-    if let Some(r) = rendered {
-        chunks.extend(r.text.iter().cloned());
+    // Every account's registry has the same families; merged by name all the same, in the registry's order.
+    let mut health: BTreeMap<&str, (&Part, Vec<&Part>)> = BTreeMap::new();
+    for account in accounts {
+        for family in account.health.families() {
+            health
+                .entry(&family.name)
+                .or_insert((&family.head, Vec::new()))
+                .1
+                .push(&family.samples);
+        }
     }
+    for (head, samples) in health.into_values() {
+        parts.push(head);
+        parts.extend(samples);
+    }
+    if gzip {
+        if let Some(chunks) = gzip::member(&parts, &tail) {
+            return ScrapeBody { chunks, gzip: true };
+        }
+    }
+    let mut chunks: Vec<Bytes> = parts.iter().map(|p| p.text.clone()).collect();
     chunks.push(Bytes::from(tail));
     ScrapeBody {
         chunks,
@@ -180,19 +289,18 @@ pub fn assemble(rendered: Option<&Rendered>, tail: Vec<u8>, gzip: bool) -> Scrap
     }
 }
 
-/// The instance series of one snapshot in the text exposition format, all families joined.
+/// The instance series of one snapshot in the text exposition format, all families joined, unlabeled.
 pub fn render_instances(
-    snapshot: &Snapshot,
-    metadata: Option<(&Metadata, &TagLabels)>,
+    snapshot: &Arc<Snapshot>,
+    metadata: Option<(&Arc<Metadata>, &Arc<TagLabels>)>,
     mode: StatusSeries,
 ) -> Vec<u8> {
-    let mut out = render_status_family(snapshot, mode);
-    out.extend_from_slice(&render_running_family(snapshot));
-    out.extend_from_slice(&render_counts_family(snapshot));
-    if let Some((metadata, tags)) = metadata {
-        out.extend_from_slice(&render_metadata_families(snapshot, metadata, tags).0);
-    }
-    out
+    let rendered = Rendered::new(snapshot, metadata, mode, b"", None);
+    let accounts = [Contribution {
+        rendered: Some(Arc::new(rendered)),
+        health: Arc::new(Health::default()),
+    }];
+    assemble(&accounts, false, Vec::new(), false).to_vec()
 }
 
 #[cfg(test)]
@@ -221,7 +329,7 @@ mod tests {
 
     #[test]
     fn metadata_is_joined_to_the_instances_the_status_poll_sees() {
-        let tags = TagLabels::parse("env,cost-center").unwrap();
+        let tags = Arc::new(TagLabels::parse("env,cost-center").unwrap());
         let meta = |id: &str, name: &str, prepaid: bool| InstanceMeta {
             id: id.into(),
             labels: [
@@ -239,14 +347,14 @@ mod tests {
             expiry: prepaid.then_some(1786782600.0),
             auto_renew: prepaid.then_some(false),
         };
-        let metadata = Metadata::new(
+        let metadata = Arc::new(Metadata::new(
             vec![
                 meta("i-1", "web \"1\"", true),
                 meta("i-0", "gone", false),
                 meta("i-3", "db", false),
             ],
             SystemTime::UNIX_EPOCH,
-        );
+        ));
         let text = String::from_utf8(render_instances(
             &snap(&[("i-1", "RUNNING"), ("i-2", "PENDING"), ("i-3", "STOPPED")]),
             Some((&metadata, &tags)),
@@ -323,24 +431,97 @@ mod tests {
         );
     }
 
+    /// What one account contributes, with no self-metrics.
+    fn only(rendered: Option<&Arc<Rendered>>) -> [Contribution; 1] {
+        [Contribution {
+            rendered: rendered.cloned(),
+            health: Arc::new(Health::default()),
+        }]
+    }
+
+    fn body(rendered: &Arc<Rendered>, labeled: bool, tail: &[u8], gzip: bool) -> ScrapeBody {
+        assemble(&only(Some(rendered)), labeled, tail.to_vec(), gzip)
+    }
+
     #[test]
     fn gzip_assembly_is_one_member_equal_to_plain() {
         for pairs in [&[][..], &[("a", "RUNNING"), ("b", "STOPPED")][..]] {
-            let rendered = Rendered::new(&snap(pairs), None, StatusSeries::Current, None);
-            let tail = b"# TYPE zenlayer_up gauge\nzenlayer_up 1\n".to_vec();
-            let plain = assemble(Some(&rendered), tail.clone(), false);
-            let gz = assemble(Some(&rendered), tail.clone(), true);
+            let rendered = Arc::new(Rendered::new(
+                &snap(pairs),
+                None,
+                StatusSeries::Current,
+                b"",
+                None,
+            ));
+            let tail = b"# TYPE zenlayer_up gauge\nzenlayer_up 1\n";
+            let plain = body(&rendered, true, tail, false);
+            let gz = body(&rendered, true, tail, true);
             assert!(!plain.gzip && gz.gzip);
             assert_eq!(gunzip(&gz.to_vec()), plain.to_vec());
-            assert!(plain.to_vec().ends_with(&tail));
+            assert!(plain.to_vec().ends_with(tail));
         }
-        let alone = assemble(None, b"zenlayer_up 0\n".to_vec(), true);
+        let alone = assemble(&only(None), false, b"zenlayer_up 0\n".to_vec(), true);
         assert_eq!(gunzip(&alone.to_vec()), b"zenlayer_up 0\n");
     }
 
     #[test]
+    fn several_accounts_are_served_family_by_family_and_one_without_its_label() {
+        let account = |name: &str, pairs: &[(&str, &str)]| Contribution {
+            rendered: Some(Arc::new(Rendered::new(
+                &snap(pairs),
+                None,
+                StatusSeries::Current,
+                &crate::exposition::text::account_label(name),
+                None,
+            ))),
+            health: Arc::new(Health::default()),
+        };
+        let accounts = [
+            account("prod", &[("i-1", "RUNNING")]),
+            account("staging", &[("i-2", "STOPPED")]),
+        ];
+        let text =
+            String::from_utf8(assemble(&accounts, true, Vec::new(), false).to_vec()).unwrap();
+        assert_eq!(
+            text.matches("# TYPE zenlayer_vm_instance_status gauge")
+                .count(),
+            1
+        );
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let families: Vec<&str> = lines.iter().map(|l| l.split('{').next().unwrap()).collect();
+        let mut grouped = families.clone();
+        grouped.dedup();
+        let mut unique = grouped.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            grouped.len(),
+            unique.len(),
+            "every family's samples together: {families:?}"
+        );
+        assert!(text.contains("zenlayer_vm_instance_status{account=\"prod\",instance_id=\"i-1\",status=\"RUNNING\"} 1\n"));
+        assert!(text.contains("zenlayer_vm_instances{account=\"staging\",status=\"STOPPED\"} 1\n"));
+        let gz = assemble(&accounts, true, b"x 1\n".to_vec(), true);
+        assert_eq!(
+            gunzip(&gz.to_vec()),
+            assemble(&accounts, true, b"x 1\n".to_vec(), false).to_vec()
+        );
+        // One account without its label, as /probe serves it, plain and gzip alike.
+        let probe = assemble(&accounts[1..], false, Vec::new(), false).to_vec();
+        let probe = String::from_utf8(probe).unwrap();
+        assert!(
+            probe.contains(
+                "zenlayer_vm_instance_status{instance_id=\"i-2\",status=\"STOPPED\"} 1\n"
+            )
+        );
+        assert!(!probe.contains("account=") && !probe.contains("i-1"));
+        let gz = assemble(&accounts[1..], false, Vec::new(), true);
+        assert_eq!(String::from_utf8(gunzip(&gz.to_vec())).unwrap(), probe);
+    }
+
+    #[test]
     fn metadata_families_are_reused_only_for_the_same_metadata_and_instances() {
-        let tags = TagLabels::parse("env").unwrap();
+        let tags = Arc::new(TagLabels::parse("env").unwrap());
         let meta = |id: &str| InstanceMeta {
             id: id.into(),
             labels: [
@@ -363,14 +544,15 @@ mod tests {
             SystemTime::UNIX_EPOCH,
         ));
         let with = |pairs: &[(&str, &str)], m: &Arc<Metadata>, previous: Option<&Rendered>| {
-            Rendered::new(
+            Arc::new(Rendered::new(
                 &snap(pairs),
                 Some((m, &tags)),
                 StatusSeries::Current,
+                b"",
                 previous,
-            )
+            ))
         };
-        let meta_chunk = |r: &Rendered| r.text.last().unwrap().as_ptr();
+        let meta_chunk = |r: &Rendered| r.parts(true)[3].text.as_ptr();
         let first = with(&[("a", "RUNNING"), ("b", "STOPPED")], &metadata, None);
         // Statuses changed, instances and metadata did not: the same bytes are served again.
         let second = with(
@@ -384,7 +566,7 @@ mod tests {
         let third = with(&[("a", "STOPPED")], &metadata, Some(&second));
         assert_ne!(meta_chunk(&third), meta_chunk(&second));
         assert!(
-            !String::from_utf8(third.text.concat())
+            !String::from_utf8(body(&third, true, b"", false).to_vec())
                 .unwrap()
                 .contains("instance_id=\"b\"")
         );
@@ -393,11 +575,10 @@ mod tests {
         assert_ne!(meta_chunk(&fourth), meta_chunk(&third));
         // Whatever was reused, the gzip body is one member equal to the plain one.
         for rendered in [&first, &second, &third, &fourth] {
-            let tail = b"zenlayer_up 1\n".to_vec();
-            let gz = assemble(Some(rendered), tail.clone(), true);
+            let gz = body(rendered, true, b"zenlayer_up 1\n", true);
             assert_eq!(
                 gunzip(&gz.to_vec()),
-                assemble(Some(rendered), tail, false).to_vec()
+                body(rendered, true, b"zenlayer_up 1\n", false).to_vec()
             );
         }
     }
@@ -408,14 +589,21 @@ mod tests {
             .map(|i| (format!("{i:019}"), "RUNNING".into()))
             .collect();
         let snapshot = Arc::new(Snapshot::new(pairs, SystemTime::UNIX_EPOCH));
-        let rendered = Rendered::new(&snapshot, None, StatusSeries::Current, None);
-        let gz = assemble(Some(&rendered), Vec::new(), true);
-        assert_eq!(gunzip(&gz.to_vec()), rendered.text.concat());
+        let rendered = Arc::new(Rendered::new(
+            &snapshot,
+            None,
+            StatusSeries::Current,
+            b"",
+            None,
+        ));
+        let gz = body(&rendered, true, b"", true);
+        let plain = body(&rendered, true, b"", false).to_vec();
+        assert_eq!(gunzip(&gz.to_vec()), plain);
         assert!(
-            gz.len() * 5 < rendered.text_len,
+            gz.len() * 5 < plain.len(),
             "{} vs {}",
             gz.len(),
-            rendered.text_len
+            plain.len()
         );
     }
 }

@@ -6,9 +6,34 @@ use std::io::Write as _;
 /// The exposition content type Prometheus negotiates for text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// A gauge family's `HELP` and `TYPE` lines.
-pub fn header(out: &mut Vec<u8>, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+/// A gauge family's name and help: what its `HELP` and `TYPE` lines say.
+#[derive(Debug, Clone, Copy)]
+pub struct Head {
+    pub name: &'static str,
+    pub help: &'static str,
+}
+
+impl Head {
+    /// The `HELP` and `TYPE` lines.
+    pub fn lines(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge",
+            name = self.name,
+            help = self.help
+        );
+        out
+    }
+}
+
+/// The label that opens every label set of an account's series when several accounts are served:
+/// `account="NAME",` (names are `[a-z0-9_-]`, so nothing needs escaping, but it is escaped all the same).
+pub fn account_label(name: &str) -> Vec<u8> {
+    let mut out = b"account=\"".to_vec();
+    escape_label_value(&mut out, name);
+    out.extend_from_slice(b"\",");
+    out
 }
 
 /// Appends `value` escaped as the text format requires inside a quoted label value: backslash, double quote and

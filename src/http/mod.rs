@@ -1,4 +1,4 @@
-//! The HTTP side: `server` (listener, per-connection handling, authentication), `routes` (the answers),
+//! The HTTP side: `server` (listener, per-connection handling, authentication), `routes` (the answers: `/metrics`, `/probe`, the landing page, health),
 //! `stall` (the bound on writes to clients that stop reading), `web` (the web configuration: TLS, client
 //! certificates, basic authentication) and `healthcheck` (the `--healthcheck` self-probe); [`AppState`] is what
 //! they all read. It serves what the exposition holds; it never calls the API.
@@ -14,16 +14,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::exposition::render::Rendered;
-use crate::status::poll::PollReport;
-use crate::store::Store;
+use crate::account::set::Accounts;
 use crate::telemetry::Metrics;
 use web::WebConfig;
 
-/// What the routes read: the latest rendered snapshot, the latest poll report and the self-metrics.
+/// What the routes read: the accounts (each with what it serves and its latest poll report) and the process-wide
+/// self-metrics.
 pub struct AppState {
-    pub rendered: Arc<Store<Rendered>>,
-    pub reports: Arc<Store<PollReport>>,
+    pub accounts: Arc<Accounts>,
     pub metrics: Metrics,
     pub poll_interval: Duration,
     /// Between metadata polls; `None` when they are off.

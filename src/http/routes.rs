@@ -1,12 +1,13 @@
-//! The answers: `/metrics` (the rendered exposition plus the self-metrics, gzip when asked), `/` (the landing
-//! page), `/healthz`, `/readyz`, 404 and 405; and the body type that sends the shared rendered chunks without a
+//! The answers: `/metrics` (every account's rendered exposition plus the self-metrics, gzip when asked),
+//! `/probe?account=NAME` (one account's, without its `account` label: the multi-target exporter pattern), `/`
+//! (the landing page), `/healthz`, `/readyz`, 404 and 405; and the body type that sends the shared rendered chunks without a
 //! copy. Synchronous: every answer is ready in memory. Authentication and headers are the server's.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -15,6 +16,7 @@ use http_body::{Frame, SizeHint};
 use prometheus::Encoder as _;
 
 use super::AppState;
+use crate::account::Account;
 use crate::exposition::render;
 use crate::telemetry::{REVISION, VERSION};
 
@@ -22,7 +24,7 @@ use crate::telemetry::{REVISION, VERSION};
 pub fn route<B>(req: &Request<B>, state: &AppState) -> Response<ChunkBody> {
     let path = req.uri().path();
     let head = req.method() == Method::HEAD;
-    if !matches!(path, "/metrics" | "/" | "/healthz" | "/readyz") {
+    if !matches!(path, "/metrics" | "/probe" | "/" | "/healthz" | "/readyz") {
         return plain(StatusCode::NOT_FOUND, "not found: try /metrics\n", head);
     }
     if req.method() != Method::GET && !head {
@@ -38,20 +40,39 @@ pub fn route<B>(req: &Request<B>, state: &AppState) -> Response<ChunkBody> {
     }
     match path {
         "/metrics" => metrics(req.headers(), state, head),
+        "/probe" => probe(req, state, head),
         "/healthz" => plain(StatusCode::OK, "ok\n", head),
-        "/readyz" => {
-            if state.rendered.load().is_some() {
-                plain(StatusCode::OK, "ready\n", head)
-            } else {
-                plain(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not ready: no successful poll yet\n",
-                    head,
-                )
-            }
-        }
+        "/readyz" => match waiting_for(state) {
+            None => plain(StatusCode::OK, "ready\n", head),
+            Some(reason) => text(StatusCode::SERVICE_UNAVAILABLE, reason, head),
+        },
         _ => index(state, head),
     }
+}
+
+/// Why the exporter is not ready yet: the only account has had no successful poll, or (with an accounts file)
+/// some account has not finished its first poll. An account whose polls fail is ready once it has said so:
+/// its `zenlayer_up 0` is what there is to scrape, and the other accounts are served meanwhile.
+fn waiting_for(state: &AppState) -> Option<String> {
+    let accounts = state.accounts.all();
+    if !state.accounts.named {
+        return accounts
+            .iter()
+            .any(|a| a.exposition.rendered().is_none())
+            .then(|| "not ready: no successful poll yet\n".to_owned());
+    }
+    let waiting: Vec<&str> = accounts
+        .iter()
+        .filter(|a| a.reports.load().is_none())
+        .map(|a| a.shown_name())
+        .collect();
+    (!waiting.is_empty()).then(|| {
+        format!(
+            "not ready: waiting for the first poll of {} account(s): {}\n",
+            waiting.len(),
+            waiting.join(", ")
+        )
+    })
 }
 
 fn metrics(headers: &HeaderMap, state: &AppState, head: bool) -> Response<ChunkBody> {
@@ -66,8 +87,76 @@ fn metrics(headers: &HeaderMap, state: &AppState, head: bool) -> Response<ChunkB
             head,
         );
     }
-    let rendered = state.rendered.load();
-    let body = render::assemble(rendered.as_deref(), tail, accepts_gzip(headers));
+    let labeled = state.accounts.named;
+    let contributions: Vec<_> = state
+        .accounts
+        .all()
+        .iter()
+        .map(|a| a.exposition.contribution(labeled))
+        .collect();
+    let body = render::assemble(&contributions, labeled, tail, accepts_gzip(headers));
+    exposition(body, head)
+}
+
+/// One account's series from the cache, without its `account` label, which the scrape configuration sets from
+/// `__param_account`: the account's instance families and its own poll and API metrics, nothing process-wide.
+fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<ChunkBody> {
+    if !state.accounts.named {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "no accounts file: /probe serves the accounts of ZENLAYER_EXPORTER_ACCOUNTS_FILE; scrape /metrics\n",
+            head,
+        );
+    }
+    let query = req.uri().query().unwrap_or("");
+    let names: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| key == "account")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    let name = match names.as_slice() {
+        [] => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "missing parameter: /probe?account=NAME\n",
+                head,
+            );
+        }
+        [name] => name,
+        _ => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "account given more than once: /probe serves one account\n",
+                head,
+            );
+        }
+    };
+    if !crate::config::accounts::valid_name(name) {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "bad account: a name is 1 to 63 of a-z, 0-9, _ and -\n",
+            head,
+        );
+    }
+    let Some(account) = state.accounts.find(name) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown account {name}: not in the accounts file, or polled by another shard (this is shard {} of {})\n",
+                state.accounts.shard.index, state.accounts.shard.total
+            ),
+            head,
+        );
+    };
+    let body = render::assemble(
+        &[account.exposition.contribution(false)],
+        false,
+        Vec::new(),
+        accepts_gzip(req.headers()),
+    );
+    exposition(body, head)
+}
+
+fn exposition(body: render::ScrapeBody, head: bool) -> Response<ChunkBody> {
     let (length, gzip) = (body.len(), body.gzip);
     let mut response = Response::new(ChunkBody::new(if head { Vec::new() } else { body.chunks }));
     let h = response.headers_mut();
@@ -104,10 +193,12 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
+/// What the landing page says of one account: its last poll, the snapshot served and the metadata.
+fn account_lines(account: &Account, metadata_interval: Option<Duration>) -> [String; 3] {
     let now = SystemTime::now();
     let age = |t: SystemTime| now.duration_since(t).map_or(0, |d| d.as_secs());
-    let snapshot = match state.rendered.load() {
+    let rendered = account.exposition.rendered();
+    let snapshot = match &rendered {
         Some(r) => format!(
             "{} instances, from a poll {} s ago",
             r.instances,
@@ -115,10 +206,7 @@ fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
         ),
         None => "none yet".to_owned(),
     };
-    let metadata = match (
-        state.metadata_interval,
-        state.rendered.load().and_then(|r| r.named),
-    ) {
+    let metadata = match (metadata_interval, rendered.and_then(|r| r.named)) {
         (None, _) => "off (ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS=0)".to_owned(),
         (Some(_), Some((named, taken_at))) => format!(
             "{named} instances named, from a metadata poll {} s ago",
@@ -126,7 +214,7 @@ fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
         ),
         (Some(every), None) => format!("none yet (polled every {} s)", every.as_secs_f64()),
     };
-    let last = match state.reports.load() {
+    let last = match account.reports.load() {
         None => "no poll has finished yet".to_owned(),
         Some(report) => match &report.error {
             None => format!(
@@ -141,26 +229,51 @@ fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
             ),
         },
     };
+    [last, snapshot, metadata]
+}
+
+fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
+    let accounts = state.accounts.all();
+    let body = if state.accounts.named {
+        let shard = state.accounts.shard;
+        let mut rows = String::new();
+        for account in accounts.iter() {
+            let name = account.shown_name();
+            let [last, snapshot, metadata] = account_lines(account, state.metadata_interval);
+            rows.push_str(&format!(
+                "<tr><td><a href=\"/probe?account={name}\">{name}</a></td><td>{last}</td><td>{snapshot}</td><td>{metadata}</td></tr>\n"
+            ));
+        }
+        format!(
+            "<p>Accounts polled by this replica: {} (shard {} of {}).</p>\n<table>\n\
+             <tr><th>Account (/probe)</th><th>Last poll</th><th>Snapshot served</th><th>Metadata</th></tr>\n{rows}</table>\n",
+            accounts.len(),
+            shard.index,
+            shard.total
+        )
+    } else {
+        accounts
+            .iter()
+            .map(|account| {
+                let [last, snapshot, metadata] = account_lines(account, state.metadata_interval);
+                format!(
+                    "<p>Last poll: {last}.</p>\n<p>Snapshot served: {snapshot}.</p>\n<p>Metadata: {metadata}.</p>\n"
+                )
+            })
+            .collect()
+    };
     let page = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Zenlayer exporter</title></head><body>\n\
          <h1>Zenlayer exporter</h1>\n<p>Version {VERSION} (revision {REVISION}); polling every {} s.</p>\n\
-         <p>Last poll: {last}.</p>\n<p>Snapshot served: {snapshot}.</p>\n<p>Metadata: {metadata}.</p>\n\
-         <ul><li><a href=\"/metrics\">/metrics</a></li><li><a href=\"/healthz\">/healthz</a></li>\
+         {body}<ul><li><a href=\"/metrics\">/metrics</a></li><li><a href=\"/healthz\">/healthz</a></li>\
          <li><a href=\"/readyz\">/readyz</a></li></ul>\n</body></html>\n",
         state.poll_interval.as_secs_f64()
     );
-    let mut response = plain(StatusCode::OK, "", head);
-    let len = page.len();
-    if !head {
-        *response.body_mut() = ChunkBody::new(vec![Bytes::from(page)]);
-    }
+    let mut response = text(StatusCode::OK, page, head);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    response
-        .headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     response
 }
 
@@ -172,11 +285,17 @@ fn html_escape(text: &str) -> String {
 }
 
 pub(super) fn plain(status: StatusCode, text: &'static str, head: bool) -> Response<ChunkBody> {
-    let chunks = if head {
-        Vec::new()
-    } else {
-        vec![Bytes::from_static(text.as_bytes())]
-    };
+    with_body(status, Bytes::from_static(text.as_bytes()), head)
+}
+
+/// [`plain`] with a text made for this answer.
+fn text(status: StatusCode, text: String, head: bool) -> Response<ChunkBody> {
+    with_body(status, Bytes::from(text), head)
+}
+
+fn with_body(status: StatusCode, text: Bytes, head: bool) -> Response<ChunkBody> {
+    let len = text.len();
+    let chunks = if head { Vec::new() } else { vec![text] };
     let mut response = Response::new(ChunkBody::new(chunks));
     *response.status_mut() = status;
     let h = response.headers_mut();
@@ -184,7 +303,7 @@ pub(super) fn plain(status: StatusCode, text: &'static str, head: bool) -> Respo
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     response
 }
 

@@ -3,12 +3,18 @@
 
 use std::io::Write as _;
 
-use crate::exposition::text::{escape_label_value, header};
+use crate::exposition::text::{Head, escape_label_value};
 use crate::metadata::{INFO_LABELS, InstanceMeta, Metadata, TagLabels};
 use crate::status::snapshot::Snapshot;
 
 const INFO_HELP: &str = "Always 1: the labels give each Zenlayer VM instance's name, zone, type, image, charge \
 type, resource group and allow-listed tags (ZENLAYER_EXPORTER_TAG_LABELS). Join on instance_id.";
+/// The info family's name and help.
+pub const INFO: Head = Head {
+    name: "zenlayer_vm_instance_info",
+    help: INFO_HELP,
+};
+
 /// A number of each instance, exported as a gauge family: an instance without the number has no series in it.
 pub struct NumberFamily {
     pub name: &'static str,
@@ -46,12 +52,18 @@ pub const NUMBERS: [NumberFamily; 5] = [
     },
 ];
 
-/// The metadata families, for the instances both snapshots know: one merge over the two sorted lists.
-pub fn render_metadata_families(
-    snapshot: &Snapshot,
-    metadata: &Metadata,
-    tags: &TagLabels,
-) -> (Vec<u8>, usize) {
+impl NumberFamily {
+    pub const fn head(&self) -> Head {
+        Head {
+            name: self.name,
+            help: self.help,
+        }
+    }
+}
+
+/// The metadata of the instances both snapshots know, in the status snapshot's order: one merge over the two
+/// sorted lists.
+pub fn join<'a>(snapshot: &Snapshot, metadata: &'a Metadata) -> Vec<&'a InstanceMeta> {
     let mut joined: Vec<&InstanceMeta> = Vec::with_capacity(metadata.instances().len());
     let mut metas = metadata.instances().iter().peekable();
     for instance in snapshot.instances() {
@@ -60,10 +72,16 @@ pub fn render_metadata_families(
             joined.push(meta);
         }
     }
-    let mut out = Vec::with_capacity(joined.len() * 400 + 4096);
-    header(&mut out, "zenlayer_vm_instance_info", INFO_HELP);
-    for meta in &joined {
-        out.extend_from_slice(b"zenlayer_vm_instance_info{instance_id=\"");
+    joined
+}
+
+/// The samples of the info family; `label` (`account="…",` or nothing) opens every label set.
+pub fn render_info_family(joined: &[&InstanceMeta], tags: &TagLabels, label: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(joined.len() * (400 + label.len()));
+    for meta in joined {
+        out.extend_from_slice(b"zenlayer_vm_instance_info{");
+        out.extend_from_slice(label);
+        out.extend_from_slice(b"instance_id=\"");
         escape_label_value(&mut out, &meta.id);
         for (name, value) in INFO_LABELS.iter().zip(meta.labels.iter()) {
             let _ = write!(out, "\",{name}=\"");
@@ -75,15 +93,24 @@ pub fn render_metadata_families(
         }
         out.extend_from_slice(b"\"} 1\n");
     }
-    for family in &NUMBERS {
-        header(&mut out, family.name, family.help);
-        for meta in &joined {
-            if let Some(v) = (family.value)(meta) {
-                let _ = write!(out, "{}{{instance_id=\"", family.name);
-                escape_label_value(&mut out, &meta.id);
-                let _ = writeln!(out, "\"}} {v}");
-            }
+    out
+}
+
+/// The samples of one number family: an instance without the number has none.
+pub fn render_number_family(
+    joined: &[&InstanceMeta],
+    family: &NumberFamily,
+    label: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for meta in joined {
+        if let Some(v) = (family.value)(meta) {
+            let _ = write!(out, "{}{{", family.name);
+            out.extend_from_slice(label);
+            out.extend_from_slice(b"instance_id=\"");
+            escape_label_value(&mut out, &meta.id);
+            let _ = writeln!(out, "\"}} {v}");
         }
     }
-    (out, joined.len())
+    out
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use paging::{MAX_INSTANCES, PollError};
 
-use crate::telemetry::Metrics;
+use crate::telemetry::AccountMetrics;
 use crate::zenlayer::ApiError;
 
 /// How a poll is paced and paged.
@@ -84,7 +84,7 @@ pub struct Poller<S: Source> {
     source: S,
     interval: Duration,
     timeout: Duration,
-    metrics: Metrics,
+    metrics: AccountMetrics,
     publish: Publish<S::Snapshot>,
     streak: Streak,
 }
@@ -93,7 +93,7 @@ impl<S: Source> Poller<S> {
     pub fn new(
         source: S,
         config: &PollConfig,
-        metrics: Metrics,
+        metrics: AccountMetrics,
         publish: Publish<S::Snapshot>,
     ) -> Self {
         metrics.track_action(S::ACTION);
@@ -167,13 +167,14 @@ impl<S: Source> Poller<S> {
 /// Runs one poll of `action` within `timeout` and records it: the attempt, its duration, and its success time or
 /// its failure reason. Returns the outcome and how long it took.
 pub async fn measured<T>(
-    metrics: &Metrics,
+    metrics: &AccountMetrics,
     action: &str,
     timeout: Duration,
     poll: impl Future<Output = Result<T, PollError>>,
 ) -> (Result<T, PollError>, Duration) {
     let started = Instant::now();
     metrics.polls.with_label_values(&[action]).inc();
+    metrics.changed();
     let result = match tokio::time::timeout(timeout, poll).await {
         Ok(result) => result,
         Err(_) => Err(PollError::Deadline(timeout)),
@@ -193,6 +194,7 @@ pub async fn measured<T>(
             .with_label_values(&[action, error.kind()])
             .inc(),
     }
+    metrics.changed();
     (result, duration)
 }
 

@@ -25,6 +25,17 @@ pub struct SimCredentials {
     pub token: Option<String>,
 }
 
+impl SimCredentials {
+    /// The credentials of account `index` (> 0) of a simulator serving several.
+    pub fn account(index: usize) -> SimCredentials {
+        SimCredentials {
+            access_key_id: format!("SIMAKIDACCOUNT{index:06}"),
+            access_key_secret: format!("sim-secret-account-{index:06}"),
+            token: Some(format!("sim-token-account-{index:06}")),
+        }
+    }
+}
+
 /// A change to the fleet, scheduled to happen right after a given call is answered: the way a test makes
 /// instances appear or vanish while the exporter is between pages.
 #[derive(Debug, Clone, PartialEq, Eq)]

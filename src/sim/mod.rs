@@ -57,6 +57,9 @@ pub struct SimOptions {
     pub churn_per_second: f64,
     pub flat_envelope: bool,
     pub faults: Vec<FaultRule>,
+    /// Accounts served, each its own credentials and its own fleet of `instances` (seeded `seed + i`): account 0
+    /// has `credentials`, account `i` those of [`SimCredentials::account`]. The faults apply to account 0.
+    pub accounts: usize,
 }
 
 impl Default for SimOptions {
@@ -75,6 +78,7 @@ impl Default for SimOptions {
             churn_per_second: 0.0,
             flat_envelope: false,
             faults: Vec::new(),
+            accounts: 1,
         }
     }
 }
@@ -88,7 +92,8 @@ pub struct Timing {
 }
 
 struct Shared {
-    state: Mutex<SimState>,
+    /// One state per account; a request goes to the account its credentials name.
+    accounts: Vec<Mutex<SimState>>,
     timing: Mutex<Timing>,
     /// Requests received, counted on arrival (before any latency), so a test can see a call in flight.
     received: AtomicU64,
@@ -99,8 +104,31 @@ struct Shared {
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, SimState> {
+        self.account(0)
+    }
+
+    fn account(&self, index: usize) -> MutexGuard<'_, SimState> {
         // A panic while holding the lock can only come from a bug in a test; the state is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.accounts[index]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The account whose access key id or token the request's `Authorization` carries; account 0 (which
+    /// then refuses it) when none matches, as the real API has one endpoint for every account.
+    fn account_for(&self, headers: &http::HeaderMap) -> MutexGuard<'_, SimState> {
+        let authorization = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let matches = |c: &SimCredentials| match authorization.strip_prefix("Bearer ") {
+            Some(token) => c.token.as_deref() == Some(token),
+            None => crate::zenlayer::sign::parse_authorization(authorization)
+                .is_some_and(|parsed| parsed.credential == c.access_key_id),
+        };
+        (1..self.accounts.len())
+            .find(|i| matches(&self.account(*i).credentials))
+            .map_or_else(|| self.account(0), |i| self.account(i))
     }
 
     fn timing(&self) -> Timing {
@@ -126,25 +154,35 @@ impl Simulator {
         let listener = TcpListener::bind(options.addr).await?;
         let addr = listener.local_addr()?;
         let url = Url::parse(&format!("http://{addr}")).map_err(std::io::Error::other)?;
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut faults = Some(options.faults);
+        let accounts = (0..options.accounts.max(1))
+            .map(|i| {
+                Mutex::new(SimState {
+                    fleet: Fleet::generate(options.instances, options.seed + i as u64),
+                    credentials: match i {
+                        0 => options.credentials.clone(),
+                        i => SimCredentials::account(i),
+                    },
+                    plan: FaultPlan {
+                        rules: faults.take().unwrap_or_default(),
+                    },
+                    flat_envelope: options.flat_envelope,
+                    max_skew: Duration::from_secs(300),
+                    calls: 0,
+                    calls_by_action: Default::default(),
+                    pages_served: Vec::new(),
+                    faults_on_call: Default::default(),
+                    scheduled_changes: Vec::new(),
+                    epoch,
+                    metadata_overrides: Default::default(),
+                })
+            })
+            .collect();
         let shared = Arc::new(Shared {
-            state: Mutex::new(SimState {
-                fleet: Fleet::generate(options.instances, options.seed),
-                credentials: options.credentials,
-                plan: FaultPlan {
-                    rules: options.faults,
-                },
-                flat_envelope: options.flat_envelope,
-                max_skew: Duration::from_secs(300),
-                calls: 0,
-                calls_by_action: Default::default(),
-                pages_served: Vec::new(),
-                faults_on_call: Default::default(),
-                scheduled_changes: Vec::new(),
-                epoch: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-                metadata_overrides: Default::default(),
-            }),
+            accounts,
             timing: Mutex::new(Timing {
                 latency: options.latency,
                 jitter: options.jitter,
@@ -207,9 +245,42 @@ impl Simulator {
             })
     }
 
-    /// Locks the state for inspection or change.
+    /// Locks the state (of account 0) for inspection or change.
     pub fn state(&self) -> MutexGuard<'_, SimState> {
         self.shared.state()
+    }
+
+    /// Locks account `index`'s state for inspection or change: its fleet, faults and credentials.
+    pub fn account(&self, index: usize) -> MutexGuard<'_, SimState> {
+        self.shared.account(index)
+    }
+
+    /// Accounts served.
+    pub fn accounts_len(&self) -> usize {
+        self.shared.accounts.len()
+    }
+
+    /// The name [`Simulator::accounts_file`] gives account `index`.
+    pub fn account_name(index: usize) -> String {
+        format!("sim-{index}")
+    }
+
+    /// An accounts file (YAML) for every account, each named `sim-N`, with its key pair inline (simulated
+    /// credentials, not secrets) and this simulator's URL.
+    pub fn accounts_file(&self) -> String {
+        let mut out = String::from("accounts:\n");
+        for i in 0..self.accounts_len() {
+            let account = self.account(i);
+            let c = &account.credentials;
+            out.push_str(&format!(
+                "  - name: {}\n    access_key_id: {}\n    access_key_password: {}\n    api_url: {}\n",
+                Simulator::account_name(i),
+                c.access_key_id,
+                c.access_key_secret,
+                self.url
+            ));
+        }
+        out
     }
 
     /// Instances in the fleet now.
@@ -348,7 +419,13 @@ async fn churn(shared: Arc<Shared>) {
         owed += rate * CHURN_STEP.as_secs_f64();
         let events = owed.floor();
         owed -= events;
-        shared.state().fleet.churn_step(events as usize);
+        for account in &shared.accounts {
+            account
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .fleet
+                .churn_step(events as usize);
+        }
     }
 }
 
@@ -493,7 +570,9 @@ async fn serve(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let answer = shared.state().handle(&parts.headers, &body);
+    let answer = shared
+        .account_for(&parts.headers)
+        .handle(&parts.headers, &body);
     match answer {
         Answer::Respond(response) => Ok(respond(response, Delivery::Whole)),
         Answer::Hang(response) => Ok(respond(response, Delivery::Stalled)),

@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use crate::exposition::text::{escape_label_value, header};
+use crate::exposition::text::{Head, escape_label_value};
 use crate::status::snapshot::{KNOWN_STATUSES, Known, Snapshot, Status};
 
 /// Which series describe an instance's status.
@@ -15,19 +15,37 @@ pub enum StatusSeries {
     All,
 }
 
+/// The families below, in the order they are served.
+pub const HEADS: [Head; 3] = [
+    Head {
+        name: "zenlayer_vm_instance_status",
+        help: STATUS_HELP,
+    },
+    Head {
+        name: "zenlayer_vm_instance_running",
+        help: RUNNING_HELP,
+    },
+    Head {
+        name: "zenlayer_vm_instances",
+        help: COUNT_HELP,
+    },
+];
+
 const STATUS_HELP: &str = "Status of each Zenlayer VM instance: 1 for its current status (with \
 ZENLAYER_EXPORTER_STATUS_SERIES=all, also 0 for every other known status).";
 const RUNNING_HELP: &str = "1 if the Zenlayer VM instance is RUNNING, else 0.";
 const COUNT_HELP: &str =
     "Number of Zenlayer VM instances per status; every known status is always present.";
 
-/// `zenlayer_vm_instance_status`.
-pub fn render_status_family(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> {
-    let mut out = Vec::with_capacity(status_family_len(snapshot, mode));
-    header(&mut out, "zenlayer_vm_instance_status", STATUS_HELP);
+/// The samples of `zenlayer_vm_instance_status`; `label` (`account="…",` or nothing) opens every label set, as
+/// in each family here.
+pub fn render_status_family(snapshot: &Snapshot, mode: StatusSeries, label: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(status_family_len(snapshot, mode, label.len()));
     for instance in snapshot.instances() {
         let mut line = |status: &str, value: u8| {
-            out.extend_from_slice(b"zenlayer_vm_instance_status{instance_id=\"");
+            out.extend_from_slice(b"zenlayer_vm_instance_status{");
+            out.extend_from_slice(label);
+            out.extend_from_slice(b"instance_id=\"");
             escape_label_value(&mut out, &instance.id);
             out.extend_from_slice(b"\",status=\"");
             escape_label_value(&mut out, status);
@@ -53,14 +71,15 @@ pub fn render_status_family(snapshot: &Snapshot, mode: StatusSeries) -> Vec<u8> 
     out
 }
 
-/// `zenlayer_vm_instance_running`.
-pub fn render_running_family(snapshot: &Snapshot) -> Vec<u8> {
+/// The samples of `zenlayer_vm_instance_running`.
+pub fn render_running_family(snapshot: &Snapshot, label: &[u8]) -> Vec<u8> {
     const LINE: usize = "zenlayer_vm_instance_running{instance_id=\"\"} 1\n".len();
     let ids: usize = snapshot.instances().iter().map(|i| i.id.len()).sum();
-    let mut out = Vec::with_capacity(512 + snapshot.instances().len() * LINE + ids);
-    header(&mut out, "zenlayer_vm_instance_running", RUNNING_HELP);
+    let mut out = Vec::with_capacity(snapshot.instances().len() * (LINE + label.len()) + ids);
     for instance in snapshot.instances() {
-        out.extend_from_slice(b"zenlayer_vm_instance_running{instance_id=\"");
+        out.extend_from_slice(b"zenlayer_vm_instance_running{");
+        out.extend_from_slice(label);
+        out.extend_from_slice(b"instance_id=\"");
         escape_label_value(&mut out, &instance.id);
         out.extend_from_slice(if instance.status.is_running() {
             b"\"} 1\n"
@@ -71,12 +90,13 @@ pub fn render_running_family(snapshot: &Snapshot) -> Vec<u8> {
     out
 }
 
-/// `zenlayer_vm_instances`.
-pub fn render_counts_family(snapshot: &Snapshot) -> Vec<u8> {
+/// The samples of `zenlayer_vm_instances`.
+pub fn render_counts_family(snapshot: &Snapshot, label: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(2048);
-    header(&mut out, "zenlayer_vm_instances", COUNT_HELP);
     for (status, count) in snapshot.counts() {
-        out.extend_from_slice(b"zenlayer_vm_instances{status=\"");
+        out.extend_from_slice(b"zenlayer_vm_instances{");
+        out.extend_from_slice(label);
+        out.extend_from_slice(b"status=\"");
         escape_label_value(&mut out, status.as_str());
         out.extend_from_slice(b"\"} ");
         let _ = write!(out, "{count}");
@@ -87,23 +107,23 @@ pub fn render_counts_family(snapshot: &Snapshot) -> Vec<u8> {
 
 /// The exact length of the status family when no label value needs escaping (escapes only ever add bytes), so
 /// the buffer is allocated once and holds no slack for as long as the snapshot is served.
-fn status_family_len(snapshot: &Snapshot, mode: StatusSeries) -> usize {
-    const STATUS_LINE: usize =
-        "zenlayer_vm_instance_status{instance_id=\"\",status=\"\"} 1\n".len();
+fn status_family_len(snapshot: &Snapshot, mode: StatusSeries, label: usize) -> usize {
+    const LINE: usize = "zenlayer_vm_instance_status{instance_id=\"\",status=\"\"} 1\n".len();
     let known_len: usize = KNOWN_STATUSES.iter().map(|s| s.len()).sum();
-    let mut len = 512;
+    let line = LINE + label;
+    let mut len = 0;
     for instance in snapshot.instances() {
         let id = instance.id.len();
         let status = instance.status.as_str().len();
         len += match mode {
-            StatusSeries::Current => STATUS_LINE + id + status,
+            StatusSeries::Current => line + id + status,
             StatusSeries::All => {
                 let other = if matches!(instance.status, Status::Other(_)) {
-                    STATUS_LINE + id + status
+                    line + id + status
                 } else {
                     0
                 };
-                KNOWN_STATUSES.len() * (STATUS_LINE + id) + known_len + other
+                KNOWN_STATUSES.len() * (line + id) + known_len + other
             }
         };
     }

@@ -10,7 +10,7 @@ use crate::poll::paging::{Paging, Walk};
 use crate::poll::{PollConfig, PollError, Source};
 use crate::status::snapshot::{Instance, Snapshot};
 use crate::store::Store;
-use crate::telemetry::Metrics;
+use crate::telemetry::AccountMetrics;
 use crate::zenlayer::Client;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus};
 
@@ -27,7 +27,7 @@ pub struct PollReport {
 pub struct StatusPoll {
     client: Arc<Client>,
     config: PollConfig,
-    metrics: Metrics,
+    metrics: AccountMetrics,
     reports: Arc<Store<PollReport>>,
     previous: Option<Arc<Snapshot>>,
     /// Ids carried over from the previous snapshot by the last poll; never carried twice in a row.
@@ -91,7 +91,7 @@ impl StatusPoll {
     pub fn new(
         client: Arc<Client>,
         config: PollConfig,
-        metrics: Metrics,
+        metrics: AccountMetrics,
         reports: Arc<Store<PollReport>>,
     ) -> Self {
         StatusPoll {
@@ -156,6 +156,7 @@ impl Source for StatusPoll {
     /// `zenlayer_up` and the landing page's report follow the status poll alone.
     fn finished(&mut self, outcome: Result<(), &PollError>, duration: Duration) {
         self.metrics.up.set(if outcome.is_ok() { 1.0 } else { 0.0 });
+        self.metrics.changed();
         if let Err(error) = outcome {
             if error.api().1.is_some_and(|e| e.kind() == "auth") {
                 tracing::warn!(

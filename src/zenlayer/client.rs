@@ -36,7 +36,7 @@ pub trait CallObserver: Send + Sync + 'static {
 }
 
 /// How the exporter proves who it is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     /// An access key pair: every request is signed with ZC2-HMAC-SHA256.
     Signature {
@@ -149,7 +149,13 @@ impl Client {
         })
     }
 
-    /// Puts a new secret in use (a rotated access key secret or token); the next request is signed with it.
+    /// Puts new credentials in use (a rotated secret, another key or a token); the next request is signed with
+    /// them.
+    pub fn replace_auth(&self, auth: Auth) {
+        self.auth.store(std::sync::Arc::new(auth));
+    }
+
+    /// Puts a new secret in use (a rotated access key secret or token), with the same key id.
     pub fn replace_secret(&self, secret: Secret) {
         let current = self.auth.load();
         let next = match current.as_ref() {

@@ -5,7 +5,7 @@ use url::Url;
 
 /// An HTTP proxy for the API calls, taken from the standard variables by `config` (so tests pass them in a
 /// table): the HTTP client itself reads no environment.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Proxy {
     /// `http://[user:password@]host:port`; the password, if any, is sent as `Proxy-Authorization`.
     pub url: Url,

@@ -141,7 +141,7 @@ pub fn promtool() -> String {
     }
 }
 
-fn promtool_check(body: &str) -> (bool, String) {
+pub fn promtool_check(body: &str) -> (bool, String) {
     let mut child = Command::new(promtool())
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

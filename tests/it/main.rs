@@ -5,6 +5,7 @@
 
 mod common;
 
+mod accounts;
 mod cli;
 mod config;
 mod deploy;

@@ -9,13 +9,13 @@ use zenlayer_exporter::sim::{Fault, FaultRule, FleetChange, Simulator};
 use zenlayer_exporter::status::poll::StatusPoll;
 use zenlayer_exporter::status::snapshot::Snapshot;
 use zenlayer_exporter::store::Store;
-use zenlayer_exporter::telemetry::Metrics;
+use zenlayer_exporter::telemetry::AccountMetrics;
 use zenlayer_exporter::zenlayer::{Client, ClientConfig};
 
 use crate::common;
 
 fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPoll {
-    let metrics = Metrics::new().expect("metrics");
+    let metrics = AccountMetrics::new().expect("metrics");
     let client = Client::new(
         ClientConfig {
             base_url: sim.url(),

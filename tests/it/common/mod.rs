@@ -26,6 +26,51 @@ pub async fn sim(instances: usize) -> Simulator {
     .expect("simulator starts")
 }
 
+/// A simulator serving `accounts` accounts of `instances` each.
+pub async fn accounts_sim(accounts: usize, instances: usize) -> Simulator {
+    Simulator::start(SimOptions {
+        instances,
+        accounts,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// A scratch directory of this test's own, emptied first.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zenlayer-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// A configuration reading the accounts file at `file` (written by the caller), with the short intervals tests
+/// want, and the file re-read every 100 ms.
+pub fn accounts_config(file: &std::path::Path, extra: &[(&str, &str)]) -> Config {
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "ZENLAYER_EXPORTER_ACCOUNTS_FILE".into(),
+            file.display().to_string(),
+        ),
+        (
+            "ZENLAYER_EXPORTER_LISTEN_ADDRESS".into(),
+            "127.0.0.1:0".into(),
+        ),
+        (
+            "ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS".into(),
+            "0".into(),
+        ),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut config = Config::from_vars(vars, false).expect("valid test configuration");
+    config.poll_interval = Duration::from_millis(200);
+    config.retry_backoff_base = Duration::from_millis(5);
+    config.request_timeout = Duration::from_secs(5);
+    config.secret_reload_interval = Duration::from_millis(100);
+    config
+}
+
 /// A configuration pointing at `sim`, with the short intervals tests want.
 pub fn config_for(sim: &Simulator, extra: &[(&str, &str)]) -> Config {
     let mut vars: Vec<(String, String)> = vec![

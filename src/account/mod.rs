@@ -1,0 +1,197 @@
+//! One account read by two polls: the unit the exporter runs once per account. An [`Account`] owns its API
+//! client (credentials, retries), its status poll and metadata poll, its own poll and API metrics, and what it
+//! serves; nothing in it is shared with another account, so one failing, throttled or slow account never
+//! delays another. [`set`] keeps the accounts this replica polls, and takes up a changed accounts file.
+
+pub mod set;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use crate::config::Config;
+use crate::exposition::Exposition;
+use crate::metadata::poll::MetadataPoll;
+use crate::poll::{PollConfig, Poller, Publish};
+use crate::status::poll::{PollReport, StatusPoll};
+use crate::store::Store;
+use crate::telemetry::AccountMetrics;
+use crate::zenlayer::client::{Auth, Proxy};
+use crate::zenlayer::{Client, ClientConfig};
+use url::Url;
+
+/// Who an account is and where its API is: from the accounts file, or the environment for the only account.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// `None` for the only account of an exporter without an accounts file: its series have no `account` label.
+    pub name: Option<Arc<str>>,
+    pub api_url: Url,
+    pub auth: Auth,
+    pub proxy: Option<Proxy>,
+}
+
+/// Why an account could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot build the API client: {0}")]
+    Client(#[from] crate::zenlayer::client::BuildError),
+}
+
+/// One running account.
+pub struct Account {
+    pub name: Option<Arc<str>>,
+    /// As started, with the credentials in use since: what a reloaded accounts file is compared with.
+    identity: Mutex<Identity>,
+    pub client: Arc<Client>,
+    pub exposition: Arc<Exposition>,
+    /// The latest status poll's outcome, for the landing page and readiness.
+    pub reports: Arc<Store<PollReport>>,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Account {
+    /// Starts polling the account `identity` with the shared settings of `config`, until [`Account::stop`] or
+    /// `shutdown`. Its log lines carry its name.
+    pub fn start(
+        identity: Identity,
+        config: &Config,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Account>, StartError> {
+        let metrics = AccountMetrics::new()?;
+        let client = Arc::new(Client::new(
+            ClientConfig {
+                base_url: identity.api_url.clone(),
+                api_version: config.api_version.clone(),
+                auth: identity.auth.clone(),
+                request_timeout: config.request_timeout,
+                max_retries: config.max_retries,
+                backoff_base: config.retry_backoff_base,
+                proxy: identity.proxy.clone(),
+            },
+            metrics.clone(),
+        )?);
+        let exposition = Arc::new(Exposition::new(
+            config.status_series,
+            config.tag_labels.clone(),
+            metrics.clone(),
+            identity.name.clone(),
+        ));
+        let reports = Arc::new(Store::default());
+        let (stop, stopped) = watch::channel(false);
+        let until = move || {
+            let (mut own, mut all) = (stopped.clone(), shutdown.clone());
+            async move {
+                tokio::select! {
+                    _ = own.wait_for(|s| *s) => {}
+                    _ = all.wait_for(|s| *s) => {}
+                }
+            }
+        };
+        let span = match &identity.name {
+            Some(name) => tracing::info_span!("account", account = %name),
+            None => tracing::Span::none(),
+        };
+
+        // New instances the metadata does not know yet, from each status poll to the metadata poller. One round
+        // in flight is enough: the next status poll sends whatever is still missing.
+        let (unknown_tx, unknown_rx) = mpsc::channel::<Vec<Box<str>>>(1);
+        let metadata_on = config.metadata_interval.is_some();
+        let publish: Publish<_> = {
+            let exposition = exposition.clone();
+            Arc::new(move |snapshot| {
+                let unknown = exposition.status(snapshot);
+                if metadata_on && !unknown.is_empty() {
+                    let _ = unknown_tx.try_send(unknown);
+                }
+            })
+        };
+        let poll_config = PollConfig {
+            interval: config.poll_interval,
+            timeout: config.poll_timeout,
+            page_size: config.page_size,
+            page_concurrency: config.page_concurrency,
+        };
+        let status = Poller::new(
+            StatusPoll::new(
+                client.clone(),
+                poll_config.clone(),
+                metrics.clone(),
+                reports.clone(),
+            ),
+            &poll_config,
+            metrics.clone(),
+            publish,
+        );
+        let mut tasks = vec![spawn(status.run(until()), span.clone())];
+        if let Some(interval) = config.metadata_interval {
+            let publish: Publish<_> = {
+                let exposition = exposition.clone();
+                Arc::new(move |metadata| exposition.metadata(metadata))
+            };
+            let poll_config = PollConfig {
+                interval,
+                ..poll_config
+            };
+            let source = MetadataPoll::new(
+                client.clone(),
+                poll_config.clone(),
+                config.tag_labels.clone(),
+                unknown_rx,
+            );
+            let metadata = Poller::new(source, &poll_config, metrics, publish);
+            tasks.push(spawn(metadata.run(until()), span));
+        }
+        Ok(Arc::new(Account {
+            name: identity.name.clone(),
+            identity: Mutex::new(identity),
+            client,
+            exposition,
+            reports,
+            stop,
+            tasks: Mutex::new(tasks),
+        }))
+    }
+
+    /// Stops its polls (a poll in progress is abandoned); what it served goes when the last handle on it does.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits for its polls to end, after [`Account::stop`] or the shutdown.
+    pub async fn stopped(&self) {
+        let tasks: Vec<_> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Who the account is now.
+    pub fn identity(&self) -> Identity {
+        self.identity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Puts new credentials in use: the next API call is signed with them.
+    pub fn replace_auth(&self, auth: Auth) {
+        self.client.replace_auth(auth.clone());
+        self.identity.lock().unwrap_or_else(|e| e.into_inner()).auth = auth;
+    }
+
+    /// The name shown on the landing page and in logs.
+    pub fn shown_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("(the only account)")
+    }
+}
+
+fn spawn(task: impl Future<Output = ()> + Send + 'static, span: tracing::Span) -> JoinHandle<()> {
+    tokio::spawn(task.instrument(span))
+}

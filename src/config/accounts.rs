@@ -1,0 +1,331 @@
+//! The accounts file (`ZENLAYER_EXPORTER_ACCOUNTS_FILE`): several Zenlayer accounts for one exporter, each with
+//! its name, its credentials (the same keys as the environment's, in lower case) and optionally its API URL.
+//! Read at start-up, where every problem stops the exporter, and again on every reload, where a file that does
+//! not load keeps the accounts in use. Which accounts this replica polls is [`owned`]'s: a stable hash of each
+//! name picks its shard.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_yaml_ng::Value;
+use url::Url;
+
+use super::settings::{api_url, quote};
+use super::{Checker, CredentialKeys, GivenCredentials, credentials, proxy_for};
+use crate::secret::Secret;
+use crate::zenlayer::client::{Auth, Proxy};
+
+/// An account's keys in the file.
+const KEYS: CredentialKeys = CredentialKeys {
+    id: "access_key_id",
+    password: "access_key_password",
+    password_file: "access_key_password_file",
+    token: "access_token",
+    token_file: "access_token_file",
+    none: "each account needs one kind",
+};
+const NAME: &str = "name";
+const API_URL: &str = "api_url";
+
+/// Largest accounts file read: thousands of accounts fit in well under this.
+const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// One account as the file gives it, checked: what the exporter polls it with.
+#[derive(Debug, Clone)]
+pub struct AccountSpec {
+    /// `[a-z0-9_-]{1,63}`: the value of the `account` label and of `/probe?account=`.
+    pub name: Arc<str>,
+    pub api_url: Url,
+    pub auth: Auth,
+    pub proxy: Option<Proxy>,
+}
+
+/// What every account shares from the environment: the API URL when it gives none, and the proxy variables.
+pub struct Defaults<'a> {
+    pub api_url: &'a Url,
+    pub proxy_vars: &'a [(String, String)],
+}
+
+/// Reads and checks the accounts file at `path`: every account, or every problem, each naming the account
+/// (by position and name) and the key it concerns. Secret files are read now, so a reload also takes up a
+/// rotated secret.
+pub fn load(path: &Path, defaults: &Defaults) -> Result<Vec<AccountSpec>, Vec<String>> {
+    let shown = quote(&path.display().to_string());
+    let text = std::fs::File::open(path)
+        .and_then(|file| {
+            use std::io::Read as _;
+            let mut text = String::new();
+            file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+            Ok(text)
+        })
+        .map_err(|e| vec![format!("cannot read {shown}: {e}")])?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(vec![format!(
+            "{shown} is larger than {} MiB",
+            MAX_FILE_BYTES >> 20
+        )]);
+    }
+    let document: Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| vec![format!("{shown} is not YAML: {e}")])?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&document, base, defaults)
+}
+
+fn parse(
+    document: &Value,
+    base: &Path,
+    defaults: &Defaults,
+) -> Result<Vec<AccountSpec>, Vec<String>> {
+    let Value::Mapping(top) = document else {
+        return Err(vec!["must be a mapping with one key, accounts".to_owned()]);
+    };
+    let mut problems = Vec::new();
+    for key in top.keys() {
+        if key.as_str() != Some("accounts") {
+            problems.push(format!(
+                "unknown key {}: the file has one key, accounts",
+                shown_key(key)
+            ));
+        }
+    }
+    let entries = match top.get("accounts") {
+        Some(Value::Sequence(entries)) if !entries.is_empty() => entries.as_slice(),
+        Some(Value::Sequence(_)) => {
+            problems.push("accounts: lists no account".to_owned());
+            &[]
+        }
+        Some(_) => {
+            problems.push("accounts: must be a list of accounts".to_owned());
+            &[]
+        }
+        None => {
+            problems.push("accounts: missing".to_owned());
+            &[]
+        }
+    };
+    let mut accounts = Vec::new();
+    let mut names = HashSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        match account(entry, base, defaults) {
+            Ok(spec) => {
+                if !names.insert(spec.name.clone()) {
+                    problems.push(format!(
+                        "accounts[{i}] ({}): the name is already taken by an earlier account",
+                        spec.name
+                    ));
+                }
+                accounts.push(spec);
+            }
+            Err((name, errors)) => {
+                let who = match name {
+                    Some(name) => format!("accounts[{i}] ({name})"),
+                    None => format!("accounts[{i}]"),
+                };
+                problems.extend(errors.into_iter().map(|e| format!("{who}: {e}")));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(accounts)
+    } else {
+        Err(problems)
+    }
+}
+
+fn shown_key(key: &Value) -> String {
+    match key.as_str() {
+        Some(text) => quote(text),
+        None => "that is not a string".to_owned(),
+    }
+}
+
+/// One account; on failure, its name if it has a valid one and every problem.
+fn account(
+    entry: &Value,
+    base: &Path,
+    defaults: &Defaults,
+) -> Result<AccountSpec, (Option<String>, Vec<String>)> {
+    let Value::Mapping(map) = entry else {
+        return Err((
+            None,
+            vec!["must be a mapping (name, credentials, api_url)".to_owned()],
+        ));
+    };
+    let mut problems = Vec::new();
+    let mut text = |key: &'static str| -> Option<String> {
+        match map.get(key)? {
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s) => Some(s.clone()),
+            // A number-looking key id or name is taken as written.
+            Value::Number(n) => Some(n.to_string()),
+            _ => {
+                problems.push(format!("{key}: must be a string"));
+                None
+            }
+        }
+    };
+    let name = text(NAME);
+    let id = text(KEYS.id);
+    let password = text(KEYS.password).map(Secret::new);
+    let password_file = text(KEYS.password_file).map(|p| base.join(p));
+    let token = text(KEYS.token).map(Secret::new);
+    let token_file = text(KEYS.token_file).map(|p| base.join(p));
+    let api = text(API_URL);
+    for key in map.keys() {
+        let known = key
+            .as_str()
+            .is_some_and(|k| k == NAME || k == API_URL || KEYS.all().contains(&k));
+        if !known {
+            problems.push(format!(
+                "unknown key {}: an account takes name, api_url, {}",
+                shown_key(key),
+                KEYS.all().join(", ")
+            ));
+        }
+    }
+    let name = match name {
+        Some(name) if valid_name(&name) => Some(name),
+        Some(name) => {
+            problems.push(format!(
+                "name: must be 1 to 63 of a-z, 0-9, _ and -, got {}",
+                quote(&name)
+            ));
+            None
+        }
+        None => {
+            problems.push("name: missing".to_owned());
+            None
+        }
+    };
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+    let given = GivenCredentials {
+        id: id.as_deref(),
+        password: password.as_ref(),
+        password_file: password_file.as_deref(),
+        token: token.as_ref(),
+        token_file: token_file.as_deref(),
+    };
+    let auth = credentials(&mut c, &KEYS, &given);
+    let api_url = match api {
+        None => Some(defaults.api_url.clone()),
+        Some(text) => api_url(&text)
+            .map_err(|refused| {
+                problems.extend(refused.into_iter().map(|m| format!("{API_URL}: {m}")));
+            })
+            .ok(),
+    };
+    let proxy = api_url
+        .as_ref()
+        .and_then(|url| proxy_for(&mut c, url, defaults.proxy_vars));
+    problems.extend(
+        c.problems
+            .into_iter()
+            .map(|p| format!("{}: {}", p.variable, p.message)),
+    );
+    match (name, auth, api_url) {
+        (Some(name), Some(auth), Some(api_url)) if problems.is_empty() => Ok(AccountSpec {
+            name: name.into(),
+            api_url,
+            auth,
+            proxy,
+        }),
+        (name, ..) => Err((name, problems)),
+    }
+}
+
+/// Whether `name` can be an account's: `[a-z0-9_-]{1,63}`, so it is a label value, a URL query value and a
+/// file name as it is.
+pub fn valid_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// The shard, of `total`, that polls the account named `name`: jump consistent hash (Lamping and Veach, 2014)
+/// of the name's 64-bit FNV-1a hash. Both are a few lines, fixed by their papers and the same on every
+/// platform and release, so every replica agrees without talking to the others; and when the number of
+/// shards grows from N to N+1, only 1/(N+1) of the accounts move.
+pub fn shard_of(name: &str, total: u32) -> u32 {
+    let mut key = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let (mut b, mut j) = (-1_i64, 0_i64);
+    while j < i64::from(total) {
+        b = j;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        j = ((b + 1) as f64 * ((1_u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    b as u32
+}
+
+/// The accounts shard `shard` of `total` polls.
+pub fn owned(accounts: Vec<AccountSpec>, shard: u32, total: u32) -> Vec<AccountSpec> {
+    accounts
+        .into_iter()
+        .filter(|a| shard_of(&a.name, total) == shard)
+        .collect()
+}
+
+/// `ZENLAYER_EXPORTER_SHARD`: a 0-based number, or a StatefulSet pod name ending in `-N` (its ordinal).
+pub(super) fn shard_number(text: &str) -> Option<u32> {
+    let digits = text.rsplit_once('-').map_or(text, |(_, n)| n);
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("prod") && valid_name("a_b-9") && valid_name(&"x".repeat(63)));
+        assert!(
+            !valid_name("")
+                && !valid_name("Prod")
+                && !valid_name("a.b")
+                && !valid_name(&"x".repeat(64))
+        );
+    }
+
+    #[test]
+    fn shard_numbers() {
+        assert_eq!(shard_number("3"), Some(3));
+        assert_eq!(shard_number("zenlayer-exporter-12"), Some(12));
+        assert_eq!(shard_number("zl-x"), None);
+        assert_eq!(shard_number(""), None);
+    }
+
+    #[test]
+    fn shards_split_every_account_once_and_move_few_when_one_is_added() {
+        let names: Vec<String> = (0..1000).map(|i| format!("account-{i}")).collect();
+        for total in [1, 2, 3, 4, 7] {
+            let mut counts = vec![0; total as usize];
+            for name in &names {
+                let shard = shard_of(name, total);
+                assert!(shard < total);
+                counts[shard as usize] += 1;
+            }
+            // Balanced within a wide margin: 1000 accounts, a fair split is 1000/total each.
+            for count in counts {
+                assert!(count > 1000 / total as usize / 2, "{total}: {count}");
+            }
+        }
+        let moved = names
+            .iter()
+            .filter(|n| shard_of(n, 4) != shard_of(n, 5))
+            .count();
+        assert!(moved < 300, "{moved} of 1000 moved from 4 to 5 shards");
+        // Fixed by the two algorithms: a release that changes them moves accounts between running shards.
+        assert_eq!(shard_of("prod", 1), 0);
+        assert_eq!(
+            (0..8)
+                .map(|i| shard_of(&format!("account-{i}"), 4))
+                .collect::<Vec<_>>(),
+            [1, 2, 3, 0, 3, 3, 0, 1]
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! One account's own poll and API metrics (`zenlayer_up`, poll and call counters and histograms) as served:
+//! gathered from the account's registry, given the `account` label when several accounts are served, split by
+//! family so `/metrics` can put every account's samples of a family together, and compressed. Rendered again
+//! only after the metrics changed, which is during polls: between polls every scrape reuses the same bytes.
+
+use std::sync::{Arc, Mutex};
+
+use prometheus::Encoder as _;
+use prometheus::proto::LabelPair;
+
+use super::gzip::Part;
+use crate::telemetry::AccountMetrics;
+
+/// One family of an account's self-metrics: its `HELP` and `TYPE` lines and its samples, apart.
+pub struct HealthFamily {
+    pub name: String,
+    pub head: Part,
+    pub samples: Part,
+}
+
+/// An account's self-metrics, rendered.
+#[derive(Default)]
+pub struct Health {
+    families: Vec<HealthFamily>,
+}
+
+impl Health {
+    /// Renders what `metrics` holds now, each sample given `account="NAME"` first when `account` is set.
+    pub fn render(metrics: &AccountMetrics, account: Option<&str>) -> Health {
+        let encoder = prometheus::TextEncoder::new();
+        let families = metrics
+            .registry
+            .gather()
+            .into_iter()
+            .filter_map(|mut family| {
+                if let Some(account) = account {
+                    for metric in family.mut_metric() {
+                        let mut labels = metric.take_label();
+                        let mut pair = LabelPair::default();
+                        pair.set_name("account".to_owned());
+                        pair.set_value(account.to_owned());
+                        labels.insert(0, pair);
+                        metric.set_label(labels);
+                    }
+                }
+                let mut text = Vec::new();
+                if let Err(error) = encoder.encode(std::slice::from_ref(&family), &mut text) {
+                    tracing::error!(%error, family = family.name(), "encoding a self-metric failed");
+                    return None;
+                }
+                // The encoder writes `# HELP` and `# TYPE` first, one line each (help text has its line feeds
+                // escaped), then the samples.
+                let head_len = text
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b'\n')
+                    .nth(1)
+                    .map_or(text.len(), |(i, _)| i + 1);
+                let samples = text.split_off(head_len);
+                Some(HealthFamily {
+                    name: family.name().to_owned(),
+                    head: Part::new(text),
+                    samples: Part::new(samples),
+                })
+            })
+            .collect();
+        Health { families }
+    }
+
+    pub fn families(&self) -> &[HealthFamily] {
+        &self.families
+    }
+}
+
+/// A rendering and the metrics' generation it was rendered at.
+type Cached = Mutex<Option<(u64, Arc<Health>)>>;
+
+/// An account's [`Health`] kept between scrapes, rendered again only when its metrics changed since.
+pub struct HealthCache {
+    metrics: AccountMetrics,
+    account: Option<Arc<str>>,
+    /// With the `account` label (for `/metrics` with several accounts) and without (one account, `/probe`).
+    cached: [Cached; 2],
+}
+
+impl HealthCache {
+    pub fn new(metrics: AccountMetrics, account: Option<Arc<str>>) -> Self {
+        HealthCache {
+            metrics,
+            account,
+            cached: [Mutex::new(None), Mutex::new(None)],
+        }
+    }
+
+    /// The account's self-metrics as they are now, `labeled` with its name or not.
+    pub fn get(&self, labeled: bool) -> Arc<Health> {
+        let account = self.account.as_deref().filter(|_| labeled);
+        let mut slot = self.cached[usize::from(account.is_some())]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Read before rendering: a change during the rendering leaves the next scrape a newer generation.
+        let generation = self.metrics.generation();
+        match &*slot {
+            Some((rendered_at, health)) if *rendered_at == generation => health.clone(),
+            _ => {
+                let health = Arc::new(Health::render(&self.metrics, account));
+                *slot = Some((generation, health.clone()));
+                health
+            }
+        }
+    }
+}
