@@ -107,24 +107,26 @@ fn parse(
     let mut accounts = Vec::new();
     let mut names = HashSet::new();
     for (i, entry) in entries.iter().enumerate() {
-        match account(entry, base, defaults) {
+        let (name, errors) = match account(entry, base, defaults) {
             Ok(spec) => {
-                if !names.insert(spec.name.clone()) {
-                    problems.push(format!(
-                        "accounts[{i}] ({}): the name is already taken by an earlier account",
-                        spec.name
-                    ));
-                }
+                let name = spec.name.to_string();
                 accounts.push(spec);
+                (Some(name), Vec::new())
             }
-            Err((name, errors)) => {
-                let who = match name {
-                    Some(name) => format!("accounts[{i}] ({name})"),
-                    None => format!("accounts[{i}]"),
-                };
-                problems.extend(errors.into_iter().map(|e| format!("{who}: {e}")));
+            Err((name, errors)) => (name, errors),
+        };
+        let who = match &name {
+            Some(name) => format!("accounts[{i}] ({name})"),
+            None => format!("accounts[{i}]"),
+        };
+        if let Some(name) = name {
+            if !names.insert(name) {
+                problems.push(format!(
+                    "{who}: the name is already taken by an earlier account"
+                ));
             }
         }
+        problems.extend(errors.into_iter().map(|e| format!("{who}: {e}")));
     }
     if problems.is_empty() {
         Ok(accounts)

@@ -151,15 +151,26 @@ impl Config {
     /// Settings that are valid but risky, for the start-up log: a bearer token sent in clear to another host.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let loopback = is_loopback(&self.api_url);
         if self.metadata_interval.is_none() && !self.tag_labels.is_empty() {
             out.push("ZENLAYER_EXPORTER_TAG_LABELS is set but ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS is 0: no tags are read".to_owned());
         }
-        if self.api_url.scheme() == "http" && !loopback && !self.demo {
+        let in_clear = |url: &Url| url.scheme() == "http" && !is_loopback(url);
+        if in_clear(&self.api_url) && !self.demo && self.accounts.is_none() {
             out.push(match self.auth {
                 Some(Auth::Bearer { .. }) => "ZENLAYER_EXPORTER_API_URL is plain http to another host: the access token travels in clear; use https",
                 _ => "ZENLAYER_EXPORTER_API_URL is plain http to another host: requests can be read and replayed on the way; use https",
             }.to_owned());
+        }
+        for account in self
+            .accounts
+            .iter()
+            .flatten()
+            .filter(|a| in_clear(&a.api_url))
+        {
+            out.push(format!(
+                "account {}: its API URL is plain http to another host: requests (and a token) travel in clear; use https",
+                account.name
+            ));
         }
         out
     }
@@ -313,13 +324,31 @@ impl Config {
 
     /// One line for the start-up log: which credentials, never their secret.
     fn auth_summary(&self) -> String {
-        match &self.auth {
-            None => "none (demo)".to_owned(),
-            Some(Auth::Signature { access_key_id, .. }) => {
-                format!("access key {access_key_id} (secret redacted)")
+        match (&self.auth, &self.accounts) {
+            (Some(auth), _) => shown_auth(auth),
+            (None, Some(accounts)) => {
+                let shown: Vec<String> = accounts
+                    .iter()
+                    .map(|a| format!("{}: {} at {}", a.name, shown_auth(&a.auth), a.api_url))
+                    .collect();
+                format!(
+                    "{} account(s) from the accounts file [{}]",
+                    accounts.len(),
+                    shown.join(", ")
+                )
             }
-            Some(Auth::Bearer { .. }) => "bearer token (redacted)".to_owned(),
+            (None, None) => "none (demo)".to_owned(),
         }
+    }
+}
+
+/// Which credentials, never their secret.
+fn shown_auth(auth: &Auth) -> String {
+    match auth {
+        Auth::Signature { access_key_id, .. } => {
+            format!("access key {access_key_id} (secret redacted)")
+        }
+        Auth::Bearer { .. } => "bearer token (redacted)".to_owned(),
     }
 }
 

@@ -296,3 +296,175 @@ fn proxy_variables_are_read_by_the_api_scheme_and_checked() {
         ]
     );
 }
+
+/// Writes `text` as an accounts file (and `files`, beside it) in a directory of its own.
+fn accounts_file(name: &str, text: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zenlayer-accounts-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, content) in files {
+        std::fs::write(dir.join(file), content).unwrap();
+    }
+    let path = dir.join("accounts.yml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn an_accounts_file_gives_each_account_its_credentials_and_api() {
+    let path = accounts_file(
+        "good",
+        "accounts:\n\
+         - name: prod\n  access_key_id: AKIDPROD\n  access_key_password_file: prod.secret\n\
+         - name: staging\n  access_token: staging-token-value\n  api_url: https://staging.example.com/\n",
+        &[("prod.secret", "prod-secret-value\n")],
+    );
+    let c = load(&[("ZENLAYER_EXPORTER_ACCOUNTS_FILE", path.to_str().unwrap())]).expect("valid");
+    assert!(c.auth.is_none(), "no credentials of its own");
+    let accounts = c.accounts.as_ref().expect("accounts");
+    assert_eq!(accounts.len(), 2);
+    assert_eq!(&*accounts[0].name, "prod");
+    assert_eq!(
+        accounts[0].api_url.as_str(),
+        "https://console.zenlayer.com/"
+    );
+    match &accounts[0].auth {
+        // Relative to the accounts file's directory, newline trimmed.
+        Auth::Signature {
+            access_key_id,
+            secret,
+        } => assert_eq!(
+            (access_key_id.as_str(), secret.expose()),
+            ("AKIDPROD", "prod-secret-value")
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(accounts[1].api_url.as_str(), "https://staging.example.com/");
+    assert!(matches!(accounts[1].auth, Auth::Bearer { .. }));
+    let debug = format!("{c:?}");
+    assert!(
+        !debug.contains("prod-secret-value") && !debug.contains("staging-token-value"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn every_problem_of_the_accounts_file_is_named_at_once() {
+    let path = accounts_file(
+        "bad",
+        "accounts:\n\
+         - name: Prod\n  access_key_id: AKID\n  access_key_password: x\n\
+         - name: ok\n  access_token: t\n  colour: blue\n\
+         - name: ok\n  access_token: t\n\
+         - name: nocreds\n\
+         - name: both\n  access_token: t\n  access_key_id: AKID\n  access_key_password: x\n\
+         - name: missing-file\n  access_token_file: nowhere.token\n\
+         - name: bad-url\n  access_token: t\n  api_url: ftp://x\n\
+         - just a string\n",
+        &[],
+    );
+    let problems =
+        load(&[("ZENLAYER_EXPORTER_ACCOUNTS_FILE", path.to_str().unwrap())]).unwrap_err();
+    let dir = path.parent().unwrap().display().to_string();
+    let expected = [
+        "accounts[0]: name: must be 1 to 63 of a-z, 0-9, _ and -, got \"Prod\"".to_owned(),
+        "accounts[1] (ok): unknown key \"colour\": an account takes name, api_url, access_key_id, access_key_password, access_key_password_file, access_token, access_token_file".to_owned(),
+        "accounts[2] (ok): the name is already taken by an earlier account".to_owned(),
+        "accounts[3] (nocreds): access_key_id: no credentials: set access_key_id and access_key_password (or access_key_password_file), or access_token (or access_token_file); each account needs one kind".to_owned(),
+        "accounts[4] (both): access_token: set either the access key pair (access_key_id, access_key_password) or the access token, not both".to_owned(),
+        format!("accounts[5] (missing-file): access_token_file: cannot read \"{dir}/nowhere.token\": No such file or directory (os error 2)"),
+        "accounts[6] (bad-url): api_url: must be an http or https URL, got \"ftp://x\"".to_owned(),
+        "accounts[7]: must be a mapping (name, credentials, api_url)".to_owned(),
+    ];
+    let expected: Vec<String> = expected
+        .iter()
+        .map(|p| format!("ZENLAYER_EXPORTER_ACCOUNTS_FILE: {p}"))
+        .collect();
+    assert_eq!(problems, expected);
+
+    for (text, problem) in [
+        ("accounts: []\n", "accounts: lists no account"),
+        ("accounts: {}\n", "accounts: must be a list of accounts"),
+        (
+            "account:\n  - name: a\n",
+            "unknown key \"account\": the file has one key, accounts",
+        ),
+        ("[1, 2]\n", "must be a mapping with one key, accounts"),
+    ] {
+        let path = accounts_file("shape", text, &[]);
+        let problems =
+            load(&[("ZENLAYER_EXPORTER_ACCOUNTS_FILE", path.to_str().unwrap())]).unwrap_err();
+        assert!(
+            problems.contains(&format!("ZENLAYER_EXPORTER_ACCOUNTS_FILE: {problem}")),
+            "{text}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn the_accounts_file_and_the_environment_credentials_exclude_each_other() {
+    let path = accounts_file(
+        "exclusive",
+        "accounts:\n  - name: a\n    access_token: t\n",
+        &[],
+    );
+    let mut vars = KEY.to_vec();
+    vars.push(("ZENLAYER_EXPORTER_ACCOUNTS_FILE", path.to_str().unwrap()));
+    assert_eq!(
+        load(&vars).unwrap_err(),
+        [
+            "ZENLAYER_EXPORTER_ACCOUNTS_FILE: set either the accounts file or the ZENLAYERCLOUD_* credentials, not both: the file gives each account its own"
+        ]
+    );
+}
+
+#[test]
+fn shards() {
+    let path = accounts_file(
+        "shards",
+        "accounts:\n  - name: a\n    access_token: t\n",
+        &[],
+    );
+    let file = ("ZENLAYER_EXPORTER_ACCOUNTS_FILE", path.to_str().unwrap());
+    let c = load(&[
+        file,
+        ("ZENLAYER_EXPORTER_TOTAL_SHARDS", "4"),
+        ("ZENLAYER_EXPORTER_SHARD", "zenlayer-exporter-3"),
+    ])
+    .expect("valid");
+    assert_eq!((c.total_shards, c.shard), (4, Some(3)));
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[file, ("ZENLAYER_EXPORTER_TOTAL_SHARDS", "4")],
+            "ZENLAYER_EXPORTER_SHARD: is required with ZENLAYER_EXPORTER_TOTAL_SHARDS=4: every replica needs its own shard",
+        ),
+        (
+            &[
+                file,
+                ("ZENLAYER_EXPORTER_TOTAL_SHARDS", "4"),
+                ("ZENLAYER_EXPORTER_SHARD", "zl-4"),
+            ],
+            "ZENLAYER_EXPORTER_SHARD: must be below ZENLAYER_EXPORTER_TOTAL_SHARDS (4), got 4",
+        ),
+        (
+            &[file, ("ZENLAYER_EXPORTER_SHARD", "pod-x")],
+            "ZENLAYER_EXPORTER_SHARD: must be a number from 0, or a StatefulSet pod name ending in -N, got \"pod-x\"",
+        ),
+        (
+            &[
+                KEY[0],
+                KEY[1],
+                ("ZENLAYER_EXPORTER_TOTAL_SHARDS", "2"),
+                ("ZENLAYER_EXPORTER_SHARD", "0"),
+            ],
+            "ZENLAYER_EXPORTER_TOTAL_SHARDS: shards split the accounts of ZENLAYER_EXPORTER_ACCOUNTS_FILE: set it, or leave this at 1",
+        ),
+    ];
+    for (vars, message) in cases {
+        assert_eq!(
+            load(vars).unwrap_err(),
+            vec![message.to_string()],
+            "{vars:?}"
+        );
+    }
+}

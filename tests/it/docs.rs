@@ -48,7 +48,18 @@ async fn metrics_table_matches_what_is_served() {
             sample(b, "zenlayer_up") == Some(1.0) && b.contains("zenlayer_vm_instance_info{")
         })
         .await;
-    let served: BTreeSet<String> = body
+    // With an accounts file, two families more are served.
+    let sims = common::accounts_sim(2, 3).await;
+    let dir = common::scratch("docs-accounts");
+    std::fs::write(dir.join("accounts.yml"), sims.accounts_file()).unwrap();
+    let several = Exporter::start(common::accounts_config(&dir.join("accounts.yml"), &[])).await;
+    let several = several
+        .metrics_until("first polls", |b| {
+            b.contains("zenlayer_up{account=\"sim-1\"} 1")
+        })
+        .await;
+    let served: BTreeSet<String> = [body.as_str(), several.as_str()]
+        .concat()
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .filter_map(|l| l.split(' ').next())

@@ -141,6 +141,138 @@ async fn the_bearer_token_never_shows() {
     );
 }
 
+/// Runs the exporter binary on an accounts file of two accounts, one key pair (its secret in a file beside it)
+/// and one token, through faults, refused credentials and a broken reload; returns everything it showed.
+async fn exposed_with_accounts() -> String {
+    let sim = common::accounts_sim(2, 10).await;
+    sim.account(0).credentials = SimCredentials {
+        access_key_id: "AKIDSECRETTEST".into(),
+        access_key_secret: SECRET.into(),
+        token: None,
+    };
+    sim.account(1).credentials = SimCredentials {
+        access_key_id: "UNUSED".into(),
+        access_key_secret: "unused".into(),
+        token: Some(TOKEN.into()),
+    };
+    let dir = common::scratch("secrets-accounts");
+    std::fs::write(dir.join("a.secret"), format!("{SECRET}\n")).unwrap();
+    let file = dir.join("accounts.yml");
+    let good = format!(
+        "accounts:\n  - name: keyed\n    access_key_id: AKIDSECRETTEST\n    access_key_password_file: a.secret\n    api_url: {url}\n  \
+         - name: tokened\n    access_token: {TOKEN}\n    api_url: {url}\n",
+        url = sim.url()
+    );
+    std::fs::write(&file, &good).unwrap();
+    let port = common::free_port();
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("ZENLAYER_EXPORTER_ACCOUNTS_FILE", &file)
+        .env(
+            "ZENLAYER_EXPORTER_LISTEN_ADDRESS",
+            format!("127.0.0.1:{port}"),
+        )
+        .env("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "1")
+        .env("ZENLAYER_EXPORTER_REQUEST_TIMEOUT_SECONDS", "0.5")
+        .env("ZENLAYER_EXPORTER_MAX_RETRIES", "1")
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("exporter starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let both_up = |body: &str| {
+        ["keyed", "tokened"]
+            .iter()
+            .all(|a| sample(body, &format!("zenlayer_up{{account=\"{a}\"}}")) == Some(1.0))
+    };
+    eventually("first polls", || async {
+        both_up(&get(&format!("{base}/metrics")).await.1).then_some(())
+    })
+    .await;
+    let mut shown = String::new();
+    let show = async |shown: &mut String| {
+        for path in [
+            "/metrics",
+            "/",
+            "/probe?account=keyed",
+            "/probe?account=tokened",
+        ] {
+            shown.push_str(&get(&format!("{base}{path}")).await.1);
+        }
+    };
+    for fault in [
+        Fault::Unauthorized,
+        Fault::Throttle { retry_after: None },
+        Fault::Truncated,
+    ] {
+        for i in 0..2 {
+            sim.account(i).plan.rules = vec![FaultRule::always(fault.clone())];
+        }
+        eventually(&format!("both accounts down under {fault:?}"), || async {
+            let body = get(&format!("{base}/metrics")).await.1;
+            (body.contains("zenlayer_up{account=\"keyed\"} 0")
+                && body.contains("zenlayer_up{account=\"tokened\"} 0"))
+            .then_some(())
+        })
+        .await;
+        show(&mut shown).await;
+    }
+    for i in 0..2 {
+        sim.account(i).plan.rules.clear();
+    }
+    // A reload that does not load, with the secrets in the file, then the good file again.
+    std::fs::write(&file, good.replace("name: tokened", "name: Tokened")).unwrap();
+    eventually("the broken reload is seen", || async {
+        let body = get(&format!("{base}/metrics")).await.1;
+        body.contains("zenlayer_exporter_config_last_reload_successful 0")
+            .then_some(())
+    })
+    .await;
+    show(&mut shown).await;
+    std::fs::write(&file, &good).unwrap();
+    eventually("both accounts back", || async {
+        both_up(&get(&format!("{base}/metrics")).await.1).then_some(())
+    })
+    .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let _ = child.wait();
+    assert!(
+        logs.contains("poll failed") && logs.contains("tokened"),
+        "failures logged with the account"
+    );
+    assert!(
+        logs.contains("accounts file not reloaded"),
+        "the broken reload was logged"
+    );
+    assert!(logs.lines().count() > 100, "trace logging was on");
+    shown.push_str(&logs);
+    shown
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_account_secret_ever_shows() {
+    assert_clean(
+        "logs, metrics and pages (accounts file)",
+        &exposed_with_accounts().await,
+    );
+}
+
 #[test]
 fn configuration_errors_and_check_config_never_show_secrets() {
     let run = |args: &[&str], extra: (&str, &str)| {
