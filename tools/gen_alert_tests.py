@@ -17,7 +17,7 @@ def series(name, labels, values):
     return {"series": f"{name}{{{labels}}}", "values": " ".join(toks)}
 
 PRELUDE = ('{{ $name := $labels.instance_id }}{{ $where := "" }}'
-           '{{ with printf "last_over_time(zenlayer_vm_instance_info{job=%q,instance=%q,instance_id=%q}[1h])" $labels.job $labels.instance $labels.instance_id | query }}'
+           '{{ with printf "last_over_time(zenlayer_vm_instance_info{job=%q,instance=%q,account=%q,instance_id=%q}[1h])" $labels.job $labels.instance $labels.account $labels.instance_id | query }}'
            '{{ with first . }}{{ with .Labels.instance_name }}{{ $name = . }}{{ end }}{{ with .Labels.zone_id }}{{ $where = printf " in %s" . }}{{ end }}{{ end }}{{ end }}')
 
 def render(text, labels, value, info):
@@ -30,6 +30,9 @@ def render(text, labels, value, info):
     else:
         assert "query" not in text, text
     text = " ".join(text.split()) if "\n" in text else text
+    # `{{ with $labels.account }}...{{ . }}...{{ end }}`: the text with the account, or nothing without one.
+    text = re.sub(r"\{\{ with \$labels\.account \}\}(.*?)\{\{ end \}\}",
+                  lambda m: m.group(1).replace("{{ . }}", labels["account"]) if labels.get("account") else "", text)
     def sub(m):
         expr = m.group(1).strip()
         if expr.startswith("$labels."):
@@ -61,7 +64,30 @@ def info(i, name, zone, values):
 def per(metric, i, values): return series(metric, f'{J},{E},instance_id="{i}"', values)
 DAY = 86400
 
+# Two accounts on one exporter target: `sim-a` blind (its polls fail), `sim-b` healthy.
+A = 'account="prod"'
+B = 'account="staging"'
+def sta(acc, i, status, values): return series("zenlayer_vm_instance_status", f'{J},{E},{acc},instance_id="{i}",status="{status}"', values)
+def acct(acc, labels): return dict(labels, account=acc)
+
 tests = [
+  {"name": "two accounts, one blind: its last known STOPPED keeps firing, named with its account; the healthy one's released instance drops out",
+   "input_series": [series("zenlayer_up", f"{J},{E},{A}", "1*8 0*18"), series("zenlayer_up", f"{J},{E},{B}", "1*26"),
+                    sta(A, "i-1", "STOPPED", "1*8 stale"), sta(B, "i-2", "STOPPED", "1*8 stale"),
+                    series("zenlayer_vm_instance_info", f'{J},{E},{A},instance_id="i-1",instance_name="web-prod",zone_id="FRA-A"', "1*26")],
+   "alert_rule_test": [check("4m", "ZenlayerInstanceStopped"),
+                       check("7m", "ZenlayerInstanceStopped",
+                             alert("ZenlayerInstanceStopped", acct("prod", inst("i-1", "STOPPED")), info={"instance_name": "web-prod", "zone_id": "FRA-A"}),
+                             alert("ZenlayerInstanceStopped", acct("staging", inst("i-2", "STOPPED")))),
+                       check("20m", "ZenlayerInstanceStopped",
+                             alert("ZenlayerInstanceStopped", acct("prod", inst("i-1", "STOPPED")), info={"instance_name": "web-prod", "zone_id": "FRA-A"})),
+                       check("15m", "ZenlayerPollsFailing", alert("ZenlayerPollsFailing", dict(base, account="prod")))]},
+  {"name": "two accounts: the RUNNING count is per account, so one account's drop pages for it alone",
+   "input_series": [series("zenlayer_vm_instances", f'{J},{E},{A},status="RUNNING"', "100*6 80*10"),
+                    series("zenlayer_vm_instances", f'{J},{E},{B},status="RUNNING"', "50*6 70*10")],
+   "alert_rule_test": [check("9m", "ZenlayerRunningInstancesDropped",
+                             alert("ZenlayerRunningInstancesDropped", dict(base, account="prod"), "20"))]},
+
   {"name": "a STOPPED instance pages after 5 minutes; a RUNNING one and one that recovered do not",
    "input_series": [series("zenlayer_up", f"{J},{E}", "1*31"), st("i-1", "STOPPED", "1*31"), st("i-2", "RUNNING", "1*31"),
                     st("i-3", "STOPPED", "1*4 stale"), st("i-3", "RUNNING", "_*4 1*27")],

@@ -45,8 +45,10 @@ def stat(title, desc, expr, x, y, steps, unit="none", mappings=None):
 green = [{"color": "green", "value": None}]
 red_if_any = [{"color": "green", "value": None}, {"color": "red", "value": 1}]
 amber_if_any = [{"color": "green", "value": None}, {"color": "orange", "value": 1}]
-sel = 'job=~"$job"'
-KEY = "job, instance, instance_id"
+# `account` exists with an accounts file only; `=~".*"` (All) also matches series without it, so the dashboard
+# serves both modes, and every aggregation keeps `account` where it exists.
+sel = 'job=~"$job",account=~"$account"'
+KEY = "job, instance, account, instance_id"
 INFO = f'zenlayer_vm_instance_info{{{sel},zone_id=~"$zone"}}'
 
 def named(expr):
@@ -192,9 +194,10 @@ dashboard = {
         {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus", "current": {},
          "hide": 0, "options": [], "refresh": 1, "regex": "", "includeAll": False, "multi": False},
         var_query("job", "Exporter job", "label_values(zenlayer_up, job)"),
-        var_query("status", "Status", 'label_values(zenlayer_vm_instances{job=~"$job"}, status)'),
-        var_query("zone", "Zone", 'label_values(zenlayer_vm_instance_info{job=~"$job"}, zone_id)'),
-        var_query("instance", "Instance", 'label_values(zenlayer_vm_instance_running{job=~"$job"}, instance_id)'),
+        var_query("account", "Account", 'label_values(zenlayer_up{job=~"$job"}, account)'),
+        var_query("status", "Status", f'label_values(zenlayer_vm_instances{{{sel}}}, status)'),
+        var_query("zone", "Zone", f'label_values(zenlayer_vm_instance_info{{{sel}}}, zone_id)'),
+        var_query("instance", "Instance", f'label_values(zenlayer_vm_instance_running{{{sel}}}, instance_id)'),
     ]},
     "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True, "hide": True,
                               "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard"}]},

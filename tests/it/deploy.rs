@@ -149,6 +149,7 @@ fn kubernetes_manifests_are_valid_for_the_built_in_kinds() {
         "deploy/kubernetes/service.yaml",
         "deploy/kubernetes/secret.example.yaml",
         "deploy/kubernetes/networkpolicy.yaml",
+        "deploy/kubernetes/statefulset-sharded.yaml",
     ];
     let mut args = vec!["--strict"];
     args.extend(files);
@@ -190,6 +191,28 @@ fn kubernetes_manifests_are_valid_for_the_built_in_kinds() {
     );
     assert_eq!(rules[0]["from"].as_sequence().unwrap().len(), 1);
     assert_eq!(rules[0]["ports"][0]["port"], "http-metrics");
+
+    // The sharded StatefulSet: the same pod labels (so the Service, the NetworkPolicy and the ServiceMonitor
+    // take its pods), as many shards as replicas, each pod's name as its shard.
+    let sharded = yaml(files[4]);
+    assert_eq!(
+        sharded["spec"]["template"]["metadata"]["labels"],
+        deployment["spec"]["template"]["metadata"]["labels"]
+    );
+    let env = sharded["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_sequence()
+        .unwrap();
+    let var = |name: &str| env.iter().find(|e| e["name"] == name).unwrap().clone();
+    assert_eq!(
+        var("ZENLAYER_EXPORTER_TOTAL_SHARDS")["value"]
+            .as_str()
+            .unwrap(),
+        sharded["spec"]["replicas"].as_u64().unwrap().to_string()
+    );
+    assert_eq!(
+        var("ZENLAYER_EXPORTER_SHARD")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
 }
 
 #[test]

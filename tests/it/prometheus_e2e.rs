@@ -57,6 +57,7 @@ fn grafana_to_promql(expr: &str) -> String {
         .replace("$__range", "5m")
         .replace("$__interval", "15s")
         .replace("$job", ".*")
+        .replace("$account", ".*")
         .replace("$status", ".*")
         .replace("$instance", ".*")
         .replace("$zone", ".*")
@@ -421,4 +422,156 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
         only_again,
         "kept while the target is down"
     );
+}
+
+/// The YAML blocks of the README's "Several accounts" section: the accounts file, then the two scrape
+/// configurations (`/metrics`, then `/probe`).
+fn documented_accounts_blocks() -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Several accounts\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Several accounts section");
+    section
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_accounts_against_a_real_prometheus() {
+    let sim = common::accounts_sim(2, 6).await;
+    let mut stopped = BTreeSet::new();
+    for account in 0..2 {
+        let mut state = sim.account(account);
+        let ids: Vec<String> = state
+            .fleet
+            .instances()
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            state
+                .fleet
+                .set_status(id, if i == 0 { "STOPPED" } else { "RUNNING" });
+        }
+        stopped.insert((format!("sim-{account}"), ids[0].clone()));
+    }
+    let dir = common::scratch("e2e-accounts");
+    std::fs::write(dir.join("accounts.yml"), sim.accounts_file()).unwrap();
+    let mut config = common::accounts_config(&dir.join("accounts.yml"), &[]);
+    config.poll_interval = Duration::from_millis(500);
+    let exporter = Exporter::start(config).await;
+
+    // The README's two scrape configurations, as documented, pointed at this exporter and these accounts.
+    let blocks = documented_accounts_blocks();
+    assert_eq!(
+        blocks.len(),
+        3,
+        "the accounts file and two scrape configurations"
+    );
+    let address = exporter.addr.to_string();
+    let metrics_job = blocks[1].replace("zenlayer-exporter:9612", &address);
+    let probe_job = blocks[2]
+        .replace("job_name: zenlayer-exporter", "job_name: zenlayer-probe")
+        .replace("[prod, staging]", "[sim-0, sim-1]")
+        .replace("zenlayer-exporter:9612", &address);
+    let jobs: String = [metrics_job, probe_job]
+        .iter()
+        .map(|b| {
+            b.strip_prefix("scrape_configs:\n")
+                .expect("a scrape_configs block")
+        })
+        .collect();
+    let dir = TempDir::new("prometheus-accounts");
+    std::fs::write(dir.0.join("alerts.yml"), test_rules()).unwrap();
+    let prometheus = Prometheus::start(
+        dir,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
+             rule_files: [alerts.yml]\nscrape_configs:\n{jobs}"
+        ),
+    )
+    .await;
+
+    // Both scrape configurations give the same STOPPED alerts, each with its account.
+    let expected = |accounts: &[&str]| -> BTreeSet<[String; 3]> {
+        ["zenlayer-exporter", "zenlayer-probe"]
+            .iter()
+            .flat_map(|job| {
+                stopped
+                    .iter()
+                    .filter(|(a, _)| accounts.contains(&a.as_str()))
+                    .map(|(a, id)| [job.to_string(), a.clone(), id.clone()])
+            })
+            .collect()
+    };
+    eventually(
+        "STOPPED alerts firing for both accounts, in both jobs",
+        || async {
+            (prometheus
+                .alerts_by_account("ZenlayerInstanceStopped", "firing")
+                .await
+                == expected(&["sim-0", "sim-1"]))
+            .then_some(())
+        },
+    )
+    .await;
+    let summaries = prometheus
+        .summaries("ZenlayerInstanceStopped", "firing")
+        .await;
+    for (account, id) in &stopped {
+        assert!(
+            summaries[id].contains(&format!("(account {account})")),
+            "{summaries:?}"
+        );
+    }
+    // The probe targets are up, one per account.
+    let up = prometheus
+        .query("up{job=\"zenlayer-probe\"}")
+        .await
+        .unwrap();
+    assert_eq!(up.len(), 2, "{up:?}");
+
+    // sim-1 goes blind (its key revoked); sim-0's STOPPED instance boots meanwhile.
+    sim.account(1).credentials = SimCredentials::account(77);
+    let booted = stopped
+        .iter()
+        .find(|(a, _)| a == "sim-0")
+        .unwrap()
+        .1
+        .clone();
+    sim.account(0).fleet.set_status(&booted, "RUNNING");
+    let failing: BTreeSet<[String; 3]> = ["zenlayer-exporter", "zenlayer-probe"]
+        .iter()
+        .map(|job| [job.to_string(), "sim-1".to_owned(), String::new()])
+        .collect();
+    eventually("PollsFailing for sim-1 alone, in both jobs", || async {
+        (prometheus
+            .alerts_by_account("ZenlayerPollsFailing", "firing")
+            .await
+            == failing)
+            .then_some(())
+    })
+    .await;
+    // sim-0's alert resolved from live data; sim-1's kept from its last known status while it is blind.
+    eventually("only the blind account's STOPPED alert left", || async {
+        (prometheus
+            .alerts_by_account("ZenlayerInstanceStopped", "firing")
+            .await
+            == expected(&["sim-1"]))
+        .then_some(())
+    })
+    .await;
+
+    // Every dashboard query parses with the Account variable at All.
+    for (panel, expr) in dashboard_queries() {
+        let promql = grafana_to_promql(&expr);
+        prometheus
+            .query(&promql)
+            .await
+            .unwrap_or_else(|e| panic!("panel {panel}: {e}"));
+    }
 }

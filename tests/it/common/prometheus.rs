@@ -132,6 +132,18 @@ impl Prometheus {
             .collect()
     }
 
+    /// Alerts named `name` in `state`, as (job, account, instance_id) labels, absent ones empty.
+    pub async fn alerts_by_account(&self, name: &str, state: &str) -> BTreeSet<[String; 3]> {
+        self.alerts_in(name, state)
+            .await
+            .iter()
+            .map(|a| {
+                ["job", "account", "instance_id"]
+                    .map(|l| a["labels"][l].as_str().unwrap_or("").to_owned())
+            })
+            .collect()
+    }
+
     /// The summaries of the alerts named `name` in `state`, by instance_id.
     pub async fn summaries(
         &self,
