@@ -128,13 +128,9 @@ pub async fn run_with(
             };
             let account = Account::start(identity, &config, stop_rx.clone())?;
             if let Some(path) = config.secret_file.clone() {
-                let in_use = match auth {
-                    zenlayer::Auth::Signature { secret, .. } => secret,
-                    zenlayer::Auth::Bearer { token } => token,
-                };
                 tokio::spawn(reload::watch(
                     path,
-                    in_use,
+                    auth.secret().clone(),
                     config.secret_reload_interval,
                     account.client.clone(),
                     stopped(stop_rx.clone()),

@@ -7,6 +7,7 @@ pub mod set;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -116,6 +117,7 @@ impl Account {
             timeout: config.poll_timeout,
             page_size: config.page_size,
             page_concurrency: config.page_concurrency,
+            phase: phase(identity.name.as_deref(), config.poll_interval),
         };
         let status = Poller::new(
             StatusPoll::new(
@@ -136,6 +138,7 @@ impl Account {
             };
             let poll_config = PollConfig {
                 interval,
+                phase: phase(identity.name.as_deref(), interval),
                 ..poll_config
             };
             let source = MetadataPoll::new(
@@ -190,6 +193,16 @@ impl Account {
     pub fn shown_name(&self) -> &str {
         self.name.as_deref().unwrap_or("(the only account)")
     }
+}
+
+/// Where in `interval` a named account's polls fall after its first: a fixed fraction of it, from the name, so a
+/// restart keeps each account's rhythm and a thousand accounts spread evenly. The only account has none.
+fn phase(name: Option<&str>, interval: Duration) -> Duration {
+    let Some(name) = name else {
+        return Duration::ZERO;
+    };
+    let hash = crate::config::accounts::name_hash(name);
+    interval.mul_f64((hash >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 fn spawn(task: impl Future<Output = ()> + Send + 'static, span: tracing::Span) -> JoinHandle<()> {

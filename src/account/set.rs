@@ -152,6 +152,9 @@ impl Accounts {
         metrics: Metrics,
     ) {
         let mut last_error = None;
+        // What the last successful load read (the file and every secret file it names): while none of it
+        // changes there is nothing to parse again, which for a file of a thousand accounts is most of a reload.
+        let mut last_read: Option<Vec<(PathBuf, Option<Vec<u8>>)>> = None;
         let stopped = {
             let mut shutdown = shutdown.clone();
             async move {
@@ -159,13 +162,44 @@ impl Accounts {
             }
         };
         on_triggers(config.secret_reload_interval, stopped, |reason| {
+            let unchanged = last_read.as_ref().is_some_and(|files| {
+                files
+                    .iter()
+                    .all(|(file, bytes)| std::fs::read(file).ok() == *bytes)
+            });
+            if unchanged {
+                return;
+            }
             let defaults = Defaults {
                 api_url: &config.api_url,
                 proxy_vars: &config.proxy_vars,
             };
+            let before = std::fs::read(&path).ok();
             let problems = match accounts::load(&path, &defaults) {
-                Ok(specs) => self.apply(specs, &config, &shutdown, &metrics),
-                Err(problems) => problems,
+                Ok(specs) => {
+                    // A secret file rotated between the load and now would be recorded as seen: only a record
+                    // that matches the secrets loaded is kept.
+                    let mut read = Some(vec![(path.clone(), before)]);
+                    for spec in &specs {
+                        if let Some(file) = &spec.secret_file {
+                            let bytes = std::fs::read(file).ok();
+                            let current = crate::config::read_secret_file(file).ok();
+                            if current.as_ref() != Some(spec.auth.secret()) {
+                                read = None;
+                            }
+                            if let Some(read) = read.as_mut() {
+                                read.push((file.clone(), bytes));
+                            }
+                        }
+                    }
+                    let problems = self.apply(specs, &config, &shutdown, &metrics);
+                    last_read = read.filter(|_| problems.is_empty());
+                    problems
+                }
+                Err(problems) => {
+                    last_read = None;
+                    problems
+                }
             };
             let problem = (!problems.is_empty()).then(|| problems.join("; "));
             metrics

@@ -39,6 +39,8 @@ pub struct AccountSpec {
     pub api_url: Url,
     pub auth: Auth,
     pub proxy: Option<Proxy>,
+    /// The file the secret was read from, if any: a reload re-reads it.
+    pub secret_file: Option<std::path::PathBuf>,
 }
 
 /// What every account shares from the environment: the API URL when it gives none, and the proxy variables.
@@ -211,6 +213,7 @@ fn account(
         token_file: token_file.as_deref(),
     };
     let auth = credentials(&mut c, &KEYS, &given);
+    let secret_file = auth.as_ref().and_then(|auth| given.secret_file(auth));
     let api_url = match api {
         None => Some(defaults.api_url.clone()),
         Some(text) => api_url(&text)
@@ -233,6 +236,7 @@ fn account(
             api_url,
             auth,
             proxy,
+            secret_file,
         }),
         (name, ..) => Err((name, problems)),
     }
@@ -247,14 +251,19 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// The 64-bit FNV-1a hash of an account's name: stable across platforms and releases, for what must not move.
+pub fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// The shard, of `total`, that polls the account named `name`: jump consistent hash (Lamping and Veach, 2014)
 /// of the name's 64-bit FNV-1a hash. Both are a few lines, fixed by their papers and the same on every
 /// platform and release, so every replica agrees without talking to the others; and when the number of
 /// shards grows from N to N+1, only 1/(N+1) of the accounts move.
 pub fn shard_of(name: &str, total: u32) -> u32 {
-    let mut key = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let mut key = name_hash(name);
     let (mut b, mut j) = (-1_i64, 0_i64);
     while j < i64::from(total) {
         b = j;

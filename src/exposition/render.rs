@@ -26,6 +26,9 @@ use crate::status::snapshot::Snapshot;
 const STATUS_FAMILIES: usize = status_families::HEADS.len();
 const FAMILIES: usize = STATUS_FAMILIES + 1 + NUMBERS.len();
 
+/// Instances from which the metadata families are rendered on a thread of their own, beside the status ones.
+const PARALLEL_FROM: usize = 10_000;
+
 /// The `HELP` and `TYPE` lines of every instance family, compressed once.
 fn heads() -> &'static [Part; FAMILIES] {
     static HEADS: OnceLock<[Part; FAMILIES]> = OnceLock::new();
@@ -129,7 +132,18 @@ impl Rendered {
         label: &[u8],
         previous: Option<&Rendered>,
     ) -> Self {
-        let ids = metadata.map(|_| ids_fingerprint(snapshot));
+        // Most polls find every instance in the status it had: then the status families are the previous ones,
+        // and the metadata families too when the metadata did not change either. Comparing is a fraction of the
+        // cost of rendering and compressing again.
+        let unchanged = previous.filter(|p| {
+            p.labeled != label.is_empty()
+                && p.inputs.mode == mode
+                && p.inputs.snapshot.instances() == snapshot.instances()
+        });
+        let ids = metadata.map(|_| match unchanged.and_then(|p| p.metadata.as_ref()) {
+            Some(m) => m.ids,
+            None => ids_fingerprint(snapshot),
+        });
         let reusable = previous
             .and_then(|p| p.metadata.as_ref())
             .filter(|m| {
@@ -146,25 +160,44 @@ impl Rendered {
                 parts,
             }
         };
+        // A second thread only pays for itself on a large snapshot: a thousand small accounts would otherwise
+        // start a thread each per poll.
+        let parallel = snapshot.instances().len() >= PARALLEL_FROM;
         let (status, meta) = std::thread::scope(|scope| {
             let fresh = match (&reusable, metadata) {
-                (None, Some((metadata, tags))) => {
+                (None, Some((metadata, tags))) if parallel => {
                     Some(scope.spawn(move || render_metadata(metadata, tags)))
                 }
                 _ => None,
             };
-            let status = status_parts(snapshot, mode, label);
+            let status = match unchanged {
+                Some(p) => p.status.clone(),
+                None => status_parts(snapshot, mode, label),
+            };
             // A panic in the renderer is a bug; rendering the families again here reports it in this thread.
-            let meta = match (fresh, metadata) {
-                (Some(handle), Some((metadata, tags))) => Some(
+            let meta = match (fresh, &reusable, metadata) {
+                (Some(handle), _, Some((metadata, tags))) => Some(
                     handle
                         .join()
                         .unwrap_or_else(|_| render_metadata(metadata, tags)),
                 ),
+                (None, None, Some((metadata, tags))) => Some(render_metadata(metadata, tags)),
                 _ => reusable,
             };
             (status, meta)
         });
+        // The same families as before: so is their rendering without the label, if a probe made it.
+        let same_metadata = match (previous.and_then(|p| p.metadata.as_ref()), &meta) {
+            (Some(before), Some(now)) => {
+                Arc::ptr_eq(&before.metadata, &now.metadata) && before.ids == now.ids
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        let unlabeled = match unchanged {
+            Some(p) if same_metadata => p.unlabeled.clone(),
+            _ => OnceLock::new(),
+        };
         Rendered {
             instances: snapshot.instances().len(),
             taken_at: snapshot.taken_at(),
@@ -177,7 +210,7 @@ impl Rendered {
                 metadata: metadata.map(|(m, t)| (m.clone(), t.clone())),
                 mode,
             },
-            unlabeled: OnceLock::new(),
+            unlabeled,
         }
     }
 
@@ -581,6 +614,49 @@ mod tests {
                 body(rendered, true, b"zenlayer_up 1\n", false).to_vec()
             );
         }
+    }
+
+    #[test]
+    fn an_unchanged_snapshot_reuses_its_rendering_and_a_changed_one_does_not() {
+        let label = crate::exposition::text::account_label("prod");
+        let render = |pairs: &[(&str, &str)], previous: Option<&Rendered>| {
+            Rendered::new(&snap(pairs), None, StatusSeries::Current, &label, previous)
+        };
+        let status_text = |r: &Rendered, labeled: bool| r.parts(labeled)[0].text.clone();
+        let first = render(&[("a", "RUNNING"), ("b", "STOPPED")], None);
+        let probed = status_text(&first, false);
+        // A new snapshot (another poll) with the same statuses: the same bytes, labeled and not.
+        let second = render(&[("a", "RUNNING"), ("b", "STOPPED")], Some(&first));
+        assert_eq!(
+            status_text(&second, true).as_ptr(),
+            status_text(&first, true).as_ptr()
+        );
+        assert_eq!(status_text(&second, false).as_ptr(), probed.as_ptr());
+        // One status changed: rendered afresh, both ways.
+        let third = render(&[("a", "STOPPED"), ("b", "STOPPED")], Some(&second));
+        assert_ne!(
+            status_text(&third, true).as_ptr(),
+            status_text(&second, true).as_ptr()
+        );
+        let text = String::from_utf8(status_text(&third, false).to_vec()).unwrap();
+        assert_eq!(
+            text,
+            "zenlayer_vm_instance_status{instance_id=\"a\",status=\"STOPPED\"} 1\n\
+             zenlayer_vm_instance_status{instance_id=\"b\",status=\"STOPPED\"} 1\n"
+        );
+        // Rendered without the label before, the previous bytes are not taken for labeled ones.
+        let unlabeled = Rendered::new(
+            &snap(&[("a", "STOPPED"), ("b", "STOPPED")]),
+            None,
+            StatusSeries::Current,
+            b"",
+            Some(&third),
+        );
+        assert!(
+            !String::from_utf8(status_text(&unlabeled, true).to_vec())
+                .unwrap()
+                .contains("account=")
+        );
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct PollConfig {
     pub page_size: u32,
     /// Pages in flight once the first page has told the total.
     pub page_concurrency: usize,
+    /// How much later than one `interval` after the first the second poll starts, below `interval`; zero for none. Accounts polled
+    /// by one process each get their own (see `account`), so their polls spread over the interval instead of all
+    /// starting at once, every interval, with as many connections and renders at the same moment.
+    pub phase: Duration,
 }
 
 /// Sorts `rows` by id in place, keeping the last row of each repeated id, and returns how many repeats were
@@ -39,8 +43,11 @@ pub fn latest_by_id<R>(rows: &mut Vec<R>, id: impl Fn(&R) -> &str) -> usize {
     before - rows.len()
 }
 
+/// Instances below which a snapshot is published on the poller's own task rather than a blocking thread.
+const INLINE_RENDER_BELOW: usize = 5_000;
+
 /// Receives every new snapshot of a source. Called on a blocking thread, since rendering a large fleet takes a
-/// while.
+/// while (a small one, on the poller's task).
 pub type Publish<T> = Arc<dyn Fn(Arc<T>) + Send + Sync>;
 
 /// One poll of one describe action: what the [`Poller`] runs every interval.
@@ -83,6 +90,7 @@ pub trait Source: Send + 'static {
 pub struct Poller<S: Source> {
     source: S,
     interval: Duration,
+    phase: Duration,
     timeout: Duration,
     metrics: AccountMetrics,
     publish: Publish<S::Snapshot>,
@@ -100,6 +108,7 @@ impl<S: Source> Poller<S> {
         Poller {
             source,
             interval: config.interval,
+            phase: config.phase,
             timeout: config.timeout,
             metrics,
             publish,
@@ -111,17 +120,23 @@ impl<S: Source> Poller<S> {
     /// the interval delays the next one; polls and work never overlap.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let started = tokio::time::Instant::now();
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut first = true;
         loop {
             let work = tokio::select! {
                 _ = &mut shutdown => break,
                 _ = ticker.tick() => None,
                 work = self.source.next_between() => Some(work),
             };
+            let polled = work.is_none();
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.step(work) => {}
+            }
+            if polled && std::mem::take(&mut first) && !self.phase.is_zero() {
+                ticker.reset_at(started + self.interval + self.phase);
             }
         }
         tracing::debug!(action = S::ACTION, "poller stopped");
@@ -157,6 +172,17 @@ impl<S: Source> Poller<S> {
     }
 
     async fn publish(&self, snapshot: Arc<S::Snapshot>) {
+        // A small snapshot renders in well under a millisecond: handing it to another thread would cost more.
+        if S::len(&snapshot) < INLINE_RENDER_BELOW {
+            return (self.publish)(snapshot);
+        }
+        // Renders are CPU-bound: at most one per core at once. A thousand accounts finishing their polls together
+        // would otherwise start a thousand blocking threads, each with its own compressor.
+        static RENDERS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+        let renders = RENDERS.get_or_init(|| {
+            tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        });
+        let _permit = renders.acquire().await;
         let publish = self.publish.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || publish(snapshot)).await {
             tracing::error!(action = S::ACTION, error = %e, "publishing the snapshot failed");

@@ -47,6 +47,66 @@ pub enum Auth {
     Bearer { token: Secret },
 }
 
+/// The HTTP client (connection pool, TLS configuration and its trust roots) calls go through with `proxy` and
+/// `connect_timeout`: one per distinct pair in the process, shared by every [`Client`] that needs it. A thousand
+/// accounts would otherwise hold a thousand copies of the platform's root certificates (about 100 kB each) and a
+/// thousand idle connections with their buffers; sharing costs no isolation, since HTTP/1.1 connections carry one
+/// request at a time and the pool opens another whenever none is idle.
+fn shared_http(
+    proxy: Option<&Proxy>,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client, BuildError> {
+    type Key = (Option<(String, Option<String>)>, Duration);
+    static TRANSPORTS: std::sync::Mutex<Option<std::collections::HashMap<Key, reqwest::Client>>> =
+        std::sync::Mutex::new(None);
+    let key: Key = (
+        proxy.map(|p| (p.url.to_string(), p.no_proxy.clone())),
+        connect_timeout,
+    );
+    let mut transports = TRANSPORTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(http) = transports.get_or_insert_with(Default::default).get(&key) {
+        return Ok(http.clone());
+    }
+    let mut http = reqwest::Client::builder()
+        .user_agent(concat!("zenlayer-exporter/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        // Enough for a poll's pages in flight (PAGE_CONCURRENCY is at most 64); connections beyond it, opened
+        // when many accounts call at once, close when done rather than idle with their buffers.
+        .pool_max_idle_per_host(64)
+        .redirect(reqwest::redirect::Policy::none())
+        // The proxy is the configuration's decision, never the environment's behind its back.
+        .no_proxy();
+    if let Some(proxy) = proxy {
+        let no_proxy = proxy
+            .no_proxy
+            .as_deref()
+            .and_then(reqwest::NoProxy::from_string);
+        http = http.proxy(
+            reqwest::Proxy::all(proxy.url.as_str())
+                .map_err(|e| BuildError::Http(error_chain(&e)))?
+                .no_proxy(no_proxy),
+        );
+    }
+    let http = http
+        .build()
+        .map_err(|e| BuildError::Http(error_chain(&e)))?;
+    transports
+        .get_or_insert_with(Default::default)
+        .insert(key, http.clone());
+    Ok(http)
+}
+
+impl Auth {
+    /// The secret: the access key's, or the token.
+    pub fn secret(&self) -> &Secret {
+        match self {
+            Auth::Signature { secret, .. } => secret,
+            Auth::Bearer { token } => token,
+        }
+    }
+}
+
 /// What a [`Client`] needs; built by `config` (or a test), checked there.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -116,29 +176,11 @@ impl Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let host = host_header(&config.base_url)
             .ok_or_else(|| BuildError::NoHost(config.base_url.to_string()))?;
-        let mut http = reqwest::Client::builder()
-            .user_agent(concat!("zenlayer-exporter/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(config.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
-            // The proxy is the configuration's decision, never the environment's behind its back.
-            .no_proxy();
-        if let Some(proxy) = config.proxy.as_ref() {
-            if !is_loopback(&config.base_url) {
-                let no_proxy = proxy
-                    .no_proxy
-                    .as_deref()
-                    .and_then(reqwest::NoProxy::from_string);
-                http = http.proxy(
-                    reqwest::Proxy::all(proxy.url.as_str())
-                        .map_err(|e| BuildError::Http(error_chain(&e)))?
-                        .no_proxy(no_proxy),
-                );
-            }
-        }
-        let http = http
-            .build()
-            .map_err(|e| BuildError::Http(error_chain(&e)))?;
+        let proxy = config
+            .proxy
+            .as_ref()
+            .filter(|_| !is_loopback(&config.base_url));
+        let http = shared_http(proxy, config.request_timeout)?;
         Ok(Client {
             auth: arc_swap::ArcSwap::from_pointee(config.auth.clone()),
             http,

@@ -36,6 +36,7 @@ fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPol
             timeout: Duration::from_secs(60),
             page_size,
             page_concurrency,
+            phase: Duration::ZERO,
         },
         metrics,
         Arc::new(Store::default()),
