@@ -42,16 +42,20 @@ impl Part {
     }
 }
 
-/// One standard gzip member: the pre-compressed deflate blocks of `parts`, then `tail` in stored (uncompressed)
-/// blocks ending the stream, then the CRC of all the text combined. `None` if a part has no deflate blocks
-/// (its compressor failed): that body is served plain.
-pub(super) fn member(parts: &[&Part], tail: &[u8]) -> Option<Vec<Bytes>> {
-    let mut chunks = Vec::with_capacity(parts.len() + 2);
-    chunks.push(Bytes::from_static(&GZIP_HEADER));
+/// One standard gzip member into `out`: the pre-compressed deflate blocks of `parts`, then `tail` in stored
+/// (uncompressed) blocks ending the stream, then the CRC of all the text combined. `false`, with nothing written,
+/// if a part has no deflate blocks (its compressor failed): that body is served plain.
+pub(super) fn member(parts: &[&Part], tail: &[u8], out: &mut Chunks) -> bool {
+    if parts.iter().any(|p| p.deflate.is_none()) {
+        return false;
+    }
+    out.push(&Bytes::from_static(&GZIP_HEADER));
     let mut crc = crc32fast::Hasher::new();
     let mut total = tail.len();
     for part in parts {
-        chunks.push(part.deflate.clone()?);
+        if let Some(deflate) = &part.deflate {
+            out.push(deflate);
+        }
         crc.combine(&part.crc);
         total += part.text.len();
     }
@@ -62,8 +66,49 @@ pub(super) fn member(parts: &[&Part], tail: &[u8]) -> Option<Vec<Bytes>> {
     last.extend_from_slice(&crc.finalize().to_le_bytes());
     // ISIZE is the length modulo 2^32, as RFC 1952 defines it.
     last.extend_from_slice(&(total as u32).to_le_bytes());
-    chunks.push(Bytes::from(last));
-    Some(chunks)
+    out.push_owned(last);
+    true
+}
+
+/// The chunks of a response body, each a frame of it. Runs of small chunks are copied into one: a thousand
+/// accounts' families (or one account's few dozen, for `/probe`) sent one frame each would cost a system call per
+/// handful of frames, more than copying them. Large chunks go out as they are, shared, not copied.
+#[derive(Default)]
+pub(super) struct Chunks {
+    out: Vec<Bytes>,
+    run: Vec<u8>,
+}
+
+/// Chunks below this are copied together rather than sent one by one.
+const SMALL_CHUNK: usize = 16 * 1024;
+
+impl Chunks {
+    pub(super) fn push(&mut self, chunk: &Bytes) {
+        if chunk.len() < SMALL_CHUNK {
+            self.run.extend_from_slice(chunk);
+            if self.run.len() >= 4 * SMALL_CHUNK {
+                self.out.push(Bytes::from(std::mem::take(&mut self.run)));
+            }
+        } else {
+            self.end_run();
+            self.out.push(chunk.clone());
+        }
+    }
+
+    pub(super) fn push_owned(&mut self, chunk: Vec<u8>) {
+        self.push(&Bytes::from(chunk));
+    }
+
+    fn end_run(&mut self) {
+        if !self.run.is_empty() {
+            self.out.push(Bytes::from(std::mem::take(&mut self.run)));
+        }
+    }
+
+    pub(super) fn finish(mut self) -> Vec<Bytes> {
+        self.end_run();
+        self.out
+    }
 }
 
 /// Fixed gzip header: deflate, no flags, no modification time, unknown OS.
@@ -95,22 +140,11 @@ fn deflate(input: &[u8], flush: FlushCompress) -> Option<Vec<u8>> {
     // 100,000 instances) for half the time (33 ms against 65 ms); levels above 2 gain under 5% for much more.
     // One compressor per thread, reset between uses: setting one up allocates its window and tables, which
     // would cost more than compressing the small families of an account with a hundred instances.
-    //
-    // Below 32 kB (an account's families when it has a few hundred instances) level 1: zlib-rs then writes
-    // fixed Huffman codes instead of building a tree per part, which is most of the cost of compressing a few
-    // kilobytes, for a part about a tenth larger.
     thread_local! {
-        static LARGE: std::cell::RefCell<Compress> =
+        static COMPRESSOR: std::cell::RefCell<Compress> =
             std::cell::RefCell::new(Compress::new(Compression::new(2), false));
-        static SMALL: std::cell::RefCell<Compress> =
-            std::cell::RefCell::new(Compress::new(Compression::new(1), false));
     }
-    let compressor = if input.len() < 32 * 1024 {
-        &SMALL
-    } else {
-        &LARGE
-    };
-    compressor.with_borrow_mut(|compressor| {
+    COMPRESSOR.with_borrow_mut(|compressor| {
         compressor.reset();
         deflate_with(compressor, input, flush)
     })

@@ -4,13 +4,12 @@
 //! recompressing the bulk. It knows nothing of the API: its input is a `Snapshot` (and a `Metadata` snapshot,
 //! joined to it), its output bytes.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::gzip::{self, Part};
+use super::gzip::{self, Chunks, Part};
 use super::health::Health;
 pub use super::text::CONTENT_TYPE;
 use super::text::Head;
@@ -144,11 +143,15 @@ impl Rendered {
             Some(m) => m.ids,
             None => ids_fingerprint(snapshot),
         });
+        // The metadata families are reused for the same instances when the metadata is the same snapshot, or a
+        // newer one that says the same (the usual metadata poll: nothing was renamed, retagged or resized).
         let reusable = previous
             .and_then(|p| p.metadata.as_ref())
             .filter(|m| {
-                metadata.is_some_and(|(metadata, _)| Arc::ptr_eq(&m.metadata, metadata))
-                    && Some(m.ids) == ids
+                metadata.is_some_and(|(metadata, _)| {
+                    Arc::ptr_eq(&m.metadata, metadata)
+                        || m.metadata.instances() == metadata.instances()
+                }) && Some(m.ids) == ids
             })
             .cloned();
         let render_metadata = |metadata: &Arc<Metadata>, tags: &TagLabels| {
@@ -294,30 +297,49 @@ pub fn assemble(accounts: &[Contribution], labeled: bool, tail: Vec<u8>, gzip: b
             parts.extend(family);
         }
     }
-    // Every account's registry has the same families; merged by name all the same, in the registry's order.
-    let mut health: BTreeMap<&str, (&Part, Vec<&Part>)> = BTreeMap::new();
+    // Every account's registry has the same families in the same (the registry's) order: each is found at the
+    // same position in every account, or else looked up by name.
+    let mut names: Vec<&str> = Vec::new();
     for account in accounts {
         for family in account.health.families() {
-            health
-                .entry(&family.name)
-                .or_insert((&family.head, Vec::new()))
-                .1
-                .push(&family.samples);
+            if !names.contains(&family.name.as_str()) {
+                names.push(&family.name);
+            }
         }
     }
-    for (head, samples) in health.into_values() {
-        parts.push(head);
-        parts.extend(samples);
+    for (i, name) in names.iter().enumerate() {
+        let mut head = None;
+        for account in accounts {
+            let families = account.health.families();
+            let family = match families.get(i) {
+                Some(f) if f.name == *name => Some(f),
+                _ => families.iter().find(|f| f.name == *name),
+            };
+            if let Some(family) = family {
+                if head.is_none() {
+                    head = Some(&family.head);
+                    parts.push(&family.head);
+                }
+                parts.push(&family.samples);
+            }
+        }
     }
     if gzip {
-        if let Some(chunks) = gzip::member(&parts, &tail) {
-            return ScrapeBody { chunks, gzip: true };
+        let mut chunks = Chunks::default();
+        if gzip::member(&parts, &tail, &mut chunks) {
+            return ScrapeBody {
+                chunks: chunks.finish(),
+                gzip: true,
+            };
         }
     }
-    let mut chunks: Vec<Bytes> = parts.iter().map(|p| p.text.clone()).collect();
-    chunks.push(Bytes::from(tail));
+    let mut chunks = Chunks::default();
+    for part in parts {
+        chunks.push(&part.text);
+    }
+    chunks.push_owned(tail);
     ScrapeBody {
-        chunks,
+        chunks: chunks.finish(),
         gzip: false,
     }
 }
@@ -603,11 +625,25 @@ mod tests {
                 .unwrap()
                 .contains("instance_id=\"b\"")
         );
+        // A newer metadata snapshot that says the same: reused; one that says something else: rendered afresh.
         let renewed = Arc::new((*metadata).clone());
         let fourth = with(&[("a", "STOPPED")], &renewed, Some(&third));
-        assert_ne!(meta_chunk(&fourth), meta_chunk(&third));
+        assert_eq!(meta_chunk(&fourth), meta_chunk(&third));
+        let mut renamed = meta("a");
+        renamed.labels[0] = "renamed".into();
+        let renamed = Arc::new(Metadata::new(
+            vec![renamed, meta("b")],
+            SystemTime::UNIX_EPOCH,
+        ));
+        let fifth = with(&[("a", "STOPPED")], &renamed, Some(&fourth));
+        assert_ne!(meta_chunk(&fifth), meta_chunk(&fourth));
+        assert!(
+            String::from_utf8(body(&fifth, true, b"", false).to_vec())
+                .unwrap()
+                .contains("instance_name=\"renamed\"")
+        );
         // Whatever was reused, the gzip body is one member equal to the plain one.
-        for rendered in [&first, &second, &third, &fourth] {
+        for rendered in [&first, &second, &third, &fourth, &fifth] {
             let gz = body(rendered, true, b"zenlayer_up 1\n", true);
             assert_eq!(
                 gunzip(&gz.to_vec()),
