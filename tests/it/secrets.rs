@@ -19,6 +19,26 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
+/// Stops the exporter with SIGTERM and returns everything it wrote.
+fn stop(mut child: std::process::Child) -> String {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut logs = String::new();
+    for stream in [
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read>),
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut stream = stream;
+        stream.read_to_string(&mut logs).unwrap();
+    }
+    let _ = child.wait();
+    logs
+}
+
 /// Runs the exporter binary against the simulator through a series of faults; returns everything it showed.
 async fn exposed(bearer: bool) -> String {
     let sim = common::sim(25).await;
@@ -47,7 +67,7 @@ async fn exposed(bearer: bool) -> String {
         cmd.env("ZENLAYERCLOUD_ACCESS_KEY_ID", "AKIDSECRETTEST")
             .env("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", SECRET);
     }
-    let mut child = cmd.spawn().expect("exporter starts");
+    let child = cmd.spawn().expect("exporter starts");
     let base = format!("http://127.0.0.1:{port}");
     let mut shown = String::new();
     let polls = |body: &str| {
@@ -101,23 +121,7 @@ async fn exposed(bearer: bool) -> String {
     })
     .await;
     shown.push_str(&get(&format!("{base}/")).await.1);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    let _ = child.wait();
+    let logs = stop(child);
     assert!(logs.contains("poll failed"), "the failures were logged");
     assert!(
         logs.contains("starting") && logs.contains("redacted)"),
@@ -165,7 +169,7 @@ async fn exposed_with_accounts() -> String {
     );
     std::fs::write(&file, &good).unwrap();
     let port = common::free_port();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .env_clear()
         .env("ZENLAYER_EXPORTER_ACCOUNTS_FILE", &file)
         .env(
@@ -235,23 +239,7 @@ async fn exposed_with_accounts() -> String {
         both_up(&get(&format!("{base}/metrics")).await.1).then_some(())
     })
     .await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    let _ = child.wait();
+    let logs = stop(child);
     assert!(
         logs.contains("poll failed") && logs.contains("tokened"),
         "failures logged with the account"
