@@ -1,7 +1,8 @@
 //! The answers: `/metrics` (every account's rendered exposition plus the self-metrics, gzip when asked),
 //! `/probe?account=NAME` (one account's, without its `account` label: the multi-target exporter pattern), `/`
-//! (the landing page), `/healthz`, `/readyz`, 404 and 405; and the body type that sends the shared rendered chunks without a
-//! copy. Synchronous: every answer is ready in memory. Authentication and headers are the server's.
+//! (the landing page), `/healthz`, `/readyz`, 404 and 405; and the body type that sends the shared rendered
+//! chunks without a copy. Synchronous: every answer is ready in memory. Authentication and headers are the
+//! server's.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
