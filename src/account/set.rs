@@ -55,7 +55,7 @@ impl Accounts {
             named: true,
             shard,
         };
-        let errors = accounts.apply(specs, config, shutdown, metrics);
+        let errors = accounts.apply(specs, config, shutdown, metrics, false);
         if errors.is_empty() {
             Ok(accounts)
         } else {
@@ -85,6 +85,7 @@ impl Accounts {
         config: &Config,
         shutdown: &watch::Receiver<bool>,
         metrics: &Metrics,
+        reloaded: bool,
     ) -> Vec<String> {
         let mut errors = Vec::new();
         let owned = accounts::owned(specs, self.shard.index, self.shard.total);
@@ -114,8 +115,11 @@ impl Accounts {
                     if let Some(previous) = previous {
                         tracing::info!(account = %spec.name, api_url = %identity.api_url, "API URL or proxy changed; the account starts afresh");
                         previous.stop();
-                    } else {
+                    } else if reloaded {
                         tracing::info!(account = %spec.name, api_url = %identity.api_url, "account added; polling it");
+                    } else {
+                        // At start-up one line says how many; a thousand would bury it.
+                        tracing::debug!(account = %spec.name, api_url = %identity.api_url, "polling the account");
                     }
                     match Account::start(identity, config, shutdown.clone()) {
                         Ok(account) => {
@@ -192,7 +196,7 @@ impl Accounts {
                             }
                         }
                     }
-                    let problems = self.apply(specs, &config, &shutdown, &metrics);
+                    let problems = self.apply(specs, &config, &shutdown, &metrics, true);
                     last_read = read.filter(|_| problems.is_empty());
                     problems
                 }

@@ -79,8 +79,14 @@ fn parse(
     base: &Path,
     defaults: &Defaults,
 ) -> Result<Vec<AccountSpec>, Vec<String>> {
-    let Value::Mapping(top) = document else {
-        return Err(vec!["must be a mapping with one key, accounts".to_owned()]);
+    let top = match document {
+        Value::Mapping(top) => top,
+        Value::Null => {
+            return Err(vec![
+                "is empty: it needs `accounts:` and a list of accounts".to_owned(),
+            ]);
+        }
+        _ => return Err(vec!["must be a mapping with one key, accounts".to_owned()]),
     };
     let mut problems = Vec::new();
     for key in top.keys() {

@@ -390,6 +390,7 @@ fn every_problem_of_the_accounts_file_is_named_at_once() {
             "unknown key \"account\": the file has one key, accounts",
         ),
         ("[1, 2]\n", "must be a mapping with one key, accounts"),
+        ("", "is empty: it needs `accounts:` and a list of accounts"),
     ] {
         let path = accounts_file("shape", text, &[]);
         let problems =
