@@ -19,6 +19,25 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
+/// The exporter binary on a free port, polling every second with short timeouts and logging everything (trace),
+/// its output captured; the caller adds what it polls.
+fn exporter() -> (Command, u16) {
+    let port = common::free_port();
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env(
+            "ZENLAYER_EXPORTER_LISTEN_ADDRESS",
+            format!("127.0.0.1:{port}"),
+        )
+        .env("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "1")
+        .env("ZENLAYER_EXPORTER_REQUEST_TIMEOUT_SECONDS", "0.5")
+        .env("ZENLAYER_EXPORTER_MAX_RETRIES", "1")
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    (cmd, port)
+}
+
 /// Stops the exporter with SIGTERM and returns everything it wrote.
 fn stop(mut child: std::process::Child) -> String {
     let _ = Command::new("kill")
@@ -47,20 +66,8 @@ async fn exposed(bearer: bool) -> String {
         access_key_secret: SECRET.into(),
         token: Some(TOKEN.into()),
     });
-    let port = common::free_port();
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("ZENLAYER_EXPORTER_API_URL", sim.url().as_str())
-        .env(
-            "ZENLAYER_EXPORTER_LISTEN_ADDRESS",
-            format!("127.0.0.1:{port}"),
-        )
-        .env("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "1")
-        .env("ZENLAYER_EXPORTER_REQUEST_TIMEOUT_SECONDS", "0.5")
-        .env("ZENLAYER_EXPORTER_MAX_RETRIES", "1")
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let (mut cmd, port) = exporter();
+    cmd.env("ZENLAYER_EXPORTER_API_URL", sim.url().as_str());
     if bearer {
         cmd.env("ZENLAYERCLOUD_ACCESS_TOKEN", TOKEN);
     } else {
@@ -168,20 +175,9 @@ async fn exposed_with_accounts() -> String {
         url = sim.url()
     );
     std::fs::write(&file, &good).unwrap();
-    let port = common::free_port();
-    let child = Command::new(BIN)
-        .env_clear()
+    let (mut cmd, port) = exporter();
+    let child = cmd
         .env("ZENLAYER_EXPORTER_ACCOUNTS_FILE", &file)
-        .env(
-            "ZENLAYER_EXPORTER_LISTEN_ADDRESS",
-            format!("127.0.0.1:{port}"),
-        )
-        .env("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "1")
-        .env("ZENLAYER_EXPORTER_REQUEST_TIMEOUT_SECONDS", "0.5")
-        .env("ZENLAYER_EXPORTER_MAX_RETRIES", "1")
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("exporter starts");
     let base = format!("http://127.0.0.1:{port}");
