@@ -201,10 +201,39 @@ fn phase(name: Option<&str>, interval: Duration) -> Duration {
     let Some(name) = name else {
         return Duration::ZERO;
     };
-    let hash = crate::config::accounts::name_hash(name);
+    // FNV-1a's high bits hardly depend on the last bytes (account-1, account-2, ...): MurmurHash3's finaliser
+    // mixes every bit into every other before the top 53 become the fraction.
+    let mut hash = crate::config::accounts::name_hash(name);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^= hash >> 33;
     interval.mul_f64((hash >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 fn spawn(task: impl Future<Output = ()> + Send + 'static, span: tracing::Span) -> JoinHandle<()> {
     tokio::spawn(task.instrument(span))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_accounts_spread_over_the_interval_and_keep_their_place() {
+        let interval = Duration::from_secs(30);
+        assert_eq!(phase(None, interval), Duration::ZERO);
+        let phases: Vec<Duration> = (0..1000)
+            .map(|i| phase(Some(&format!("account-{i}")), interval))
+            .collect();
+        assert!(phases.iter().all(|p| *p < interval));
+        // Spread: every tenth of the interval holds some of a thousand accounts, none holds a quarter of them.
+        let mut tenths = [0; 10];
+        for p in &phases {
+            tenths[(p.as_secs_f64() / 3.0) as usize] += 1;
+        }
+        assert!(tenths.iter().all(|n| (40..250).contains(n)), "{tenths:?}");
+        assert_eq!(phase(Some("account-7"), interval), phases[7]);
+    }
 }
