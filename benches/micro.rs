@@ -94,14 +94,19 @@ fn main() {
             b"",
             None,
         ));
-        let only = [render::Contribution {
+        let only = [zenlayer_exporter::exposition::scrape::Contribution {
             rendered: Some(rendered),
             health: Default::default(),
         }];
         let tail = vec![b'x'; 8 * 1024];
         for gzip in [false, true] {
             let t = median(2001, || {
-                black_box(render::assemble(&only, false, tail.clone(), gzip));
+                black_box(zenlayer_exporter::exposition::scrape::assemble(
+                    &only,
+                    false,
+                    tail.clone(),
+                    gzip,
+                ));
             });
             println!(
                 "| assemble one scrape ({}) | {n} instances, 8 kB tail | {:.1} µs |",

@@ -1,7 +1,7 @@
 //! What one account serves: the pair of snapshots served together (the latest status snapshot and the latest
 //! metadata snapshot), rendered into one `Rendered` whenever either changes, so every scrape sees one
 //! consistent pair; and its own poll and API metrics, rendered when they change. It also tells which instances
-//! the status poll sees that the metadata does not know yet, for the metadata poller to look up. `render`
+//! the status poll sees that the metadata does not know yet, for the metadata poller to look up. `scrape`
 //! joins what several accounts serve into one scrape.
 
 use std::sync::{Arc, Mutex};
@@ -10,13 +10,15 @@ use crate::metadata::{Metadata, TagLabels};
 pub mod gzip;
 pub mod health;
 pub mod render;
+pub mod scrape;
 pub mod text;
 
 use crate::status::snapshot::Snapshot;
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
 use health::HealthCache;
-use render::{Contribution, Rendered, StatusSeries};
+use render::{Rendered, StatusSeries};
+use scrape::Contribution;
 
 #[derive(Default)]
 struct Latest {

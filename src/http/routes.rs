@@ -18,7 +18,7 @@ use prometheus::Encoder as _;
 
 use super::AppState;
 use crate::account::Account;
-use crate::exposition::render;
+use crate::exposition::{render, scrape};
 use crate::telemetry::{REVISION, VERSION};
 
 /// Dispatches one request. Synchronous: every answer is ready in memory.
@@ -95,7 +95,7 @@ fn metrics(headers: &HeaderMap, state: &AppState, head: bool) -> Response<ChunkB
         .iter()
         .map(|a| a.exposition.contribution(labeled))
         .collect();
-    let body = render::assemble(&contributions, labeled, tail, accepts_gzip(headers));
+    let body = scrape::assemble(&contributions, labeled, tail, accepts_gzip(headers));
     exposition(body, head)
 }
 
@@ -148,7 +148,7 @@ fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<ChunkBod
             head,
         );
     };
-    let body = render::assemble(
+    let body = scrape::assemble(
         &[account.exposition.contribution(false)],
         false,
         Vec::new(),
@@ -157,7 +157,7 @@ fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<ChunkBod
     exposition(body, head)
 }
 
-fn exposition(body: render::ScrapeBody, head: bool) -> Response<ChunkBody> {
+fn exposition(body: scrape::ScrapeBody, head: bool) -> Response<ChunkBody> {
     let (length, gzip) = (body.len(), body.gzip);
     let mut response = Response::new(ChunkBody::new(if head { Vec::new() } else { body.chunks }));
     let h = response.headers_mut();

@@ -1,0 +1,108 @@
+//! One scrape's body: every account's rendered families joined family by family (the text format wants all of a
+//! family's samples under one `HELP` and `TYPE`), then the process-wide self-metrics, plain or as one gzip member,
+//! without copying or recompressing the bulk. `/metrics` joins every account, labeled; `/probe` one, unlabeled.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::gzip::{self, Chunks, Part};
+use super::health::Health;
+use super::render::{FAMILIES, Rendered, heads};
+
+/// What one account contributes to a scrape: its instance families (none before its first successful poll)
+/// and its own poll and API metrics.
+pub struct Contribution {
+    pub rendered: Option<Arc<Rendered>>,
+    pub health: Arc<Health>,
+}
+
+/// The body of one scrape as a list of chunks served back to back, most of them shared, not copied.
+pub struct ScrapeBody {
+    pub chunks: Vec<Bytes>,
+    pub gzip: bool,
+}
+
+impl ScrapeBody {
+    /// Total length in bytes.
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Bytes::len).sum()
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The chunks joined, for tests and small callers.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.chunks.concat()
+    }
+}
+
+/// Joins the accounts' contributions, family by family (the text format wants every family's samples
+/// together, under one `HELP` and `TYPE`), then the process-wide self-metrics `tail`. `labeled` serves them
+/// with their `account` label (`/metrics`) or without (`/probe`, one account). With `gzip`, the result is one
+/// standard gzip member: the pre-compressed deflate blocks, then `tail` in stored (uncompressed) blocks ending
+/// the stream, then the CRC of all parts combined. A scrape thus compresses nothing: the tail is a few
+/// kilobytes, and setting up a compressor for it would cost more than the bytes it saves.
+pub fn assemble(accounts: &[Contribution], labeled: bool, tail: Vec<u8>, gzip: bool) -> ScrapeBody {
+    let mut parts: Vec<&Part> = Vec::with_capacity(accounts.len() * 40 + FAMILIES);
+    let instance_parts: Vec<Vec<&Part>> = accounts
+        .iter()
+        .filter_map(|a| a.rendered.as_deref())
+        .map(|r| r.parts(labeled))
+        .collect();
+    for (i, head) in heads().iter().enumerate() {
+        let mut family = instance_parts.iter().filter_map(|p| p.get(i)).peekable();
+        if family.peek().is_some() {
+            parts.push(head);
+            parts.extend(family);
+        }
+    }
+    // Every account's registry has the same families in the same (the registry's) order: each is found at the
+    // same position in every account, or else looked up by name.
+    let mut names: Vec<&str> = Vec::new();
+    for account in accounts {
+        for family in account.health.families() {
+            if !names.contains(&family.name.as_str()) {
+                names.push(&family.name);
+            }
+        }
+    }
+    for (i, name) in names.iter().enumerate() {
+        let mut head = None;
+        for account in accounts {
+            let families = account.health.families();
+            let family = match families.get(i) {
+                Some(f) if f.name == *name => Some(f),
+                _ => families.iter().find(|f| f.name == *name),
+            };
+            if let Some(family) = family {
+                if head.is_none() {
+                    head = Some(&family.head);
+                    parts.push(&family.head);
+                }
+                parts.push(&family.samples);
+            }
+        }
+    }
+    if gzip {
+        let mut chunks = Chunks::default();
+        if gzip::member(&parts, &tail, &mut chunks) {
+            return ScrapeBody {
+                chunks: chunks.finish(),
+                gzip: true,
+            };
+        }
+    }
+    let mut chunks = Chunks::default();
+    for part in parts {
+        chunks.push(&part.text);
+    }
+    chunks.push_owned(tail);
+    ScrapeBody {
+        chunks: chunks.finish(),
+        gzip: false,
+    }
+}
