@@ -63,18 +63,10 @@ pub enum RunError {
     NoCredentials,
 }
 
-/// Runs the exporter on `listener` until `shutdown` completes: polls the API, serves `/metrics`, then drains.
-/// With `config.demo`, a simulated fleet is started on loopback first and polled over real HTTP.
+/// Runs the exporter on `listener` with the server limits `server_config` until `shutdown` completes: polls the
+/// API, serves `/metrics`, then drains. With `config.demo`, a simulated fleet is started on loopback first and
+/// polled over real HTTP.
 pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), RunError> {
-    run_with(config, listener, ServerConfig::default(), shutdown).await
-}
-
-/// [`run`] with explicit server limits (tests shorten the grace period).
-pub async fn run_with(
     mut config: Config,
     listener: TcpListener,
     server_config: ServerConfig,

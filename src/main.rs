@@ -20,6 +20,8 @@ fn tune_allocator() {
 fn tune_allocator() {}
 
 use zenlayer_exporter::config::{self, Config};
+use zenlayer_exporter::http::server::ServerConfig;
+use zenlayer_exporter::http::slots;
 use zenlayer_exporter::telemetry::{self, REVISION, VERSION};
 
 fn main() -> ExitCode {
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         for name in &config.unknown_variables {
             tracing::warn!(variable = %name, "unknown variable ignored; see --help for the ones read");
         }
+        let server = server_limits(&config);
         let listener = match tokio::net::TcpListener::bind(config.listen_address).await {
             Ok(l) => l,
             Err(e) => {
@@ -103,7 +106,7 @@ fn main() -> ExitCode {
         };
         let bound = listener.local_addr().map_or_else(|_| config.listen_address.to_string(), |a| a.to_string());
         tracing::info!(address = %bound, web = %config.web.summary(), "serving /metrics");
-        match zenlayer_exporter::run(config, listener, shutdown).await {
+        match zenlayer_exporter::run(config, listener, server, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "fatal");
@@ -111,4 +114,39 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// The server's limits: the connection cap from the open-file limit, raised to its hard limit first. Descriptors
+/// for the API calls every account may have in flight are set aside.
+fn server_limits(config: &Config) -> ServerConfig {
+    let accounts = config.accounts.as_ref().map_or(1, Vec::len) as u64;
+    let api_connections = accounts * config.page_concurrency as u64;
+    match slots::raise_descriptor_limit() {
+        Ok(limit) => {
+            let max_connections = slots::connections_for(limit.soft, api_connections);
+            tracing::info!(
+                soft_before = limit.before,
+                soft = limit.soft,
+                hard = limit.hard,
+                max_connections,
+                "open-file limit"
+            );
+            if max_connections == slots::MIN_CONNECTIONS {
+                tracing::warn!(
+                    hard = limit.hard,
+                    max_connections,
+                    "the open-file limit leaves few connections for scrapers; raise it (ulimit -n, LimitNOFILE=)"
+                );
+            }
+            ServerConfig {
+                max_connections,
+                ..ServerConfig::default()
+            }
+        }
+        Err(e) => {
+            let server = ServerConfig::default();
+            tracing::warn!(error = %e, max_connections = server.max_connections, "cannot read or raise the open-file limit");
+            server
+        }
+    }
 }

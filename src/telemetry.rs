@@ -17,7 +17,7 @@ use crate::zenlayer::{ApiError, CallObserver};
 pub const POLL_ONLY_REASONS: [&str; 3] = ["deadline", "pagination", "internal"];
 
 /// Why the server refused a connection or request (`zenlayer_exporter_http_requests_rejected_total`).
-pub const REJECT_REASONS: [&str; 3] = ["tls_handshake", "unauthorized", "auth_busy"];
+pub const REJECT_REASONS: [&str; 4] = ["tls_handshake", "unauthorized", "auth_busy", "shed"];
 
 /// The version compiled in, for `--version`, logs and `zenlayer_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -47,9 +47,11 @@ impl Metrics {
         let http_rejected = IntCounterVec::new(
             Opts::new(
                 "zenlayer_exporter_http_requests_rejected_total",
-                "Connections or requests refused by the web configuration: a failed TLS handshake (no or an \
+                "Connections or requests refused: by the web configuration, a failed TLS handshake (no or an \
                  untrusted client certificate, plain HTTP to the TLS port), missing or wrong basic \
-                 authentication, or too many password checks already in progress (auth_busy, answered 503).",
+                 authentication, or too many password checks already in progress (auth_busy, answered 503); at \
+                 the connection cap, a connection closed before it sent a request to make room for a new one \
+                 (shed).",
             ),
             &["reason"],
         )?;

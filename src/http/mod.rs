@@ -1,11 +1,12 @@
 //! The HTTP side: `server` (listener, per-connection handling, authentication), `routes` (the answers: `/metrics`, `/probe`, the landing page, health),
-//! `stall` (the bound on writes to clients that stop reading), `web` (the web configuration: TLS, client
+//! `slots` (the connection cap and who gives way at it), `stall` (the bound on writes to clients that stop reading), `web` (the web configuration: TLS, client
 //! certificates, basic authentication) and `healthcheck` (the `--healthcheck` self-probe); [`AppState`] is what
 //! they all read. It serves what the exposition holds; it never calls the API.
 
 pub mod healthcheck;
 pub mod routes;
 pub mod server;
+pub mod slots;
 pub mod stall;
 pub mod web;
 

@@ -1,6 +1,6 @@
-//! The server: the accept loop (connection cap, graceful shutdown) and each connection (TLS and basic
-//! authentication as the web configuration asks, header-read timeout, the configured headers) handing requests
-//! to `routes`. It serves what the store holds; it never calls the API.
+//! The server: the accept loop (graceful shutdown, the connection cap of `slots`) and each connection (TLS and
+//! basic authentication as the web configuration asks, header-read timeout, the configured headers) handing
+//! requests to `routes`. It serves what the store holds; it never calls the API.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,11 +12,11 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
 
 use super::AppState;
 use super::routes::{ChunkBody, plain, route};
+use crate::http::slots::{Slot, Slots};
 use crate::http::stall::StallGuard;
 use crate::http::web;
 
@@ -29,8 +29,10 @@ pub struct ServerConfig {
     /// A client must send its request headers within this; a slow or idle one is dropped rather than holding
     /// a connection slot (Prometheus sends its headers at once).
     pub header_read_timeout: Duration,
-    /// Connections served at once; further ones wait in the kernel's backlog. A handful of Prometheus servers
-    /// and people need a few dozen at most, so this only bounds a misbehaving client's cost.
+    /// Connections served at once (`slots::connections_for` sizes it from the descriptor limit). At the cap, the
+    /// oldest connection that has not sent a request is closed for each new one; when every connection has, new
+    /// ones wait in the kernel's backlog. A handful of Prometheus servers and people need a few dozen at most,
+    /// so this only bounds a misbehaving client's cost.
     pub max_connections: usize,
     /// How long in-flight scrapes may take to finish after a shutdown signal (Kubernetes allows 30 s).
     pub shutdown_grace: Duration,
@@ -64,16 +66,10 @@ pub async fn serve(
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_REQUEST_HEAD);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let slots = Slots::new(config.max_connections);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
+        // Accepted before a slot is free: at the cap, the newcomer is what makes an idle connection give way.
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -86,18 +82,29 @@ pub async fn serve(
                 }
             },
         };
+        let (slot, shed) = tokio::select! {
+            _ = &mut shutdown => break,
+            admitted = slots.admit() => admitted,
+        };
+        if shed {
+            reject(&state, "shed");
+        }
         let _ = stream.set_nodelay(true);
-        let guarded = StallGuard::new(stream, config.write_stall_timeout);
         let connection = Connection {
             peer,
             state: state.clone(),
             http: http.clone(),
             watcher: graceful.watcher(),
             handshake_timeout: config.header_read_timeout,
+            slot: Arc::new(slot),
         };
+        let stall = config.write_stall_timeout;
         tokio::spawn(async move {
-            connection.serve(guarded).await;
-            drop(permit);
+            let slot = connection.slot.clone();
+            tokio::select! {
+                _ = connection.serve(stream, stall) => {}
+                _ = slot.shed() => tracing::debug!(%peer, "closed without a request, to make room at the connection cap"),
+            }
         });
     }
     drop(listener);
@@ -119,10 +126,19 @@ struct Connection {
     /// Bound on the handshake, like the request head's: a client that opens a socket and never finishes its
     /// handshake must not keep a slot.
     handshake_timeout: Duration,
+    slot: Arc<Slot>,
 }
 
 impl Connection {
-    async fn serve(self, io: StallGuard<tokio::net::TcpStream>) {
+    async fn serve(self, stream: TcpStream, write_stall_timeout: Duration) {
+        // Nothing is set up for a connection until its client sends something: ten thousand idle sockets then
+        // cost a task each, not a TLS session or hyper's buffers each. One that stays silent for as long as a
+        // request head may take is closed, as hyper would.
+        match tokio::time::timeout(self.handshake_timeout, stream.readable()).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+        let io = StallGuard::new(stream, write_stall_timeout);
         let (tls, allowed_sans) = {
             let web = self.state.web.load();
             (web.tls.clone(), web.client_allowed_sans.clone())
@@ -142,10 +158,10 @@ impl Connection {
     /// The handshake within its bound, and the client certificate's names against `allowed_sans` when set.
     async fn handshake(
         &self,
-        io: StallGuard<tokio::net::TcpStream>,
+        io: StallGuard<TcpStream>,
         tls: &Arc<rustls::ServerConfig>,
         allowed_sans: Option<&[String]>,
-    ) -> Result<tokio_rustls::server::TlsStream<StallGuard<tokio::net::TcpStream>>, String> {
+    ) -> Result<tokio_rustls::server::TlsStream<StallGuard<TcpStream>>, String> {
         let accept = tokio_rustls::TlsAcceptor::from(tls.clone()).accept(io);
         let stream = match tokio::time::timeout(self.handshake_timeout, accept).await {
             Ok(Ok(stream)) => stream,
@@ -176,7 +192,9 @@ impl Connection {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let state = self.state;
+        let slot = self.slot;
         let service = service_fn(move |req| {
+            slot.served();
             let state = state.clone();
             let tls = tls.clone();
             async move { Ok::<_, Infallible>(handle(req, &state, tls.as_ref()).await) }

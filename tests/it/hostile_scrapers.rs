@@ -1,5 +1,6 @@
-//! Hostile and careless scrapers: hundreds at once, slowloris on the headers, clients that never read the body,
-//! oversized headers, pipelining and garbage. The exporter keeps serving everyone else and keeps polling.
+//! Hostile and careless scrapers: hundreds at once, slowloris on the headers, idle sockets filling the connection
+//! cap, clients that never read the body, oversized headers, pipelining and garbage. The exporter keeps serving
+//! everyone else and keeps polling.
 
 use std::time::Duration;
 
@@ -86,7 +87,8 @@ async fn slowloris_on_headers_is_cut_off_and_others_are_served() {
             .unwrap();
         slow.push(s);
     }
-    // Every slot is taken by a slow client; once their headers time out, a real scrape gets through.
+    // Every slot is taken by a slow client: a real scrape makes the oldest give way, and the rest are cut off once
+    // their headers time out.
     let (status, body) = tokio::time::timeout(DEADLINE, get(&exporter.url("/metrics")))
         .await
         .expect("served");
@@ -178,4 +180,114 @@ async fn oversized_headers_pipelining_and_garbage() {
         (get(&exporter.url("/healthz")).await.0 == 200).then_some(())
     })
     .await;
+}
+
+/// The binary under a low open-file limit: it raises the soft limit to the hard one, sizes its connection cap from
+/// it, and when idle and slowloris sockets fill the cap a scrape is answered at once, not after the header timeout
+/// (10 s by default, Prometheus' whole scrape timeout) frees a slot.
+#[test]
+fn idle_crowds_at_the_descriptor_limit_never_keep_a_scrape_waiting() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zenlayer-exporter"));
+    command
+        .arg("--demo")
+        .env_clear()
+        .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0")
+        .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 200,
+                rlim_max: 256,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = KillOnDrop(command.spawn().unwrap());
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let (mut limit, mut addr) = (None, None);
+    while addr.is_none() {
+        let line = lines
+            .next()
+            .expect("the exporter logs where it serves")
+            .unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if event["message"] == "open-file limit" {
+            limit = Some(event.clone());
+        }
+        if event["message"] == "serving /metrics" {
+            addr = event["address"].as_str().map(str::to_owned);
+        }
+    }
+    // The rest of the log is drained, so the exporter never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let limit = limit.expect("the limits are logged before serving");
+    assert_eq!(
+        (&limit["soft_before"], &limit["soft"], &limit["hard"]),
+        (&200.into(), &256.into(), &256.into()),
+        "{limit}"
+    );
+    // 256 descriptors, less 128 kept aside and 4 for the one account's API calls.
+    assert_eq!(limit["max_connections"], 124, "{limit}");
+    let addr: std::net::SocketAddr = addr.unwrap().parse().unwrap();
+
+    // Twice the cap in silent sockets, then slowloris senders that never finish their headers.
+    let mut crowd = Vec::new();
+    for _ in 0..248 {
+        crowd.push(std::net::TcpStream::connect(addr).unwrap());
+    }
+    for _ in 0..30 {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .unwrap();
+        crowd.push(s);
+    }
+    let mut scrape = std::net::TcpStream::connect(addr).unwrap();
+    // Well below the 10 s header timeout that used to free the slot the scrape waited for.
+    scrape
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    scrape
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    scrape
+        .read_to_string(&mut answer)
+        .expect("answered before the header timeout");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let shed = sample(
+        &answer,
+        "zenlayer_exporter_http_requests_rejected_total{reason=\"shed\"}",
+    )
+    .unwrap();
+    // 279 connections for 124 slots: at least the difference gave way, oldest first.
+    assert!(shed >= 155.0, "shed {shed}");
+    let first = &mut crowd[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let read = first.read(&mut [0u8; 1]);
+    assert!(
+        matches!(&read, Ok(0))
+            || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the oldest idle socket was closed: {read:?}"
+    );
+}
+
+/// Kills the child when dropped, so a failing assertion leaves no exporter behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -751,12 +751,9 @@ async fn peak_threads<T>(pid: u32, during: impl std::future::Future<Output = T>)
 
 /// One request with basic credentials on a fresh connection: the status code, or 0 when none came.
 async fn status_of(addr: SocketAddr, path: &str, user: &str, password: &str) -> u16 {
-    let client = reqwest::Client::builder()
-        .timeout(common::DEADLINE)
-        .build()
-        .unwrap();
-    client
+    common::client()
         .get(format!("http://{addr}{path}"))
+        .timeout(common::DEADLINE)
         .basic_auth(user, Some(password))
         .send()
         .await
@@ -810,7 +807,7 @@ async fn password_floods_that_hang_up_stay_within_the_check_bound() {
         )
     };
     let scrape = || async {
-        let response = reqwest::Client::new()
+        let response = common::client()
             .get(format!("http://{addr}/metrics"))
             .basic_auth("prometheus", Some("s3cret"))
             .timeout(common::DEADLINE)

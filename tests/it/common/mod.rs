@@ -123,7 +123,7 @@ impl Exporter {
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            zenlayer_exporter::run_with(config, listener, server, async {
+            zenlayer_exporter::run(config, listener, server, async {
                 let _ = stopped.await;
             })
             .await
