@@ -16,6 +16,7 @@ use tracing::Instrument as _;
 use crate::config::Config;
 use crate::exposition::Exposition;
 use crate::metadata::poll::MetadataPoll;
+use crate::poll::budget::Budget;
 use crate::poll::{PollConfig, Poller, Publish};
 use crate::status::poll::{PollReport, StatusPoll};
 use crate::store::Store;
@@ -119,9 +120,10 @@ impl Account {
             page_concurrency: config.page_concurrency,
             phase: phase(identity.name.as_deref(), config.poll_interval),
         };
+        let (status_lane, metadata_lane) = Budget::lanes(client.clone(), config.page_concurrency);
         let status = Poller::new(
             StatusPoll::new(
-                client.clone(),
+                status_lane,
                 poll_config.clone(),
                 metrics.clone(),
                 reports.clone(),
@@ -142,7 +144,7 @@ impl Account {
                 ..poll_config
             };
             let source = MetadataPoll::new(
-                client.clone(),
+                metadata_lane,
                 poll_config.clone(),
                 config.tag_labels.clone(),
                 unknown_rx,

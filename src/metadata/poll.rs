@@ -1,5 +1,6 @@
 //! The metadata poll as a [`Source`]: pages through `DescribeInstances` on its own, slower interval, sharing the
-//! API client, and turns each row into the metadata snapshot's form (tag allow-list applied, timestamps parsed).
+//! account's API client and budget of calls (its first walk after the first status poll, its calls after the
+//! status walk's), and turns each row into the metadata snapshot's form (tag allow-list applied, timestamps parsed).
 //! Between full polls it looks up the instances the status poll found that the metadata does not know yet, so a
 //! new instance gets its name within one status interval, not one metadata interval. Its failures are its own:
 //! they are counted under `action="DescribeInstances"` and never touch the status metrics.
@@ -12,9 +13,9 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use crate::metadata::{InstanceMeta, Metadata, TagLabels};
+use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PollConfig, PollError, Source};
-use crate::zenlayer::Client;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES, InstanceInfo, MAX_INSTANCE_IDS};
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
@@ -23,7 +24,7 @@ pub const MAX_LOOKUP: usize = 1000;
 
 /// The metadata poll and what it carries between polls.
 pub struct MetadataPoll {
-    client: Arc<Client>,
+    lane: Lane,
     config: PollConfig,
     tags: Arc<TagLabels>,
     current: Option<Arc<Metadata>>,
@@ -35,13 +36,13 @@ pub struct MetadataPoll {
 
 impl MetadataPoll {
     pub fn new(
-        client: Arc<Client>,
+        lane: Lane,
         config: PollConfig,
         tags: Arc<TagLabels>,
         unknown: mpsc::Receiver<Vec<Box<str>>>,
     ) -> Self {
         MetadataPoll {
-            client,
+            lane,
             config,
             tags,
             current: None,
@@ -54,7 +55,7 @@ impl MetadataPoll {
     pub async fn poll_once(&mut self) -> Result<Arc<Metadata>, PollError> {
         let tags = self.tags.clone();
         let walk = Paging {
-            client: &self.client,
+            lane: &self.lane,
             action: DESCRIBE_INSTANCES,
             instance_ids: Vec::new(),
             page_size: self.config.page_size,
@@ -108,7 +109,7 @@ impl MetadataPoll {
         let mut found = Vec::new();
         for chunk in wanted.chunks(MAX_INSTANCE_IDS) {
             let paging = Paging {
-                client: &self.client,
+                lane: &self.lane,
                 action: DESCRIBE_INSTANCES,
                 instance_ids: chunk.iter().map(|id| id.to_string()).collect(),
                 page_size: MAX_INSTANCE_IDS as u32,
@@ -157,6 +158,10 @@ impl Source for MetadataPoll {
 
     fn len(metadata: &Metadata) -> usize {
         metadata.instances().len()
+    }
+
+    async fn before_first_poll(&mut self) {
+        self.lane.after_first_status_poll().await;
     }
 
     async fn next_between(&mut self) -> Vec<Box<str>> {

@@ -3,6 +3,7 @@
 //! A poll is a [`Source`] plugged into a [`Poller`]; what it asks the API and what its snapshot means are the
 //! source's business (`status/`, `metadata/`), the paged walk they share is [`paging`].
 
+pub mod budget;
 pub mod paging;
 
 use std::future::Future;
@@ -22,7 +23,7 @@ pub struct PollConfig {
     /// Bound on one whole poll, every page and retry included.
     pub timeout: Duration,
     pub page_size: u32,
-    /// Pages in flight once the first page has told the total.
+    /// Pages in flight once the first page has told the total; the account's budget bounds both polls together.
     pub page_concurrency: usize,
     /// How much later than one `interval` after the first the second poll starts, below `interval`; zero for none. Accounts polled
     /// by one process each get their own (see `account`), so their polls spread over the interval instead of all
@@ -72,6 +73,11 @@ pub trait Source: Send + 'static {
     /// Told every poll's outcome, after its snapshot was published.
     fn finished(&mut self, _outcome: Result<(), &PollError>, _duration: Duration) {}
 
+    /// Waits until the first poll may start; at once, unless the source waits for another.
+    fn before_first_poll(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// Waits for work between polls; never, unless the source has some.
     fn next_between(&mut self) -> impl Future<Output = Self::Between> + Send {
         std::future::pending()
@@ -120,6 +126,10 @@ impl<S: Source> Poller<S> {
     /// the interval delays the next one; polls and work never overlap.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = self.source.before_first_poll() => {}
+        }
         let started = tokio::time::Instant::now();
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

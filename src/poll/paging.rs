@@ -3,8 +3,9 @@
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
+use super::budget::Lane;
+use crate::zenlayer::ApiError;
 use crate::zenlayer::model::{Page, PageRequest};
-use crate::zenlayer::{ApiError, Client};
 
 /// Most instances one poll will page through. Far above any account we know of, low enough that a `totalCount`
 /// the API got wrong cannot keep the exporter fetching pages (and memory) without end.
@@ -61,7 +62,8 @@ pub struct Walk<R> {
 
 /// Which pages to read and how.
 pub struct Paging<'a> {
-    pub client: &'a Client,
+    /// The poll's way to the API, through the account's budget of calls in flight.
+    pub lane: &'a Lane,
     pub action: &'static str,
     /// Only these instances (at most 100, the API's limit), or every instance when empty.
     pub instance_ids: Vec<String>,
@@ -81,7 +83,7 @@ impl Paging<'_> {
         };
         (
             page_num,
-            self.client.describe_page(self.action, &request).await,
+            self.lane.describe_page(self.action, &request).await,
         )
     }
 
@@ -99,6 +101,7 @@ impl Paging<'_> {
             }
             Ok(total.div_ceil(page_size) as u32)
         };
+        let _walking = self.lane.walking();
         let (_, first) = self.fetch::<T>(1).await;
         let first = first.map_err(|error| PollError::Api { page: 1, error })?;
         check_consistent(1, &first, page_size)?;

@@ -6,12 +6,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::poll::budget::Lane;
 use crate::poll::paging::{Paging, Walk};
 use crate::poll::{PollConfig, PollError, Source};
 use crate::status::snapshot::{Instance, Snapshot};
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
-use crate::zenlayer::Client;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus};
 
 /// The outcome of the latest poll, for the landing page.
@@ -25,7 +25,7 @@ pub struct PollReport {
 
 /// The status poll and the state it carries from one poll to the next.
 pub struct StatusPoll {
-    client: Arc<Client>,
+    lane: Lane,
     config: PollConfig,
     metrics: AccountMetrics,
     reports: Arc<Store<PollReport>>,
@@ -89,13 +89,13 @@ fn reconcile(
 impl StatusPoll {
     /// `reports` receives each poll's outcome for the landing page.
     pub fn new(
-        client: Arc<Client>,
+        lane: Lane,
         config: PollConfig,
         metrics: AccountMetrics,
         reports: Arc<Store<PollReport>>,
     ) -> Self {
         StatusPoll {
-            client,
+            lane,
             config,
             metrics,
             reports,
@@ -124,7 +124,7 @@ impl StatusPoll {
 
     async fn walk(&self) -> Result<Walk<Instance>, PollError> {
         Paging {
-            client: &self.client,
+            lane: &self.lane,
             action: DESCRIBE_INSTANCES_STATUS,
             instance_ids: Vec::new(),
             page_size: self.config.page_size,
@@ -157,6 +157,7 @@ impl Source for StatusPoll {
     fn finished(&mut self, outcome: Result<(), &PollError>, duration: Duration) {
         self.metrics.up.set(if outcome.is_ok() { 1.0 } else { 0.0 });
         self.metrics.changed();
+        self.lane.status_polled();
         if let Err(error) = outcome {
             if error.api().1.is_some_and(|e| e.kind() == "auth") {
                 tracing::warn!(

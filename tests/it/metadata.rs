@@ -435,3 +435,48 @@ async fn metadata_off_means_no_calls_and_no_series() {
     );
     exporter.stop_within(Duration::from_secs(10)).await.unwrap();
 }
+
+/// Both polls of an account call the API through one budget: never more than `PAGE_CONCURRENCY` calls in flight
+/// between them (Zenlayer rate-limits per account), and the first metadata walk waits for the first status poll,
+/// so start-up to ready is the status walk alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_polls_share_one_budget_and_the_status_poll_goes_first() {
+    let sim = common::sim(200).await;
+    // The first status call hangs: the first status poll lasts until its deadline.
+    sim.add_rule(FaultRule::times(Fault::Hang, 1).on_action("DescribeInstancesStatus"));
+    sim.set_latency(Duration::from_millis(20));
+    let mut config = config_for(
+        &sim,
+        &[
+            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "1"),
+            ("ZENLAYER_EXPORTER_PAGE_SIZE", "10"),
+            ("ZENLAYER_EXPORTER_PAGE_CONCURRENCY", "2"),
+        ],
+    );
+    config.poll_interval = Duration::from_millis(500);
+    config.poll_timeout = Duration::from_secs(2);
+    let exporter = Exporter::start(config).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !sim.state()
+            .calls_by_action
+            .contains_key("DescribeInstances"),
+        "no metadata call while the first status poll runs"
+    );
+    // Then both walk side by side, 20 pages each, every 500 ms and every second.
+    exporter
+        .metrics_until("three metadata polls after the first status poll", |b| {
+            sample(
+                b,
+                "zenlayer_exporter_polls_total{action=\"DescribeInstances\"}",
+            )
+            .is_some_and(|n| n >= 3.0)
+        })
+        .await;
+    assert!(
+        sim.max_in_flight() <= 2,
+        "{} calls in flight at once, across both polls",
+        sim.max_in_flight()
+    );
+    exporter.stop_within(Duration::from_secs(10)).await.unwrap();
+}

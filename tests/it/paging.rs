@@ -30,7 +30,7 @@ fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPol
     )
     .expect("client");
     StatusPoll::new(
-        Arc::new(client),
+        zenlayer_exporter::poll::budget::Budget::lanes(Arc::new(client), page_concurrency).0,
         PollConfig {
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(60),
