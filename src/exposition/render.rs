@@ -12,10 +12,10 @@ use super::scrape::{Contribution, assemble};
 pub use super::text::CONTENT_TYPE;
 use super::text::Head;
 use crate::metadata::families::{self as meta_families, INFO, NUMBERS};
-use crate::metadata::{Metadata, TagLabels};
+use crate::metadata::{InstanceMeta, Metadata, TagLabels};
 pub use crate::status::families::StatusSeries;
 use crate::status::families::{
-    self as status_families, render_counts_family, render_running_family, render_status_family,
+    self as status_families, render_counts_family, running_lines, status_lines,
 };
 use crate::status::snapshot::Snapshot;
 
@@ -86,6 +86,12 @@ fn ids_fingerprint(snapshot: &Snapshot) -> (u64, usize) {
     (hasher.finish(), snapshot.instances().len())
 }
 
+/// Whether two metadata snapshots hold the same rows: mostly the very same rows, since a poll keeps each row
+/// the served snapshot holds unchanged, so a pointer comparison settles most.
+fn same_rows(a: &[Arc<InstanceMeta>], b: &[Arc<InstanceMeta>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+}
+
 /// The metadata families' samples, for the instances of `snapshot` only, and how many instances they name.
 fn metadata_parts(
     snapshot: &Snapshot,
@@ -94,21 +100,24 @@ fn metadata_parts(
     label: &[u8],
 ) -> (Vec<Part>, usize) {
     let joined = meta_families::join(snapshot, metadata);
-    let mut parts = vec![Part::new(meta_families::render_info_family(
-        &joined, tags, label,
-    ))];
-    parts.extend(
-        NUMBERS
-            .iter()
-            .map(|n| Part::new(meta_families::render_number_family(&joined, n, label))),
-    );
+    let mut parts = vec![Part::rendered(&joined, |out, batch| {
+        meta_families::info_lines(out, batch, tags, label)
+    })];
+    parts.extend(NUMBERS.iter().map(|n| {
+        Part::rendered(&joined, |out, batch| {
+            meta_families::number_lines(out, batch, n, label)
+        })
+    }));
     (parts, joined.len())
 }
 
 fn status_parts(snapshot: &Snapshot, mode: StatusSeries, label: &[u8]) -> [Part; STATUS_FAMILIES] {
+    let instances = snapshot.instances();
     [
-        Part::new(render_status_family(snapshot, mode, label)),
-        Part::new(render_running_family(snapshot, label)),
+        Part::rendered(instances, |out, batch| {
+            status_lines(out, batch, mode, label)
+        }),
+        Part::rendered(instances, |out, batch| running_lines(out, batch, label)),
         Part::new(render_counts_family(snapshot, label)),
     ]
 }
@@ -148,7 +157,7 @@ impl Rendered {
             .filter(|m| {
                 metadata.is_some_and(|(metadata, _)| {
                     Arc::ptr_eq(&m.metadata, metadata)
-                        || m.metadata.instances() == metadata.instances()
+                        || same_rows(m.metadata.instances(), metadata.instances())
                 }) && Some(m.ids) == ids
             })
             .cloned();
@@ -509,7 +518,7 @@ mod tests {
                 previous,
             ))
         };
-        let meta_chunk = |r: &Rendered| r.parts(true)[3].text.as_ptr();
+        let meta_chunk = |r: &Rendered| r.parts(true)[3].clone();
         let first = with(&[("a", "RUNNING"), ("b", "STOPPED")], &metadata, None);
         // Statuses changed, instances and metadata did not: the same bytes are served again.
         let second = with(
@@ -517,11 +526,11 @@ mod tests {
             &metadata,
             Some(&first),
         );
-        assert_eq!(meta_chunk(&second), meta_chunk(&first));
+        assert!(meta_chunk(&second).shares_bytes_with(&meta_chunk(&first)));
         assert_eq!(second.named.map(|n| n.0), Some(2));
         // An instance gone, or new metadata: rendered afresh.
         let third = with(&[("a", "STOPPED")], &metadata, Some(&second));
-        assert_ne!(meta_chunk(&third), meta_chunk(&second));
+        assert!(!meta_chunk(&third).shares_bytes_with(&meta_chunk(&second)));
         assert!(
             !String::from_utf8(body(&third, true, b"", false).to_vec())
                 .unwrap()
@@ -530,7 +539,7 @@ mod tests {
         // A newer metadata snapshot that says the same: reused; one that says something else: rendered afresh.
         let renewed = Arc::new((*metadata).clone());
         let fourth = with(&[("a", "STOPPED")], &renewed, Some(&third));
-        assert_eq!(meta_chunk(&fourth), meta_chunk(&third));
+        assert!(meta_chunk(&fourth).shares_bytes_with(&meta_chunk(&third)));
         let mut renamed = meta("a");
         renamed.labels[0] = "renamed".into();
         let renamed = Arc::new(Metadata::new(
@@ -538,7 +547,7 @@ mod tests {
             SystemTime::UNIX_EPOCH,
         ));
         let fifth = with(&[("a", "STOPPED")], &renamed, Some(&fourth));
-        assert_ne!(meta_chunk(&fifth), meta_chunk(&fourth));
+        assert!(!meta_chunk(&fifth).shares_bytes_with(&meta_chunk(&fourth)));
         assert!(
             String::from_utf8(body(&fifth, true, b"", false).to_vec())
                 .unwrap()
@@ -560,23 +569,17 @@ mod tests {
         let render = |pairs: &[(&str, &str)], previous: Option<&Rendered>| {
             Rendered::new(&snap(pairs), None, StatusSeries::Current, &label, previous)
         };
-        let status_text = |r: &Rendered, labeled: bool| r.parts(labeled)[0].text.clone();
+        let status = |r: &Rendered, labeled: bool| r.parts(labeled)[0].clone();
         let first = render(&[("a", "RUNNING"), ("b", "STOPPED")], None);
-        let probed = status_text(&first, false);
+        let probed = status(&first, false);
         // A new snapshot (another poll) with the same statuses: the same bytes, labeled and not.
         let second = render(&[("a", "RUNNING"), ("b", "STOPPED")], Some(&first));
-        assert_eq!(
-            status_text(&second, true).as_ptr(),
-            status_text(&first, true).as_ptr()
-        );
-        assert_eq!(status_text(&second, false).as_ptr(), probed.as_ptr());
+        assert!(status(&second, true).shares_bytes_with(&status(&first, true)));
+        assert!(status(&second, false).shares_bytes_with(&probed));
         // One status changed: rendered afresh, both ways.
         let third = render(&[("a", "STOPPED"), ("b", "STOPPED")], Some(&second));
-        assert_ne!(
-            status_text(&third, true).as_ptr(),
-            status_text(&second, true).as_ptr()
-        );
-        let text = String::from_utf8(status_text(&third, false).to_vec()).unwrap();
+        assert!(!status(&third, true).shares_bytes_with(&status(&second, true)));
+        let text = String::from_utf8(status(&third, false).text()).unwrap();
         assert_eq!(
             text,
             "zenlayer_vm_instance_status{instance_id=\"a\",status=\"STOPPED\"} 1\n\
@@ -591,7 +594,7 @@ mod tests {
             Some(&third),
         );
         assert!(
-            !String::from_utf8(status_text(&unlabeled, true).to_vec())
+            !String::from_utf8(status(&unlabeled, true).text())
                 .unwrap()
                 .contains("account=")
         );

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use super::gzip::{self, Chunks, Part};
+use super::gzip::{self, Part};
+pub use super::gzip::{Chunk, Frames};
 use super::health::Health;
 use super::render::{FAMILIES, Rendered, heads};
 
@@ -17,16 +16,17 @@ pub struct Contribution {
     pub health: Arc<Health>,
 }
 
-/// The body of one scrape as a list of chunks served back to back, most of them shared, not copied.
+/// The body of one scrape as a list of chunks served back to back, most of them shared, not copied (or, plain,
+/// inflated as they are sent).
 pub struct ScrapeBody {
-    pub chunks: Vec<Bytes>,
+    pub chunks: Vec<Chunk>,
     pub gzip: bool,
 }
 
 impl ScrapeBody {
-    /// Total length in bytes.
+    /// Total length in bytes, as sent.
     pub fn len(&self) -> usize {
-        self.chunks.iter().map(Bytes::len).sum()
+        self.chunks.iter().map(Chunk::len).sum()
     }
 
     /// Whether the body is empty.
@@ -34,9 +34,14 @@ impl ScrapeBody {
         self.len() == 0
     }
 
-    /// The chunks joined, for tests and small callers.
+    /// The body as sent, in one piece: for tests and small callers.
     pub fn to_vec(&self) -> Vec<u8> {
-        self.chunks.concat()
+        let mut frames = Frames::new(self.chunks.clone());
+        let mut body = Vec::with_capacity(frames.remaining() as usize);
+        while let Some(frame) = frames.next_frame() {
+            body.extend_from_slice(&frame);
+        }
+        body
     }
 }
 
@@ -88,21 +93,12 @@ pub fn assemble(accounts: &[Contribution], labeled: bool, tail: Vec<u8>, gzip: b
         }
     }
     if gzip {
-        let mut chunks = Chunks::default();
-        if gzip::member(&parts, &tail, &mut chunks) {
-            return ScrapeBody {
-                chunks: chunks.finish(),
-                gzip: true,
-            };
+        if let Some(chunks) = gzip::member(&parts, &tail) {
+            return ScrapeBody { chunks, gzip: true };
         }
     }
-    let mut chunks = Chunks::default();
-    for part in parts {
-        chunks.push(&part.text);
-    }
-    chunks.push_owned(tail);
     ScrapeBody {
-        chunks: chunks.finish(),
+        chunks: gzip::plain(&parts, tail),
         gzip: false,
     }
 }

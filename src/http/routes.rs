@@ -4,7 +4,6 @@
 //! chunks without a copy. Synchronous: every answer is ready in memory. Authentication and headers are the
 //! server's.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -18,6 +17,7 @@ use prometheus::Encoder as _;
 
 use super::AppState;
 use crate::account::Account;
+use crate::exposition::scrape::{Chunk, Frames};
 use crate::exposition::{render, scrape};
 use crate::telemetry::{REVISION, VERSION};
 
@@ -296,7 +296,11 @@ fn text(status: StatusCode, text: String, head: bool) -> Response<ChunkBody> {
 
 fn with_body(status: StatusCode, text: Bytes, head: bool) -> Response<ChunkBody> {
     let len = text.len();
-    let chunks = if head { Vec::new() } else { vec![text] };
+    let chunks = if head {
+        Vec::new()
+    } else {
+        vec![Chunk::Ready(text)]
+    };
     let mut response = Response::new(ChunkBody::new(chunks));
     *response.status_mut() = status;
     let h = response.headers_mut();
@@ -308,15 +312,16 @@ fn with_body(status: StatusCode, text: Bytes, head: bool) -> Response<ChunkBody>
     response
 }
 
-/// A body made of ready chunks, sent one after the other: the shared rendered bytes go out without a copy.
+/// A body made of chunks sent one after the other: the shared rendered bytes go out without a copy, held parts
+/// inflated as they go for a client that does not take gzip.
 pub struct ChunkBody {
-    chunks: VecDeque<Bytes>,
+    frames: Frames,
 }
 
 impl ChunkBody {
-    pub fn new(chunks: Vec<Bytes>) -> Self {
+    pub fn new(chunks: Vec<Chunk>) -> Self {
         ChunkBody {
-            chunks: chunks.into_iter().filter(|c| !c.is_empty()).collect(),
+            frames: Frames::new(chunks),
         }
     }
 }
@@ -329,15 +334,15 @@ impl http_body::Body for ChunkBody {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.chunks.pop_front().map(|c| Ok(Frame::data(c))))
+        Poll::Ready(self.frames.next_frame().map(|c| Ok(Frame::data(c))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
+        self.frames.remaining() == 0
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.chunks.iter().map(|c| c.len() as u64).sum())
+        SizeHint::with_exact(self.frames.remaining())
     }
 }
 

@@ -75,42 +75,40 @@ pub fn join<'a>(snapshot: &Snapshot, metadata: &'a Metadata) -> Vec<&'a Instance
     joined
 }
 
-/// The samples of the info family; `label` (`account="…",` or nothing) opens every label set.
-pub fn render_info_family(joined: &[&InstanceMeta], tags: &TagLabels, label: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(joined.len() * (400 + label.len()));
+/// The samples of the info family for `joined` (a batch of the joined instances), appended to `out`; `label`
+/// (`account="…",` or nothing) opens every label set.
+pub fn info_lines(out: &mut Vec<u8>, joined: &[&InstanceMeta], tags: &TagLabels, label: &[u8]) {
     for meta in joined {
         out.extend_from_slice(b"zenlayer_vm_instance_info{");
         out.extend_from_slice(label);
         out.extend_from_slice(b"instance_id=\"");
-        escape_label_value(&mut out, &meta.id);
+        escape_label_value(out, &meta.id);
         for (name, value) in INFO_LABELS.iter().zip(meta.labels.iter()) {
             let _ = write!(out, "\",{name}=\"");
-            escape_label_value(&mut out, value);
+            escape_label_value(out, value);
         }
         for (name, value) in tags.names().iter().zip(meta.tags.iter()) {
             let _ = write!(out, "\",{name}=\"");
-            escape_label_value(&mut out, value);
+            escape_label_value(out, value);
         }
         out.extend_from_slice(b"\"} 1\n");
     }
-    out
 }
 
-/// The samples of one number family: an instance without the number has none.
-pub fn render_number_family(
+/// The samples of one number family for `joined`, appended to `out`: an instance without the number has none.
+pub fn number_lines(
+    out: &mut Vec<u8>,
     joined: &[&InstanceMeta],
     family: &NumberFamily,
     label: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::new();
+) {
     for meta in joined {
         if let Some(v) = (family.value)(meta) {
             let _ = write!(out, "{}{{", family.name);
             out.extend_from_slice(label);
             out.extend_from_slice(b"instance_id=\"");
-            escape_label_value(&mut out, &meta.id);
+            escape_label_value(out, &meta.id);
             let _ = writeln!(out, "\"}} {v}");
         }
     }
-    out
 }

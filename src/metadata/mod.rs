@@ -5,4 +5,6 @@ pub mod families;
 pub mod poll;
 pub mod snapshot;
 
-pub use snapshot::{INFO_LABELS, InstanceMeta, MAX_TAG_LABELS, Metadata, TagLabels, label_name};
+pub use snapshot::{
+    INFO_LABELS, InstanceMeta, Interner, MAX_TAG_LABELS, Metadata, TagLabels, label_name,
+};

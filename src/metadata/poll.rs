@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
-use crate::metadata::{InstanceMeta, Metadata, TagLabels};
+use crate::metadata::{InstanceMeta, Interner, Metadata, TagLabels};
 use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PollConfig, PollError, Source};
@@ -54,6 +54,7 @@ impl MetadataPoll {
     /// Walks every page and builds the snapshot, kept for lookups; publishes nothing.
     pub async fn poll_once(&mut self) -> Result<Arc<Metadata>, PollError> {
         let tags = self.tags.clone();
+        let previous = self.current.clone();
         let walk = Paging {
             lane: &self.lane,
             action: DESCRIBE_INSTANCES,
@@ -61,9 +62,18 @@ impl MetadataPoll {
             page_size: self.config.page_size,
             concurrency: self.config.page_concurrency,
         }
-        .walk(|row: InstanceInfo| instance_meta(row, &tags))
+        .walk({
+            let mut interner = Interner::seeded(previous.as_deref());
+            let previous = previous.clone();
+            move |row: InstanceInfo| {
+                let row = instance_meta(row, &tags, &mut interner);
+                match &previous {
+                    Some(previous) => previous.shared(row),
+                    None => Arc::new(row),
+                }
+            }
+        })
         .await?;
-        let previous = self.current.clone();
         let metadata = tokio::task::spawn_blocking(move || {
             let shifted = walk.total_changed || walk.rows.len() as u64 != walk.first_total;
             let mut rows = walk.rows;
@@ -71,7 +81,7 @@ impl MetadataPoll {
             // this walk missed, for this poll (series are only written for instances the status poll sees).
             if let (true, Some(previous)) = (shifted, previous) {
                 let seen: HashSet<&str> = rows.iter().map(|r| &*r.id).collect();
-                let missed: Vec<InstanceMeta> = previous
+                let missed: Vec<Arc<InstanceMeta>> = previous
                     .instances()
                     .iter()
                     .filter(|i| !seen.contains(&*i.id))
@@ -107,6 +117,7 @@ impl MetadataPoll {
         self.asked.extend(wanted.iter().cloned());
         let tags = self.tags.clone();
         let mut found = Vec::new();
+        let mut interner = Interner::seeded(Some(&current));
         for chunk in wanted.chunks(MAX_INSTANCE_IDS) {
             let paging = Paging {
                 lane: &self.lane,
@@ -117,7 +128,7 @@ impl MetadataPoll {
             };
             let walk = tokio::time::timeout(
                 self.config.timeout,
-                paging.walk(|row: InstanceInfo| instance_meta(row, &tags)),
+                paging.walk(|row: InstanceInfo| instance_meta(row, &tags, &mut interner)),
             )
             .await
             .unwrap_or(Err(PollError::Deadline(self.config.timeout)));
@@ -139,7 +150,7 @@ impl MetadataPoll {
         if found.is_empty() {
             return None;
         }
-        let updated = Arc::new(current.with(found));
+        let updated = Arc::new(current.with(found.into_iter().map(Arc::new).collect()));
         self.current = Some(updated.clone());
         Some(updated)
     }
@@ -177,10 +188,16 @@ impl Source for MetadataPoll {
     }
 }
 
-/// One API row in the snapshot's form. An unparseable timestamp drops that one fact, not the row: the names
-/// and zones matter more than one date, and the row's other series are still right.
-pub fn instance_meta(info: InstanceInfo, tags: &TagLabels) -> InstanceMeta {
-    let text = |v: Option<String>| -> Arc<str> { v.unwrap_or_default().into() };
+/// One API row in the snapshot's form, its repeated label values taken from `interner` (a walk's rows share
+/// them from the start, so a large fleet never holds a copy per row, not even while it is read). An unparseable
+/// timestamp drops that one fact, not the row: the names and zones matter more than one date, and the row's
+/// other series are still right.
+pub fn instance_meta(
+    info: InstanceInfo,
+    tags: &TagLabels,
+    interner: &mut Interner,
+) -> InstanceMeta {
+    let mut text = |v: Option<&str>| -> Arc<str> { interner.intern(v.unwrap_or("")) };
     let count = |v: Option<f64>| v.filter(|n| n.is_finite() && *n >= 0.0);
     let prepaid = info
         .instance_charge_type
@@ -203,17 +220,14 @@ pub fn instance_meta(info: InstanceInfo, tags: &TagLabels) -> InstanceMeta {
     }
     InstanceMeta {
         labels: [
-            text(info.instance_name),
-            text(info.zone_id),
-            text(info.instance_type),
-            text(info.image_name),
-            text(info.instance_charge_type),
-            text(info.resource_group_name),
+            info.instance_name.unwrap_or_default().into(),
+            text(info.zone_id.as_deref()),
+            text(info.instance_type.as_deref()),
+            text(info.image_name.as_deref()),
+            text(info.instance_charge_type.as_deref()),
+            text(info.resource_group_name.as_deref()),
         ],
-        tags: tag_values
-            .into_iter()
-            .map(|v| v.unwrap_or("").into())
-            .collect(),
+        tags: tag_values.into_iter().map(&mut text).collect(),
         cpu_count: count(info.cpu_count),
         memory_bytes: count(info.memory).map(|gib| gib * 1024.0 * 1024.0 * 1024.0),
         created: info.create_time.as_deref().and_then(unix_time),
@@ -288,7 +302,7 @@ mod tests {
             }),
             ..InstanceInfo::default()
         };
-        let meta = instance_meta(info.clone(), &tags);
+        let meta = instance_meta(info.clone(), &tags, &mut Interner::default());
         assert_eq!(&*meta.labels[0], "web");
         assert_eq!(&*meta.labels[1], "");
         assert_eq!(
@@ -306,6 +320,7 @@ mod tests {
                 ..info
             },
             &tags,
+            &mut Interner::default(),
         );
         assert_eq!((postpaid.expiry, postpaid.auto_renew), (None, None));
     }

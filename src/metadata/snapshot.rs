@@ -120,30 +120,54 @@ pub struct InstanceMeta {
     pub auto_renew: Option<bool>,
 }
 
+/// Label values stored once each: zones, types, images, billing, resource groups and tag values repeat across a
+/// whole fleet. Instance names do not (each is its own instance's), so they are not interned: the table would
+/// only grow as large as the fleet.
+#[derive(Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    /// An interner holding the values `metadata` stores, so rows read now share them with the rows served now.
+    pub fn seeded(metadata: Option<&Metadata>) -> Interner {
+        let mut interner = Interner::default();
+        for row in metadata.iter().flat_map(|m| m.instances()) {
+            for value in row.labels[1..].iter().chain(row.tags.iter()) {
+                if !interner.0.contains(value) {
+                    interner.0.insert(value.clone());
+                }
+            }
+        }
+        interner
+    }
+
+    /// The stored copy of `value`, stored now if it is new.
+    pub fn intern(&mut self, value: &str) -> Arc<str> {
+        match self.0.get(value) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = value.into();
+                self.0.insert(shared.clone());
+                shared
+            }
+        }
+    }
+}
+
 /// The metadata of the fleet as one poll saw it, sorted by instance id (the order of the status snapshot, so
-/// the two are joined by one merge).
+/// the two are joined by one merge). Rows are shared: a poll that reads a row the served snapshot holds
+/// unchanged (most rows, most polls) keeps that row rather than a copy, so while a poll builds the next snapshot
+/// the fleet is not held twice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata {
-    instances: Vec<InstanceMeta>,
+    instances: Vec<Arc<InstanceMeta>>,
     taken_at: SystemTime,
 }
 
 impl Metadata {
-    /// Builds a snapshot from rows in any order; a repeated id keeps its last row. Equal label values are
-    /// stored once: zones, types, images, billing, resource groups and tags repeat across a whole fleet.
-    pub fn new(mut rows: Vec<InstanceMeta>, taken_at: SystemTime) -> Metadata {
+    /// Builds a snapshot from rows in any order; a repeated id keeps its last row.
+    pub fn new<R: Into<Arc<InstanceMeta>>>(rows: Vec<R>, taken_at: SystemTime) -> Metadata {
+        let mut rows: Vec<Arc<InstanceMeta>> = rows.into_iter().map(Into::into).collect();
         crate::poll::latest_by_id(&mut rows, |r| &r.id);
-        let mut values: HashSet<Arc<str>> = HashSet::new();
-        for row in &mut rows {
-            for value in row.labels.iter_mut().chain(row.tags.iter_mut()) {
-                match values.get(&**value) {
-                    Some(shared) => *value = shared.clone(),
-                    None => {
-                        values.insert(value.clone());
-                    }
-                }
-            }
-        }
         Metadata {
             instances: rows,
             taken_at,
@@ -152,21 +176,29 @@ impl Metadata {
 
     /// This snapshot with `newer` rows added or replacing the ones of the same id (the answer to a lookup of
     /// instances the last full poll did not know yet).
-    pub fn with(&self, newer: Vec<InstanceMeta>) -> Metadata {
+    pub fn with(&self, newer: Vec<Arc<InstanceMeta>>) -> Metadata {
         let mut rows = self.instances.clone();
         rows.extend(newer);
         Metadata::new(rows, self.taken_at)
     }
 
-    pub fn instances(&self) -> &[InstanceMeta] {
+    pub fn instances(&self) -> &[Arc<InstanceMeta>] {
         &self.instances
     }
 
-    pub fn get(&self, id: &str) -> Option<&InstanceMeta> {
+    pub fn get(&self, id: &str) -> Option<&Arc<InstanceMeta>> {
         self.instances
             .binary_search_by(|i| (*i.id).cmp(id))
             .ok()
             .map(|at| &self.instances[at])
+    }
+
+    /// `row` as the snapshot to serve: this snapshot's own row when it says the same, so both share it.
+    pub fn shared(&self, row: InstanceMeta) -> Arc<InstanceMeta> {
+        match self.get(&row.id) {
+            Some(kept) if **kept == row => kept.clone(),
+            _ => Arc::new(row),
+        }
     }
 
     /// The ids among `sorted_ids` (ascending, as a status snapshot holds them) that this snapshot does not know:
@@ -237,16 +269,28 @@ mod tests {
         );
         assert_eq!(m.instances().len(), 2);
         assert_eq!(&*m.get("b").unwrap().labels[0], "new");
-        let m2 = m.with(vec![meta("c", "c"), meta("a", "y")]);
+        let m2 = m.with(vec![Arc::new(meta("c", "c")), Arc::new(meta("a", "y"))]);
         let ids: Vec<&str> = m2.instances().iter().map(|i| &*i.id).collect();
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(&*m2.get("a").unwrap().labels[0], "y");
         assert!(m2.get("z").is_none());
         assert_eq!(m2.unknown(["0", "a", "aa", "c", "d"]), ["0", "aa", "d"]);
-        let (a, b) = (m2.get("b").unwrap(), m2.get("c").unwrap());
+        // A row read again unchanged is the served row itself; a changed one is new.
+        assert!(Arc::ptr_eq(
+            &m2.shared(meta("c", "c")),
+            m2.get("c").unwrap()
+        ));
+        assert!(!Arc::ptr_eq(
+            &m2.shared(meta("c", "d")),
+            m2.get("c").unwrap()
+        ));
+        // Values read now are the ones served: an interner seeded from the snapshot hands them out.
+        let mut interner = Interner::seeded(Some(&m2));
+        let zone = interner.intern("");
         assert!(
-            Arc::ptr_eq(&a.labels[1], &b.labels[1]),
-            "equal values are stored once"
+            m2.instances()
+                .iter()
+                .any(|r| Arc::ptr_eq(&r.labels[1], &zone))
         );
         assert_eq!(m2.unknown([]), Vec::<&str>::new());
     }

@@ -90,7 +90,7 @@ impl Paging<'_> {
     /// Reads page 1 for `totalCount`, then the remaining pages with at most `concurrency` in flight, turning
     /// each row into an `R` as it arrives (so a large fleet is never held twice). An empty page ends the walk;
     /// any failed page fails it (dropping the others in flight).
-    pub async fn walk<T, R>(&self, convert: impl Fn(T) -> R) -> Result<Walk<R>, PollError>
+    pub async fn walk<T, R>(&self, mut convert: impl FnMut(T) -> R) -> Result<Walk<R>, PollError>
     where
         T: serde::de::DeserializeOwned,
     {
@@ -114,7 +114,8 @@ impl Paging<'_> {
             pages: 1,
         };
         let mut ended = first.data_set.is_empty();
-        walk.rows.extend(first.data_set.into_iter().map(&convert));
+        walk.rows
+            .extend(first.data_set.into_iter().map(&mut convert));
 
         let mut next = 2u32;
         let mut in_flight = FuturesUnordered::new();
@@ -140,7 +141,8 @@ impl Paging<'_> {
             if page.data_set.is_empty() {
                 ended = true;
             }
-            walk.rows.extend(page.data_set.into_iter().map(&convert));
+            walk.rows
+                .extend(page.data_set.into_iter().map(&mut convert));
         }
         Ok(walk)
     }

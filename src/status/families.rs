@@ -4,7 +4,7 @@
 use std::io::Write as _;
 
 use crate::exposition::text::{Head, escape_label_value};
-use crate::status::snapshot::{KNOWN_STATUSES, Known, Snapshot, Status};
+use crate::status::snapshot::{Instance, Known, Snapshot, Status};
 
 /// Which series describe an instance's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,18 +37,17 @@ const RUNNING_HELP: &str = "1 if the Zenlayer VM instance is RUNNING, else 0.";
 const COUNT_HELP: &str =
     "Number of Zenlayer VM instances per status; every known status is always present.";
 
-/// The samples of `zenlayer_vm_instance_status`; `label` (`account="…",` or nothing) opens every label set, as
-/// in each family here.
-pub fn render_status_family(snapshot: &Snapshot, mode: StatusSeries, label: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(status_family_len(snapshot, mode, label.len()));
-    for instance in snapshot.instances() {
+/// The samples of `zenlayer_vm_instance_status` for `instances` (a batch of a snapshot's, in its order), appended
+/// to `out`; `label` (`account="…",` or nothing) opens every label set, as in each family here.
+pub fn status_lines(out: &mut Vec<u8>, instances: &[Instance], mode: StatusSeries, label: &[u8]) {
+    for instance in instances {
         let mut line = |status: &str, value: u8| {
             out.extend_from_slice(b"zenlayer_vm_instance_status{");
             out.extend_from_slice(label);
             out.extend_from_slice(b"instance_id=\"");
-            escape_label_value(&mut out, &instance.id);
+            escape_label_value(out, &instance.id);
             out.extend_from_slice(b"\",status=\"");
-            escape_label_value(&mut out, status);
+            escape_label_value(out, status);
             out.extend_from_slice(b"\"} ");
             out.push(b'0' + value);
             out.push(b'\n');
@@ -68,26 +67,21 @@ pub fn render_status_family(snapshot: &Snapshot, mode: StatusSeries, label: &[u8
             }
         }
     }
-    out
 }
 
-/// The samples of `zenlayer_vm_instance_running`.
-pub fn render_running_family(snapshot: &Snapshot, label: &[u8]) -> Vec<u8> {
-    const LINE: usize = "zenlayer_vm_instance_running{instance_id=\"\"} 1\n".len();
-    let ids: usize = snapshot.instances().iter().map(|i| i.id.len()).sum();
-    let mut out = Vec::with_capacity(snapshot.instances().len() * (LINE + label.len()) + ids);
-    for instance in snapshot.instances() {
+/// The samples of `zenlayer_vm_instance_running` for `instances`, appended to `out`.
+pub fn running_lines(out: &mut Vec<u8>, instances: &[Instance], label: &[u8]) {
+    for instance in instances {
         out.extend_from_slice(b"zenlayer_vm_instance_running{");
         out.extend_from_slice(label);
         out.extend_from_slice(b"instance_id=\"");
-        escape_label_value(&mut out, &instance.id);
+        escape_label_value(out, &instance.id);
         out.extend_from_slice(if instance.status.is_running() {
             b"\"} 1\n"
         } else {
             b"\"} 0\n"
         });
     }
-    out
 }
 
 /// The samples of `zenlayer_vm_instances`.
@@ -103,29 +97,4 @@ pub fn render_counts_family(snapshot: &Snapshot, label: &[u8]) -> Vec<u8> {
         out.push(b'\n');
     }
     out
-}
-
-/// The exact length of the status family when no label value needs escaping (escapes only ever add bytes), so
-/// the buffer is allocated once and holds no slack for as long as the snapshot is served.
-fn status_family_len(snapshot: &Snapshot, mode: StatusSeries, label: usize) -> usize {
-    const LINE: usize = "zenlayer_vm_instance_status{instance_id=\"\",status=\"\"} 1\n".len();
-    let known_len: usize = KNOWN_STATUSES.iter().map(|s| s.len()).sum();
-    let line = LINE + label;
-    let mut len = 0;
-    for instance in snapshot.instances() {
-        let id = instance.id.len();
-        let status = instance.status.as_str().len();
-        len += match mode {
-            StatusSeries::Current => line + id + status,
-            StatusSeries::All => {
-                let other = if matches!(instance.status, Status::Other(_)) {
-                    line + id + status
-                } else {
-                    0
-                };
-                KNOWN_STATUSES.len() * (line + id) + known_len + other
-            }
-        };
-    }
-    len
 }
