@@ -272,7 +272,7 @@ pub fn render_instances(
 mod tests {
     use super::*;
     use crate::exposition::scrape::ScrapeBody;
-    use crate::metadata::{InstanceMeta, Metadata, TagLabels};
+    use crate::metadata::{InstanceMeta, Metadata, Profile, TagLabels};
     use crate::status::KNOWN_STATUSES;
     use std::io::Read;
     use std::sync::Arc;
@@ -298,17 +298,19 @@ mod tests {
         let tags = Arc::new(TagLabels::parse("env,cost-center").unwrap());
         let meta = |id: &str, name: &str, prepaid: bool| InstanceMeta {
             id: id.into(),
-            labels: [
-                name.into(),
-                "FRA-A".into(),
-                "c.1c2g".into(),
-                "".into(),
-                "PREPAID".into(),
-                "g".into(),
-            ],
-            tags: Box::new(["prod".into(), "".into()]),
-            cpu_count: Some(1.0),
-            memory_bytes: Some(2147483648.0),
+            name: name.into(),
+            profile: Arc::new(Profile {
+                labels: [
+                    "FRA-A".into(),
+                    "c.1c2g".into(),
+                    "".into(),
+                    "PREPAID".into(),
+                    "g".into(),
+                ],
+                tags: Box::new(["prod".into(), "".into()]),
+                cpu_count: Some(1.0),
+                memory_bytes: Some(2147483648.0),
+            }),
             created: Some(1768465800.0),
             expiry: prepaid.then_some(1786782600.0),
             auto_renew: prepaid.then_some(false),
@@ -490,17 +492,13 @@ mod tests {
         let tags = Arc::new(TagLabels::parse("env").unwrap());
         let meta = |id: &str| InstanceMeta {
             id: id.into(),
-            labels: [
-                "n".into(),
-                "z".into(),
-                "".into(),
-                "".into(),
-                "".into(),
-                "".into(),
-            ],
-            tags: Box::new(["prod".into()]),
-            cpu_count: Some(2.0),
-            memory_bytes: None,
+            name: "n".into(),
+            profile: Arc::new(Profile {
+                labels: ["z".into(), "".into(), "".into(), "".into(), "".into()],
+                tags: Box::new(["prod".into()]),
+                cpu_count: Some(2.0),
+                memory_bytes: None,
+            }),
             created: None,
             expiry: None,
             auto_renew: None,
@@ -541,7 +539,7 @@ mod tests {
         let fourth = with(&[("a", "STOPPED")], &renewed, Some(&third));
         assert!(meta_chunk(&fourth).shares_bytes_with(&meta_chunk(&third)));
         let mut renamed = meta("a");
-        renamed.labels[0] = "renamed".into();
+        renamed.name = "renamed".into();
         let renamed = Arc::new(Metadata::new(
             vec![renamed, meta("b")],
             SystemTime::UNIX_EPOCH,

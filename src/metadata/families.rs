@@ -28,12 +28,12 @@ pub const NUMBERS: [NumberFamily; 5] = [
     NumberFamily {
         name: "zenlayer_vm_instance_cpus",
         help: "vCPUs of each Zenlayer VM instance.",
-        value: |m| m.cpu_count,
+        value: |m| m.profile.cpu_count,
     },
     NumberFamily {
         name: "zenlayer_vm_instance_memory_bytes",
         help: "Memory of each Zenlayer VM instance, in bytes.",
-        value: |m| m.memory_bytes,
+        value: |m| m.profile.memory_bytes,
     },
     NumberFamily {
         name: "zenlayer_vm_instance_created_timestamp_seconds",
@@ -83,11 +83,11 @@ pub fn info_lines(out: &mut Vec<u8>, joined: &[&InstanceMeta], tags: &TagLabels,
         out.extend_from_slice(label);
         out.extend_from_slice(b"instance_id=\"");
         escape_label_value(out, &meta.id);
-        for (name, value) in INFO_LABELS.iter().zip(meta.labels.iter()) {
+        for (name, value) in INFO_LABELS.iter().zip(meta.labels()) {
             let _ = write!(out, "\",{name}=\"");
             escape_label_value(out, value);
         }
-        for (name, value) in tags.names().iter().zip(meta.tags.iter()) {
+        for (name, value) in tags.names().iter().zip(meta.profile.tags.iter()) {
             let _ = write!(out, "\",{name}=\"");
             escape_label_value(out, value);
         }

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
-use crate::metadata::{InstanceMeta, Interner, Metadata, TagLabels};
+use crate::metadata::{InstanceMeta, Interner, Metadata, Profile, TagLabels};
 use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PollConfig, PollError, Source};
@@ -218,9 +218,8 @@ pub fn instance_meta(
             }
         }
     }
-    InstanceMeta {
+    let profile = Profile {
         labels: [
-            info.instance_name.unwrap_or_default().into(),
             text(info.zone_id.as_deref()),
             text(info.instance_type.as_deref()),
             text(info.image_name.as_deref()),
@@ -230,6 +229,10 @@ pub fn instance_meta(
         tags: tag_values.into_iter().map(&mut text).collect(),
         cpu_count: count(info.cpu_count),
         memory_bytes: count(info.memory).map(|gib| gib * 1024.0 * 1024.0 * 1024.0),
+    };
+    InstanceMeta {
+        name: info.instance_name.unwrap_or_default().into(),
+        profile: interner.profile(profile),
         created: info.create_time.as_deref().and_then(unix_time),
         expiry: prepaid
             .then(|| info.expired_time.as_deref().and_then(unix_time))
@@ -303,25 +306,47 @@ mod tests {
             ..InstanceInfo::default()
         };
         let meta = instance_meta(info.clone(), &tags, &mut Interner::default());
-        assert_eq!(&*meta.labels[0], "web");
-        assert_eq!(&*meta.labels[1], "");
+        assert_eq!(&*meta.name, "web");
+        assert_eq!(&*meta.profile.labels[0], "");
         assert_eq!(
-            meta.tags.iter().map(|t| &**t).collect::<Vec<_>>(),
+            meta.profile.tags.iter().map(|t| &**t).collect::<Vec<_>>(),
             ["prod", "", "a"]
         );
-        assert_eq!(meta.memory_bytes, Some(8.0 * 1024.0 * 1024.0 * 1024.0));
-        assert_eq!(meta.cpu_count, None, "a negative count is no count");
+        assert_eq!(
+            meta.profile.memory_bytes,
+            Some(8.0 * 1024.0 * 1024.0 * 1024.0)
+        );
+        assert_eq!(meta.profile.cpu_count, None, "a negative count is no count");
         assert_eq!(meta.created, None);
         assert_eq!(meta.expiry, Some(1_786_782_600.0));
         assert_eq!(meta.auto_renew, Some(false));
         let postpaid = instance_meta(
             InstanceInfo {
                 instance_charge_type: Some("POSTPAID".into()),
-                ..info
+                ..info.clone()
             },
             &tags,
             &mut Interner::default(),
         );
         assert_eq!((postpaid.expiry, postpaid.auto_renew), (None, None));
+        // Two instances of one kind, read by one walk, share one profile; another kind has its own.
+        let mut interner = Interner::default();
+        let twin = |id: &str, zone: &str, interner: &mut Interner| {
+            let row = InstanceInfo {
+                instance_id: id.into(),
+                zone_id: Some(zone.into()),
+                ..info.clone()
+            };
+            instance_meta(row, &tags, interner)
+        };
+        let (a, b) = (
+            twin("a", "FRA-A", &mut interner),
+            twin("b", "FRA-A", &mut interner),
+        );
+        assert!(Arc::ptr_eq(&a.profile, &b.profile));
+        assert!(!Arc::ptr_eq(
+            &a.profile,
+            &twin("c", "SIN-A", &mut interner).profile
+        ));
     }
 }

@@ -107,12 +107,9 @@ pub fn label_name(key: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceMeta {
     pub id: Box<str>,
-    /// In the order of [`INFO_LABELS`].
-    pub labels: [Arc<str>; 6],
-    /// One value per allow-listed tag key, in the allow-list's order.
-    pub tags: Box<[Arc<str>]>,
-    pub cpu_count: Option<f64>,
-    pub memory_bytes: Option<f64>,
+    pub name: Box<str>,
+    /// What it has in common with instances of its kind, stored once for all of them.
+    pub profile: Arc<Profile>,
     pub created: Option<f64>,
     /// Prepaid instances only.
     pub expiry: Option<f64>,
@@ -120,33 +117,83 @@ pub struct InstanceMeta {
     pub auto_renew: Option<bool>,
 }
 
-/// Label values stored once each: zones, types, images, billing, resource groups and tag values repeat across a
-/// whole fleet. Instance names do not (each is its own instance's), so they are not interned: the table would
-/// only grow as large as the fleet.
+/// What an instance has in common with the others of its kind: zone, type, image, billing, resource group,
+/// allow-listed tags, vCPUs and memory. A fleet has few distinct profiles, so each is stored once ([`Interner`])
+/// and a row holds a pointer to it: a row is then under half the size it would be with these inline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// In the order of [`INFO_LABELS`] after `instance_name`.
+    pub labels: [Arc<str>; 5],
+    /// One value per allow-listed tag key, in the allow-list's order.
+    pub tags: Box<[Arc<str>]>,
+    pub cpu_count: Option<f64>,
+    pub memory_bytes: Option<f64>,
+}
+
+// The numbers are finite (the poll drops any other), so equality is an equivalence and their bits hash it.
+impl Eq for Profile {}
+
+impl std::hash::Hash for Profile {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.labels.hash(state);
+        self.tags.hash(state);
+        self.cpu_count.map(f64::to_bits).hash(state);
+        self.memory_bytes.map(f64::to_bits).hash(state);
+    }
+}
+
+impl InstanceMeta {
+    /// The values of the info series' labels, in the order of [`INFO_LABELS`].
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(&*self.name).chain(self.profile.labels.iter().map(|v| &**v))
+    }
+}
+
+/// Label values and profiles stored once each: zones, types, images, billing, resource groups and tag values
+/// repeat across a whole fleet, and so do their combinations. Instance names do not (each is its own
+/// instance's), so they are not interned: the table would only grow as large as the fleet.
 #[derive(Default)]
-pub struct Interner(HashSet<Arc<str>>);
+pub struct Interner {
+    values: HashSet<Arc<str>>,
+    profiles: HashSet<Arc<Profile>>,
+}
 
 impl Interner {
-    /// An interner holding the values `metadata` stores, so rows read now share them with the rows served now.
+    /// An interner holding the values and profiles `metadata` stores, so rows read now share them with the rows
+    /// served now.
     pub fn seeded(metadata: Option<&Metadata>) -> Interner {
         let mut interner = Interner::default();
         for row in metadata.iter().flat_map(|m| m.instances()) {
-            for value in row.labels[1..].iter().chain(row.tags.iter()) {
-                if !interner.0.contains(value) {
-                    interner.0.insert(value.clone());
-                }
+            if interner.profiles.contains(&row.profile) {
+                continue;
             }
+            for value in row.profile.labels.iter().chain(row.profile.tags.iter()) {
+                interner.values.insert(value.clone());
+            }
+            interner.profiles.insert(row.profile.clone());
         }
         interner
     }
 
     /// The stored copy of `value`, stored now if it is new.
     pub fn intern(&mut self, value: &str) -> Arc<str> {
-        match self.0.get(value) {
+        match self.values.get(value) {
             Some(shared) => shared.clone(),
             None => {
                 let shared: Arc<str> = value.into();
-                self.0.insert(shared.clone());
+                self.values.insert(shared.clone());
+                shared
+            }
+        }
+    }
+
+    /// The stored copy of `profile` (its values taken from [`Interner::intern`]), stored now if it is new.
+    pub fn profile(&mut self, profile: Profile) -> Arc<Profile> {
+        match self.profiles.get(&profile) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared = Arc::new(profile);
+                self.profiles.insert(shared.clone());
                 shared
             }
         }
@@ -248,17 +295,13 @@ mod tests {
     fn lookups_and_merges_keep_the_order() {
         let meta = |id: &str, name: &str| InstanceMeta {
             id: id.into(),
-            labels: [
-                name.into(),
-                "".into(),
-                "".into(),
-                "".into(),
-                "".into(),
-                "".into(),
-            ],
-            tags: Box::new([]),
-            cpu_count: None,
-            memory_bytes: None,
+            name: name.into(),
+            profile: Arc::new(Profile {
+                labels: std::array::from_fn(|_| "".into()),
+                tags: Box::new([]),
+                cpu_count: None,
+                memory_bytes: None,
+            }),
             created: None,
             expiry: None,
             auto_renew: None,
@@ -268,11 +311,11 @@ mod tests {
             SystemTime::UNIX_EPOCH,
         );
         assert_eq!(m.instances().len(), 2);
-        assert_eq!(&*m.get("b").unwrap().labels[0], "new");
+        assert_eq!(&*m.get("b").unwrap().name, "new");
         let m2 = m.with(vec![Arc::new(meta("c", "c")), Arc::new(meta("a", "y"))]);
         let ids: Vec<&str> = m2.instances().iter().map(|i| &*i.id).collect();
         assert_eq!(ids, ["a", "b", "c"]);
-        assert_eq!(&*m2.get("a").unwrap().labels[0], "y");
+        assert_eq!(&*m2.get("a").unwrap().name, "y");
         assert!(m2.get("z").is_none());
         assert_eq!(m2.unknown(["0", "a", "aa", "c", "d"]), ["0", "aa", "d"]);
         // A row read again unchanged is the served row itself; a changed one is new.
@@ -290,7 +333,7 @@ mod tests {
         assert!(
             m2.instances()
                 .iter()
-                .any(|r| Arc::ptr_eq(&r.labels[1], &zone))
+                .any(|r| Arc::ptr_eq(&r.profile.labels[0], &zone))
         );
         assert_eq!(m2.unknown([]), Vec::<&str>::new());
     }
