@@ -1,23 +1,29 @@
 //! One account's API budget, shared by its two polls: at most `PAGE_CONCURRENCY` calls in flight across both
-//! (Zenlayer rate-limits per account, and two walks at once would double the burst it sees), the status poll's
-//! pages before the metadata poll's, and the first metadata walk only once the first status poll has finished,
-//! so that start-up to ready is the status walk alone. Each poll calls the API through its [`Lane`].
+//! (Zenlayer rate-limits per account, and two walks at once would double the burst it sees), a freed slot going
+//! to a waiting status call before a metadata call, and the first metadata walk only once the first status poll
+//! has finished, so that start-up to ready is the status walk alone. Each poll calls the API through its [`Lane`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
-use tokio::sync::{Semaphore, SemaphorePermit, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::zenlayer::model::{Page, PageRequest};
 use crate::zenlayer::{ApiError, Client};
 
 /// The calls in flight of one account and who goes first.
 pub struct Budget {
-    calls: Semaphore,
-    /// Status walks in progress: metadata calls wait while there is one.
-    status_walks: watch::Sender<usize>,
+    state: Mutex<Slots>,
+    /// Told whenever a slot frees: every waiter looks again (there are at most a few dozen).
+    freed: Notify,
     /// Whether a status poll has finished, successfully or not.
     status_polled: watch::Sender<bool>,
+}
+
+struct Slots {
+    free: usize,
+    /// Status calls waiting for a slot: while there are any, a freed slot is theirs.
+    status_waiting: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +40,27 @@ pub struct Lane {
     priority: Priority,
 }
 
+/// A slot of the budget, given back when dropped.
+struct Slot<'a>(&'a Budget);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.lock().free += 1;
+        self.0.freed.notify_waiters();
+    }
+}
+
+/// A status call counted as waiting until it has its slot or gives up (its poll timed out).
+struct Waiting<'a>(&'a Budget);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.lock().status_waiting -= 1;
+        // A metadata call may have been waiting behind this one.
+        self.0.freed.notify_waiters();
+    }
+}
+
 impl Budget {
     /// A budget of `concurrency` calls in flight for `client`, and the lanes of the status and metadata polls.
     pub fn lanes(client: Arc<Client>, concurrency: usize) -> (Lane, Lane) {
@@ -48,15 +75,17 @@ impl Budget {
 
     fn new(concurrency: usize) -> Arc<Budget> {
         Arc::new(Budget {
-            calls: Semaphore::new(concurrency.max(1)),
-            status_walks: watch::Sender::new(0),
+            state: Mutex::new(Slots {
+                free: concurrency.max(1),
+                status_waiting: 0,
+            }),
+            freed: Notify::new(),
             status_polled: watch::Sender::new(false),
         })
     }
 
-    fn status_walk(&self) -> StatusWalk<'_> {
-        self.status_walks.send_modify(|n| *n += 1);
-        StatusWalk(Some(self))
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn after_first_status_poll(&self) {
@@ -67,30 +96,34 @@ impl Budget {
             .await;
     }
 
-    async fn call(&self, priority: Priority) -> SemaphorePermit<'_> {
-        let closed = "the budget's semaphore is never closed";
-        if priority == Priority::Status {
-            return self.calls.acquire().await.expect(closed);
-        }
-        let mut walks = self.status_walks.subscribe();
+    /// A slot for one call. A status call takes any free slot; a metadata call only one no status call is
+    /// waiting for. A metadata walk is thus never starved (a slot freed while the status walk decodes its page
+    /// goes to it), even when status polls run back to back, and status pages still come first.
+    async fn call(&self, priority: Priority) -> Slot<'_> {
+        let mut waiting = None;
         loop {
-            let _ = walks.wait_for(|n| *n == 0).await;
-            let permit = self.calls.acquire().await.expect(closed);
-            // A status walk that started while this call waited in line goes first: the slot is handed on.
-            if *walks.borrow() == 0 {
-                return permit;
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            {
+                let mut slots = self.lock();
+                let turn = match priority {
+                    Priority::Status => true,
+                    Priority::Metadata => slots.status_waiting == 0,
+                };
+                if slots.free > 0 && turn {
+                    slots.free -= 1;
+                    drop(slots);
+                    drop(waiting.take());
+                    return Slot(self);
+                }
+                if priority == Priority::Status && waiting.is_none() {
+                    slots.status_waiting += 1;
+                    waiting = Some(Waiting(self));
+                }
+                // Registered before the lock is let go, so a slot freed from now on wakes this call.
+                freed.as_mut().enable();
             }
-        }
-    }
-}
-
-/// A status walk in progress; metadata calls wait until it is dropped.
-pub struct StatusWalk<'a>(Option<&'a Budget>);
-
-impl Drop for StatusWalk<'_> {
-    fn drop(&mut self) {
-        if let Some(budget) = self.0 {
-            budget.status_walks.send_modify(|n| *n -= 1);
+            freed.await;
         }
     }
 }
@@ -102,16 +135,8 @@ impl Lane {
         action: &'static str,
         request: &PageRequest,
     ) -> Result<Page<T>, ApiError> {
-        let _permit = self.budget.call(self.priority).await;
+        let _slot = self.budget.call(self.priority).await;
         self.client.describe_page(action, request).await
-    }
-
-    /// Marks a walk of this lane in progress: on the status lane, metadata calls wait until it ends.
-    pub fn walking(&self) -> StatusWalk<'_> {
-        match self.priority {
-            Priority::Status => self.budget.status_walk(),
-            Priority::Metadata => StatusWalk(None),
-        }
     }
 
     /// Records that a status poll finished, successfully or not.
@@ -131,35 +156,51 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test]
-    async fn status_calls_go_before_metadata_calls() {
+    async fn status_calls_go_first_and_metadata_calls_still_get_freed_slots() {
         let budget = Budget::new(2);
-        // Both slots taken by metadata calls; then a status walk starts, and a metadata call asks first.
         let m1 = budget.call(Priority::Metadata).await;
-        let _m2 = budget.call(Priority::Metadata).await;
-        let walk = budget.status_walk();
-        let waiting_metadata = tokio::spawn({
+        let s1 = budget.call(Priority::Status).await;
+        // Full: a metadata call asks first, then a status call.
+        let metadata = tokio::spawn({
             let budget = budget.clone();
             async move {
-                let _p = budget.call(Priority::Metadata).await;
+                let _slot = budget.call(Priority::Metadata).await;
             }
         });
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let status = tokio::spawn({
+            let budget = budget.clone();
+            async move {
+                let _slot = budget.call(Priority::Status).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
         drop(m1);
-        // The freed slot goes to the status call, not to the metadata call that asked first.
-        let s1 = tokio::time::timeout(Duration::from_secs(5), budget.call(Priority::Status))
-            .await
-            .expect("the status call gets the freed slot");
+        // The freed slot goes to the status call, though the metadata call asked first.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!metadata.is_finished(), "a status call was waiting");
+        // With no status call waiting, the next freed slot is the metadata call's, even mid-walk.
         drop(s1);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(
-            !waiting_metadata.is_finished(),
-            "no metadata call starts while a status walk is in progress"
-        );
-        drop(walk);
-        tokio::time::timeout(Duration::from_secs(5), waiting_metadata)
+        tokio::time::timeout(Duration::from_secs(5), metadata)
             .await
-            .expect("metadata calls resume after the walk")
+            .expect("the metadata call gets a slot no status call waits for")
             .unwrap();
+        status.await.unwrap();
+        assert_eq!(budget.lock().free, 2, "every slot given back");
+    }
+
+    #[tokio::test]
+    async fn a_status_call_that_gives_up_lets_metadata_calls_go() {
+        let budget = Budget::new(1);
+        let held = budget.call(Priority::Metadata).await;
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(20), budget.call(Priority::Status)).await;
+        assert!(gave_up.is_err());
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(5), budget.call(Priority::Metadata))
+            .await
+            .expect("no status call is counted as waiting any more");
     }
 
     #[tokio::test]

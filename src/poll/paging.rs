@@ -101,7 +101,6 @@ impl Paging<'_> {
             }
             Ok(total.div_ceil(page_size) as u32)
         };
-        let _walking = self.lane.walking();
         let (_, first) = self.fetch::<T>(1).await;
         let first = first.map_err(|error| PollError::Api { page: 1, error })?;
         check_consistent(1, &first, page_size)?;
