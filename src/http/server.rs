@@ -134,10 +134,17 @@ impl Connection {
         // Nothing is set up for a connection until its client sends something: ten thousand idle sockets then
         // cost a task each, not a TLS session or hyper's buffers each. One that stays silent for as long as a
         // request head may take is closed, as hyper would.
-        match tokio::time::timeout(self.handshake_timeout, stream.readable()).await {
-            Ok(Ok(())) => {}
+        // A peek, not a readiness wait: readiness can be reported before any byte has arrived.
+        match tokio::time::timeout(self.handshake_timeout, stream.peek(&mut [0u8; 1])).await {
+            Ok(Ok(1..)) => {}
             _ => return,
         }
+        // Boxed, so the task of a connection still waiting holds only this much: the handshake's and hyper's
+        // state machines are several kilobytes, ten thousand idle sockets' worth of them over a hundred megabytes.
+        Box::pin(self.serve_ready(stream, write_stall_timeout)).await;
+    }
+
+    async fn serve_ready(self, stream: TcpStream, write_stall_timeout: Duration) {
         let io = StallGuard::new(stream, write_stall_timeout);
         let (tls, allowed_sans) = {
             let web = self.state.web.load();
