@@ -12,8 +12,8 @@
 //! - [`poll`]: the loop both polls run (interval, deadline, metrics, publication) and the paged walk they share.
 //! - [`status`]: the status poll, its snapshot and the status vocabulary.
 //! - [`metadata`]: the metadata poll, its snapshot and the tag allow-list.
-//! - [`exposition`]: an account's snapshots → the exposition bytes served, plain and pre-compressed, once per
-//!   change, and every account's joined family by family for a scrape.
+//! - [`exposition`]: an account's snapshots → the exposition bytes served, compressed once per change and held
+//!   so, and every account's joined family by family for a scrape.
 //! - [`http`]: the server and its routes, the stall bound, the web configuration (TLS, basic authentication) and
 //!   the `--healthcheck` self-probe. [`telemetry`]: self-metrics and logging.
 //! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks.

@@ -70,21 +70,44 @@ struct Run {
 fn measure(bin: &Path, n: usize, metadata: bool, seconds: u64, work: &Path) -> Run {
     let (_sim, url, sim_addr) = sim(n, LATENCY_MS);
     let interval = if metadata { METADATA_EVERY_S } else { "0" };
-    let (exporter, addr, polls, started) = exporter(
-        bin,
-        &url,
-        &[("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", interval)],
-    );
+    let start = |poll_interval: &str| {
+        let settings = [
+            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", interval),
+            ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", poll_interval),
+        ];
+        let (exporter, addr, polls, started) = exporter(bin, &url, &settings);
+        wait_until("readiness", Duration::from_secs(600), || {
+            get(addr, "/readyz", "").0 == 200
+        });
+        let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+        (exporter, addr, polls, ready_ms)
+    };
+    // Start-up to ready is one poll's length, which wobbles on a shared machine: the median of three starts. The
+    // first two poll at the default interval (60 s), so their first metadata walk is what a user sees: it starts
+    // once the first status poll has finished and has the account's API budget to itself.
+    let mut starts = Vec::new();
+    let mut walks = Vec::new();
+    for _ in 0..2 {
+        let (_exporter, _, polls, ready_ms) = start("60");
+        starts.push(ready_ms);
+        if metadata {
+            wait_until("the first metadata poll", Duration::from_secs(600), || {
+                !polls.metadata_durations().is_empty()
+            });
+            walks.push(polls.metadata_durations()[0]);
+        }
+    }
+    // The third polls every 2 s, so that memory and scrapes are measured over many polls.
+    let (exporter, addr, polls, last) = start("2");
+    starts.push(last);
+    starts.sort_by(f64::total_cmp);
+    let ready_ms = starts[1];
     let pid = exporter.0.id();
-    wait_until("readiness", Duration::from_secs(600), || {
-        get(addr, "/readyz", "").0 == 200
-    });
-    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
     let metadata_walk_ms = metadata.then(|| {
         wait_until("the first metadata poll", Duration::from_secs(600), || {
             !polls.metadata_durations().is_empty()
         });
-        polls.metadata_durations()[0]
+        walks.iter().sum::<f64>() / walks.len() as f64
     });
     // The rest without latency: polls then take a fraction of the interval, and there is time between them.
     put(sim_addr, "/_sim/faults", "{\"latencyMs\":0}");
@@ -255,7 +278,7 @@ pub fn defaults_main(before: Option<PathBuf>, n: usize, seconds: u64, work: &Pat
         "### {n} instances, status only and the defaults (metadata on, two tags), {seconds} s per wrk run, 16 connections\n"
     );
     println!(
-        "| build | metadata | body plain / gzip | plain req/s (nginx) | ratio | gzip req/s (nginx) | ratio | RSS between polls | RSS peak | ready after ({LATENCY_MS} ms/call; ideal {ideal_ms:.0} ms) | ratio | first metadata walk |"
+        "| build | metadata | body plain / gzip | plain req/s (nginx) | ratio | gzip req/s (nginx) | ratio | RSS between polls | RSS peak | ready after, median of 3 ({LATENCY_MS} ms/call; ideal {ideal_ms:.0} ms) | ratio | first metadata walk (60 s status interval) |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (build, bin) in &builds {

@@ -1,5 +1,5 @@
-//! Snapshots → the instance families of one account, rendered once per published snapshot in plain and
-//! pre-compressed form, one part per family so several accounts' parts can be served family by family (`scrape`
+//! Snapshots → the instance families of one account, rendered and compressed once per published snapshot (held
+//! compressed only, see `gzip`), one part per family so several accounts' parts can be served family by family (`scrape`
 //! joins them). It knows nothing of the API: its input is a `Snapshot` (and a `Metadata` snapshot, joined to it),
 //! its output bytes.
 
@@ -246,11 +246,6 @@ impl Rendered {
             })
             .iter()
             .collect()
-    }
-
-    /// Bytes of plain text held for serving.
-    pub fn text_len(&self) -> usize {
-        self.parts(true).iter().map(|p| p.len()).sum()
     }
 }
 

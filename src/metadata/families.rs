@@ -22,8 +22,8 @@ pub struct NumberFamily {
     pub value: fn(&InstanceMeta) -> Option<f64>,
 }
 
-/// The numbers the metadata gives, in the order they are exported. A new number is a field of `InstanceMeta`
-/// (filled by `poll::instance_meta`) and a row here.
+/// The numbers the metadata gives, in the order they are exported. A new number is a field of `InstanceMeta` (or
+/// of its `Profile`), filled by `poll::instance_meta`, and a row here.
 pub const NUMBERS: [NumberFamily; 5] = [
     NumberFamily {
         name: "zenlayer_vm_instance_cpus",
