@@ -2,9 +2,8 @@
 //! instances, and 1,000 accounts over 4 shards.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -12,22 +11,11 @@ use crate::harness::*;
 /// A simulator serving `accounts` accounts of `instances` each (in one process, as one API endpoint serves every
 /// account), and the accounts file it prints.
 fn accounts_sim(accounts: usize, instances: usize, work: &Path) -> (Proc, SocketAddr, PathBuf) {
-    let mut sim = Command::new(SIM)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--instances",
-            &instances.to_string(),
-            "--accounts",
-            &accounts.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("zenlayer-sim");
+    let (count, size) = (accounts.to_string(), instances.to_string());
+    let mut sim = sim_process(&["--instances", &size, "--accounts", &count]);
     let file = work.join(format!("accounts-{accounts}x{instances}.yml"));
     let mut text = String::new();
-    let mut lines = BufReader::new(sim.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(sim.0.stdout.take().unwrap()).lines();
     // A single account is printed as a banner, not a file: write that one's entry ourselves.
     if accounts == 1 {
         let banner: Vec<String> = lines.by_ref().take(5).map(Result::unwrap).collect();
@@ -64,7 +52,7 @@ fn accounts_sim(accounts: usize, instances: usize, work: &Path) -> (Proc, Socket
         .trim_end_matches('/')
         .parse()
         .unwrap();
-    (Proc(sim), addr, file)
+    (sim, addr, file)
 }
 
 /// Interval of every poll in the accounts benchmark: 1,000 accounts polled every 2 s would be 500 polls a second
@@ -78,31 +66,24 @@ fn accounts_exporter(
     total: u32,
     metadata: &str,
 ) -> (Proc, SocketAddr, Polls, Instant) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let started = Instant::now();
-    let mut exporter = Command::new(EXPORTER)
-        .env_clear()
-        .env("ZENLAYER_EXPORTER_ACCOUNTS_FILE", file)
-        .env("ZENLAYER_EXPORTER_TOTAL_SHARDS", total.to_string())
-        .env("ZENLAYER_EXPORTER_SHARD", shard.to_string())
-        .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", addr.to_string())
-        .env(
-            "ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS",
-            ACCOUNTS_INTERVAL_S.to_string(),
-        )
-        .env("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", metadata)
-        .env("ZENLAYER_EXPORTER_TAG_LABELS", "env,team")
-        .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn,zenlayer_exporter::poll=debug")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("zenlayer-exporter");
-    let polls = Polls::follow(exporter.stderr.take().unwrap());
-    let exporter = Proc(exporter);
-    wait_until("the exporter to listen", Duration::from_secs(30), || {
-        TcpStream::connect(addr).is_ok()
-    });
-    (exporter, addr, polls, started)
+    let (total, shard, interval) = (
+        total.to_string(),
+        shard.to_string(),
+        ACCOUNTS_INTERVAL_S.to_string(),
+    );
+    exporter(
+        Path::new(EXPORTER),
+        &[
+            (
+                "ZENLAYER_EXPORTER_ACCOUNTS_FILE",
+                &file.display().to_string(),
+            ),
+            ("ZENLAYER_EXPORTER_TOTAL_SHARDS", &total),
+            ("ZENLAYER_EXPORTER_SHARD", &shard),
+            ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", &interval),
+            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", metadata),
+        ],
+    )
 }
 
 struct AccountsRow {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::*;
+use crate::harness::{self, *};
 
 /// Metadata polls this often while memory is measured, rather than every 300 s, so a run sees several: each poll
 /// builds the same snapshot whatever the interval, and memory peaks while one is built beside the served one.
@@ -24,35 +24,11 @@ const LATENCY_MS: u64 = 50;
 const PAGE_SIZE: u64 = 1000;
 const PAGE_CONCURRENCY: u64 = 4;
 
-/// An exporter binary on the simulator at `url`, with `extra` settings, its poll log followed.
+/// An exporter binary on the simulator at `url`, with `extra` settings.
 fn exporter(bin: &Path, url: &str, extra: &[(&str, &str)]) -> (Proc, SocketAddr, Polls, Instant) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let started = Instant::now();
-    let mut command = Command::new(bin);
-    command
-        .env_clear()
-        .env("ZENLAYER_EXPORTER_API_URL", url)
-        .env("ZENLAYERCLOUD_ACCESS_KEY_ID", "SIMAKID0000000000001")
-        .env(
-            "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD",
-            "sim-secret-0000000000000001",
-        )
-        .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", addr.to_string())
-        .env("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "2")
-        .env("ZENLAYER_EXPORTER_TAG_LABELS", "env,team")
-        .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn,zenlayer_exporter::poll=debug")
-        .stderr(Stdio::piped());
-    for (key, value) in extra {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().expect("the exporter binary");
-    let polls = Polls::follow(child.stderr.take().unwrap());
-    let child = Proc(child);
-    wait_until("the exporter to listen", Duration::from_secs(30), || {
-        TcpStream::connect(addr).is_ok()
-    });
-    (child, addr, polls, started)
+    let mut settings = sim_account(url).to_vec();
+    settings.extend_from_slice(extra);
+    harness::exporter(bin, &settings)
 }
 
 struct Run {

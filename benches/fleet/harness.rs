@@ -31,21 +31,24 @@ impl Drop for Proc {
     }
 }
 
-/// `zenlayer-sim` serving `instances` with `latency_ms` added to every call: the process, its URL, its address.
-pub fn sim(instances: usize, latency_ms: u64) -> (Proc, String, SocketAddr) {
-    let mut sim = Command::new(SIM)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--instances",
-            &instances.to_string(),
-            "--latency-ms",
-            &latency_ms.to_string(),
-        ])
+/// `zenlayer-sim` on a free loopback port with `args`, its standard output piped (it prints where it serves, and
+/// with `--accounts` the accounts file).
+pub fn sim_process(args: &[&str]) -> Proc {
+    let child = Command::new(SIM)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("zenlayer-sim");
-    let first = BufReader::new(sim.stdout.take().unwrap())
+    Proc(child)
+}
+
+/// `zenlayer-sim` serving `instances` with `latency_ms` added to every call: the process, its URL, its address.
+pub fn sim(instances: usize, latency_ms: u64) -> (Proc, String, SocketAddr) {
+    let (instances, latency_ms) = (instances.to_string(), latency_ms.to_string());
+    let mut sim = sim_process(&["--instances", &instances, "--latency-ms", &latency_ms]);
+    let first = BufReader::new(sim.0.stdout.take().unwrap())
         .lines()
         .next()
         .unwrap()
@@ -60,7 +63,46 @@ pub fn sim(instances: usize, latency_ms: u64) -> (Proc, String, SocketAddr) {
         .trim_end_matches('/')
         .parse()
         .unwrap();
-    (Proc(sim), url, addr)
+    (sim, url, addr)
+}
+
+/// An exporter binary with the settings every measurement shares (its own port, two tags allow-listed, JSON logs
+/// with the polls at debug, which is how polls are followed: watching them costs the exporter nothing) and
+/// `settings`, which may override them. Returns once it listens.
+pub fn exporter(bin: &Path, settings: &[(&str, &str)]) -> (Proc, SocketAddr, Polls, Instant) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let started = Instant::now();
+    let mut command = Command::new(bin);
+    command
+        .env_clear()
+        .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", addr.to_string())
+        .env("ZENLAYER_EXPORTER_TAG_LABELS", "env,team")
+        .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn,zenlayer_exporter::poll=debug")
+        .stderr(Stdio::piped());
+    for (key, value) in settings {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("the exporter binary");
+    let polls = Polls::follow(child.stderr.take().unwrap());
+    let child = Proc(child);
+    wait_until("the exporter to listen", Duration::from_secs(30), || {
+        TcpStream::connect(addr).is_ok()
+    });
+    (child, addr, polls, started)
+}
+
+/// The settings of the simulator's first account at `url`, polled every 2 s.
+pub fn sim_account(url: &str) -> [(&str, &str); 4] {
+    [
+        ("ZENLAYER_EXPORTER_API_URL", url),
+        ("ZENLAYERCLOUD_ACCESS_KEY_ID", "SIMAKID0000000000001"),
+        (
+            "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD",
+            "sim-secret-0000000000000001",
+        ),
+        ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "2"),
+    ]
 }
 
 pub fn free_port() -> u16 {

@@ -15,9 +15,7 @@ mod accounts;
 mod defaults;
 mod harness;
 
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -72,33 +70,10 @@ fn render_time(n: usize) -> f64 {
 fn measure(n: usize, seconds: u64, metadata: &str, work: &Path) -> Row {
     let (_sim, sim_url, sim_addr) = sim(n, 0);
 
-    let port = free_port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let started = Instant::now();
-    let mut exporter = Command::new(EXPORTER)
-        .env_clear()
-        .env("ZENLAYER_EXPORTER_API_URL", &sim_url)
-        .env("ZENLAYERCLOUD_ACCESS_KEY_ID", "SIMAKID0000000000001")
-        .env(
-            "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD",
-            "sim-secret-0000000000000001",
-        )
-        .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", addr.to_string())
-        .env("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "2")
-        .env("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", metadata)
-        .env("ZENLAYER_EXPORTER_TAG_LABELS", "env,team")
-        .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn,zenlayer_exporter::poll=debug")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("zenlayer-exporter");
-    let pid = exporter.id();
-    // Polls are followed through the exporter's own debug log, so watching them costs it nothing.
-    let polls = Polls::follow(exporter.stderr.take().unwrap());
-    let _exporter = Proc(exporter);
-    wait_until("the exporter to listen", Duration::from_secs(30), || {
-        TcpStream::connect(addr).is_ok()
-    });
+    let mut settings = sim_account(&sim_url).to_vec();
+    settings.push(("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", metadata));
+    let (exporter, addr, polls, started) = exporter(Path::new(EXPORTER), &settings);
+    let pid = exporter.0.id();
     wait_until("readiness", Duration::from_secs(300), || {
         get(addr, "/readyz", "").0 == 200
     });

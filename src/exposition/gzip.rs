@@ -338,18 +338,20 @@ fn deflate_into(
     }
 }
 
+/// `bytes` gunzipped by a single-member decoder: a body must be one gzip member, as every HTTP client expects.
+#[cfg(test)]
+pub(super) fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
-
-    fn gunzip(bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    }
 
     fn sent(chunks: Vec<Chunk>) -> (Vec<u8>, usize) {
         let mut frames = Frames::new(chunks);

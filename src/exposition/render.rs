@@ -266,10 +266,10 @@ pub fn render_instances(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::gzip::gunzip;
     use crate::exposition::scrape::ScrapeBody;
     use crate::metadata::{InstanceMeta, Metadata, Profile, TagLabels};
     use crate::status::KNOWN_STATUSES;
-    use std::io::Read;
     use std::sync::Arc;
 
     fn snap(pairs: &[(&str, &str)]) -> Arc<Snapshot> {
@@ -277,15 +277,6 @@ mod tests {
             pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())),
             SystemTime::UNIX_EPOCH,
         ))
-    }
-
-    fn gunzip(bytes: &[u8]) -> Vec<u8> {
-        // A single-member decoder: the body must be one gzip member, as every HTTP client expects.
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .unwrap();
-        out
     }
 
     #[test]

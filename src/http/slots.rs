@@ -230,6 +230,12 @@ mod tests {
         assert_eq!(connections_for(u64::MAX, 0), MAX_CONNECTIONS);
     }
 
+    /// A connection being admitted, on a task of its own.
+    fn admitting(slots: &Arc<Slots>) -> tokio::task::JoinHandle<(Slot, bool)> {
+        let slots = slots.clone();
+        tokio::spawn(async move { slots.admit().await })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_full_cap_sheds_the_oldest_connection_without_a_request() {
         let slots = Slots::new(3);
@@ -239,42 +245,30 @@ mod tests {
         assert!(!shed_a);
         a.served();
         // Full, and nobody idle long enough yet: a newcomer waits.
-        let early = tokio::spawn({
-            let slots = slots.clone();
-            async move { slots.admit().await }
-        });
+        let early = admitting(&slots);
         tokio::time::sleep(IDLE_AFTER / 2).await;
         assert!(!early.is_finished(), "a young connection is not shed");
         early.abort();
         tokio::time::sleep(IDLE_AFTER).await;
         // Full: b is the oldest without a request, not a.
-        let admitting = tokio::spawn({
-            let slots = slots.clone();
-            async move { slots.admit().await }
-        });
+        let newcomer = admitting(&slots);
         tokio::time::timeout(Duration::from_secs(5), b.shed())
             .await
             .expect("b is shed");
         drop(b);
-        let (d, shed) = admitting.await.unwrap();
+        let (d, shed) = newcomer.await.unwrap();
         assert!(shed);
         // c and d wait for requests, a has had one: the next to go is c.
-        let admitting = tokio::spawn({
-            let slots = slots.clone();
-            async move { slots.admit().await }
-        });
+        let newcomer = admitting(&slots);
         tokio::time::timeout(Duration::from_secs(5), c.shed())
             .await
             .expect("c is shed");
         drop(c);
-        let (_e, _) = admitting.await.unwrap();
+        let (_e, _) = newcomer.await.unwrap();
         // Every connection served: a new one waits for a slot to free instead.
         d.served();
         _e.served();
-        let waiting = tokio::spawn({
-            let slots = slots.clone();
-            async move { slots.admit().await }
-        });
+        let waiting = admitting(&slots);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "no served connection is shed");
         drop(a);
