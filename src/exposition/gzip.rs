@@ -192,8 +192,11 @@ pub(super) fn plain(parts: &[&Part], tail: Vec<u8>) -> Vec<Chunk> {
 /// them), large ready chunks sent as they are (shared, not copied), deflated ones inflated a frame at a time.
 pub struct Frames {
     chunks: VecDeque<Chunk>,
-    /// Inflating the front chunk: the decompressor and how much of its input it has taken.
-    inflating: Option<(Decompress, usize)>,
+    /// One decompressor for every deflated chunk of the body, reset between them: setting one up allocates its
+    /// state, and a plain scrape of many accounts inflates thousands of small parts.
+    inflater: Option<Decompress>,
+    /// Of the front chunk, when it is being inflated: input taken and text produced so far.
+    inflating: Option<(usize, usize)>,
     remaining: u64,
 }
 
@@ -208,6 +211,7 @@ impl Frames {
         let remaining = chunks.iter().map(|c| c.len() as u64).sum();
         Frames {
             chunks,
+            inflater: None,
             inflating: None,
             remaining,
         }
@@ -239,9 +243,14 @@ impl Frames {
                     self.chunks.pop_front();
                 }
                 Chunk::Deflated { deflate, len } => {
-                    let (decompress, taken) = self
-                        .inflating
-                        .get_or_insert_with(|| (Decompress::new(false), 0));
+                    let decompress = self.inflater.get_or_insert_with(|| Decompress::new(false));
+                    let (taken, produced) = match &mut self.inflating {
+                        Some(progress) => progress,
+                        None => {
+                            decompress.reset(false);
+                            self.inflating.insert((0, 0))
+                        }
+                    };
                     // Inflated straight into the frame, never past its size.
                     let start = frame.len();
                     frame.resize(start + FRAME.saturating_sub(start).max(1), 0);
@@ -252,10 +261,11 @@ impl Frames {
                         FlushDecompress::Sync,
                     );
                     *taken += (decompress.total_in() - in_before) as usize;
-                    let produced = (decompress.total_out() - out_before) as usize;
-                    frame.truncate(start + produced);
-                    let done = decompress.total_out() as usize >= *len;
-                    if status.is_err() || (produced == 0 && !done) {
+                    let now = (decompress.total_out() - out_before) as usize;
+                    *produced += now;
+                    frame.truncate(start + now);
+                    let done = *produced >= *len;
+                    if status.is_err() || (now == 0 && !done) {
                         tracing::error!("inflating a held part failed; the body ends short");
                         self.chunks.clear();
                         self.remaining = 0;

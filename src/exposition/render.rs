@@ -1,7 +1,7 @@
 //! Snapshots → the instance families of one account, rendered and compressed once per published snapshot (held
-//! compressed only, see `gzip`), one part per family so several accounts' parts can be served family by family (`scrape`
-//! joins them). It knows nothing of the API: its input is a `Snapshot` (and a `Metadata` snapshot, joined to it),
-//! its output bytes.
+//! compressed only, see `gzip`), one part per family so several accounts' parts can be served family by family
+//! (`scrape` joins them). It knows nothing of the API: its input is a `Snapshot` (and a `Metadata` snapshot,
+//! joined to it), its output bytes.
 
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;

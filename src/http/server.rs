@@ -133,8 +133,8 @@ impl Connection {
     async fn serve(self, stream: TcpStream, write_stall_timeout: Duration) {
         // Nothing is set up for a connection until its client sends something: ten thousand idle sockets then
         // cost a task each, not a TLS session or hyper's buffers each. One that stays silent for as long as a
-        // request head may take is closed, as hyper would.
-        // A peek, not a readiness wait: readiness can be reported before any byte has arrived.
+        // request head may take is closed, as hyper would. A peek, not a readiness wait: readiness can be
+        // reported before any byte has arrived.
         match tokio::time::timeout(self.handshake_timeout, stream.peek(&mut [0u8; 1])).await {
             Ok(Ok(1..)) => {}
             _ => return,

@@ -1,9 +1,10 @@
 //! The metadata poll as a [`Source`]: pages through `DescribeInstances` on its own, slower interval, sharing the
-//! account's API client and budget of calls (its first walk after the first status poll, its calls after the
-//! status walk's), and turns each row into the metadata snapshot's form (tag allow-list applied, timestamps parsed).
-//! Between full polls it looks up the instances the status poll found that the metadata does not know yet, so a
-//! new instance gets its name within one status interval, not one metadata interval. Its failures are its own:
-//! they are counted under `action="DescribeInstances"` and never touch the status metrics.
+//! account's API client and budget of calls (its first walk after the first status poll; a free call slot goes
+//! to a waiting status call first), and turns each row into the metadata snapshot's form (tag allow-list
+//! applied, timestamps parsed). Between full polls it looks up the instances the status poll found that the
+//! metadata does not know yet, so a new instance gets its name within one status interval, not one metadata
+//! interval. Its failures are its own: they are counted under `action="DescribeInstances"` and never touch the
+//! status metrics.
 
 use std::collections::HashSet;
 use std::sync::Arc;
