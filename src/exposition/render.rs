@@ -3,6 +3,7 @@
 //! (`scrape` joins them). It knows nothing of the API: its input is a `Snapshot` (and a `Metadata` snapshot,
 //! joined to it), its output bytes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -50,6 +51,8 @@ struct Inputs {
 /// deflate blocks ending on a byte boundary, so a scrape joins any parts, appends its own tail and one gzip
 /// member results.
 pub struct Rendered {
+    /// A number no other rendering of this process has: what a cache of answers made from it keys on.
+    pub serial: u64,
     pub instances: usize,
     pub taken_at: SystemTime,
     /// Instances with metadata served, and when the metadata's full poll was taken; `None` without metadata.
@@ -99,7 +102,9 @@ fn metadata_parts(
     tags: &TagLabels,
     label: &[u8],
 ) -> (Vec<Part>, usize) {
-    let joined = meta_families::join(snapshot, metadata);
+    let joined: Vec<&InstanceMeta> = meta_families::join(snapshot, metadata)
+        .map(|(_, meta)| meta)
+        .collect();
     let mut parts = vec![Part::rendered(&joined, |out, batch| {
         meta_families::info_lines(out, batch, tags, label)
     })];
@@ -208,7 +213,9 @@ impl Rendered {
             Some(p) if same_metadata => p.unlabeled.clone(),
             _ => OnceLock::new(),
         };
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
         Rendered {
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             instances: snapshot.instances().len(),
             taken_at: snapshot.taken_at(),
             named: meta.as_ref().map(|m| (m.named, m.metadata.taken_at())),
@@ -222,6 +229,14 @@ impl Rendered {
             },
             unlabeled,
         }
+    }
+
+    /// The snapshots this rendering was made from: what `/sd` reads, so its targets are the instances served.
+    pub fn sources(&self) -> (&Snapshot, Option<&Metadata>) {
+        (
+            &self.inputs.snapshot,
+            self.inputs.metadata.as_ref().map(|(m, _)| &**m),
+        )
     }
 
     /// The families' samples in serving order (the metadata ones only with metadata); `labeled: false` gives
@@ -300,6 +315,9 @@ mod tests {
             created: Some(1768465800.0),
             expiry: prepaid.then_some(1786782600.0),
             auto_renew: prepaid.then_some(false),
+            private_ip: None,
+            public_ip: None,
+            all_tags: Arc::new([]),
         };
         let metadata = Arc::new(Metadata::new(
             vec![
@@ -488,6 +506,9 @@ mod tests {
             created: None,
             expiry: None,
             auto_renew: None,
+            private_ip: None,
+            public_ip: None,
+            all_tags: Arc::new([]),
         };
         let metadata = Arc::new(Metadata::new(
             vec![meta("a"), meta("b")],

@@ -5,7 +5,7 @@ use std::io::Write as _;
 
 use crate::exposition::text::{Head, escape_label_value};
 use crate::metadata::{INFO_LABELS, InstanceMeta, Metadata, TagLabels};
-use crate::status::snapshot::Snapshot;
+use crate::status::snapshot::{Instance, Snapshot};
 
 const INFO_HELP: &str = "Always 1: the labels give each Zenlayer VM instance's name, zone, type, image, charge \
 type, resource group and allow-listed tags (ZENLAYER_EXPORTER_TAG_LABELS). Join on instance_id.";
@@ -61,18 +61,19 @@ impl NumberFamily {
     }
 }
 
-/// The metadata of the instances both snapshots know, in the status snapshot's order: one merge over the two
+/// Each instance both snapshots know with its metadata, in the status snapshot's order: one merge over the two
 /// sorted lists.
-pub fn join<'a>(snapshot: &Snapshot, metadata: &'a Metadata) -> Vec<&'a InstanceMeta> {
-    let mut joined: Vec<&InstanceMeta> = Vec::with_capacity(metadata.instances().len());
+pub fn join<'s, 'm>(
+    snapshot: &'s Snapshot,
+    metadata: &'m Metadata,
+) -> impl Iterator<Item = (&'s Instance, &'m InstanceMeta)> {
     let mut metas = metadata.instances().iter().peekable();
-    for instance in snapshot.instances() {
+    snapshot.instances().iter().filter_map(move |instance| {
         while metas.next_if(|m| m.id < instance.id).is_some() {}
-        if let Some(meta) = metas.next_if(|m| m.id == instance.id) {
-            joined.push(meta);
-        }
-    }
-    joined
+        metas
+            .next_if(|m| m.id == instance.id)
+            .map(|meta| (instance, &**meta))
+    })
 }
 
 /// The samples of the info family for `joined` (a batch of the joined instances), appended to `out`; `label`

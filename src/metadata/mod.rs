@@ -6,5 +6,6 @@ pub mod poll;
 pub mod snapshot;
 
 pub use snapshot::{
-    INFO_LABELS, InstanceMeta, Interner, MAX_TAG_LABELS, Metadata, Profile, TagLabels, label_name,
+    INFO_LABELS, InstanceMeta, Interner, MAX_TAG_LABELS, Metadata, Profile, TagLabels, TagSet,
+    label_name, label_safe,
 };

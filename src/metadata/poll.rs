@@ -6,14 +6,16 @@
 //! interval. Its failures are its own: they are counted under `action="DescribeInstances"` and never touch the
 //! status metrics.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
-use crate::metadata::{InstanceMeta, Interner, Metadata, Profile, TagLabels};
+use crate::metadata::{InstanceMeta, Interner, Metadata, Profile, TagLabels, label_safe};
 use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PollConfig, PollError, Source};
@@ -198,27 +200,44 @@ pub fn instance_meta(
     tags: &TagLabels,
     interner: &mut Interner,
 ) -> InstanceMeta {
-    let mut text = |v: Option<&str>| -> Arc<str> { interner.intern(v.unwrap_or("")) };
     let count = |v: Option<f64>| v.filter(|n| n.is_finite() && *n >= 0.0);
     let prepaid = info
         .instance_charge_type
         .as_deref()
         .is_some_and(|c| c.eq_ignore_ascii_case("PREPAID"));
+    // Every (key, value), sorted: a key listed twice keeps its smallest value, whatever order the API used.
+    let mut pairs: Vec<(&str, &str)> = info
+        .tags
+        .iter()
+        .flat_map(|t| t.list())
+        .filter_map(|t| Some((t.key.as_deref()?, t.value.as_deref().unwrap_or(""))))
+        .filter(|(key, _)| !key.is_empty())
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup_by(|later, first| later.0 == first.0);
     let mut tag_values: Vec<Option<&str>> = vec![None; tags.keys().len()];
-    if let Some(list) = &info.tags {
-        for tag in list.list() {
-            let (Some(key), value) = (tag.key.as_deref(), tag.value.as_deref().unwrap_or(""))
-            else {
-                continue;
-            };
-            if let Some(at) = tags.position(key) {
-                // A key listed twice keeps its smallest value, whatever order the API used.
-                if tag_values[at].is_none_or(|kept| value < kept) {
-                    tag_values[at] = Some(value);
-                }
-            }
+    for (key, value) in &pairs {
+        if let Some(at) = tags.position(key) {
+            tag_values[at] = Some(value);
         }
     }
+    // Keys that become the same label-safe key: the stable sort keeps them in byte order, the first stays.
+    let mut safe: Vec<(Cow<str>, &str)> = pairs.iter().map(|(k, v)| (label_safe(k), *v)).collect();
+    safe.sort_by(|a, b| a.0.cmp(&b.0));
+    safe.dedup_by(|later, first| later.0 == first.0);
+    let safe: Vec<(&str, &str)> = safe.iter().map(|(k, v)| (&**k, *v)).collect();
+    let all_tags = interner.tag_set(&safe);
+    let first_ipv4 = |list: &Option<Vec<Option<String>>>| {
+        list.iter()
+            .flatten()
+            .flatten()
+            .find_map(|a| a.trim().parse::<Ipv4Addr>().ok())
+    };
+    let (private_ip, public_ip) = (
+        first_ipv4(&info.private_ip_addresses),
+        first_ipv4(&info.public_ip_addresses),
+    );
+    let mut text = |v: Option<&str>| -> Arc<str> { interner.intern(v.unwrap_or("")) };
     let profile = Profile {
         labels: [
             text(info.zone_id.as_deref()),
@@ -239,6 +258,9 @@ pub fn instance_meta(
             .then(|| info.expired_time.as_deref().and_then(unix_time))
             .flatten(),
         auto_renew: prepaid.then_some(info.auto_renew).flatten(),
+        private_ip,
+        public_ip,
+        all_tags,
         id: info.instance_id,
     }
 }
@@ -308,6 +330,33 @@ mod tests {
         };
         let meta = instance_meta(info.clone(), &tags, &mut Interner::default());
         assert_eq!(&*meta.name, "web");
+        // Every tag for service discovery, label-safe and sorted; one value per key, the smallest.
+        let all: Vec<(&str, &str)> = meta.all_tags.iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(
+            all,
+            [("dup", "a"), ("env", "prod"), ("other", "x"), ("team", "")]
+        );
+        assert_eq!((meta.private_ip, meta.public_ip), (None, None));
+        let addressed = instance_meta(
+            InstanceInfo {
+                private_ip_addresses: Some(vec![
+                    None,
+                    Some("fd00::1".into()),
+                    Some(" 10.0.0.7".into()),
+                ]),
+                public_ip_addresses: Some(vec![
+                    Some("203.0.113.5".into()),
+                    Some("203.0.113.6".into()),
+                ]),
+                ..info.clone()
+            },
+            &tags,
+            &mut Interner::default(),
+        );
+        assert_eq!(
+            (addressed.private_ip, addressed.public_ip),
+            (Some([10, 0, 0, 7].into()), Some([203, 0, 113, 5].into()))
+        );
         assert_eq!(&*meta.profile.labels[0], "");
         assert_eq!(
             meta.profile.tags.iter().map(|t| &**t).collect::<Vec<_>>(),

@@ -4,6 +4,7 @@
 //! how it is written `exposition::render`'s.
 
 use std::collections::HashSet;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -91,17 +92,33 @@ impl TagLabels {
 /// `tag_` + `key`, with each character outside `[A-Za-z0-9_]` replaced by `_`: always a valid label name, and
 /// never one of the info series' own labels.
 pub fn label_name(key: &str) -> String {
-    let mut name = String::with_capacity(4 + key.len());
-    name.push_str("tag_");
-    name.extend(key.chars().map(|c| {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            c
-        } else {
-            '_'
-        }
-    }));
-    name
+    format!("tag_{}", label_safe(key))
 }
+
+/// `key` with each character outside `[A-Za-z0-9_]` replaced by `_` (borrowed when it has none): the tail of a
+/// label name made from a tag key, by the info series (`tag_`) and service discovery (`__meta_zenlayer_tag_`).
+pub fn label_safe(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return key.into();
+    }
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Every tag of one instance, as service discovery labels it: (label-safe key, value) pairs sorted by key. Tags
+/// are not allow-listed here: meta labels are dropped after relabeling, so they cost no series. When several
+/// keys become the same label-safe key, the key first in byte order keeps it and the others are left out; a key
+/// given twice keeps its smallest value (the info series' rule). Sets repeat across a fleet, so each is stored
+/// once ([`Interner`]).
+pub type TagSet = Arc<[(Arc<str>, Arc<str>)]>;
 
 /// One instance's metadata as the snapshot holds it. Empty strings stand for values the API did not give.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +132,12 @@ pub struct InstanceMeta {
     pub expiry: Option<f64>,
     /// Prepaid instances only.
     pub auto_renew: Option<bool>,
+    /// The first IPv4 address of each list, for service discovery; per instance, so on the row, not the profile.
+    pub private_ip: Option<Ipv4Addr>,
+    pub public_ip: Option<Ipv4Addr>,
+    /// Every tag, for service discovery. Not in the profile: tag values such as a cost centre multiply the
+    /// combinations, and a profile per instance would cost more than this pointer per row.
+    pub all_tags: TagSet,
 }
 
 /// What an instance has in common with the others of its kind: zone, type, image, billing, resource group,
@@ -156,6 +179,7 @@ impl InstanceMeta {
 pub struct Interner {
     values: HashSet<Arc<str>>,
     profiles: HashSet<Arc<Profile>>,
+    tag_sets: HashSet<TagSet>,
 }
 
 impl Interner {
@@ -164,6 +188,13 @@ impl Interner {
     pub fn seeded(metadata: Option<&Metadata>) -> Interner {
         let mut interner = Interner::default();
         for row in metadata.iter().flat_map(|m| m.instances()) {
+            if !interner.tag_sets.contains(&row.all_tags) {
+                for (key, value) in row.all_tags.iter() {
+                    interner.values.insert(key.clone());
+                    interner.values.insert(value.clone());
+                }
+                interner.tag_sets.insert(row.all_tags.clone());
+            }
             if interner.profiles.contains(&row.profile) {
                 continue;
             }
@@ -182,6 +213,23 @@ impl Interner {
             None => {
                 let shared: Arc<str> = value.into();
                 self.values.insert(shared.clone());
+                shared
+            }
+        }
+    }
+
+    /// The stored set of these (label-safe key, value) pairs, sorted by key and each key once, stored now if it
+    /// is new.
+    pub fn tag_set(&mut self, pairs: &[(&str, &str)]) -> TagSet {
+        let pairs: Vec<(Arc<str>, Arc<str>)> = pairs
+            .iter()
+            .map(|(key, value)| (self.intern(key), self.intern(value)))
+            .collect();
+        match self.tag_sets.get(pairs.as_slice()) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: TagSet = pairs.into();
+                self.tag_sets.insert(shared.clone());
                 shared
             }
         }
@@ -305,6 +353,9 @@ mod tests {
             created: None,
             expiry: None,
             auto_renew: None,
+            private_ip: None,
+            public_ip: None,
+            all_tags: Arc::new([]),
         };
         let m = Metadata::new(
             vec![meta("b", "old"), meta("a", "x"), meta("b", "new")],

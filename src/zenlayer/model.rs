@@ -71,6 +71,11 @@ pub struct InstanceInfo {
     pub expired_time: Option<String>,
     #[serde(default)]
     pub auto_renew: Option<bool>,
+    /// IPv4 addresses; a null element is skipped like an absent list.
+    #[serde(default)]
+    pub public_ip_addresses: Option<Vec<Option<String>>>,
+    #[serde(default)]
+    pub private_ip_addresses: Option<Vec<Option<String>>>,
     #[serde(default)]
     pub tags: Option<Tags>,
 }
@@ -313,6 +318,11 @@ mod tests {
         assert_eq!(web.zone_id.as_deref(), Some("FRA-A"));
         assert_eq!(web.expired_time.as_deref(), Some("2026-08-15T08:30:00Z"));
         assert_eq!(page.data_set[1].expired_time, None);
+        assert_eq!(
+            web.private_ip_addresses,
+            Some(vec![Some("10.0.0.12".to_owned())])
+        );
+        assert_eq!(web.public_ip_addresses.as_ref().map(Vec::len), Some(2));
     }
 
     #[test]
