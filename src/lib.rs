@@ -151,6 +151,7 @@ pub async fn run(
     }
     let state = Arc::new(AppState {
         accounts: accounts.clone(),
+        sd: Arc::new(exposition::sd::Cache::new(metrics.clone())),
         metrics,
         poll_interval: config.poll_interval,
         metadata_interval: config.metadata_interval,

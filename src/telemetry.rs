@@ -36,7 +36,12 @@ pub struct Metrics {
     pub config_reload_ok: Gauge,
     /// Registered only with an accounts file: the accounts this shard polls.
     pub accounts_owned: IntGaugeVec,
+    pub sd_requests: IntCounterVec,
+    pub sd_without_address: IntGaugeVec,
 }
+
+/// The answers `/sd` gives, counted by `zenlayer_exporter_sd_requests_total{code}`.
+pub const SD_CODES: [&str; 5] = ["200", "304", "400", "404", "500"];
 
 impl Metrics {
     /// A fresh registry with every process-wide self-metric registered (the accounts file's only with
@@ -79,6 +84,29 @@ impl Metrics {
             ),
             &["account", "shard", "total_shards"],
         )?;
+        let sd_requests = IntCounterVec::new(
+            Opts::new(
+                "zenlayer_exporter_sd_requests_total",
+                "Requests to /sd (Prometheus HTTP service discovery) by HTTP status code: 200 answered, 304 not \
+                 modified since the client's copy, 400 a bad parameter, 404 an account this replica does not \
+                 poll, 500 the rendering failed.",
+            ),
+            &["code"],
+        )?;
+        for code in SD_CODES {
+            sd_requests.with_label_values(&[code]);
+        }
+        let sd_without_address = IntGaugeVec::new(
+            Opts::new(
+                "zenlayer_exporter_sd_instances_without_address",
+                "Instances the latest /sd answer for this kind of address left out because they have no IPv4 \
+                 address of that kind (among the instances it asked for: statuses, account).",
+            ),
+            &["address"],
+        )?;
+        for address in crate::exposition::sd::Address::ALL {
+            sd_without_address.with_label_values(&[address.as_str()]);
+        }
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "zenlayer_exporter_build_info",
@@ -94,6 +122,8 @@ impl Metrics {
             registry.register(Box::new(config_reload_ok.clone()))?;
             registry.register(Box::new(accounts_owned.clone()))?;
         }
+        registry.register(Box::new(sd_requests.clone()))?;
+        registry.register(Box::new(sd_without_address.clone()))?;
         registry.register(Box::new(build_info))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -105,6 +135,8 @@ impl Metrics {
             web_config_reload_ok,
             config_reload_ok,
             accounts_owned,
+            sd_requests,
+            sd_without_address,
         })
     }
 }

@@ -91,6 +91,11 @@ impl Part {
         self.len == 0
     }
 
+    /// The CRC-32 of the text.
+    pub fn crc32(&self) -> u32 {
+        self.crc.clone().finalize()
+    }
+
     /// Bytes held for it.
     pub fn held_len(&self) -> usize {
         match &self.held {

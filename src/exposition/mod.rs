@@ -2,7 +2,7 @@
 //! metadata snapshot), rendered into one `Rendered` whenever either changes, so every scrape sees one
 //! consistent pair; and its own poll and API metrics, rendered when they change. It also tells which instances
 //! the status poll sees that the metadata does not know yet, for the metadata poller to look up. `scrape`
-//! joins what several accounts serve into one scrape.
+//! joins what several accounts serve into one scrape; `sd` answers service discovery from the same pairs.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +11,7 @@ pub mod gzip;
 pub mod health;
 pub mod render;
 pub mod scrape;
+pub mod sd;
 pub mod text;
 
 use crate::status::snapshot::Snapshot;

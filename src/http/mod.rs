@@ -1,5 +1,6 @@
-//! The HTTP side: `server` (listener, per-connection handling, authentication), `routes` (the answers: `/metrics`, `/probe`, the landing page, health),
-//! `slots` (the connection cap and who gives way at it), `stall` (the bound on writes to clients that stop reading), `web` (the web configuration: TLS, client
+//! The HTTP side: `server` (listener, per-connection handling, authentication), `routes` (the answers:
+//! `/metrics`, `/probe`, `/sd`, the landing page, health), `slots` (the connection cap and who gives way at it),
+//! `stall` (the bound on writes to clients that stop reading), `web` (the web configuration: TLS, client
 //! certificates, basic authentication) and `healthcheck` (the `--healthcheck` self-probe); [`AppState`] is what
 //! they all read. It serves what the exposition holds; it never calls the API.
 
@@ -30,4 +31,6 @@ pub struct AppState {
     /// TLS, users and headers; swapped whole when the web configuration file changes. TLS settings apply to
     /// connections accepted after a swap, users and headers to every request after it.
     pub web: Arc<ArcSwap<WebConfig>>,
+    /// `/sd`'s answers, kept until the snapshots they were made from change.
+    pub sd: Arc<crate::exposition::sd::Cache>,
 }

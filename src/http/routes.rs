@@ -1,11 +1,13 @@
 //! The answers: `/metrics` (every account's rendered exposition plus the self-metrics, gzip when asked),
-//! `/probe?account=NAME` (one account's, without its `account` label: the multi-target exporter pattern), `/`
+//! `/probe?account=NAME` (one account's, without its `account` label: the multi-target exporter pattern),
+//! `/sd?port=P` (the instances as Prometheus HTTP service discovery targets, from the same snapshots), `/`
 //! (the landing page), `/healthz`, `/readyz`, 404 and 405; and the body type that sends the shared rendered
-//! chunks without a copy. Synchronous: every answer is ready in memory. Authentication and headers are the
-//! server's.
+//! chunks without a copy. Every answer is ready in memory but a new `/sd` rendering, made off the runtime's
+//! threads. Authentication and headers are the server's.
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -18,14 +20,18 @@ use prometheus::Encoder as _;
 use super::AppState;
 use crate::account::Account;
 use crate::exposition::scrape::{Chunk, Frames};
+use crate::exposition::sd::{Query, Source};
 use crate::exposition::{render, scrape};
 use crate::telemetry::{REVISION, VERSION};
 
-/// Dispatches one request. Synchronous: every answer is ready in memory.
-pub fn route<B>(req: &Request<B>, state: &AppState) -> Response<ChunkBody> {
+/// Dispatches one request. Every answer but a new `/sd` rendering is ready in memory.
+pub async fn route<B>(req: &Request<B>, state: &AppState) -> Response<ChunkBody> {
     let path = req.uri().path();
     let head = req.method() == Method::HEAD;
-    if !matches!(path, "/metrics" | "/probe" | "/" | "/healthz" | "/readyz") {
+    if !matches!(
+        path,
+        "/metrics" | "/probe" | "/sd" | "/" | "/healthz" | "/readyz"
+    ) {
         return plain(StatusCode::NOT_FOUND, "not found: try /metrics\n", head);
     }
     if req.method() != Method::GET && !head {
@@ -42,6 +48,15 @@ pub fn route<B>(req: &Request<B>, state: &AppState) -> Response<ChunkBody> {
     match path {
         "/metrics" => metrics(req.headers(), state, head),
         "/probe" => probe(req, state, head),
+        "/sd" => {
+            let response = sd(req, state, head).await;
+            state
+                .metrics
+                .sd_requests
+                .with_label_values(&[response.status().as_str()])
+                .inc();
+            response
+        }
         "/healthz" => plain(StatusCode::OK, "ok\n", head),
         "/readyz" => match waiting_for(state) {
             None => plain(StatusCode::OK, "ready\n", head),
@@ -138,15 +153,9 @@ fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<ChunkBod
             head,
         );
     }
-    let Some(account) = state.accounts.find(name) else {
-        return text(
-            StatusCode::NOT_FOUND,
-            format!(
-                "unknown account {name}: not in the accounts file, or polled by another shard (this is shard {} of {})\n",
-                state.accounts.shard.index, state.accounts.shard.total
-            ),
-            head,
-        );
+    let account = match owned_account(state, name) {
+        Ok(account) => account,
+        Err(why) => return text(StatusCode::NOT_FOUND, why, head),
     };
     let body = scrape::assemble(
         &[account.exposition.contribution(false)],
@@ -155,6 +164,96 @@ fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<ChunkBod
         accepts_gzip(req.headers()),
     );
     exposition(body, head)
+}
+
+/// The account `name` of this replica, or what the 404 says of why it is not here.
+fn owned_account(state: &AppState, name: &str) -> Result<Arc<Account>, String> {
+    state.accounts.find(name).ok_or_else(|| {
+        format!(
+            "unknown account {name}: not in the accounts file, or polled by another shard (this is shard {} of {})\n",
+            state.accounts.shard.index, state.accounts.shard.total
+        )
+    })
+}
+
+/// Prometheus HTTP service discovery of the instances (`exposition::sd`): the accounts asked for (all of this
+/// replica's, or `account`), from the cache of answers.
+async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<ChunkBody> {
+    let query = match Query::parse(req.uri().query().unwrap_or("")) {
+        Ok(query) => query,
+        Err(why) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("bad /sd request: {why}\n"),
+                head,
+            );
+        }
+    };
+    let accounts = match &query.account {
+        None => state.accounts.all().to_vec(),
+        Some(_) if !state.accounts.named => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "bad /sd request: account is for an accounts file (ZENLAYER_EXPORTER_ACCOUNTS_FILE); without one, leave it out\n",
+                head,
+            );
+        }
+        Some(name) => match owned_account(state, name) {
+            Ok(account) => vec![account],
+            Err(why) => return text(StatusCode::NOT_FOUND, why, head),
+        },
+    };
+    let sources = accounts
+        .iter()
+        .filter_map(|a| {
+            Some(Source {
+                account: a.name.clone(),
+                rendered: a.exposition.rendered()?,
+            })
+        })
+        .collect();
+    let Some(answer) = state.sd.answer(query, sources).await else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot render the targets\n",
+            head,
+        );
+    };
+    // Weak: the gzip and plain bodies carry the same JSON, and one validator serves both.
+    let etag = HeaderValue::from_str(&format!("W/{}", answer.etag()))
+        .unwrap_or_else(|_| HeaderValue::from_static("W/\"\""));
+    let fresh = req
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim())
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == answer.etag());
+    let mut response = if fresh {
+        let mut response = Response::new(ChunkBody::new(Vec::new()));
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        let (chunks, gzip) = answer.body(accepts_gzip(req.headers()));
+        let length: usize = chunks.iter().map(Chunk::len).sum();
+        let mut response = Response::new(ChunkBody::new(if head { Vec::new() } else { chunks }));
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        if gzip {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        response
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, etag);
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 fn exposition(body: scrape::ScrapeBody, head: bool) -> Response<ChunkBody> {
@@ -267,7 +366,8 @@ fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Zenlayer exporter</title></head><body>\n\
          <h1>Zenlayer exporter</h1>\n<p>Version {VERSION} (revision {REVISION}); polling every {} s.</p>\n\
          {body}<ul><li><a href=\"/metrics\">/metrics</a></li><li><a href=\"/healthz\">/healthz</a></li>\
-         <li><a href=\"/readyz\">/readyz</a></li></ul>\n</body></html>\n",
+         <li><a href=\"/readyz\">/readyz</a></li>\
+         <li><a href=\"/sd?port=9100\">/sd?port=9100</a> (service discovery: node_exporter on every RUNNING instance)</li></ul>\n</body></html>\n",
         state.poll_interval.as_secs_f64()
     );
     let mut response = text(StatusCode::OK, page, head);

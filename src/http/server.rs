@@ -233,7 +233,7 @@ async fn handle<B>(
                 .map(HeaderValue::as_bytes);
             let head = req.method() == Method::HEAD;
             match users.check(given).await {
-                web::Login::Allowed => route(&req, state),
+                web::Login::Allowed => route(&req, state).await,
                 web::Login::Denied => {
                     reject(state, "unauthorized");
                     let mut denied = plain(StatusCode::UNAUTHORIZED, "unauthorized\n", head);
@@ -259,7 +259,7 @@ async fn handle<B>(
                 }
             }
         }
-        None => route(&req, state),
+        None => route(&req, state).await,
     };
     for (name, value) in &web.headers {
         response.headers_mut().insert(name.clone(), value.clone());

@@ -17,6 +17,7 @@ mod hostile_scrapers;
 mod metadata;
 mod paging;
 mod prometheus_e2e;
+mod sd;
 mod secrets;
 mod signing;
 mod simulator;

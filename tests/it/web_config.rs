@@ -183,7 +183,7 @@ async fn client_certificates_and_basic_auth_guard_every_endpoint() {
         (status == 200).then_some(())
     })
     .await;
-    for path in ["/metrics", "/", "/healthz", "/readyz"] {
+    for path in ["/metrics", "/", "/healthz", "/readyz", "/sd?port=9100"] {
         let (status, headers, body) = fetch(&good, &format!("{base}{path}"), user).await.unwrap();
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");

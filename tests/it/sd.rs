@@ -1,0 +1,441 @@
+//! `/sd`, Prometheus HTTP service discovery of the VMs, against the simulator's ground truth: the targets and
+//! labels of every named instance in the asked statuses, following releases, creations and stops; validators,
+//! HEAD, bad parameters with one line each, several accounts; and a real Prometheus whose `http_sd_configs` job,
+//! with the relabeling the docs show, lists exactly the expected targets and follows the fleet.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use zenlayer_exporter::sim::Simulator;
+use zenlayer_exporter::sim::metadata::MetadataOverride;
+
+use crate::common;
+use common::prometheus::{Prometheus, TempDir};
+use common::{Exporter, config_for, eventually, sample};
+
+/// Metadata on, so instances are named; a long interval, so new instances come from the lookups between polls.
+const METADATA: (&str, &str) = ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300");
+
+/// The target groups `/sd` should answer for one account's metadata truth: the first address of `field`
+/// joined to `port`, for the instances in `statuses` that have one, as (target, labels).
+fn expected(
+    rows: &[Value],
+    field: &str,
+    port: u16,
+    statuses: &[&str],
+    account: Option<&str>,
+) -> BTreeSet<(String, BTreeMap<String, String>)> {
+    rows.iter()
+        .filter(|row| statuses.contains(&row["instanceStatus"].as_str().unwrap()))
+        .filter_map(|row| {
+            let first = |f: &str| row[f][0].as_str().unwrap_or("").to_owned();
+            let address = first(field);
+            if address.is_empty() {
+                return None;
+            }
+            let mut labels: BTreeMap<String, String> = [
+                ("instance_id", "instanceId"),
+                ("instance_name", "instanceName"),
+                ("zone_id", "zoneId"),
+                ("instance_type", "instanceType"),
+                ("image_name", "imageName"),
+                ("charge_type", "instanceChargeType"),
+                ("resource_group", "resourceGroupName"),
+                ("instance_status", "instanceStatus"),
+            ]
+            .into_iter()
+            .map(|(label, f)| {
+                let value = row[f].as_str().unwrap_or("").to_owned();
+                (format!("__meta_zenlayer_{label}"), value)
+            })
+            .collect();
+            labels.insert(
+                "__meta_zenlayer_private_ip".into(),
+                first("privateIpAddresses"),
+            );
+            labels.insert(
+                "__meta_zenlayer_public_ip".into(),
+                first("publicIpAddresses"),
+            );
+            for tag in row["tags"]["tags"].as_array().unwrap() {
+                let key = tag["key"].as_str().unwrap().replace(['-', '.'], "_");
+                labels.insert(
+                    format!("__meta_zenlayer_tag_{key}"),
+                    tag["value"].as_str().unwrap().to_owned(),
+                );
+            }
+            if let Some(account) = account {
+                labels.insert("__meta_zenlayer_account".into(), account.to_owned());
+            }
+            Some((format!("{address}:{port}"), labels))
+        })
+        .collect()
+}
+
+/// The answer's target groups as (target, labels), checking each group has exactly one target.
+fn groups(answer: &Value) -> BTreeSet<(String, BTreeMap<String, String>)> {
+    answer
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|group| {
+            let targets = group["targets"].as_array().unwrap();
+            assert_eq!(targets.len(), 1, "{group}");
+            let labels = serde_json::from_value(group["labels"].clone()).unwrap();
+            (targets[0].as_str().unwrap().to_owned(), labels)
+        })
+        .collect()
+}
+
+async fn sd(exporter: &Exporter, query: &str) -> reqwest::Response {
+    common::client()
+        .get(exporter.url(&format!("/sd?{query}")))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Waits until `/sd?query` answers `want`.
+async fn until_answer(
+    exporter: &Exporter,
+    query: &str,
+    want: impl Fn() -> BTreeSet<(String, BTreeMap<String, String>)>,
+) {
+    eventually(&format!("/sd?{query} to match the fleet"), || async {
+        let response = sd(exporter, query).await;
+        if response.status() != 200 {
+            return None;
+        }
+        let got = groups(&serde_json::from_slice(&response.bytes().await.ok()?).ok()?);
+        (got == want()).then_some(())
+    })
+    .await;
+}
+
+fn truth(sim: &Simulator) -> Vec<Value> {
+    sim.state().metadata_truth()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sd_lists_every_named_instance_and_follows_the_fleet() {
+    let sim = common::sim(40).await;
+    // One RUNNING instance without a private address: left out of private targets, counted.
+    let unaddressed = {
+        let mut state = sim.state();
+        let id = state
+            .fleet
+            .instances()
+            .iter()
+            .find(|i| i.status == "RUNNING")
+            .unwrap()
+            .id
+            .clone();
+        state.metadata_overrides.insert(
+            id.clone(),
+            MetadataOverride {
+                set: [("privateIpAddresses".to_owned(), json!([]))]
+                    .into_iter()
+                    .collect(),
+                remove: Vec::new(),
+            },
+        );
+        id
+    };
+    let exporter = Exporter::start(config_for(&sim, &[METADATA])).await;
+    let running = || expected(&truth(&sim), "privateIpAddresses", 9100, &["RUNNING"], None);
+    until_answer(&exporter, "port=9100", running).await;
+    assert!(!running().is_empty());
+    assert!(
+        running()
+            .iter()
+            .all(|(_, l)| l["__meta_zenlayer_instance_id"] != unaddressed)
+    );
+
+    let response = sd(&exporter, "port=9100").await;
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/json");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    // Prometheus asks again every refresh interval: an unchanged answer is confirmed without a body.
+    let again = common::client()
+        .get(exporter.url("/sd?port=9100"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let head = common::client()
+        .head(exporter.url("/sd?port=9100"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["etag"].to_str().unwrap(), etag);
+
+    // Public addresses of the stopped instances, asked either way.
+    for query in [
+        "port=22&address=public&status=STOPPED",
+        "status=stopped&address=public&port=22",
+    ] {
+        until_answer(&exporter, query, || {
+            expected(&truth(&sim), "publicIpAddresses", 22, &["STOPPED"], None)
+        })
+        .await;
+    }
+    let every = [
+        "RUNNING", "STOPPED", "PENDING", "BOOTING", "STOPPING", "REBOOT",
+    ];
+    until_answer(
+        &exporter,
+        "port=1&status=RUNNING,STOPPED,PENDING,BOOTING,STOPPING&status=REBOOT",
+        || expected(&truth(&sim), "privateIpAddresses", 1, &every, None),
+    )
+    .await;
+
+    // The fleet changes: one released, one created, one stopped. The targets follow.
+    let (released, stopped) = {
+        let mut state = sim.state();
+        let running: Vec<String> = state
+            .fleet
+            .instances()
+            .iter()
+            .filter(|i| i.status == "RUNNING" && i.id != unaddressed)
+            .map(|i| i.id.clone())
+            .collect();
+        assert!(state.fleet.remove(&running[0]));
+        assert!(state.fleet.set_status(&running[1], "STOPPED"));
+        state
+            .fleet
+            .insert("900000000000000001".into(), "RUNNING".into());
+        (running[0].clone(), running[1].clone())
+    };
+    until_answer(&exporter, "port=9100", running).await;
+    let ids: BTreeSet<String> = running()
+        .into_iter()
+        .map(|(_, l)| l["__meta_zenlayer_instance_id"].clone())
+        .collect();
+    assert!(ids.contains("900000000000000001"));
+    assert!(!ids.contains(&released) && !ids.contains(&stopped));
+    let changed = sd(&exporter, "port=9100").await;
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+
+    // Bad parameters: 400, one line saying which and why.
+    for (query, why) in [
+        ("", "missing parameter"),
+        ("port=0", "port \"0\""),
+        ("port=9100&address=ipv6", "private or public"),
+        ("port=9100&status=", "not a status"),
+        ("port=9100&account=sim-1", "accounts file"),
+        ("port=9100&job=node", "unknown parameter \"job\""),
+    ] {
+        let response = sd(&exporter, query).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains(why), "{query}: {body}");
+        assert_eq!(body.lines().count(), 1, "{body}");
+    }
+    let post = common::client()
+        .post(exporter.url("/sd?port=9100"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+
+    let body = exporter.metrics().await;
+    let count = |code: &str| {
+        sample(
+            &body,
+            &format!("zenlayer_exporter_sd_requests_total{{code=\"{code}\"}}"),
+        )
+        .unwrap()
+    };
+    assert_eq!(count("304"), 1.0, "{body}");
+    assert_eq!(count("400"), 6.0, "{body}");
+    assert!(count("200") >= 6.0, "{body}");
+    assert_eq!(
+        sample(
+            &body,
+            "zenlayer_exporter_sd_instances_without_address{address=\"private\"}"
+        ),
+        Some(1.0),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sd_serves_every_account_labeled_or_one_on_request() {
+    let sim = common::accounts_sim(3, 4).await;
+    let dir = common::scratch("sd-accounts");
+    std::fs::write(dir.join("accounts.yml"), sim.accounts_file()).unwrap();
+    let exporter = Exporter::start(common::accounts_config(
+        &dir.join("accounts.yml"),
+        &[METADATA],
+    ))
+    .await;
+    let every = [
+        "RUNNING", "STOPPED", "PENDING", "BOOTING", "STOPPING", "REBOOT",
+    ];
+    let of = |index: usize| {
+        let name = Simulator::account_name(index);
+        let rows = sim.account(index).metadata_truth();
+        expected(&rows, "publicIpAddresses", 8080, &every, Some(&name))
+    };
+    let query = "port=8080&address=public&status=RUNNING,STOPPED,PENDING,BOOTING,STOPPING,REBOOT";
+    until_answer(&exporter, query, || {
+        (0..sim.accounts_len()).flat_map(of).collect()
+    })
+    .await;
+    let one = Simulator::account_name(1);
+    until_answer(&exporter, &format!("{query}&account={one}"), || of(1)).await;
+    let unknown = sd(&exporter, "port=1&account=nope").await;
+    assert_eq!(unknown.status(), 404);
+    assert!(
+        unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("unknown account nope")
+    );
+}
+
+/// A real Prometheus discovers node_exporter-style targets from `/sd`, relabeled as the docs show: the instance
+/// name becomes `instance`, and only instances tagged `env=prod` are kept. Every address is on loopback (the
+/// simulator's metadata is overridden), so Prometheus' scrapes of them stay on this machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_discovers_the_fleet_from_sd_and_follows_it() {
+    let sim = common::sim(12).await;
+    let loopback = |n: usize, env: &str| MetadataOverride {
+        set: [
+            (
+                "privateIpAddresses".to_owned(),
+                json!([format!("127.0.0.{}", 10 + n)]),
+            ),
+            (
+                "tags".to_owned(),
+                json!({"tags": [{"key": "env", "value": env}]}),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        remove: Vec::new(),
+    };
+    {
+        let mut state = sim.state();
+        let ids: Vec<String> = state
+            .fleet
+            .instances()
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
+        for (n, id) in ids.iter().enumerate() {
+            let env = if n % 3 == 0 { "staging" } else { "prod" };
+            state
+                .metadata_overrides
+                .insert(id.clone(), loopback(n, env));
+            state
+                .fleet
+                .set_status(id, if n == 1 { "STOPPED" } else { "RUNNING" });
+        }
+        state
+            .metadata_overrides
+            .insert("900000000000000002".into(), loopback(99, "prod"));
+    }
+    let exporter = Exporter::start(config_for(&sim, &[METADATA])).await;
+    // Nothing listens there: each scrape is refused at once, on loopback.
+    let port = common::free_port();
+    let dir = TempDir::new("prometheus-sd");
+    let prometheus = Prometheus::start(
+        dir,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n\
+             scrape_configs:\n  - job_name: node\n    http_sd_configs:\n      - url: http://{}/sd?port={port}\n        refresh_interval: 1s\n\
+             \x20   relabel_configs:\n      - source_labels: [__meta_zenlayer_tag_env]\n        regex: prod\n        action: keep\n\
+             \x20     - source_labels: [__meta_zenlayer_instance_name]\n        target_label: instance\n\
+             \x20     - source_labels: [__meta_zenlayer_zone_id]\n        target_label: zone\n",
+            exporter.addr
+        ),
+    )
+    .await;
+    // What Prometheus should list: RUNNING, tagged prod, as (address, instance, zone).
+    let want = || -> BTreeSet<[String; 3]> {
+        expected(&truth(&sim), "privateIpAddresses", port, &["RUNNING"], None)
+            .into_iter()
+            .filter(|(_, l)| l["__meta_zenlayer_tag_env"] == "prod")
+            .map(|(target, l)| {
+                [
+                    target,
+                    l["__meta_zenlayer_instance_name"].clone(),
+                    l["__meta_zenlayer_zone_id"].clone(),
+                ]
+            })
+            .collect()
+    };
+    let listed = || async {
+        let answer = prometheus
+            .api("/api/v1/targets", &[("state", "active")])
+            .await;
+        let targets = answer["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        targets
+            .iter()
+            .map(|t| {
+                let label = |k: &str| t["labels"][k].as_str().unwrap_or("").to_owned();
+                assert_eq!(label("job"), "node");
+                [
+                    t["discoveredLabels"]["__address__"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                    label("instance"),
+                    label("zone"),
+                ]
+            })
+            .collect::<BTreeSet<_>>()
+    };
+    let before = want();
+    assert_eq!(before.len(), 7, "11 RUNNING of 12, 4 of them staging");
+    eventually("Prometheus to list the prod fleet", || async {
+        (listed().await == before).then_some(())
+    })
+    .await;
+
+    // Released, created, stopped: Prometheus follows within its refresh.
+    {
+        let mut state = sim.state();
+        let prod_running: Vec<String> = state
+            .fleet
+            .instances()
+            .iter()
+            .filter(|i| {
+                i.status == "RUNNING" && state.metadata_row(i)["tags"]["tags"][0]["value"] == "prod"
+            })
+            .map(|i| i.id.clone())
+            .collect();
+        state.fleet.remove(&prod_running[0]);
+        state.fleet.set_status(&prod_running[1], "STOPPED");
+        state
+            .fleet
+            .insert("900000000000000002".into(), "RUNNING".into());
+    }
+    let after = want();
+    assert_eq!(
+        after.len(),
+        6,
+        "one prod target released, one stopped, one created"
+    );
+    assert_ne!(after, before);
+    assert!(after.iter().any(|t| t[0] == format!("127.0.0.109:{port}")));
+    let changed = std::time::Instant::now();
+    eventually("Prometheus to follow the fleet", || async {
+        (listed().await == after).then_some(())
+    })
+    .await;
+    eprintln!(
+        "Prometheus listed the changed fleet after {:?}",
+        changed.elapsed()
+    );
+}
