@@ -65,6 +65,40 @@ fn promtool_checks_rules_rule_tests_and_config() {
     );
 }
 
+/// Every scrape configuration `docs/service-discovery.md` shows is one Prometheus accepts, the files it names
+/// provided.
+#[test]
+fn the_service_discovery_examples_pass_promtool() {
+    let doc = std::fs::read_to_string(path("docs/service-discovery.md")).unwrap();
+    let blocks: Vec<&str> = doc
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert!(blocks.len() >= 6, "{} yaml blocks", blocks.len());
+    let dir = std::env::temp_dir().join(format!("zenlayer-sd-docs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["zenlayer-ca.crt", "zenlayer-password"] {
+        std::fs::write(dir.join(file), "").unwrap();
+    }
+    for (i, block) in blocks.iter().enumerate() {
+        assert!(block.contains("http_sd_configs"), "{block}");
+        let config = block.replace("/etc/prometheus/", &format!("{}/", dir.display()));
+        let file = format!("sd-{i}.yml");
+        std::fs::write(dir.join(&file), config).unwrap();
+        assert_clean(
+            &format!("promtool check config of example {i}:\n{block}"),
+            &run(
+                "promtool",
+                PROMETHEUS_PKG,
+                &["check", "config", &file],
+                &dir,
+            ),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn every_alert_has_a_unit_test_and_a_runbook_entry() {
     let rules = std::fs::read_to_string(path("deploy/prometheus/alerts.yml")).unwrap();
