@@ -8,12 +8,14 @@
 //!                                                   # against one account of as many, and 1,000 over 4 shards
 //!   cargo bench --bench fleet -- defaults [--before PATH]   # 100k status only and with metadata, idle crowds,
 //!                                                   # API call overhead; PATH: another build to measure beside
+//!   cargo bench --bench fleet -- sd [--instances N] # /sd at 100k: render, cached rates beside nginx, memory
 //!
 //! Needs `wrk` and `nginx` (Debian's `wrk` and `nginx-light`). See benches/README.md for how to read it.
 
 mod accounts;
 mod defaults;
 mod harness;
+mod sd;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -179,6 +181,10 @@ fn main() {
     if args.iter().any(|a| a == "defaults") {
         defaults::defaults_main(before, instances, seconds, &work);
         let _ = std::fs::remove_dir_all(&work);
+        return;
+    }
+    if args.iter().any(|a| a == "sd") {
+        sd::sd_main(instances, seconds, &work);
         return;
     }
     if args.iter().any(|a| a == "accounts") {

@@ -51,7 +51,9 @@ struct Inputs {
 /// deflate blocks ending on a byte boundary, so a scrape joins any parts, appends its own tail and one gzip
 /// member results.
 pub struct Rendered {
-    /// A number no other rendering of this process has: what a cache of answers made from it keys on.
+    /// Tells renderings apart by what they hold: the same as the previous rendering's when the statuses and the
+    /// metadata are the same, else a number no other rendering of this process has. What a cache of answers
+    /// made from them keys on.
     pub serial: u64,
     pub instances: usize,
     pub taken_at: SystemTime,
@@ -213,9 +215,15 @@ impl Rendered {
             Some(p) if same_metadata => p.unlabeled.clone(),
             _ => OnceLock::new(),
         };
+        // The same statuses and metadata as the previous rendering: so is the serial, and an answer made from it
+        // stays good (most status polls find nothing changed).
         static SERIAL: AtomicU64 = AtomicU64::new(0);
+        let serial = match (unchanged, same_metadata) {
+            (Some(p), true) => p.serial,
+            _ => SERIAL.fetch_add(1, Ordering::Relaxed),
+        };
         Rendered {
-            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            serial,
             instances: snapshot.instances().len(),
             taken_at: snapshot.taken_at(),
             named: meta.as_ref().map(|m| (m.named, m.metadata.taken_at())),
@@ -545,6 +553,8 @@ mod tests {
         let renewed = Arc::new((*metadata).clone());
         let fourth = with(&[("a", "STOPPED")], &renewed, Some(&third));
         assert!(meta_chunk(&fourth).shares_bytes_with(&meta_chunk(&third)));
+        assert_eq!(fourth.serial, third.serial, "what /sd reads did not change");
+        assert_ne!(second.serial, first.serial, "a status changed");
         let mut renamed = meta("a");
         renamed.name = "renamed".into();
         let renamed = Arc::new(Metadata::new(
@@ -553,6 +563,7 @@ mod tests {
         ));
         let fifth = with(&[("a", "STOPPED")], &renamed, Some(&fourth));
         assert!(!meta_chunk(&fifth).shares_bytes_with(&meta_chunk(&fourth)));
+        assert_ne!(fifth.serial, fourth.serial);
         assert!(
             String::from_utf8(body(&fifth, true, b"", false).to_vec())
                 .unwrap()
@@ -581,9 +592,14 @@ mod tests {
         let second = render(&[("a", "RUNNING"), ("b", "STOPPED")], Some(&first));
         assert!(status(&second, true).shares_bytes_with(&status(&first, true)));
         assert!(status(&second, false).shares_bytes_with(&probed));
+        assert_eq!(
+            second.serial, first.serial,
+            "the same content, the same serial"
+        );
         // One status changed: rendered afresh, both ways.
         let third = render(&[("a", "STOPPED"), ("b", "STOPPED")], Some(&second));
         assert!(!status(&third, true).shares_bytes_with(&status(&second, true)));
+        assert_ne!(third.serial, second.serial);
         let text = String::from_utf8(status(&third, false).text()).unwrap();
         assert_eq!(
             text,
