@@ -9,7 +9,8 @@ use serde::{Serialize, Serializer};
 
 /// Declares the documented statuses once: each variant with the API's spelling and whether an instance passes
 /// through it rather than stays in it. Everything else is derived from this list: parsing, the exported order,
-/// the state set, the simulator's transitions and the dashboard (`tools/gen_dashboard.py` reads these lines).
+/// the state set, the simulator's transitions, and the alerts and dashboard (`mixin/lib/statuses.libsonnet` reads
+/// these lines).
 macro_rules! statuses {
     (@transitional transitional) => { true };
     (@transitional steady) => { false };

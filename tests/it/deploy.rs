@@ -1,38 +1,11 @@
 //! The deployment files checked by the real tools: promtool (rules, rule unit tests, config), amtool, hadolint,
-//! kubernetes-validate, the compose specification, systemd-analyze; the PrometheusRule is generated from the
-//! same alert rules (`UPDATE_GOLDEN=1` rewrites it), the dashboard is importable as is, and the files generated
-//! by `tools/` are what their generators write today.
+//! kubernetes-validate, the compose specification, systemd-analyze; every alert tested and in the runbook, and
+//! the dashboard importable as is. That the rules, tests and dashboard are what the mixin renders is
+//! `mixin.rs`'s concern.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::common::tools::{PROMETHEUS_PKG, assert_clean, path, run};
 
 use serde_json::Value;
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn path(relative: &str) -> PathBuf {
-    Path::new(ROOT).join(relative)
-}
-
-/// Runs a tool, failing with the package that provides it when it is missing. Never a silent skip.
-fn run(program: &str, package: &str, args: &[&str], dir: &Path) -> Output {
-    Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} cannot run ({e}): install {package} (.ci/test does)"))
-}
-
-fn assert_clean(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-const PROMETHEUS_PKG: &str = "Debian's `prometheus` package";
 
 #[test]
 fn promtool_checks_rules_rule_tests_and_config() {
@@ -101,38 +74,53 @@ fn the_service_discovery_examples_pass_promtool() {
 
 #[test]
 fn every_alert_has_a_unit_test_and_a_runbook_entry() {
-    let rules = std::fs::read_to_string(path("deploy/prometheus/alerts.yml")).unwrap();
-    let tests = std::fs::read_to_string(path("deploy/prometheus/alerts_test.yml")).unwrap();
+    let yaml = |file: &str| -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path(file)).unwrap()).unwrap()
+    };
+    let (rules, tests) = (
+        yaml("deploy/prometheus/alerts.yml"),
+        yaml("deploy/prometheus/alerts_test.yml"),
+    );
     let runbook = std::fs::read_to_string(path("docs/alerts.md")).unwrap();
-    let alerts: Vec<&str> = rules
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    let alerts: Vec<&serde_yaml_ng::Value> = rules["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .filter(|r| r.get("alert").is_some())
         .collect();
     assert!(alerts.len() >= 8, "{alerts:?}");
-    for alert in alerts {
+    let checks: Vec<&serde_yaml_ng::Value> = tests["tests"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.get("alert_rule_test")?.as_sequence())
+        .flatten()
+        .collect();
+    for rule in alerts {
+        let alert = rule["alert"].as_str().unwrap();
         // Each alert is tested firing (an expected alert with its labels) and not firing (an empty expectation).
-        let checks: Vec<&str> = tests
-            .split("- eval_time:")
-            .filter(|c| c.contains(&format!("alertname: {alert}\n")))
+        let expected: Vec<usize> = checks
+            .iter()
+            .filter(|c| c["alertname"].as_str() == Some(alert))
+            .map(|c| {
+                c.get("exp_alerts")
+                    .and_then(|e| e.as_sequence())
+                    .map_or(0, Vec::len)
+            })
             .collect();
-        assert!(
-            checks.iter().any(|c| c.contains("exp_alerts: []")),
-            "{alert}: no not-firing test"
-        );
-        assert!(
-            checks.iter().any(|c| c.contains("exp_labels:")),
-            "{alert}: no firing test"
-        );
+        assert!(expected.contains(&0), "{alert}: no not-firing test");
+        assert!(expected.iter().any(|n| *n > 0), "{alert}: no firing test");
         assert!(
             runbook.contains(&format!("\n### {alert}\n")),
             "{alert}: no runbook section in docs/alerts.md"
         );
         // GitHub's anchor for that heading, which the rule's runbook annotation names.
-        let anchor = format!(
-            "runbook: \"zenlayer-exporter docs/alerts.md#{}\"",
-            alert.to_lowercase()
+        assert_eq!(
+            rule["annotations"]["runbook_url"].as_str(),
+            Some(format!("zenlayer-exporter docs/alerts.md#{}", alert.to_lowercase()).as_str()),
+            "{alert}"
         );
-        assert!(rules.contains(&anchor), "{alert}: no {anchor}");
     }
 }
 
@@ -354,41 +342,6 @@ fn systemd_unit_verifies() {
     );
 }
 
-/// The PrometheusRule is the alert rules file wrapped in the custom resource, so the two cannot diverge.
-fn prometheus_rule() -> String {
-    let rules = std::fs::read_to_string(path("deploy/prometheus/alerts.yml")).unwrap();
-    let groups = &rules[rules.find("groups:").expect("alerts.yml has groups")..];
-    let mut out = String::from(
-        "# GENERATED from deploy/prometheus/alerts.yml by tests/it/deploy.rs (tools/regenerate):\n\
-         # edit the rules there, never here.\n\
-         apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: zenlayer-exporter\n  labels:\n    \
-         app.kubernetes.io/name: zenlayer-exporter\nspec:\n",
-    );
-    for line in groups.lines() {
-        if !line.is_empty() {
-            out.push_str("  ");
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-#[test]
-fn prometheus_rule_is_generated_from_the_alert_rules() {
-    let file = path("deploy/kubernetes/prometheusrule.yaml");
-    let expected = prometheus_rule();
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&file, &expected).unwrap();
-    }
-    let actual = std::fs::read_to_string(&file).unwrap_or_default();
-    assert!(
-        actual == expected,
-        "{} is stale: run tools/regenerate",
-        file.display()
-    );
-}
-
 #[test]
 fn dashboard_is_importable_as_is() {
     let text = std::fs::read_to_string(path("grafana/dashboards/zenlayer-fleet.json")).unwrap();
@@ -433,30 +386,4 @@ fn dashboard_is_importable_as_is() {
     let provisioning =
         std::fs::read_to_string(path("grafana/provisioning/dashboards/zenlayer.yml")).unwrap();
     assert!(provisioning.contains("path: /var/lib/grafana/dashboards"));
-}
-
-#[test]
-fn generated_alert_tests_and_dashboard_are_up_to_date() {
-    for (script, args, output) in [
-        (
-            "tools/gen_alert_tests.py",
-            vec!["deploy/prometheus/alerts.yml"],
-            "deploy/prometheus/alerts_test.yml",
-        ),
-        (
-            "tools/gen_dashboard.py",
-            vec![],
-            "grafana/dashboards/zenlayer-fleet.json",
-        ),
-    ] {
-        let mut all = vec![script];
-        all.extend(args);
-        let out = run("python3", "python3 with PyYAML", &all, Path::new(ROOT));
-        assert_clean(script, &out);
-        let committed = std::fs::read_to_string(path(output)).unwrap();
-        assert!(
-            String::from_utf8_lossy(&out.stdout) == committed,
-            "{output} differs from what {script} writes: run tools/regenerate"
-        );
-    }
 }

@@ -15,6 +15,7 @@ mod exposition;
 mod faults;
 mod hostile_scrapers;
 mod metadata;
+mod mixin;
 mod paging;
 mod prometheus_e2e;
 mod sd;

@@ -16,6 +16,7 @@ use zenlayer_exporter::sim::metadata::{MetadataOverride, iso8601};
 
 use crate::common;
 use common::prometheus::{Prometheus, TempDir};
+use common::tools::render_mixin;
 use common::{Exporter, config_for, eventually};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -23,10 +24,9 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Every `for:` is shortened so the test sees pending and firing in seconds; expressions are the real ones.
 const TEST_FOR: &str = "for: 4s";
 
-/// The real alert rules with every `for:` shortened.
-fn test_rules() -> String {
-    let rules =
-        std::fs::read_to_string(Path::new(ROOT).join("deploy/prometheus/alerts.yml")).unwrap();
+/// The alert rules in `file` with every `for:` shortened.
+fn test_rules(file: &Path) -> String {
+    let rules = std::fs::read_to_string(file).unwrap();
     rules
         .lines()
         .map(|l| match l.trim_start().strip_prefix("for: ") {
@@ -39,7 +39,8 @@ fn test_rules() -> String {
 
 async fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
     let dir = TempDir::new("prometheus");
-    std::fs::write(dir.0.join("alerts.yml"), test_rules()).unwrap();
+    let rules = test_rules(&Path::new(ROOT).join("deploy/prometheus/alerts.yml"));
+    std::fs::write(dir.0.join("alerts.yml"), rules).unwrap();
     Prometheus::start(
         dir,
         &format!(
@@ -59,6 +60,7 @@ fn grafana_to_promql(expr: &str) -> String {
         .replace("$job", ".*")
         .replace("$account", ".*")
         .replace("$status", ".*")
+        .replace("$instance_id", ".*")
         .replace("$instance", ".*")
         .replace("$zone", ".*")
 }
@@ -485,8 +487,21 @@ async fn several_accounts_against_a_real_prometheus() {
                 .expect("a scrape_configs block")
         })
         .collect();
+    // The mixin fitted to the two jobs by its selector, as an operator with both jobs would.
+    let mixin = render_mixin(
+        "e2e-accounts",
+        &[(
+            "config",
+            r#"{selector: 'job=~"zenlayer-exporter|zenlayer-probe"'}"#,
+        )],
+    );
     let dir = TempDir::new("prometheus-accounts");
-    std::fs::write(dir.0.join("alerts.yml"), test_rules()).unwrap();
+    std::fs::write(
+        dir.0.join("alerts.yml"),
+        test_rules(&mixin.join("alerts.yml")),
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&mixin);
     let prometheus = Prometheus::start(
         dir,
         &format!(

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod prometheus;
+pub mod tools;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,0 +1,235 @@
+// The recording rules and alerts. An alert's annotations are a function of a "voice": `templates` gives the
+// Go templates Prometheus renders, and the unit tests (tests.libsonnet) pass a voice that says the same
+// sentences with a test's values, so the expected annotations are the real text, not a copy of it.
+local statuses = import 'lib/statuses.libsonnet';
+
+{
+  local c = $._config,
+  local by = std.join(', ', ['job', 'instance'] + c.groupLabels),
+  local byInstance = by + ', instance_id',
+  local sel(extra='') = '{' + std.join(',', [s for s in [c.selector, extra] if s != '']) + '}',
+  local infoLookup =
+    // The instance's name and zone, looked up when the alert is evaluated rather than joined into its labels:
+    // an alert keeps its identity (and its `for:` clock) when metadata arrives, changes or is switched off.
+    local matchers = std.join(',', ['%s=%%q' % l for l in ['job', 'instance'] + c.groupLabels + ['instance_id']]);
+    local args = std.join(' ', ['$labels.' + l for l in ['job', 'instance'] + c.groupLabels + ['instance_id']]);
+    '{{ $name := $labels.instance_id }}{{ $where := "" }}{{ with printf "last_over_time(zenlayer_vm_instance_info{%s}[1h])" %s | query }}{{ with first . }}{{ with .Labels.instance_name }}{{ $name = . }}{{ end }}{{ with .Labels.zone_id }}{{ $where = printf " in %%s" . }}{{ end }}{{ end }}{{ end }}' % [matchers, args],
+
+  // What the annotations say, as Prometheus' templates.
+  templates:: {
+    name: '{{ $name }}',
+    where: '{{ $where }}',
+    label(l): '{{ $labels.%s }}' % l,
+    value(format=''): if format == '' then '{{ $value }}' else '{{ $value | %s }}' % format,
+    // `text` (with `%s` for the account) when the series has an account, else nothing.
+    account(text): '{{ with $labels.account }}' + (text % '{{ . }}') + '{{ end }}',
+    instanceLookup: infoLookup,
+  },
+
+  // The instance alerts read the carried-forward status, less the instances an operator parked.
+  local lastKnown(status) =
+    local known = 'zenlayer:vm_instance_status:last_known%s' % sel(status);
+    if c.excludeSelector == '' then known
+    else known + '\nunless on (%s)\n  last_over_time(zenlayer_vm_instance_info%s[1h])\n' % [byInstance, sel(c.excludeSelector)],
+
+  local instanceAlert(alert) = alert {
+    instance:: true,
+  },
+
+  alertList:: [
+    instanceAlert({
+      alert: 'ZenlayerInstanceStopped',
+      expr: lastKnown('status="STOPPED"'),
+      'for': c.stoppedFor,
+      labels: { severity: 'critical' },
+      annotations(v):: {
+        summary: 'Zenlayer instance %s%s%s is STOPPED' % [v.name, v.where, v.account(' (account %s)')],
+        description: 'Instance %s%s (id %s%s) has been STOPPED for more than %s, as last seen by the exporter %s. If a ZenlayerExporter* or ZenlayerPollsFailing alert is firing too, this is the last status the exporter saw before it went blind.' % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), c.stoppedFor, v.label('instance')],
+      },
+    }),
+    instanceAlert({
+      alert: 'ZenlayerInstanceStuckInTransition',
+      expr: lastKnown('status=~"%s"' % std.join('|', statuses.transitional)),
+      'for': c.stuckFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'Zenlayer instance %s%s%s is stuck in %s' % [v.name, v.where, v.account(' (account %s)'), v.label('status')],
+        description: 'Instance %s%s (id %s%s) has been %s for more than %s; these transitions normally take a few minutes.' % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.label('status'), c.stuckFor],
+      },
+    }),
+    instanceAlert({
+      alert: 'ZenlayerInstanceCreateFailed',
+      expr: lastKnown('status="CREATE_FAILED"'),
+      'for': c.createFailedFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'Zenlayer instance %s%s failed to be created' % [v.name, v.where],
+        description: 'Instance %s%s (id %s%s) is CREATE_FAILED. It will not start by itself; it may still be billed until released.' % [v.name, v.where, v.label('instance_id'), v.account(', account %s')],
+      },
+    }),
+    instanceAlert({
+      alert: 'ZenlayerPrepaidInstanceExpiring',
+      expr: |||
+        zenlayer_vm_instance_expiry_timestamp_seconds%s - time() < %d * 86400
+        and on (%s) (zenlayer_vm_instance_auto_renew%s == 0)
+      ||| % [sel(), c.expiringWithinDays, byInstance, sel()],
+      'for': c.expiringFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'Prepaid Zenlayer instance %s%s%s expires in %s without auto-renewal' % [v.name, v.where, v.account(' (account %s)'), v.value('humanizeDuration')],
+        description: 'Instance %s%s (id %s%s) is prepaid, does not renew automatically, and expires in %s. Renew it or turn auto-renewal on, or it will be stopped and released.' % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.value('humanizeDuration')],
+      },
+    }),
+    {
+      alert: 'ZenlayerRunningInstancesDropped',
+      expr: |||
+        (
+          max_over_time(zenlayer:vm_instances_running:sum%(sel)s[10m]) - zenlayer:vm_instances_running:sum%(sel)s
+        )
+        >= clamp_min(%(share)s * max_over_time(zenlayer:vm_instances_running:sum%(sel)s[10m]), %(least)d)
+      ||| % { sel: sel(), share: c.droppedShare, least: c.droppedAtLeast },
+      'for': c.droppedFor,
+      labels: { severity: 'critical' },
+      annotations(v):: {
+        summary: '%s fewer Zenlayer instances RUNNING than in the last 10 minutes%s' % [v.value(), v.account(' in account %s')],
+        description: 'The number of RUNNING instances seen by %s dropped by %s (at least %d%% of the fleet, and at least %d) within 10 minutes: a fleet-wide event, not one instance.' % [v.label('instance'), v.value(), c.droppedShare * 100, c.droppedAtLeast],
+      },
+    },
+    {
+      alert: 'ZenlayerExporterDown',
+      expr: 'up%s == 0' % sel(),
+      'for': c.exporterDownFor,
+      labels: { severity: 'critical' },
+      annotations(v):: {
+        summary: 'zenlayer-exporter %s cannot be scraped' % v.label('instance'),
+        description: 'Prometheus has failed to scrape %s for %s. Instance alerts keep their last known state meanwhile; nothing new about the fleet is known.' % [v.label('instance'), c.exporterDownFor],
+      },
+    },
+    {
+      alert: 'ZenlayerExporterAbsent',
+      expr: 'absent(up%s)' % sel(),
+      'for': c.exporterAbsentFor,
+      labels: { severity: 'critical' },
+      annotations(v):: {
+        summary: 'No zenlayer-exporter target is being scraped',
+        description: 'Prometheus has no target matching %s: the scrape configuration or service discovery lost it.' % c.selector,
+      },
+    },
+    {
+      alert: 'ZenlayerPollsFailing',
+      expr: 'zenlayer_up%s == 0' % sel(),
+      'for': c.pollsFailingFor,
+      labels: { severity: 'critical' },
+      annotations(v):: {
+        summary: 'zenlayer-exporter %s cannot read the Zenlayer API%s' % [v.label('instance'), v.account(' for account %s')],
+        description: 'Every poll of the Zenlayer API has failed for %s; the exporter serves its last good snapshot. zenlayer_exporter_poll_failures_total{action="DescribeInstancesStatus"} says why (auth, throttled, server_error, timeout, ...).' % c.pollsFailingFor,
+      },
+    },
+    {
+      alert: 'ZenlayerDataStale',
+      expr: |||
+        time() - zenlayer_exporter_last_poll_success_timestamp_seconds%(sel)s > %(seconds)d
+        and zenlayer_exporter_last_poll_success_timestamp_seconds%(sel)s > 0
+      ||| % { sel: sel('action="DescribeInstancesStatus"'), seconds: c.dataStaleSeconds },
+      'for': c.dataStaleFor,
+      labels: { severity: 'critical' },
+      annotations(v):: {
+        summary: 'zenlayer-exporter %s has had no successful poll for over %d minutes' % [v.label('instance'), c.dataStaleSeconds / 60],
+        description: 'The data served by %s is %s old: polls fail or hang.' % [v.label('instance'), v.value('humanizeDuration')],
+      },
+    },
+    {
+      alert: 'ZenlayerMetadataStale',
+      expr: 'time() - zenlayer_exporter_last_poll_success_timestamp_seconds%s > %d' % [sel('action="DescribeInstances"'), c.metadataStaleSeconds],
+      'for': c.metadataStaleFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'zenlayer-exporter %s has had no successful metadata poll for over %d minutes' % [v.label('instance'), c.metadataStaleSeconds / 60],
+        description: 'DescribeInstances polls from %s fail (or never succeeded): statuses are current, but names, zones, tags and expiry dates are %s old, and instances created meanwhile have no names. zenlayer_exporter_poll_failures_total{action="DescribeInstances"} says why.' % [v.label('instance'), v.value('humanizeDuration')],
+      },
+    },
+    {
+      alert: 'ZenlayerApiThrottled',
+      expr: |||
+        sum by (%(by)s) (rate(zenlayer_exporter_api_request_failures_total%(throttled)s[15m]))
+        /
+        sum by (%(by)s) (rate(zenlayer_exporter_api_requests_total%(sel)s[15m]))
+        > %(share)s
+      ||| % { by: by, throttled: sel('reason="throttled"'), sel: sel(), share: c.throttledShare },
+      'for': c.throttledFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: "The Zenlayer API throttles %s of the exporter's calls" % v.value('humanizePercentage'),
+        description: 'More than %d%% of API calls from %s have been throttled for %s. Polls may start failing; lengthen the poll interval or lower the page concurrency.' % [c.throttledShare * 100, v.label('instance'), c.throttledFor],
+      },
+    },
+  ],
+
+  // An alert as Prometheus loads it: the annotations in templates, the instance ones after the name lookup.
+  local rendered(alert) = {
+    [k]: alert[k]
+    for k in std.objectFields(alert)
+  } + {
+    annotations: {
+      local prelude = if std.objectHasAll(alert, 'instance') then infoLookup else '',
+      [k]: prelude + alert.annotations($.templates)[k]
+      for k in std.objectFields(alert.annotations($.templates))
+    } + { runbook_url: c.runbookURL % std.asciiLower(alert.alert) },
+  },
+
+  prometheusRules+:: {
+    groups+: [{
+      name: 'zenlayer-exporter.rules',
+      rules: [
+        {
+          // When each instance was last seen in each status. While the exporter is healthy (zenlayer_up == 1)
+          // this is the live data only, so instances that vanish or change status drop out at once. While it is
+          // blind (target down, or restarted and not yet polled), the rule carries its own previous values
+          // forward. That assumes a rule evaluation interval of one minute or less.
+          record: 'zenlayer:vm_instance_status:last_seen_timestamp',
+          expr: |||
+            max by (%(key)s, status) (timestamp(zenlayer_vm_instance_status%(sel)s == 1))
+            or
+            (
+              last_over_time(zenlayer:vm_instance_status:last_seen_timestamp%(sel)s[2m])
+              unless on (%(by)s) (zenlayer_up%(sel)s == 1)
+            )
+          ||| % { key: byInstance, by: by, sel: sel() },
+        },
+        {
+          // Each instance's most recently seen status: live while the exporter is healthy, last known while blind.
+          record: 'zenlayer:vm_instance_status:last_known',
+          expr: |||
+            zenlayer:vm_instance_status:last_seen_timestamp%(sel)s
+            == on (%(key)s) group_left ()
+            max by (%(key)s) (zenlayer:vm_instance_status:last_seen_timestamp%(sel)s)
+          ||| % { key: byInstance, sel: sel() },
+        },
+        {
+          // When each instance entered its most recent status, as far as Prometheus saw it (a lower bound for
+          // statuses older than these rules). Feeds the dashboard's "In status for" column.
+          record: 'zenlayer:vm_instance_status:first_seen_timestamp',
+          expr: |||
+            (
+              last_over_time(zenlayer:vm_instance_status:first_seen_timestamp%(sel)s[2m])
+              and on (%(key)s, status) zenlayer:vm_instance_status:last_known%(sel)s
+            )
+            or
+            (0 * zenlayer:vm_instance_status:last_known%(sel)s + time())
+          ||| % { key: byInstance, sel: sel() },
+        },
+        {
+          record: 'zenlayer:vm_instances_running:sum',
+          expr: 'sum by (%s) (zenlayer_vm_instances%s)' % [by, sel('status="RUNNING"')],
+        },
+      ],
+    }],
+  },
+
+  prometheusAlerts+:: {
+    groups+: [{
+      name: 'zenlayer-exporter.alerts',
+      rules: [rendered(a) for a in $.alertList],
+    }],
+  },
+}

@@ -1,0 +1,305 @@
+// promtool unit tests of the rules and alerts, for any `_config`: `target` is the labels the test series carry
+// as scraped (they must match `_config.selector`), `absent` the labels absent() gives for the selector (its
+// equality matchers). Expected annotations come from the alerts' own sentences (alerts.libsonnet), said with
+// each test's values. Series are one sample a minute; `v*N` repeats a value N times.
+local mixin = import 'mixin.libsonnet';
+
+function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer-exporter' }) {
+  local m = mixin { _config+:: config },
+  local alerts = { [a.alert]: a for a in m.alertList },
+  local DAY = 86400,
+
+  local expand(values) = std.join(' ', std.flattenArrays([
+    local star = std.split(part, '*');
+    if std.length(star) == 2 then std.makeArray(std.parseInt(star[1]), function(_) star[0]) else [part]
+    for part in std.split(values, ' ')
+  ])),
+  local labelText(labels) = std.join(',', ['%s="%s"' % [k, labels[k]] for k in std.objectFields(labels)]),
+  // A series of the exporter `instance`, with `labels` besides the target's.
+  local series(name, labels, values, instance='exp:9612') = {
+    series: '%s{%s}' % [name, labelText(target { instance: instance } + labels)],
+    values: expand(values),
+  },
+  local base = target { instance: 'exp:9612' },
+  local inst(id, status, extra={}) = base + extra + { instance_id: id, status: status },
+  local st(id, status, values, extra={}) = series('zenlayer_vm_instance_status', extra { instance_id: id, status: status }, values),
+  local info(id, name, zone, values, extra={}) = series('zenlayer_vm_instance_info', extra {
+    instance_id: id,
+    instance_name: name,
+    zone_id: zone,
+    instance_type: 'c.4c8g',
+    image_name: 'Ubuntu',
+    charge_type: 'PREPAID',
+    resource_group: 'Default Resource Group',
+  }, values),
+  local per(metric, id, values) = series(metric, { instance_id: id }, values),
+
+  // The alerts' sentences with one alert's values: what Prometheus renders from the templates.
+  local voice(labels, value, found) = {
+    name: if std.objectHas(found, 'instance_name') && found.instance_name != '' then found.instance_name else std.get(labels, 'instance_id', ''),
+    where: if std.objectHas(found, 'zone_id') && found.zone_id != '' then ' in ' + found.zone_id else '',
+    label(l): labels[l],
+    value(format=''): value,
+    account(text): if std.get(labels, 'account', '') != '' then text % labels.account else '',
+  },
+  local alert(name, labels, value='', found={}) =
+    local a = alerts[name];
+    local all = labels + a.labels;
+    {
+      exp_labels: all,
+      exp_annotations: a.annotations(voice(all, value, found)) + { runbook_url: m._config.runbookURL % std.asciiLower(name) },
+    },
+  local check(at, name, expected=[]) = { eval_time: at, alertname: name, exp_alerts: expected },
+
+  local prod = { account: 'prod' },
+  local staging = { account: 'staging' },
+
+  local tests = [
+    {
+      name: 'two accounts, one blind: its last known STOPPED keeps firing, named with its account; the healthy one\'s released instance drops out',
+      input_series: [
+        series('zenlayer_up', prod, '1*8 0*18'),
+        series('zenlayer_up', staging, '1*26'),
+        st('i-1', 'STOPPED', '1*8 stale', prod),
+        st('i-2', 'STOPPED', '1*8 stale', staging),
+        series('zenlayer_vm_instance_info', prod { instance_id: 'i-1', instance_name: 'web-prod', zone_id: 'FRA-A' }, '1*26'),
+      ],
+      alert_rule_test: [
+        check('4m', 'ZenlayerInstanceStopped'),
+        check('7m', 'ZenlayerInstanceStopped', [
+          alert('ZenlayerInstanceStopped', inst('i-1', 'STOPPED', prod), found={ instance_name: 'web-prod', zone_id: 'FRA-A' }),
+          alert('ZenlayerInstanceStopped', inst('i-2', 'STOPPED', staging)),
+        ]),
+        check('20m', 'ZenlayerInstanceStopped', [
+          alert('ZenlayerInstanceStopped', inst('i-1', 'STOPPED', prod), found={ instance_name: 'web-prod', zone_id: 'FRA-A' }),
+        ]),
+        check('15m', 'ZenlayerPollsFailing', [alert('ZenlayerPollsFailing', base + prod)]),
+      ],
+    },
+    {
+      name: 'two accounts: the RUNNING count is per account, so one account\'s drop pages for it alone',
+      input_series: [
+        series('zenlayer_vm_instances', prod { status: 'RUNNING' }, '100*6 80*10'),
+        series('zenlayer_vm_instances', staging { status: 'RUNNING' }, '50*6 70*10'),
+      ],
+      alert_rule_test: [check('9m', 'ZenlayerRunningInstancesDropped', [alert('ZenlayerRunningInstancesDropped', base + prod, '20')])],
+    },
+    {
+      name: 'a STOPPED instance pages after 5 minutes; a RUNNING one and one that recovered do not',
+      input_series: [
+        series('zenlayer_up', {}, '1*31'),
+        st('i-1', 'STOPPED', '1*31'),
+        st('i-2', 'RUNNING', '1*31'),
+        st('i-3', 'STOPPED', '1*4 stale'),
+        st('i-3', 'RUNNING', '_*4 1*27'),
+      ],
+      alert_rule_test: [
+        check('4m', 'ZenlayerInstanceStopped'),
+        check('6m', 'ZenlayerInstanceStopped', [alert('ZenlayerInstanceStopped', inst('i-1', 'STOPPED'))]),
+      ],
+    },
+    {
+      name: 'a STOPPED alert names the instance and its zone from the info series, kept through an hour without metadata',
+      input_series: [
+        series('zenlayer_up', {}, '1*31'),
+        st('i-1', 'STOPPED', '1*31'),
+        st('i-2', 'STOPPED', '1*31'),
+        st('i-3', 'STOPPED', '1*31'),
+        info('i-1', 'web-fra-01', 'FRA-A', '1*3 stale'),
+        info('i-2', 'db-01', '', '1*31'),
+      ],
+      alert_rule_test: [check('6m', 'ZenlayerInstanceStopped', [
+        alert('ZenlayerInstanceStopped', inst('i-1', 'STOPPED'), found={ instance_name: 'web-fra-01', zone_id: 'FRA-A' }),
+        alert('ZenlayerInstanceStopped', inst('i-2', 'STOPPED'), found={ instance_name: 'db-01', zone_id: '' }),
+        alert('ZenlayerInstanceStopped', inst('i-3', 'STOPPED')),
+      ])],
+    },
+    {
+      name: 'an instance tagged monitoring=off is kept out of the instance alerts, even while the exporter is blind; monitoring=on is not',
+      input_series: [
+        series('zenlayer_up', {}, '1*10 0*31'),
+        st('i-1', 'STOPPED', '1*41'),
+        st('i-2', 'STOPPED', '1*41'),
+        st('i-3', 'BOOTING', '1*41'),
+        st('i-4', 'CREATE_FAILED', '1*41'),
+        info('i-1', 'parked', 'FRA-A', '1*10 stale', { tag_monitoring: 'off' }),
+        info('i-2', 'watched', 'FRA-A', '1*41', { tag_monitoring: 'on' }),
+        info('i-3', 'parked-too', 'FRA-A', '1*41', { tag_monitoring: 'off' }),
+        info('i-4', 'parked-failed', 'FRA-A', '1*41', { tag_monitoring: 'off' }),
+      ],
+      alert_rule_test: [
+        check('8m', 'ZenlayerInstanceStopped', [alert('ZenlayerInstanceStopped', inst('i-2', 'STOPPED'), found={ instance_name: 'watched', zone_id: 'FRA-A' })]),
+        // Blind, and i-1's info series gone stale: it stays excluded for the hour the lookup reaches back.
+        check('40m', 'ZenlayerInstanceStopped', [alert('ZenlayerInstanceStopped', inst('i-2', 'STOPPED'), found={ instance_name: 'watched', zone_id: 'FRA-A' })]),
+        check('40m', 'ZenlayerInstanceStuckInTransition'),
+        check('40m', 'ZenlayerInstanceCreateFailed'),
+      ],
+    },
+    {
+      name: 'a prepaid instance expiring within 7 days without auto-renewal warns; renewing, far-off or postpaid ones do not',
+      input_series: [
+        info('i-1', 'web-fra-01', 'FRA-A', '1*31'),
+        per('zenlayer_vm_instance_expiry_timestamp_seconds', 'i-1', '%d*31' % (3 * DAY)),
+        per('zenlayer_vm_instance_auto_renew', 'i-1', '0*31'),
+        per('zenlayer_vm_instance_expiry_timestamp_seconds', 'i-2', '%d*31' % (3 * DAY)),
+        per('zenlayer_vm_instance_auto_renew', 'i-2', '1*31'),
+        per('zenlayer_vm_instance_expiry_timestamp_seconds', 'i-3', '%d*31' % (30 * DAY)),
+        per('zenlayer_vm_instance_auto_renew', 'i-3', '0*31'),
+        per('zenlayer_vm_instance_expiry_timestamp_seconds', 'i-4', '%d*31' % (3 * DAY)),
+        per('zenlayer_vm_instance_auto_renew', 'i-4', '0*10 1*21'),
+      ],
+      alert_rule_test: [
+        check('14m', 'ZenlayerPrepaidInstanceExpiring'),
+        check('20m', 'ZenlayerPrepaidInstanceExpiring', [
+          alert('ZenlayerPrepaidInstanceExpiring', base { instance_id: 'i-1' }, '2d 23h 40m 0s', found={ instance_name: 'web-fra-01', zone_id: 'FRA-A' }),
+        ]),
+      ],
+    },
+    {
+      name: 'metadata stale: no successful DescribeInstances poll for over an hour; the status poll is not concerned',
+      input_series: [
+        series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstances' }, '60*90', 'a:9612'),
+        series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstancesStatus' }, '0+60x89', 'a:9612'),
+        series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstances' }, '0+300x17 5100+60x71', 'b:9612'),
+      ],
+      alert_rule_test: [
+        check('70m', 'ZenlayerMetadataStale'),
+        check('80m', 'ZenlayerMetadataStale', [
+          alert('ZenlayerMetadataStale', target { instance: 'a:9612', action: 'DescribeInstances' }, '1h 19m 0s'),
+        ]),
+        check('14m', 'ZenlayerDataStale'),
+      ],
+    },
+    {
+      name: 'target down: the last known STOPPED keeps firing, a change seen before the outage is kept, ExporterDown fires',
+      input_series: [
+        series('up', {}, '1*11 0*20'),
+        series('zenlayer_up', {}, '1*11 stale'),
+        st('i-1', 'STOPPED', '1*11 stale'),
+        st('i-2', 'STOPPED', '1*6 stale'),
+        st('i-2', 'RUNNING', '_*6 1*5 stale'),
+      ],
+      alert_rule_test: [
+        check('25m', 'ZenlayerInstanceStopped', [alert('ZenlayerInstanceStopped', inst('i-1', 'STOPPED'))]),
+        check('14m', 'ZenlayerExporterDown'),
+        check('25m', 'ZenlayerExporterDown', [alert('ZenlayerExporterDown', base)]),
+      ],
+    },
+    {
+      name: 'polls failing: the last snapshot is served, STOPPED keeps firing, PollsFailing fires',
+      input_series: [series('zenlayer_up', {}, '1*6 0*20'), st('i-1', 'STOPPED', '1*26')],
+      alert_rule_test: [
+        check('12m', 'ZenlayerInstanceStopped', [alert('ZenlayerInstanceStopped', inst('i-1', 'STOPPED'))]),
+        check('10m', 'ZenlayerPollsFailing'),
+        check('12m', 'ZenlayerPollsFailing', [alert('ZenlayerPollsFailing', base)]),
+      ],
+    },
+    {
+      name: 'restarted while the API is down: no snapshot yet, the last known STOPPED persists',
+      input_series: [series('zenlayer_up', {}, '1*6 0*20'), st('i-1', 'STOPPED', '1*6 stale')],
+      alert_rule_test: [check('20m', 'ZenlayerInstanceStopped', [alert('ZenlayerInstanceStopped', inst('i-1', 'STOPPED'))])],
+    },
+    {
+      name: 'healthy again after an outage: an instance released meanwhile drops out',
+      input_series: [
+        series('up', {}, '1*6 0*3 1*12'),
+        series('zenlayer_up', {}, '1*6 stale _*2 1*12'),
+        st('i-1', 'STOPPED', '1*6 stale'),
+        st('i-2', 'RUNNING', '1*6 stale _*2 1*12'),
+      ],
+      alert_rule_test: [
+        check('8m', 'ZenlayerInstanceStopped', [alert('ZenlayerInstanceStopped', inst('i-1', 'STOPPED'))]),
+        check('12m', 'ZenlayerInstanceStopped'),
+      ],
+    },
+    {
+      name: 'stuck in a transition for 30 minutes; a transition that completes is fine',
+      input_series: [
+        series('zenlayer_up', {}, '1*41'),
+        st('i-1', 'BOOTING', '1*41'),
+        st('i-2', 'BOOTING', '1*10 stale'),
+        st('i-2', 'RUNNING', '_*10 1*31'),
+      ],
+      alert_rule_test: [
+        check('29m', 'ZenlayerInstanceStuckInTransition'),
+        check('31m', 'ZenlayerInstanceStuckInTransition', [alert('ZenlayerInstanceStuckInTransition', inst('i-1', 'BOOTING'))]),
+      ],
+    },
+    {
+      name: 'a failed creation',
+      input_series: [series('zenlayer_up', {}, '1*5'), st('i-1', 'CREATE_FAILED', '1*5'), st('i-2', 'RUNNING', '1*5')],
+      alert_rule_test: [
+        check('0m', 'ZenlayerInstanceCreateFailed'),
+        check('2m', 'ZenlayerInstanceCreateFailed', [alert('ZenlayerInstanceCreateFailed', inst('i-1', 'CREATE_FAILED'))]),
+      ],
+    },
+    {
+      name: 'a fleet-wide drop of RUNNING instances pages once; a single instance stopping does not',
+      input_series: [
+        series('zenlayer_vm_instances', { status: 'RUNNING' }, '100*6 80*10', 'a:9612'),
+        series('zenlayer_vm_instances', { status: 'RUNNING' }, '100*6 99*10', 'b:9612'),
+      ],
+      alert_rule_test: [
+        check('6m', 'ZenlayerRunningInstancesDropped'),
+        check('9m', 'ZenlayerRunningInstancesDropped', [alert('ZenlayerRunningInstancesDropped', target { instance: 'a:9612' }, '20')]),
+      ],
+    },
+    {
+      name: 'data stale: no successful poll for over 10 minutes; a poll that keeps succeeding or never did is not stale',
+      input_series: [
+        series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstancesStatus' }, '60*20', 'a:9612'),
+        series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstancesStatus' }, '0+60x19', 'b:9612'),
+        series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstancesStatus' }, '0*20', 'c:9612'),
+        series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstances' }, '60*20', 'd:9612'),
+      ],
+      alert_rule_test: [
+        check('11m', 'ZenlayerDataStale'),
+        check('14m', 'ZenlayerDataStale', [
+          alert('ZenlayerDataStale', target { instance: 'a:9612', action: 'DescribeInstancesStatus' }, '13m 0s'),
+        ]),
+      ],
+    },
+    {
+      name: 'sustained throttling above 20% of calls; 5% is not',
+      input_series: [
+        series('zenlayer_exporter_api_requests_total', { action: 'DescribeInstancesStatus' }, '0+100x40', 'a:9612'),
+        series('zenlayer_exporter_api_request_failures_total', { action: 'DescribeInstancesStatus', reason: 'throttled' }, '0+30x40', 'a:9612'),
+        series('zenlayer_exporter_api_requests_total', { action: 'DescribeInstancesStatus' }, '0+100x40', 'b:9612'),
+        series('zenlayer_exporter_api_request_failures_total', { action: 'DescribeInstancesStatus', reason: 'throttled' }, '0+5x40', 'b:9612'),
+      ],
+      alert_rule_test: [
+        check('10m', 'ZenlayerApiThrottled'),
+        check('20m', 'ZenlayerApiThrottled', [alert('ZenlayerApiThrottled', target { instance: 'a:9612' }, '30%')]),
+      ],
+    },
+    {
+      name: 'no target at all in the job',
+      input_series: [{ series: 'up{job="something-else",instance="x:1"}', values: expand('1*15') }],
+      alert_rule_test: [
+        check('5m', 'ZenlayerExporterAbsent'),
+        check('12m', 'ZenlayerExporterAbsent', [alert('ZenlayerExporterAbsent', absent)]),
+      ],
+    },
+    {
+      name: 'when an instance entered its status: kept while it lasts, renewed when it comes back',
+      input_series: [
+        series('zenlayer_up', {}, '1*31'),
+        st('i-1', 'STOPPED', '_*3 1*9 stale _*7 1*11'),
+        st('i-1', 'RUNNING', '_*13 1*7 stale'),
+      ],
+      local first(at, status, value) = {
+        expr: 'zenlayer:vm_instance_status:first_seen_timestamp{instance_id="i-1"}',
+        eval_time: at,
+        exp_samples: [{
+          labels: 'zenlayer:vm_instance_status:first_seen_timestamp{%s}' % labelText(base { instance_id: 'i-1', status: status }),
+          value: value,
+        }],
+      },
+      promql_expr_test: [first('10m', 'STOPPED', 180), first('15m', 'RUNNING', 780), first('25m', 'STOPPED', 1200)],
+    },
+  ],
+
+  rule_files: ['alerts.yml'],
+  evaluation_interval: '1m',
+  tests: [t { interval: '1m' } for t in tests],
+}
