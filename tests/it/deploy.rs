@@ -166,12 +166,10 @@ fn hadolint_finds_nothing_in_the_dockerfile() {
 
 #[test]
 fn kubernetes_manifests_are_valid_for_the_built_in_kinds() {
+    // The chart's default rendering (tests/it/helm.rs keeps it so) and the Secret it expects.
     let files = [
-        "deploy/kubernetes/deployment.yaml",
-        "deploy/kubernetes/service.yaml",
+        "deploy/kubernetes/zenlayer-exporter.yaml",
         "deploy/kubernetes/secret.example.yaml",
-        "deploy/kubernetes/networkpolicy.yaml",
-        "deploy/kubernetes/statefulset-sharded.yaml",
     ];
     let mut args = vec!["--strict"];
     args.extend(files);
@@ -184,26 +182,49 @@ fn kubernetes_manifests_are_valid_for_the_built_in_kinds() {
             &path(""),
         ),
     );
-    let deployment = std::fs::read_to_string(path(files[0])).unwrap();
-    for needle in [
-        "runAsNonRoot: true",
-        "readOnlyRootFilesystem: true",
-        "drop: [ALL]",
-        "type: RuntimeDefault",
-        "path: /healthz",
-        "path: /readyz",
-    ] {
-        assert!(deployment.contains(needle), "deployment lacks {needle}");
-    }
-    // Only the monitoring namespace reaches the pods the Deployment makes, on the metrics port.
-    let yaml = |file: &str| -> serde_yaml_ng::Value {
-        serde_yaml_ng::from_str(&std::fs::read_to_string(path(file)).unwrap()).unwrap()
+    let text = std::fs::read_to_string(path(files[0])).unwrap();
+    let docs: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|d: &serde_yaml_ng::Value| !d.is_null())
+        .collect();
+    let kind = |k: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == k)
+            .unwrap_or_else(|| panic!("a {k}"))
     };
-    let (policy, deployment) = (yaml(files[3]), yaml(files[0]));
+    let deployment = kind("Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(
-        policy["spec"]["podSelector"]["matchLabels"],
-        deployment["spec"]["template"]["metadata"]["labels"]
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
     );
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"][0],
+        "ALL"
+    );
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // The Secret the deployment reads is the example's.
+    let secret: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path(files[1])).unwrap()).unwrap();
+    assert_eq!(
+        pod["volumes"][0]["secret"]["secretName"],
+        secret["metadata"]["name"]
+    );
+    // Only the monitoring namespace reaches the pods the Deployment makes, on the metrics port.
+    let policy = kind("NetworkPolicy");
+    let pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        .as_mapping()
+        .unwrap();
+    for (k, v) in policy["spec"]["podSelector"]["matchLabels"]
+        .as_mapping()
+        .unwrap()
+    {
+        assert_eq!(pod_labels.get(k), Some(v), "{k:?}");
+    }
     assert_eq!(policy["spec"]["policyTypes"][0], "Ingress");
     let rules = policy["spec"]["ingress"].as_sequence().unwrap();
     assert_eq!(rules.len(), 1);
@@ -213,28 +234,6 @@ fn kubernetes_manifests_are_valid_for_the_built_in_kinds() {
     );
     assert_eq!(rules[0]["from"].as_sequence().unwrap().len(), 1);
     assert_eq!(rules[0]["ports"][0]["port"], "http-metrics");
-
-    // The sharded StatefulSet: the same pod labels (so the Service, the NetworkPolicy and the ServiceMonitor
-    // take its pods), as many shards as replicas, each pod's name as its shard.
-    let sharded = yaml(files[4]);
-    assert_eq!(
-        sharded["spec"]["template"]["metadata"]["labels"],
-        deployment["spec"]["template"]["metadata"]["labels"]
-    );
-    let env = sharded["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_sequence()
-        .unwrap();
-    let var = |name: &str| env.iter().find(|e| e["name"] == name).unwrap().clone();
-    assert_eq!(
-        var("ZENLAYER_EXPORTER_TOTAL_SHARDS")["value"]
-            .as_str()
-            .unwrap(),
-        sharded["spec"]["replicas"].as_u64().unwrap().to_string()
-    );
-    assert_eq!(
-        var("ZENLAYER_EXPORTER_SHARD")["valueFrom"]["fieldRef"]["fieldPath"],
-        "metadata.name"
-    );
 }
 
 #[test]
@@ -242,9 +241,10 @@ fn kubernetes_validate_rejects_a_broken_manifest() {
     // The check above means something only if the tool fails on a bad file.
     let dir = std::env::temp_dir().join(format!("zenlayer-exporter-kv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let bad = std::fs::read_to_string(path("deploy/kubernetes/service.yaml"))
+    let bad = std::fs::read_to_string(path("deploy/kubernetes/zenlayer-exporter.yaml"))
         .unwrap()
         .replace("type: ClusterIP", "typo: ClusterIP");
+    assert!(bad.contains("typo: ClusterIP"));
     std::fs::write(dir.join("bad.yaml"), bad).unwrap();
     let out = run(
         "kubernetes-validate",

@@ -13,6 +13,7 @@ mod docs;
 mod exporter;
 mod exposition;
 mod faults;
+mod helm;
 mod hostile_scrapers;
 mod metadata;
 mod mixin;

@@ -16,8 +16,16 @@ use serde_json::Value;
 use crate::common::tools::{PROMETHEUS_PKG, assert_clean, path, render_mixin as render, run};
 
 /// Where each file the mixin renders is committed.
-const RENDERED: [(&str, &str); 4] = [
+const RENDERED: [(&str, &str); 6] = [
     ("alerts.yml", "deploy/prometheus/alerts.yml"),
+    (
+        "alerts.yml",
+        "deploy/helm/zenlayer-exporter/files/prometheus-rules.yaml",
+    ),
+    (
+        "zenlayer-fleet.json",
+        "deploy/helm/zenlayer-exporter/files/zenlayer-fleet.json",
+    ),
     ("alerts_test.yml", "deploy/prometheus/alerts_test.yml"),
     (
         "prometheusrule.yaml",
