@@ -41,7 +41,7 @@ pub struct Metrics {
 }
 
 /// The answers `/sd` gives, counted by `zenlayer_exporter_sd_requests_total{code}`.
-pub const SD_CODES: [&str; 5] = ["200", "304", "400", "404", "500"];
+pub const SD_CODES: [&str; 6] = ["200", "304", "400", "404", "500", "503"];
 
 impl Metrics {
     /// A fresh registry with every process-wide self-metric registered (the accounts file's only with
@@ -89,7 +89,7 @@ impl Metrics {
                 "zenlayer_exporter_sd_requests_total",
                 "Requests to /sd (Prometheus HTTP service discovery) by HTTP status code: 200 answered, 304 not \
                  modified since the client's copy, 400 a bad parameter, 404 an account this replica does not \
-                 poll, 500 the rendering failed.",
+                 poll, 500 the rendering failed, 503 no metadata yet (or the metadata poll is off).",
             ),
             &["code"],
         )?;

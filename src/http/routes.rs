@@ -203,6 +203,25 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
             Err(why) => return text(StatusCode::NOT_FOUND, why, head),
         },
     };
+    // Before the first metadata poll there are no addresses: an empty list would make Prometheus drop every
+    // target it has until then (after each restart of the exporter); an error keeps them.
+    if state.metadata_interval.is_none() {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service discovery needs the metadata poll, which ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS=0 turns off\n",
+            head,
+        );
+    }
+    if !accounts
+        .iter()
+        .any(|a| a.exposition.rendered().is_some_and(|r| r.named.is_some()))
+    {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no metadata poll has finished yet; Prometheus keeps the targets it has\n",
+            head,
+        );
+    }
     let sources = accounts
         .iter()
         .filter_map(|a| {

@@ -1,6 +1,6 @@
 //! `/sd`, Prometheus HTTP service discovery of the VMs, against the simulator's ground truth: the targets and
 //! labels of every named instance in the asked statuses, following releases, creations and stops; validators,
-//! HEAD, bad parameters with one line each, several accounts; and a real Prometheus whose `http_sd_configs` job,
+//! HEAD, bad parameters with one line each, 503 until there is metadata, several accounts; and a real Prometheus whose `http_sd_configs` job,
 //! with the relabeling the docs show, lists exactly the expected targets and follows the fleet.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -259,6 +259,49 @@ async fn sd_lists_every_named_instance_and_follows_the_fleet() {
             &body,
             "zenlayer_exporter_sd_instances_without_address{address=\"private\"}"
         ),
+        Some(1.0),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sd_is_unavailable_rather_than_empty_without_metadata() {
+    // Before the first metadata poll: 503, so Prometheus keeps the targets it had before a restart.
+    let sim = common::sim(5).await;
+    sim.set_latency(std::time::Duration::from_millis(1500));
+    let exporter = Exporter::start(config_for(&sim, &[METADATA])).await;
+    let early = sd(&exporter, "port=9100").await;
+    assert_eq!(early.status(), 503);
+    assert!(
+        early
+            .text()
+            .await
+            .unwrap()
+            .contains("no metadata poll has finished yet")
+    );
+    sim.set_latency(std::time::Duration::ZERO);
+    until_answer(&exporter, "port=9100", || {
+        expected(&truth(&sim), "privateIpAddresses", 9100, &["RUNNING"], None)
+    })
+    .await;
+    // With the metadata poll off there will never be addresses: 503, saying why.
+    let off = Exporter::start(config_for(&sim, &[])).await;
+    common::eventually("the first status poll", || async {
+        (common::get(&off.url("/readyz")).await.0 == 200).then_some(())
+    })
+    .await;
+    let answer = sd(&off, "port=9100").await;
+    assert_eq!(answer.status(), 503);
+    assert!(
+        answer
+            .text()
+            .await
+            .unwrap()
+            .contains("METADATA_INTERVAL_SECONDS=0")
+    );
+    let body = off.metrics().await;
+    assert_eq!(
+        sample(&body, "zenlayer_exporter_sd_requests_total{code=\"503\"}"),
         Some(1.0),
         "{body}"
     );
