@@ -473,6 +473,22 @@ async fn prometheus_discovers_the_fleet_from_sd_and_follows_it() {
     assert_ne!(after, before);
     assert!(after.iter().any(|t| t[0] == format!("127.0.0.109:{port}")));
     let changed = std::time::Instant::now();
+    let running_prod: BTreeSet<String> = after.iter().map(|t| t[0].clone()).collect();
+    eventually("/sd to follow the fleet", || async {
+        let answer = sd(&exporter, &format!("port={port}")).await;
+        let groups = groups(&serde_json::from_slice(&answer.bytes().await.ok()?).ok()?);
+        let prod: BTreeSet<String> = groups
+            .into_iter()
+            .filter(|(_, l)| l["__meta_zenlayer_tag_env"] == "prod")
+            .map(|(t, _)| t)
+            .collect();
+        (prod == running_prod).then_some(())
+    })
+    .await;
+    eprintln!(
+        "/sd answered the changed fleet after {:?}",
+        changed.elapsed()
+    );
     eventually("Prometheus to follow the fleet", || async {
         (listed().await == after).then_some(())
     })
