@@ -272,6 +272,19 @@ fn the_chart_lints_renders_and_validates_every_way_it_is_installed() {
             &format!("helm lint --strict ({})", scenario.name),
             &helm(&args),
         );
+        // NOTES.txt renders (helm template does not render it; an install does), and tells how to look.
+        let mut install = vec!["install", RELEASE, CHART, "--dry-run=client"];
+        for s in scenario.set {
+            install.extend(["--set", s]);
+        }
+        let out = helm(&install);
+        assert_clean(&format!("helm install --dry-run ({})", scenario.name), &out);
+        let notes = String::from_utf8_lossy(&out.stdout);
+        let notes = &notes[notes.find("NOTES:").expect("NOTES")..];
+        assert!(
+            notes.contains("port-forward svc/zenlayer-exporter 9612"),
+            "{notes}"
+        );
         let yaml = template(scenario.set);
         let (ok, report) = validate(&validator, scenario.name, &yaml);
         assert!(
