@@ -173,13 +173,18 @@ async fn client_certificates_and_basic_auth_guard_every_endpoint() {
     let sim = common::sim(5).await;
     let ca = Ca::new("scrapers CA");
     let dir = mtls_dir("web-mtls", &ca, &ca.server());
-    let exporter = Exporter::start(config_with_web_file(&sim, &dir.0.join("web.yml"))).await;
+    // Metadata on, so /sd has targets to serve behind the same guard.
+    let mut config = config_with_web_file(&sim, &dir.0.join("web.yml"));
+    config.metadata_interval = Some(Duration::from_secs(300));
+    let exporter = Exporter::start(config).await;
     let base = format!("https://{}", exporter.addr);
     let good = tls_client(&ca, Some(&ca.client()));
     let user = Some(("prometheus", "s3cret"));
 
-    eventually("ready over TLS", || async {
-        let (status, ..) = fetch(&good, &format!("{base}/readyz"), user).await.ok()?;
+    eventually("ready, with metadata, over TLS", || async {
+        let (status, ..) = fetch(&good, &format!("{base}/sd?port=9100"), user)
+            .await
+            .ok()?;
         (status == 200).then_some(())
     })
     .await;
