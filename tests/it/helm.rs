@@ -504,3 +504,82 @@ fn the_raw_manifests_are_the_charts_default_rendering() {
         "{DEFAULT_MANIFESTS} is stale: run tools/regenerate"
     );
 }
+
+/// The chart's web configuration is one the exporter takes, and the probe the chart sets with it passes: the
+/// exporter run with the rendered ConfigMap (TLS with client certificates, basic auth) and a certificate in place
+/// of the Secret, then `--healthcheck` with the same environment, as the kubelet's exec probe runs it.
+#[test]
+fn the_charts_web_configuration_serves_and_its_probe_passes() {
+    let docs = documents(&template(&[
+        "demo=true",
+        "webConfig.enabled=true",
+        "webConfig.tls.enabled=true",
+        "webConfig.tls.secretName=zenlayer-exporter-tls",
+        "webConfig.tls.clientAuthType=RequireAndVerifyClientCert",
+        "webConfig.basicAuthUsers.prometheus=$2b$10$Rh.WWk34.TP0.L//jvntNuexntNHyqHHs8itvJ3zNRnFqJkBBPPI6",
+    ]));
+    let (container, _) = container(&docs);
+    let probe = container["livenessProbe"]["exec"]["command"]
+        .as_array()
+        .unwrap();
+    let web = of_kind(&docs, "ConfigMap").unwrap()["data"]["web-config.yml"]
+        .as_str()
+        .unwrap();
+    // The Secret's files, where the pod mounts them, in a directory of the test's own.
+    let dir = std::env::temp_dir().join(format!("zenlayer-helm-web-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = crate::web_config::Ca::new("chart test CA");
+    let server = ca.server();
+    std::fs::write(dir.join("tls.crt"), &server.cert).unwrap();
+    std::fs::write(dir.join("tls.key"), &server.key).unwrap();
+    std::fs::write(dir.join("ca.crt"), &ca.pem).unwrap();
+    let config = web.replace(
+        "/etc/zenlayer-exporter/web-tls/",
+        &format!("{}/", dir.display()),
+    );
+    std::fs::write(dir.join("web-config.yml"), config).unwrap();
+    let listen = format!("127.0.0.1:{}", crate::common::free_port());
+    let exe = env!("CARGO_BIN_EXE_zenlayer-exporter");
+    let env = |command: &mut std::process::Command| {
+        command
+            .env_clear()
+            .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", &listen)
+            .env(
+                "ZENLAYER_EXPORTER_WEB_CONFIG_FILE",
+                dir.join("web-config.yml"),
+            );
+    };
+    let mut serve = std::process::Command::new(exe);
+    env(serve.args(
+        container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap()),
+    ));
+    let mut exporter = serve
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let passed = loop {
+        // The probe command as the chart writes it, its first word the binary the image holds there.
+        assert_eq!(probe[0], "/usr/local/bin/zenlayer-exporter");
+        let mut check = std::process::Command::new(exe);
+        env(check.args(probe[1..].iter().map(|a| a.as_str().unwrap())));
+        let out = check.output().unwrap();
+        if out.status.success() || started.elapsed() > crate::common::DEADLINE {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = exporter.kill();
+    let _ = exporter.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_clean(
+        "the chart's --healthcheck probe against its web configuration",
+        &passed,
+    );
+}
