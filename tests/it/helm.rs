@@ -583,3 +583,77 @@ fn the_charts_web_configuration_serves_and_its_probe_passes() {
         &passed,
     );
 }
+
+/// Values whose defaults are maps an operator fills freely: documented as one key.
+const FREE_FORM: [&str; 13] = [
+    "settings",
+    "headers",
+    "basicAuthUsers",
+    "resources",
+    "podSecurityContext",
+    "securityContext",
+    "nodeSelector",
+    "affinity",
+    "podAnnotations",
+    "podLabels",
+    "tlsConfig",
+    "labels",
+    "annotations",
+];
+
+/// Every key of values.yaml, as a dotted path; free-form maps and lists count as one key.
+fn value_keys(prefix: &str, value: &serde_yaml_ng::Value, out: &mut Vec<String>) {
+    for (key, value) in value.as_mapping().unwrap() {
+        let key = key.as_str().unwrap();
+        let path = if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            serde_yaml_ng::Value::Mapping(m) if !m.is_empty() && !FREE_FORM.contains(&key) => {
+                value_keys(&path, value, out)
+            }
+            _ => out.push(path),
+        }
+    }
+}
+
+#[test]
+fn every_value_is_in_the_readmes_deploy_table() {
+    let values: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(path(&format!("{CHART}/values.yaml"))).unwrap(),
+    )
+    .unwrap();
+    let mut keys = Vec::new();
+    value_keys("", &values, &mut keys);
+    let readme = std::fs::read_to_string(path("README.md")).unwrap();
+    let deploy = &readme[readme.find("\n## Deploy\n").unwrap()..];
+    let deploy = &deploy[..deploy[1..].find("\n## ").unwrap()];
+    // A row's first cell: `key`, `.sub` (relative to the first key's top-level name), ...
+    let mut documented = std::collections::BTreeSet::new();
+    for line in deploy.lines().filter(|l| l.starts_with("| `")) {
+        let cell = line.split('|').nth(1).unwrap();
+        let items: Vec<&str> = cell
+            .split(',')
+            .map(|i| i.trim().trim_matches('`'))
+            .collect();
+        let top = items[0].split('.').next().unwrap();
+        for item in items {
+            documented.insert(match item.strip_prefix('.') {
+                Some(rest) => format!("{top}.{rest}"),
+                None => item.to_owned(),
+            });
+        }
+    }
+    let missing: Vec<&String> = keys.iter().filter(|k| !documented.contains(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "values missing from the README's Deploy table: {missing:?}"
+    );
+    let stale: Vec<&String> = documented.iter().filter(|d| !keys.contains(d)).collect();
+    assert!(
+        stale.is_empty(),
+        "README Deploy table rows that are no value: {stale:?}"
+    );
+}
