@@ -158,10 +158,19 @@ impl Chunk {
     }
 }
 
+/// The body of `parts` then `tail`, and whether it is gzip: one gzip member when `gzip` is asked and every part is
+/// held deflated, else the text (inflated as it is sent). What `/metrics`, `/probe` and `/sd` send.
+pub(super) fn body(parts: &[&Part], tail: Vec<u8>, gzip: bool) -> (Vec<Chunk>, bool) {
+    match gzip.then(|| member(parts, &tail)).flatten() {
+        Some(member) => (member, true),
+        None => (plain(parts, tail), false),
+    }
+}
+
 /// One standard gzip member: the pre-compressed deflate blocks of `parts`, then `tail` in stored (uncompressed)
 /// blocks ending the stream, then the CRC of all the text combined. `None` if a part is held plain (its
 /// compressor failed): that body is served plain.
-pub(super) fn member(parts: &[&Part], tail: &[u8]) -> Option<Vec<Chunk>> {
+fn member(parts: &[&Part], tail: &[u8]) -> Option<Vec<Chunk>> {
     let mut chunks = Vec::with_capacity(parts.len() + 2);
     chunks.push(Chunk::Ready(Bytes::from_static(&GZIP_HEADER)));
     let mut crc = crc32fast::Hasher::new();
@@ -186,7 +195,7 @@ pub(super) fn member(parts: &[&Part], tail: &[u8]) -> Option<Vec<Chunk>> {
 }
 
 /// The parts' text then `tail`, as the chunks of a plain body.
-pub(super) fn plain(parts: &[&Part], tail: Vec<u8>) -> Vec<Chunk> {
+fn plain(parts: &[&Part], tail: Vec<u8>) -> Vec<Chunk> {
     let mut chunks: Vec<Chunk> = parts.iter().map(|p| p.plain_chunk()).collect();
     chunks.push(Chunk::Ready(Bytes::from(tail)));
     chunks

@@ -92,13 +92,6 @@ pub fn assemble(accounts: &[Contribution], labeled: bool, tail: Vec<u8>, gzip: b
             }
         }
     }
-    if gzip {
-        if let Some(chunks) = gzip::member(&parts, &tail) {
-            return ScrapeBody { chunks, gzip: true };
-        }
-    }
-    ScrapeBody {
-        chunks: gzip::plain(&parts, tail),
-        gzip: false,
-    }
+    let (chunks, gzip) = gzip::body(&parts, tail, gzip);
+    ScrapeBody { chunks, gzip }
 }

@@ -158,11 +158,7 @@ impl Answer {
     /// The JSON body, and whether it is gzip: one gzip member when `gzip` is asked, else (or if the compressor
     /// failed at rendering) the text, inflated as it is sent.
     pub fn body(&self, gzip: bool) -> (Vec<Chunk>, bool) {
-        let parts = [open_bracket(), &self.groups];
-        match gzip.then(|| gzip::member(&parts, CLOSE)).flatten() {
-            Some(member) => (member, true),
-            None => (gzip::plain(&parts, CLOSE.to_vec()), false),
-        }
+        gzip::body(&[open_bracket(), &self.groups], CLOSE.to_vec(), gzip)
     }
 
     /// A strong validator of the JSON text: its CRC-32 and length.

@@ -212,17 +212,7 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
             head,
         );
     }
-    if !accounts
-        .iter()
-        .any(|a| a.exposition.rendered().is_some_and(|r| r.named.is_some()))
-    {
-        return plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no metadata poll has finished yet; Prometheus keeps the targets it has\n",
-            head,
-        );
-    }
-    let sources = accounts
+    let sources: Vec<Source> = accounts
         .iter()
         .filter_map(|a| {
             Some(Source {
@@ -231,6 +221,13 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
             })
         })
         .collect();
+    if !sources.iter().any(|s| s.rendered.named.is_some()) {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no metadata poll has finished yet; Prometheus keeps the targets it has\n",
+            head,
+        );
+    }
     let Some(answer) = state.sd.answer(query, sources).await else {
         return plain(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -255,18 +252,7 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
         response
     } else {
         let (chunks, gzip) = answer.body(accepts_gzip(req.headers()));
-        let length: usize = chunks.iter().map(Chunk::len).sum();
-        let mut response = Response::new(ChunkBody::new(if head { Vec::new() } else { chunks }));
-        let h = response.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        if gzip {
-            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        response
+        encoded(chunks, gzip, "application/json", head)
     };
     let h = response.headers_mut();
     h.insert(header::ETAG, etag);
@@ -276,16 +262,27 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
 }
 
 fn exposition(body: scrape::ScrapeBody, head: bool) -> Response<ChunkBody> {
-    let (length, gzip) = (body.len(), body.gzip);
-    let mut response = Response::new(ChunkBody::new(if head { Vec::new() } else { body.chunks }));
+    let mut response = encoded(body.chunks, body.gzip, render::CONTENT_TYPE, head);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A body of `chunks` as `content_type`, gzip-encoded or not, which varies with `Accept-Encoding`; no body for
+/// `head`, its length all the same.
+fn encoded(
+    chunks: Vec<Chunk>,
+    gzip: bool,
+    content_type: &'static str,
+    head: bool,
+) -> Response<ChunkBody> {
+    let length: usize = chunks.iter().map(Chunk::len).sum();
+    let mut response = Response::new(ChunkBody::new(if head { Vec::new() } else { chunks }));
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(render::CONTENT_TYPE),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }

@@ -162,6 +162,11 @@ impl Fleet {
         &self.instances
     }
 
+    /// Every instance's id, in the fleet's order: what a test walks while it changes the fleet.
+    pub fn ids(&self) -> Vec<String> {
+        self.instances.iter().map(|i| i.id.clone()).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.instances.len()
     }

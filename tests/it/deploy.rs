@@ -3,28 +3,14 @@
 //! the dashboard importable as is. That the rules, tests and dashboard are what the mixin renders is
 //! `mixin.rs`'s concern.
 
-use crate::common::tools::{PROMETHEUS_PKG, assert_clean, path, run};
+use crate::common::tools::{PROMETHEUS_PKG, assert_clean, path, promtool_rules, run};
 
 use serde_json::Value;
 
 #[test]
 fn promtool_checks_rules_rule_tests_and_config() {
     let dir = path("deploy/prometheus");
-    assert_clean(
-        "promtool check rules",
-        &run(
-            "promtool",
-            PROMETHEUS_PKG,
-            &["check", "rules", "alerts.yml"],
-            &dir,
-        ),
-    );
-    let tests = run(
-        "promtool",
-        PROMETHEUS_PKG,
-        &["test", "rules", "alerts_test.yml"],
-        &dir,
-    );
+    let tests = promtool_rules(&dir);
     assert_clean("promtool test rules", &tests);
     assert!(String::from_utf8_lossy(&tests.stdout).contains("SUCCESS"));
     assert_clean(

@@ -92,17 +92,21 @@ const SCENARIOS: [Scenario; 7] = [
     },
 ];
 
-fn helm(args: &[&str]) -> std::process::Output {
-    run("helm", HELM_PKG, args, &path(""))
+/// `helm` with `args`, then `--set` each of `set`.
+fn helm(args: &[&str], set: &[&str]) -> std::process::Output {
+    let mut all = args.to_vec();
+    for s in set {
+        all.extend(["--set", s]);
+    }
+    run("helm", HELM_PKG, &all, &path(""))
 }
 
 /// `helm template` of the chart with `set`, as YAML text.
 fn template(set: &[&str]) -> String {
-    let mut args = vec!["template", RELEASE, CHART, "--namespace", "monitoring"];
-    for s in set {
-        args.extend(["--set", s]);
-    }
-    let out = helm(&args);
+    let out = helm(
+        &["template", RELEASE, CHART, "--namespace", "monitoring"],
+        set,
+    );
     assert_clean(&format!("helm template {set:?}"), &out);
     String::from_utf8(out.stdout).unwrap()
 }
@@ -260,24 +264,19 @@ fn env(container: &Value) -> Map<String, Value> {
 
 #[test]
 fn the_chart_lints_renders_and_validates_every_way_it_is_installed() {
-    let lint = helm(&["lint", "--strict", CHART]);
+    let lint = helm(&["lint", "--strict", CHART], &[]);
     assert_clean("helm lint --strict", &lint);
     let validator = validator();
     for scenario in &SCENARIOS {
-        let mut args = vec!["lint", "--strict", CHART];
-        for s in scenario.set {
-            args.extend(["--set", s]);
-        }
         assert_clean(
             &format!("helm lint --strict ({})", scenario.name),
-            &helm(&args),
+            &helm(&["lint", "--strict", CHART], scenario.set),
         );
         // NOTES.txt renders (helm template does not render it; an install does), and tells how to look.
-        let mut install = vec!["install", RELEASE, CHART, "--dry-run=client"];
-        for s in scenario.set {
-            install.extend(["--set", s]);
-        }
-        let out = helm(&install);
+        let out = helm(
+            &["install", RELEASE, CHART, "--dry-run=client"],
+            scenario.set,
+        );
         assert_clean(&format!("helm install --dry-run ({})", scenario.name), &out);
         let notes = String::from_utf8_lossy(&out.stdout);
         let notes = &notes[notes.find("NOTES:").expect("NOTES")..];
@@ -452,11 +451,7 @@ fn bad_values_are_refused_with_what_to_do() {
         (&["credentials.type=password"][..], "keyPair"),
         (&["replicas=2"][..], "additional properties 'replicas'"),
     ] {
-        let mut args = vec!["template", RELEASE, CHART];
-        for s in set {
-            args.extend(["--set", s]);
-        }
-        let out = helm(&args);
+        let out = helm(&["template", RELEASE, CHART], set);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{set:?} rendered");
         assert!(stderr.contains(says), "{set:?}: {stderr}");

@@ -5,7 +5,6 @@
 //! dashboard-linter, with each exception listed and reasoned in `mixin/dashboard-lint-exceptions.json`.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use promql_parser::label::MatchOp;
@@ -13,7 +12,7 @@ use promql_parser::parser::{self, Expr};
 use promql_parser::util::{ExprVisitor, walk_expr};
 use serde_json::Value;
 
-use crate::common::tools::{PROMETHEUS_PKG, assert_clean, path, render_mixin as render, run};
+use crate::common::tools::{assert_clean, path, promtool_rules, render_mixin as render};
 
 /// Where each file the mixin renders is committed.
 const RENDERED: [(&str, &str); 6] = [
@@ -36,24 +35,6 @@ const RENDERED: [(&str, &str); 6] = [
         "grafana/dashboards/zenlayer-fleet.json",
     ),
 ];
-
-fn promtool_test(dir: &Path) -> std::process::Output {
-    assert_clean(
-        "promtool check rules",
-        &run(
-            "promtool",
-            PROMETHEUS_PKG,
-            &["check", "rules", "alerts.yml"],
-            dir,
-        ),
-    );
-    run(
-        "promtool",
-        PROMETHEUS_PKG,
-        &["test", "rules", "alerts_test.yml"],
-        dir,
-    )
-}
 
 #[test]
 fn committed_files_are_what_the_mixin_renders() {
@@ -93,7 +74,7 @@ fn a_custom_selector_passes_the_unit_tests_rewritten_for_it() {
     );
     let dashboard = std::fs::read_to_string(dir.join("zenlayer-fleet.json")).unwrap();
     assert!(dashboard.contains(r#"cluster=~\"$cluster\""#));
-    let out = promtool_test(&dir);
+    let out = promtool_rules(&dir);
     assert_clean("promtool test rules (custom selector)", &out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -104,7 +85,7 @@ fn without_the_exclusion_parked_instances_page() {
     // The same tests against rules rendered with no exclusion: the parked instances fire, so the test of the
     // exclusion fails, and it fails for them alone.
     let dir = render("no-exclusion", &[("config", "{excludeSelector: ''}")]);
-    let out = promtool_test(&dir);
+    let out = promtool_rules(&dir);
     let report =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{report}");

@@ -180,12 +180,7 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
     let sim = common::sim(16).await;
     let stopped: BTreeSet<String> = {
         let mut state = sim.state();
-        let ids: Vec<String> = state
-            .fleet
-            .instances()
-            .iter()
-            .map(|i| i.id.clone())
-            .collect();
+        let ids = state.fleet.ids();
         for (i, id) in ids.iter().enumerate() {
             let status = match i {
                 0 | 1 => "STOPPED",
@@ -448,12 +443,7 @@ async fn several_accounts_against_a_real_prometheus() {
     let mut stopped = BTreeSet::new();
     for account in 0..2 {
         let mut state = sim.account(account);
-        let ids: Vec<String> = state
-            .fleet
-            .instances()
-            .iter()
-            .map(|i| i.id.clone())
-            .collect();
+        let ids = state.fleet.ids();
         for (i, id) in ids.iter().enumerate() {
             state
                 .fleet

@@ -366,12 +366,7 @@ async fn prometheus_discovers_the_fleet_from_sd_and_follows_it() {
     };
     {
         let mut state = sim.state();
-        let ids: Vec<String> = state
-            .fleet
-            .instances()
-            .iter()
-            .map(|i| i.id.clone())
-            .collect();
+        let ids = state.fleet.ids();
         for (n, id) in ids.iter().enumerate() {
             let env = if n % 3 == 0 { "staging" } else { "prod" };
             state

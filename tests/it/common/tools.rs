@@ -55,3 +55,23 @@ pub fn render_mixin(name: &str, tla: &[(&str, &str)]) -> PathBuf {
     );
     dir
 }
+
+/// `promtool check rules alerts.yml` in `dir` (which must pass), then `promtool test rules alerts_test.yml`: the
+/// unit tests' outcome, for the caller to judge.
+pub fn promtool_rules(dir: &Path) -> Output {
+    assert_clean(
+        "promtool check rules",
+        &run(
+            "promtool",
+            PROMETHEUS_PKG,
+            &["check", "rules", "alerts.yml"],
+            dir,
+        ),
+    );
+    run(
+        "promtool",
+        PROMETHEUS_PKG,
+        &["test", "rules", "alerts_test.yml"],
+        dir,
+    )
+}
