@@ -68,10 +68,21 @@ pub fn load(path: &Path, defaults: &Defaults) -> Result<Vec<AccountSpec>, Vec<St
             MAX_FILE_BYTES >> 20
         )]);
     }
-    let document: Value =
-        serde_yaml_ng::from_str(&text).map_err(|e| vec![format!("{shown} is not YAML: {e}")])?;
+    let document: Value = serde_yaml_ng::from_str(&text)
+        .map_err(|e| vec![format!("{shown} is not YAML: {}", unquoted(&e.to_string()))])?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse(&document, base, defaults)
+}
+
+/// A YAML error without the values it quotes: the parser names an integer it cannot hold in backticks
+/// (`` invalid type: integer `123…` as u128 ``), and that value may be a credential.
+fn unquoted(message: &str) -> String {
+    message
+        .split('`')
+        .enumerate()
+        .map(|(i, piece)| if i % 2 == 1 { "…" } else { piece })
+        .collect::<Vec<_>>()
+        .join("`")
 }
 
 fn parse(
@@ -163,12 +174,18 @@ fn account(
         ));
     };
     let mut problems = Vec::new();
+    // Every value is a string. YAML reads an unquoted `0x1F` or `1e3` as a number, and writing it back gives
+    // another text (`31`, `1000.0`): a credential must be quoted, and the problem never shows its value.
     let mut text = |key: &'static str| -> Option<String> {
         match map.get(key)? {
             Value::String(s) if s.is_empty() => None,
             Value::String(s) => Some(s.clone()),
-            // A number-looking key id or name is taken as written.
-            Value::Number(n) => Some(n.to_string()),
+            Value::Number(_) => {
+                problems.push(format!(
+                    "{key}: must be a string; YAML read an unquoted number, so quote the value (\"...\")"
+                ));
+                None
+            }
             _ => {
                 problems.push(format!("{key}: must be a string"));
                 None
@@ -287,10 +304,20 @@ pub fn owned(accounts: Vec<AccountSpec>, shard: u32, total: u32) -> Vec<AccountS
         .collect()
 }
 
-/// `ZENLAYER_EXPORTER_SHARD`: a 0-based number, or a StatefulSet pod name ending in `-N` (its ordinal).
+/// `ZENLAYER_EXPORTER_SHARD`: a 0-based number, or a StatefulSet pod name ending in `-N` (its ordinal). Only
+/// digits, and no leading zero: `u32::from_str` would also take `+1`, so `zl-+1`, `zl--1` and `-1` would all be
+/// shard 1, and `zl-01` would be a second replica claiming shard 1 while no pod is named so.
 pub(super) fn shard_number(text: &str) -> Option<u32> {
-    let digits = text.rsplit_once('-').map_or(text, |(_, n)| n);
-    digits.parse().ok()
+    let digits = match text.rsplit_once('-') {
+        // `-1` and `zl--1`: a sign, not a pod name's ordinal.
+        Some((name, _)) if name.is_empty() || name.ends_with('-') => return None,
+        Some((_, ordinal)) => ordinal,
+        None => text,
+    };
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -309,11 +336,58 @@ mod tests {
     }
 
     #[test]
+    fn credentials_must_be_quoted_strings_and_are_never_echoed() {
+        let defaults = Defaults {
+            api_url: &Url::parse("https://console.zenlayer.com").unwrap(),
+            proxy_vars: &[],
+        };
+        let dir = std::env::temp_dir().join(format!("zl-accounts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("accounts.yml");
+        // Parsed as numbers by YAML (and rewritten: 0x1F as 31, 1e3 as 1000.0), or too large to parse at all.
+        for value in ["0x1F", "1e3", "-17", "123456789012345678901234567", ".inf"] {
+            std::fs::write(
+                &path,
+                format!("accounts:\n- name: a\n  access_key_id: {value}\n  access_key_password: {value}\n"),
+            )
+            .unwrap();
+            let problems = load(&path, &defaults).unwrap_err().join("\n");
+            assert!(
+                problems.contains("must be a string") || problems.contains("is not YAML"),
+                "{value}: {problems}"
+            );
+            for shown in [value, "31", "1000"] {
+                assert!(
+                    !problems.contains(&format!("{shown}`"))
+                        && !problems.contains(&format!(" {shown}")),
+                    "{value}: {problems}"
+                );
+            }
+        }
+        std::fs::write(
+            &path,
+            "accounts:\n- name: a\n  access_key_id: \"0x1F\"\n  access_key_password: \"1e3\"\n",
+        )
+        .unwrap();
+        let spec = load(&path, &defaults).unwrap().remove(0);
+        assert!(
+            matches!(&spec.auth, Auth::Signature { access_key_id, .. } if access_key_id == "0x1F")
+        );
+        assert_eq!(spec.auth.secret().expose(), "1e3");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn shard_numbers() {
         assert_eq!(shard_number("3"), Some(3));
         assert_eq!(shard_number("zenlayer-exporter-12"), Some(12));
-        assert_eq!(shard_number("zl-x"), None);
-        assert_eq!(shard_number(""), None);
+        assert_eq!(shard_number("zl-0"), Some(0));
+        assert_eq!(shard_number("0"), Some(0));
+        for bad in [
+            "zl-x", "", "-1", "+1", "zl--1", "zl-+1", "zl-01", "01", "zl-", "1 ", "zl-1x",
+        ] {
+            assert_eq!(shard_number(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -128,6 +128,12 @@ impl<'de> Deserialize<'de> for Status {
                 f.write_str("an instance status string")
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Status, E> {
+                // An unknown status is kept as sent, and is a label value: bounded like every text field.
+                crate::zenlayer::model::check_length(
+                    text,
+                    crate::zenlayer::model::MAX_TEXT_BYTES,
+                    "a status",
+                )?;
                 Ok(Status::parse(text))
             }
         }

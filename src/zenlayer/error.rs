@@ -87,17 +87,32 @@ fn describe(code: &Option<String>, message: &Option<String>) -> String {
     out
 }
 
-/// Keeps an untrusted string short and on one line for logs.
+/// Keeps an untrusted string short and on one line for logs: control characters, and the Unicode ones that
+/// break a line or reorder what a reader sees (line and paragraph separators, bidirectional controls, invisible
+/// marks), become spaces.
 pub(crate) fn clip(text: &str) -> String {
     let mut out: String = text
         .chars()
         .take(MAX_DETAIL_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if shown_as_is(c) { c } else { ' ' })
         .collect();
     if text.chars().count() > MAX_DETAIL_CHARS {
         out.push('…');
     }
     out
+}
+
+/// Whether `c` can reach a log line or a page as it is: not a control character, and not one of the format
+/// characters a forged message would use to start a new line or show text in another order than it is stored.
+fn shown_as_is(c: char) -> bool {
+    !(c.is_control()
+        || matches!(c,
+            '\u{2028}' | '\u{2029}' // line and paragraph separators
+            | '\u{200B}'..='\u{200F}' // zero-width characters, left-to-right and right-to-left marks
+            | '\u{202A}'..='\u{202E}' // bidirectional embeddings and overrides
+            | '\u{2060}'..='\u{2069}' // word joiner, invisible operators, bidirectional isolates
+            | '\u{061C}' | '\u{FEFF}' // Arabic letter mark, byte order mark
+        ))
 }
 
 impl ApiError {
@@ -209,6 +224,12 @@ mod tests {
     #[test]
     fn clip_bounds_and_flattens() {
         assert_eq!(clip("a\nb"), "a b");
+        // What would start a new line or show the text reversed in a log viewer or a browser.
+        assert_eq!(
+            clip("a\u{2028}b\u{2029}c\u{202E}d\u{2066}e\u{200F}f\u{FEFF}g\u{85}h"),
+            "a b c d e f g h"
+        );
+        assert_eq!(clip("日本 ü"), "日本 ü");
         let long = "x".repeat(500);
         assert_eq!(clip(&long).chars().count(), MAX_DETAIL_CHARS + 1);
     }

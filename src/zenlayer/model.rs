@@ -18,6 +18,42 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 /// Most ids one `instanceIds` filter may carry.
 pub const MAX_INSTANCE_IDS: usize = 100;
 
+/// Longest instance id a page may carry. Zenlayer's are 18 digits; an id is a label value of every series of its
+/// instance and a key of every snapshot, so a page of 4 KiB ids would cost hundreds of megabytes held.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// Longest text field (a name, a zone, a type, a tag key or value, a status) a page may carry: each becomes a
+/// label value. Longer ones fail the page as `decode` rather than being cut, since a cut value would be a
+/// different one.
+pub const MAX_TEXT_BYTES: usize = 512;
+
+/// Refuses `text` longer than `max` bytes, naming the bound but not echoing the text.
+pub fn check_length<E: serde::de::Error>(text: &str, max: usize, what: &str) -> Result<(), E> {
+    if text.len() > max {
+        return Err(E::custom(format_args!(
+            "{what} of {} bytes, longer than the {max} bytes allowed",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+fn bounded_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Box<str>, D::Error> {
+    let id = String::deserialize(deserializer)?;
+    check_length(&id, MAX_ID_BYTES, "an instance id")?;
+    Ok(id.into_boxed_str())
+}
+
+fn bounded_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    if let Some(text) = &text {
+        check_length(text, MAX_TEXT_BYTES, "a text field")?;
+    }
+    Ok(text)
+}
+
 /// The body of a paged describe call. Empty `instance_ids` means every instance of the account.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -34,6 +70,7 @@ pub struct PageRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceStatus {
+    #[serde(deserialize_with = "bounded_id")]
     pub instance_id: Box<str>,
     pub instance_status: Status,
 }
@@ -44,18 +81,19 @@ pub struct InstanceStatus {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceInfo {
+    #[serde(deserialize_with = "bounded_id")]
     pub instance_id: Box<str>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     pub instance_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     pub zone_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     pub instance_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     pub image_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     pub instance_charge_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     pub resource_group_name: Option<String>,
     /// A count, but read as a number of any shape: `4.0` must not fail a poll.
     #[serde(default)]
@@ -103,9 +141,9 @@ impl Tags {
 /// One tag; its value may be absent.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Tag {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     pub key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_text")]
     pub value: Option<String>,
 }
 
@@ -149,8 +187,10 @@ pub struct PageDecodeError {
 /// Decodes a 200 answer. A missing or null `dataSet` is an empty page; a missing `totalCount` is an error, since
 /// paging cannot be planned without it.
 pub fn decode_page<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<Page<T>, PageDecodeError> {
+    // serde_json quotes the value it could not take (a 15 MiB string where a count belongs): clipped, since the
+    // detail is logged at every failed poll and shown on the landing page.
     let envelope: Envelope<T> = serde_json::from_slice(body).map_err(|e| PageDecodeError {
-        detail: format!("invalid JSON page: {e}"),
+        detail: format!("invalid JSON page: {}", clip(&e.to_string())),
         request_id: None,
     })?;
     let (request_id, total_count, data_set) = match envelope.response {
@@ -231,6 +271,55 @@ mod tests {
         let body = serde_json::json!({"requestId": forged, "totalCount": 0}).to_string();
         let page = decode_page::<InstanceStatus>(body.as_bytes()).unwrap();
         assert!(!page.request_id.unwrap().contains(['\n', '\u{1b}']));
+        // A decode error quotes what it could not take: a 15 MiB string where totalCount belongs stays a line.
+        let body = format!(
+            r#"{{"totalCount":"{}\u2028forged","dataSet":[]}}"#,
+            "9".repeat(15 << 20)
+        );
+        let e = decode_page::<InstanceStatus>(body.as_bytes()).unwrap_err();
+        assert!(e.detail.chars().count() < 260, "{} chars", e.detail.len());
+        assert!(
+            e.detail
+                .starts_with("invalid JSON page: invalid type: string"),
+            "{}",
+            e.detail
+        );
+    }
+
+    #[test]
+    fn ids_and_text_fields_are_bounded() {
+        let page = |id: &str, name: &str, tag: &str, status: &str| {
+            let status_body = serde_json::json!({"totalCount": 1, "dataSet": [{"instanceId": id, "instanceStatus": status}]});
+            let info_body = serde_json::json!({"totalCount": 1, "dataSet": [{"instanceId": id, "instanceName": name,
+                "tags": {"tags": [{"key": "k", "value": tag}]}}]});
+            (
+                decode_page::<InstanceStatus>(status_body.to_string().as_bytes()).map(|_| ()),
+                decode_page::<InstanceInfo>(info_body.to_string().as_bytes()).map(|_| ()),
+            )
+        };
+        let (id, text) = ("1".repeat(MAX_ID_BYTES), "n".repeat(MAX_TEXT_BYTES));
+        assert_eq!(page(&id, &text, &text, &text), (Ok(()), Ok(())));
+        let long_id = "1".repeat(MAX_ID_BYTES + 1);
+        let long = "n".repeat(MAX_TEXT_BYTES + 1);
+        for (status, info) in [
+            page(&long_id, "a", "b", "RUNNING"),
+            page("1", &long, "b", &long),
+            page("1", "a", &long, "RUNNING\u{0}"),
+        ] {
+            for e in [status, info].into_iter().filter_map(Result::err) {
+                // Within `tags`, serde's untagged enum says only that no shape matched.
+                let said = e.detail.contains("bytes allowed") || e.detail.contains("enum Tags");
+                assert!(said, "{}", e.detail);
+                assert!(
+                    !e.detail.contains("nnnn") && !e.detail.contains("1111"),
+                    "{}",
+                    e.detail
+                );
+            }
+        }
+        assert!(page("1", "a", &long, "RUNNING").1.is_err());
+        assert!(page("1", "a", "b", &long).0.is_err());
+        assert!(page(&long_id, "a", "b", "RUNNING").0.is_err());
     }
 
     #[test]

@@ -43,14 +43,61 @@ pub fn is_loopback(url: &Url) -> bool {
 }
 
 /// `text` with the user-info of its authority (what comes before an `@` in `scheme://user:password@host/`)
-/// replaced by `…`. Textual, so it also works on a URL that does not parse.
+/// replaced by `…`. Textual, so it also works on a URL that does not parse, and as lenient as the URL parser
+/// is about slashes: `https:///u:PW@host` and `https:/\u:PW@host` are read as `https://u:PW@host` by the
+/// WHATWG rules, so they are redacted like it.
 pub fn without_userinfo(text: &str) -> String {
-    let start = text.find("://").map_or(0, |i| i + 3);
+    let start = authority_start(text);
     let authority_end = text[start..]
-        .find(['/', '?', '#'])
+        .find(['/', '\\', '?', '#'])
         .map_or(text.len(), |i| start + i);
     match text[start..authority_end].rfind('@') {
         Some(at) => format!("{}…{}", &text[..start], &text[start + at..]),
         None => text.to_owned(),
+    }
+}
+
+/// Where the authority of `text` starts: after `scheme:` and every slash or backslash that follows it, or at
+/// the start when there is no scheme followed by one (`user:password@host:port`, a proxy without a scheme).
+fn authority_start(text: &str) -> usize {
+    let Some(colon) = text.find(':') else {
+        return 0;
+    };
+    let scheme = &text[..colon];
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    let slashes = text[colon + 1..]
+        .bytes()
+        .take_while(|b| matches!(b, b'/' | b'\\'))
+        .count();
+    if is_scheme && slashes > 0 {
+        colon + 1 + slashes
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_userinfo;
+
+    #[test]
+    fn user_info_is_redacted_however_the_slashes_are_written() {
+        for (text, shown) in [
+            ("https://u:PW@host/x", "https://…@host/x"),
+            ("https:///u:PW@host", "https:///…@host"),
+            ("https:/\\u:PW@host", "https:/\\…@host"),
+            ("https:\\\\u:PW@host", "https:\\\\…@host"),
+            ("http://u:PW@[::1]:8080/a@b", "http://…@[::1]:8080/a@b"),
+            ("u:PW@proxy:3128", "…@proxy:3128"),
+            ("https:u:PW@host", "…@host"),
+            ("https://host/path@x", "https://host/path@x"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(without_userinfo(text), shown, "{text}");
+            assert!(!without_userinfo(text).contains("PW"), "{text}");
+        }
     }
 }
