@@ -15,6 +15,16 @@ local statuses = import 'lib/statuses.libsonnet';
     local args = std.join(' ', ['$labels.' + l for l in ['job', 'instance'] + c.groupLabels + ['instance_id']]);
     '{{ $name := $labels.instance_id }}{{ $where := "" }}{{ with printf "last_over_time(zenlayer_vm_instance_info{%s}[1h])" %s | query }}{{ with first . }}{{ with .Labels.instance_name }}{{ $name = . }}{{ end }}{{ with .Labels.zone_id }}{{ $where = printf " in %%s" . }}{{ end }}{{ end }}{{ end }}' % [matchers, args],
 
+  // The shard alerts count accounts over the replicas of a job: by job and the labels every replica shares.
+  local shardBy = std.join(', ', ['job'] + c.shardLabels),
+  local shardByAccount = shardBy + ', account',
+  // The replicas that own accounts of the alert's job (and account, when the alert has one), as "instance (shard
+  // N of M)", looked up when the alert is evaluated.
+  local ownersLookup(labels) =
+    local matchers = std.join(',', ['%s=%%q' % l for l in labels]);
+    local args = std.join(' ', ['$labels.' + l for l in labels]);
+    '{{ range $i, $s := printf "count by (instance, shard, total_shards) (zenlayer_exporter_account_owned{%s})" %s | query | sortByLabel "instance" }}{{ if $i }}, {{ end }}{{ $s.Labels.instance }} (shard {{ $s.Labels.shard }} of {{ $s.Labels.total_shards }}){{ else }}none{{ end }}' % [matchers, args],
+
   // What the annotations say, as Prometheus' templates.
   templates:: {
     name: '{{ $name }}',
@@ -24,6 +34,8 @@ local statuses = import 'lib/statuses.libsonnet';
     // `text` (with `%s` for the account) when the series has an account, else nothing.
     account(text): '{{ with $labels.account }}' + (text % '{{ . }}') + '{{ end }}',
     instanceLookup: infoLookup,
+    // The replicas owning accounts whose series match the alert's `labels`: "a:9612 (shard 0 of 2), ...".
+    owners(labels): ownersLookup(labels),
   },
 
   // The instance alerts read the carried-forward status, less the instances an operator parked.
@@ -161,6 +173,66 @@ local statuses = import 'lib/statuses.libsonnet';
       annotations(v):: {
         summary: "The Zenlayer API throttles %s of the exporter's calls" % v.value('humanizePercentage'),
         description: 'More than %d%% of API calls from %s have been throttled for %s. Polls may start failing; lengthen the poll interval or lower the page concurrency.' % [c.throttledShare * 100, v.label('instance'), c.throttledFor],
+      },
+    },
+    {
+      alert: 'ZenlayerAccountsFileReloadFailed',
+      expr: 'zenlayer_exporter_config_last_reload_successful%s == 0' % sel(),
+      'for': c.accountsReloadFailedFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'zenlayer-exporter %s has not applied its accounts file' % v.label('instance'),
+        description: 'The accounts file of %s (or a secret file it names) has not loaded, or its reload was refused, for %s: the accounts in use before keep polling, but the last change to the file (an account added or removed, new credentials) is not in effect. The log line "accounts file not reloaded" says why.' % [v.label('instance'), c.accountsReloadFailedFor],
+      },
+    },
+    {
+      alert: 'ZenlayerWebConfigReloadFailed',
+      expr: 'zenlayer_exporter_web_config_last_reload_successful%s == 0' % sel(),
+      'for': c.webConfigReloadFailedFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'zenlayer-exporter %s has not applied its web configuration' % v.label('instance'),
+        description: 'The web configuration file of %s (TLS, client certificates, basic authentication) or a file it names has not loaded, or would lower protection, for %s: the configuration in use before stays, so a renewed certificate or a changed user is not in effect. The log line "web configuration not reloaded" says why.' % [v.label('instance'), c.webConfigReloadFailedFor],
+      },
+    },
+    {
+      // Accounts of the file that no replica polls: the file's count (every shard reports the whole file's)
+      // less the distinct accounts owned over the replicas, 0 when none owns any.
+      alert: 'ZenlayerAccountUnowned',
+      expr: |||
+        max by (%(by)s) (zenlayer_exporter_accounts_file_accounts%(sel)s)
+        - (
+          count by (%(by)s) (count by (%(byAccount)s) (zenlayer_exporter_account_owned%(sel)s))
+          or
+          0 * max by (%(by)s) (zenlayer_exporter_accounts_file_accounts%(sel)s)
+        )
+        > 0
+      ||| % { by: shardBy, byAccount: shardByAccount, sel: sel() },
+      'for': c.accountUnownedFor,
+      labels: { severity: 'critical' },
+      annotations(v):: {
+        summary: 'Zenlayer accounts polled by no shard of %s: %s' % [v.label('job'), v.value()],
+        description: '%s of the accounts in the accounts file of job %s are polled by no replica: nothing about their instances is known, and none of their alerts (STOPPED, polls failing, data stale) can fire. The replicas that own accounts: %s. A shard is missing (a replica down or never started), or the replicas disagree on ZENLAYER_EXPORTER_TOTAL_SHARDS or ZENLAYER_EXPORTER_SHARD.' % [v.value(), v.label('job'), v.owners(['job'] + c.shardLabels)],
+      },
+    },
+    {
+      alert: 'ZenlayerAccountOwnedTwice',
+      expr: 'count by (%s) (zenlayer_exporter_account_owned%s) > 1' % [shardByAccount, sel()],
+      'for': c.accountOwnedTwiceFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'Zenlayer account %s is polled by %s shards of %s' % [v.label('account'), v.value(), v.label('job')],
+        description: 'Account %s is polled by %s replicas of job %s: %s. Each of them calls the API for it (against the same rate limit) and exports its series, so its instance series and alerts are duplicated. Two replicas have the same ZENLAYER_EXPORTER_SHARD, or they disagree on ZENLAYER_EXPORTER_TOTAL_SHARDS.' % [v.label('account'), v.value(), v.label('job'), v.owners(['job'] + c.shardLabels + ['account'])],
+      },
+    },
+    {
+      alert: 'ZenlayerShardsDisagree',
+      expr: 'count by (%s) (count by (%s, total_shards) (zenlayer_exporter_account_owned%s)) > 1' % [shardBy, shardBy, sel()],
+      'for': c.shardsDisagreeFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'The shards of %s disagree on ZENLAYER_EXPORTER_TOTAL_SHARDS' % v.label('job'),
+        description: 'The replicas of job %s split the accounts file over %s different numbers of shards: %s. Accounts are then polled twice or by nobody, now or when the file changes. Give every replica the same ZENLAYER_EXPORTER_TOTAL_SHARDS.' % [v.label('job'), v.value(), v.owners(['job'] + c.shardLabels)],
       },
     },
   ],

@@ -8,6 +8,10 @@
     // (set with an accounts file; absent otherwise, which matches as empty on both sides). Add `cluster` when one
     // Prometheus watches several clusters.
     groupLabels: ['account'],
+    // Labels the shard alerts keep besides job when they count accounts over the replicas (shards) of one job:
+    // groupLabels less `account`, which they count. Every replica of one job must share them, so leave out any
+    // label that differs between replicas (like `instance`, `pod`).
+    shardLabels: [l for l in self.groupLabels if l != 'account'],
     // Instances kept out of the STOPPED, stuck and create-failed alerts: those whose info series matches this
     // (labels of zenlayer_vm_instance_info). The default needs `monitoring` in ZENLAYER_EXPORTER_TAG_LABELS; tag
     // an instance monitoring=off to park it. '' keeps every instance in.
@@ -28,6 +32,11 @@
     dataStaleFor: '1m',
     metadataStaleFor: '15m',
     throttledFor: '15m',
+    accountsReloadFailedFor: '5m',
+    webConfigReloadFailedFor: '5m',
+    accountUnownedFor: '15m',
+    accountOwnedTwiceFor: '15m',
+    shardsDisagreeFor: '15m',
 
     // Thresholds.
     expiringWithinDays: 7,

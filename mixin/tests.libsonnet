@@ -41,6 +41,9 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
     label(l): labels[l],
     value(format=''): value,
     account(text): if std.get(labels, 'account', '') != '' then text % labels.account else '',
+    owners(_):
+      local owners = std.get(found, 'owners', []);
+      if owners == [] then 'none' else std.join(', ', ['%s (shard %s of %s)' % o for o in owners]),
   },
   local alert(name, labels, value='', found={}) =
     local a = alerts[name];
@@ -53,6 +56,13 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
 
   local prod = { account: 'prod' },
   local staging = { account: 'staging' },
+
+  // The shard alerts' labels: the target's that every replica of the job shares.
+  local job = { [k]: target[k] for k in std.objectFields(target) if k == 'job' || std.member(m._config.shardLabels, k) },
+  // `account` owned by the replica `instance`, shard `shard` of `total`.
+  local owned(instance, account, shard, total, values) =
+    series('zenlayer_exporter_account_owned', { account: account, shard: std.toString(shard), total_shards: std.toString(total) }, values, instance),
+  local fileAccounts(instance, count, values='*31') = series('zenlayer_exporter_accounts_file_accounts', {}, '%d%s' % [count, values], instance),
 
   local tests = [
     {
@@ -270,6 +280,104 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
       alert_rule_test: [
         check('10m', 'ZenlayerApiThrottled'),
         check('20m', 'ZenlayerApiThrottled', [alert('ZenlayerApiThrottled', target { instance: 'a:9612' }, '30%')]),
+      ],
+    },
+    {
+      name: 'a failed accounts-file reload warns after 5 minutes; one that loads at the next try does not',
+      input_series: [
+        series('zenlayer_exporter_config_last_reload_successful', {}, '1*3 0*12', 'a:9612'),
+        series('zenlayer_exporter_config_last_reload_successful', {}, '1*3 0 1*11', 'b:9612'),
+      ],
+      alert_rule_test: [
+        check('7m', 'ZenlayerAccountsFileReloadFailed'),
+        check('10m', 'ZenlayerAccountsFileReloadFailed', [alert('ZenlayerAccountsFileReloadFailed', target { instance: 'a:9612' })]),
+      ],
+    },
+    {
+      name: 'a failed web-configuration reload warns after 5 minutes; one that loads at the next try does not',
+      input_series: [
+        series('zenlayer_exporter_web_config_last_reload_successful', {}, '1*3 0*12', 'a:9612'),
+        series('zenlayer_exporter_web_config_last_reload_successful', {}, '1*3 0 1*11', 'b:9612'),
+      ],
+      alert_rule_test: [
+        check('7m', 'ZenlayerWebConfigReloadFailed'),
+        check('10m', 'ZenlayerWebConfigReloadFailed', [alert('ZenlayerWebConfigReloadFailed', target { instance: 'a:9612' })]),
+      ],
+    },
+    {
+      name: 'two shards share the 3 accounts of the file, each once: no shard alert, not even while one restarts',
+      input_series: [
+        fileAccounts('a:9612', 3),
+        fileAccounts('b:9612', 3, '*10 stale _*5 3*15'),
+        owned('a:9612', 'prod', 0, 2, '1*31'),
+        owned('a:9612', 'staging', 0, 2, '1*31'),
+        owned('b:9612', 'dev', 1, 2, '1*10 stale _*5 1*15'),
+      ],
+      alert_rule_test: [
+        // b's accounts unowned from 10m to 15m: pending, not firing.
+        check('15m', 'ZenlayerAccountUnowned'),
+        check('30m', 'ZenlayerAccountUnowned'),
+        check('30m', 'ZenlayerAccountOwnedTwice'),
+        check('30m', 'ZenlayerShardsDisagree'),
+      ],
+    },
+    {
+      name: 'an account of the file that no shard polls pages after 15 minutes, naming the shards seen',
+      input_series: [
+        fileAccounts('a:9612', 3),
+        fileAccounts('b:9612', 3),
+        owned('a:9612', 'prod', 0, 2, '1*31'),
+        owned('b:9612', 'staging', 1, 2, '1*31'),
+      ],
+      alert_rule_test: [
+        check('14m', 'ZenlayerAccountUnowned'),
+        check('16m', 'ZenlayerAccountUnowned', [
+          alert('ZenlayerAccountUnowned', job, '1', found={ owners: [['a:9612', 0, 2], ['b:9612', 1, 2]] }),
+        ]),
+        check('16m', 'ZenlayerAccountOwnedTwice'),
+        check('16m', 'ZenlayerShardsDisagree'),
+      ],
+    },
+    {
+      name: 'a lone replica that owns none of the accounts of the file: every account is unpolled',
+      input_series: [fileAccounts('a:9612', 2)],
+      alert_rule_test: [
+        check('16m', 'ZenlayerAccountUnowned', [alert('ZenlayerAccountUnowned', job, '2')]),
+      ],
+    },
+    {
+      name: 'two replicas without shard settings: each account polled twice warns, per account',
+      input_series: [
+        fileAccounts('a:9612', 2),
+        fileAccounts('b:9612', 2),
+        owned('a:9612', 'prod', 0, 1, '1*31'),
+        owned('a:9612', 'staging', 0, 1, '1*31'),
+        owned('b:9612', 'prod', 0, 1, '_*10 1*21'),
+        owned('b:9612', 'staging', 0, 1, '_*10 1*21'),
+      ],
+      local twice(account) = alert('ZenlayerAccountOwnedTwice', job { account: account }, '2', found={ owners: [['a:9612', 0, 1], ['b:9612', 0, 1]] }),
+      alert_rule_test: [
+        check('20m', 'ZenlayerAccountOwnedTwice'),
+        check('26m', 'ZenlayerAccountOwnedTwice', [twice('prod'), twice('staging')]),
+        check('26m', 'ZenlayerAccountUnowned'),
+        check('26m', 'ZenlayerShardsDisagree'),
+      ],
+    },
+    {
+      name: 'shards that disagree on the number of shards: one account twice, one by nobody, and the cause',
+      input_series: [
+        fileAccounts('a:9612', 3),
+        fileAccounts('b:9612', 3),
+        owned('a:9612', 'prod', 0, 2, '1*31'),
+        owned('a:9612', 'staging', 0, 2, '1*31'),
+        owned('b:9612', 'staging', 1, 3, '1*31'),
+      ],
+      local owners = { owners: [['a:9612', 0, 2], ['b:9612', 1, 3]] },
+      alert_rule_test: [
+        check('14m', 'ZenlayerShardsDisagree'),
+        check('16m', 'ZenlayerShardsDisagree', [alert('ZenlayerShardsDisagree', job, '2', found=owners)]),
+        check('16m', 'ZenlayerAccountOwnedTwice', [alert('ZenlayerAccountOwnedTwice', job { account: 'staging' }, '2', found=owners)]),
+        check('16m', 'ZenlayerAccountUnowned', [alert('ZenlayerAccountUnowned', job, '1', found=owners)]),
       ],
     },
     {

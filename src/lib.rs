@@ -7,7 +7,8 @@
 //! - [`account`]: one account with its client, its two polls, its metrics and what it serves; the set of
 //!   accounts this replica polls, reloaded from the accounts file, split over shards.
 //! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]: rotated
-//!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes through.
+//!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes through;
+//!   [`files`]: the files an operator names, read bounded and regular files only.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
 //! - [`poll`]: the loop both polls run (interval, deadline, metrics, publication) and the paged walk they share.
 //! - [`status`]: the status poll, its snapshot and the status vocabulary.
@@ -23,6 +24,7 @@
 pub mod account;
 pub mod config;
 pub mod exposition;
+pub mod files;
 pub mod http;
 pub mod metadata;
 pub mod poll;

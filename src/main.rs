@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         // Handlers go in before anything is served, so a signal sent as soon as we answer is never fatal.
         let shutdown = match zenlayer_exporter::shutdown_signal() {
             Ok(future) => future,
@@ -113,7 +113,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // Dropping the runtime would wait for every blocking task, and a file read stuck on a hung mount never ends.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// The server's limits: the connection cap from the open-file limit, raised to its hard limit first. Descriptors

@@ -17,24 +17,79 @@ use crate::http::web::WebConfig;
 use crate::secret::Secret;
 use crate::zenlayer::Client;
 
-/// Calls `check` with the reason every `every` and on each SIGHUP, until `shutdown`.
-pub(crate) async fn on_triggers(
+/// Longest a check may take before the watcher says it is stuck: reading a file can hang on a dead network mount,
+/// and the check runs on a blocking thread so that nothing else waits with it.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a watcher reads, for the line that says its check is stuck, and the gauge that then reads 0.
+pub(crate) struct Watched {
+    pub what: &'static str,
+    pub path: PathBuf,
+    pub loaded: Option<Gauge>,
+}
+
+/// Calls `check` with the reason every `every` and on each SIGHUP, until `shutdown`. Each check runs on a blocking
+/// thread (it reads files: a FIFO or a hung mount must not hold a runtime worker), one at a time; one that has
+/// not finished within [`CHECK_TIMEOUT`] is logged once and sets `watched.loaded` to 0, and the triggers that
+/// come while it runs are skipped until it returns.
+pub(crate) async fn on_triggers<F>(
     every: Duration,
     shutdown: impl Future<Output = ()>,
-    mut check: impl FnMut(&'static str),
-) {
+    watched: Watched,
+    check: F,
+) where
+    F: FnMut(&'static str) + Send + 'static,
+{
     tokio::pin!(shutdown);
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
+    let mut idle = Some(check);
+    let mut running: Option<tokio::task::JoinHandle<F>> = None;
     loop {
         let reason = tokio::select! {
             _ = &mut shutdown => return,
             _ = ticker.tick() => "interval",
             Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
         };
-        check(reason);
+        if let Some(task) = running.take() {
+            if !task.is_finished() {
+                running = Some(task);
+                continue;
+            }
+            match task.await {
+                Ok(check) => idle = Some(check),
+                Err(error) => {
+                    return tracing::error!(what = watched.what, %error, "the reload check failed; reloads stop");
+                }
+            }
+        }
+        let Some(mut check) = idle.take() else {
+            return;
+        };
+        let mut task = tokio::task::spawn_blocking(move || {
+            check(reason);
+            check
+        });
+        match tokio::time::timeout(CHECK_TIMEOUT, &mut task).await {
+            Ok(Ok(check)) => idle = Some(check),
+            Ok(Err(error)) => {
+                return tracing::error!(what = watched.what, %error, "the reload check failed; reloads stop");
+            }
+            Err(_) => {
+                if let Some(loaded) = &watched.loaded {
+                    loaded.set(0.0);
+                }
+                tracing::warn!(
+                    what = watched.what,
+                    path = %watched.path.display(),
+                    after_seconds = CHECK_TIMEOUT.as_secs(),
+                    "reading the file has not finished (a hung mount?); what is in use stays, and reloads resume when it returns"
+                );
+                running = Some(task);
+            }
+        }
     }
 }
 
@@ -57,7 +112,12 @@ pub async fn watch(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut last_error = None;
-    on_triggers(every, shutdown, |reason| match read_secret_file(&path) {
+    let watched = Watched {
+        what: "secret file",
+        path: path.clone(),
+        loaded: None,
+    };
+    on_triggers(every, shutdown, watched, move |reason| match read_secret_file(&path) {
         Ok(secret) => {
             last_error = None;
             if secret != current {
@@ -83,7 +143,12 @@ pub async fn watch_web(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut last_error = None;
-    on_triggers(every, shutdown, |reason| {
+    let watched = Watched {
+        what: "web configuration",
+        path: path.clone(),
+        loaded: Some(loaded.clone()),
+    };
+    on_triggers(every, shutdown, watched, move |reason| {
         let problem = match WebConfig::load(&path) {
             Ok(new) => {
                 let dropped = new.dropped_from(&web.load());

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
 };
 
 use crate::zenlayer::error::KINDS;
@@ -36,6 +37,10 @@ pub struct Metrics {
     pub config_reload_ok: Gauge,
     /// Registered only with an accounts file: the accounts this shard polls.
     pub accounts_owned: IntGaugeVec,
+    /// Registered only with an accounts file: how many accounts it lists, every shard's.
+    pub accounts_in_file: IntGauge,
+    /// Registered only with an accounts file: accounts a reload moved to another API URL or proxy.
+    pub endpoint_changes: IntCounter,
     pub sd_requests: IntCounterVec,
     pub sd_without_address: IntGaugeVec,
 }
@@ -84,6 +89,17 @@ impl Metrics {
             ),
             &["account", "shard", "total_shards"],
         )?;
+        let accounts_in_file = IntGauge::new(
+            "zenlayer_exporter_accounts_file_accounts",
+            "The accounts the accounts file listed when it was last applied, every shard's (each shard polls \
+             those zenlayer_exporter_account_owned names): a shard whose distinct owned accounts, summed over \
+             the shards, fall short of this leaves accounts unpolled.",
+        )?;
+        let endpoint_changes = IntCounter::new(
+            "zenlayer_exporter_account_endpoint_changes_total",
+            "Accounts a reload of the accounts file moved to another api_url or proxy (each starts afresh there, \
+             with its credentials): an unexpected increase is an edit worth checking.",
+        )?;
         let sd_requests = IntCounterVec::new(
             Opts::new(
                 "zenlayer_exporter_sd_requests_total",
@@ -121,6 +137,8 @@ impl Metrics {
         if accounts_file {
             registry.register(Box::new(config_reload_ok.clone()))?;
             registry.register(Box::new(accounts_owned.clone()))?;
+            registry.register(Box::new(accounts_in_file.clone()))?;
+            registry.register(Box::new(endpoint_changes.clone()))?;
         }
         registry.register(Box::new(sd_requests.clone()))?;
         registry.register(Box::new(sd_without_address.clone()))?;
@@ -135,6 +153,8 @@ impl Metrics {
             web_config_reload_ok,
             config_reload_ok,
             accounts_owned,
+            accounts_in_file,
+            endpoint_changes,
             sd_requests,
             sd_without_address,
         })

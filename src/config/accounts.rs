@@ -13,6 +13,7 @@ use url::Url;
 
 use super::settings::{api_url, quote};
 use super::{Checker, CredentialKeys, GivenCredentials, credentials, proxy_for};
+use crate::files;
 use crate::secret::Secret;
 use crate::zenlayer::client::{Auth, Proxy};
 
@@ -27,9 +28,6 @@ const KEYS: CredentialKeys = CredentialKeys {
 };
 const NAME: &str = "name";
 const API_URL: &str = "api_url";
-
-/// Largest accounts file read: thousands of accounts fit in well under this.
-const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// One account as the file gives it, checked: what the exporter polls it with.
 #[derive(Debug, Clone)]
@@ -53,22 +51,25 @@ pub struct Defaults<'a> {
 /// (by position and name) and the key it concerns. Secret files are read now, so a reload also takes up a
 /// rotated secret.
 pub fn load(path: &Path, defaults: &Defaults) -> Result<Vec<AccountSpec>, Vec<String>> {
+    let text = read(path).map_err(|e| vec![e])?;
+    from_text(path, &text, defaults)
+}
+
+/// The accounts file's text, within its bound ([`files::MAX_ACCOUNTS_BYTES`]), a regular file only.
+pub fn read(path: &Path) -> Result<String, String> {
+    files::read_text(path, files::MAX_ACCOUNTS_BYTES)
+        .map_err(|e| format!("cannot read {}: {e}", quote(&path.display().to_string())))
+}
+
+/// [`load`] of a text already read from `path` (which locates the secret files it names and is shown in
+/// messages).
+pub fn from_text(
+    path: &Path,
+    text: &str,
+    defaults: &Defaults,
+) -> Result<Vec<AccountSpec>, Vec<String>> {
     let shown = quote(&path.display().to_string());
-    let text = std::fs::File::open(path)
-        .and_then(|file| {
-            use std::io::Read as _;
-            let mut text = String::new();
-            file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
-            Ok(text)
-        })
-        .map_err(|e| vec![format!("cannot read {shown}: {e}")])?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(vec![format!(
-            "{shown} is larger than {} MiB",
-            MAX_FILE_BYTES >> 20
-        )]);
-    }
-    let document: Value = serde_yaml_ng::from_str(&text)
+    let document: Value = serde_yaml_ng::from_str(text)
         .map_err(|e| vec![format!("{shown} is not YAML: {}", unquoted(&e.to_string()))])?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse(&document, base, defaults)

@@ -91,7 +91,7 @@ impl Checker {
 /// Reads a secret from a file: trailing newlines dropped (editors and `kubectl create secret --from-file` add
 /// them), not empty, sendable in an HTTP header. The message never contains the value.
 pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::files::read_text(path, crate::files::MAX_SECRET_BYTES)
         .map_err(|e| format!("cannot read {}: {e}", quote(&path.display().to_string())))?;
     check_secret(text.trim_end_matches(['\n', '\r']))
 }

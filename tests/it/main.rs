@@ -14,6 +14,7 @@ mod exporter;
 mod exposition;
 mod faults;
 mod helm;
+mod hostile_files;
 mod hostile_scrapers;
 mod metadata;
 mod mixin;

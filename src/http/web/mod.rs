@@ -127,7 +127,7 @@ impl WebConfig {
     /// Reads and checks `path` and every file it names. Relative paths inside are relative to the file's own
     /// directory, as exporter-toolkit resolves them. Every problem is returned, not just the first.
     pub fn load(path: &Path) -> Result<WebConfig, Vec<String>> {
-        let text = std::fs::read(path)
+        let text = crate::files::read_bounded(path, crate::files::MAX_WEB_CONFIG_BYTES)
             .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
         let mut fingerprint = Sha256::new();
         fingerprint.update(&text);
@@ -193,7 +193,7 @@ impl WebConfig {
 /// purpose, for `--healthcheck`: nothing else in the file is read or checked, and a file that cannot be read
 /// or parsed is taken to ask for TLS (a probe tries plain HTTP next).
 pub fn asks_for_tls(path: &Path) -> bool {
-    let Ok(text) = std::fs::read(path) else {
+    let Ok(text) = crate::files::read_bounded(path, crate::files::MAX_WEB_CONFIG_BYTES) else {
         return true;
     };
     match serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(&text) {

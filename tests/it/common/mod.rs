@@ -2,6 +2,7 @@
 //! and bounded waits (every wait has a deadline, so a missing event fails fast instead of hanging).
 #![allow(dead_code)]
 
+pub mod process;
 pub mod prometheus;
 pub mod tools;
 

@@ -1,0 +1,132 @@
+//! The exporter binary as an operator runs it, for the tests whose finding is about the process: its memory,
+//! its threads, its signals and what reaches a socket. Logs are JSON, collected as they come; the child is
+//! killed when the handle drops, so a failing assertion leaves nothing behind.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::DEADLINE;
+
+/// A running exporter process.
+pub struct Process {
+    child: Child,
+    pub addr: std::net::SocketAddr,
+    logs: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Process {
+    /// Starts the binary with only `env` (and JSON logs, a loopback port) and waits until it serves.
+    pub fn start(env: &[(&str, String)]) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zenlayer-exporter"));
+        command
+            .env_clear()
+            .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0")
+            .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("the exporter starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                        continue;
+                    };
+                    if event["message"] == "serving /metrics" {
+                        let _ = addr_tx.send(event["address"].as_str().unwrap_or("").to_owned());
+                    }
+                    logs.lock().unwrap().push(event);
+                }
+            });
+        }
+        let addr = addr_rx
+            .recv_timeout(DEADLINE)
+            .expect("the exporter logs where it serves")
+            .parse()
+            .expect("an address");
+        Process { child, addr, logs }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// A field of `/proc/PID/status` in kB (`VmRSS`, `VmHWM`) or as a count (`Threads`).
+    pub fn status_field(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
+    }
+
+    /// Peak resident memory so far, in MB.
+    pub fn peak_rss_mb(&self) -> f64 {
+        self.status_field("VmHWM") as f64 / 1024.0
+    }
+
+    /// Every log event so far whose message is `message`.
+    pub fn logged(&self, message: &str) -> Vec<serde_json::Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["message"] == message)
+            .cloned()
+            .collect()
+    }
+
+    /// Every log event so far, one line each, for a failing assertion's message.
+    pub fn log_text(&self) -> String {
+        let logs = self.logs.lock().unwrap();
+        logs.iter().map(|e| format!("{e}\n")).collect()
+    }
+
+    /// Waits until `count` log events whose message is `message` have come, and returns the last.
+    pub fn wait_logged(&self, message: &str, count: usize) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let events = self.logged(message);
+            if events.len() >= count {
+                return events[count - 1].clone();
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no {message:?} logged within {DEADLINE:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
