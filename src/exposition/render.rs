@@ -247,6 +247,12 @@ impl Rendered {
         )
     }
 
+    /// Whether [`Rendered::parts`] has its answer ready for `labeled`, or would render it first: the whole
+    /// fleet, which belongs on a blocking thread.
+    pub fn parts_ready(&self, labeled: bool) -> bool {
+        labeled || !self.labeled || self.unlabeled.get().is_some()
+    }
+
     /// The families' samples in serving order (the metadata ones only with metadata); `labeled: false` gives
     /// them without the `account` label, rendered on first use.
     pub fn parts(&self, labeled: bool) -> Vec<&Part> {

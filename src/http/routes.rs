@@ -2,8 +2,8 @@
 //! `/probe?account=NAME` (one account's, without its `account` label: the multi-target exporter pattern),
 //! `/sd?port=P` (the instances as Prometheus HTTP service discovery targets, from the same snapshots), `/`
 //! (the landing page), `/healthz`, `/readyz`, 404 and 405; and the body type that sends the shared rendered
-//! chunks without a copy. Every answer is ready in memory but a new `/sd` rendering, made off the runtime's
-//! threads. Authentication and headers are the server's.
+//! chunks without a copy. Every answer is ready in memory but a new `/sd` rendering and the first `/probe` of a
+//! rendering, made off the runtime's threads. Authentication and headers are the server's.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -24,7 +24,8 @@ use crate::exposition::sd::{Query, Source};
 use crate::exposition::{render, scrape};
 use crate::telemetry::{REVISION, VERSION};
 
-/// Dispatches one request. Every answer but a new `/sd` rendering is ready in memory.
+/// Dispatches one request. Every answer but a new `/sd` rendering, and the first `/probe` of a rendering, is ready
+/// in memory; those two are made on a blocking thread.
 pub async fn route<B>(req: &Request<B>, state: &AppState) -> Response<ChunkBody> {
     let path = req.uri().path();
     let head = req.method() == Method::HEAD;
@@ -47,7 +48,7 @@ pub async fn route<B>(req: &Request<B>, state: &AppState) -> Response<ChunkBody>
     }
     match path {
         "/metrics" => metrics(req.headers(), state, head),
-        "/probe" => probe(req, state, head),
+        "/probe" => probe(req, state, head).await,
         "/sd" => {
             let response = sd(req, state, head).await;
             state
@@ -116,7 +117,7 @@ fn metrics(headers: &HeaderMap, state: &AppState, head: bool) -> Response<ChunkB
 
 /// One account's series from the cache, without its `account` label, which the scrape configuration sets from
 /// `__param_account`: the account's instance families and its own poll and API metrics, nothing process-wide.
-fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<ChunkBody> {
+async fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<ChunkBody> {
     if !state.accounts.named {
         return plain(
             StatusCode::NOT_FOUND,
@@ -157,8 +158,26 @@ fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<ChunkBod
         Ok(account) => account,
         Err(why) => return text(StatusCode::NOT_FOUND, why, head),
     };
+    let contribution = account.exposition.contribution(false);
+    // The first /probe of a rendering renders the account's families without their label: the whole fleet of
+    // the account, too long for a runtime worker that also answers /healthz.
+    if let Some(rendered) = contribution
+        .rendered
+        .clone()
+        .filter(|r| !r.parts_ready(false))
+    {
+        let done = tokio::task::spawn_blocking(move || drop(rendered.parts(false))).await;
+        if let Err(error) = done {
+            tracing::error!(account = %name, %error, "rendering /probe failed");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot render the account\n",
+                head,
+            );
+        }
+    }
     let body = scrape::assemble(
-        &[account.exposition.contribution(false)],
+        &[contribution],
         false,
         Vec::new(),
         accepts_gzip(req.headers()),

@@ -213,6 +213,65 @@ async fn probe_serves_one_account_without_its_label() {
     }
 }
 
+/// The first `/probe` of a rendering renders the account's whole fleet without its label: on a blocking thread,
+/// so the runtime goes on answering. The exporter runs on a runtime of one thread of its own: were the render
+/// on it, `/healthz` could not be answered before the render ends and the probe's answer is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_probe_of_a_large_account_renders_off_the_runtime() {
+    let sim = common::accounts_sim(1, 50_000).await;
+    let dir = scratch("accounts-probe-blocking");
+    let file = dir.join("accounts.yml");
+    std::fs::write(&file, sim.accounts_file()).unwrap();
+    let mut config = accounts_config(&file, &[]);
+    config.poll_interval = Duration::from_secs(60);
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let exporter = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let _ = addr_tx.send(listener.local_addr().unwrap());
+            zenlayer_exporter::run(config, listener, Default::default(), async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    let addr = addr_rx.await.unwrap();
+    let url = |path: &str| format!("http://{addr}{path}");
+    eventually("polled", || async {
+        (get(&url("/readyz")).await.0 == 200).then_some(())
+    })
+    .await;
+    let probe = tokio::spawn({
+        let url = url("/probe?account=sim-0");
+        async move {
+            let response = common::client().get(url).send().await.unwrap();
+            let answered = std::time::Instant::now();
+            let body = response.text().await.unwrap();
+            (answered, body)
+        }
+    });
+    // Long enough for the request to arrive; far shorter than rendering 50,000 instances.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, _) = get(&url("/healthz")).await;
+    let healthy = std::time::Instant::now();
+    let (answered, body) = probe.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body.matches("zenlayer_vm_instance_status{").count(), 50_000);
+    assert!(
+        healthy < answered,
+        "/healthz waited for the /probe render ({:?} after it)",
+        healthy - answered
+    );
+    let _ = stop_tx.send(());
+    exporter.join().unwrap();
+}
+
 #[tokio::test]
 async fn probe_is_not_found_without_an_accounts_file() {
     let sim = common::sim(5).await;
