@@ -343,6 +343,39 @@ async fn sd_serves_every_account_labeled_or_one_on_request() {
     );
 }
 
+/// A shard that owns no account of the file has no targets, and never will until the file changes: `[]`, not the
+/// 503 that tells Prometheus to wait for a metadata poll that has nothing to poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_shard_answers_an_empty_list() {
+    let sim = common::accounts_sim(2, 4).await;
+    let dir = common::scratch("sd-empty-shard");
+    std::fs::write(dir.join("accounts.yml"), sim.accounts_file()).unwrap();
+    let total = 8;
+    let owners: Vec<u32> = (0..2)
+        .map(|i| zenlayer_exporter::config::accounts::shard_of(&Simulator::account_name(i), total))
+        .collect();
+    let empty = (0..total)
+        .find(|s| !owners.contains(s))
+        .unwrap()
+        .to_string();
+    let exporter = Exporter::start(common::accounts_config(
+        &dir.join("accounts.yml"),
+        &[
+            METADATA,
+            ("ZENLAYER_EXPORTER_TOTAL_SHARDS", "8"),
+            ("ZENLAYER_EXPORTER_SHARD", &empty),
+        ],
+    ))
+    .await;
+    common::eventually("serving", || async {
+        (common::get(&exporter.url("/healthz")).await.0 == 200).then_some(())
+    })
+    .await;
+    let answer = sd(&exporter, "port=9100").await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap().trim(), "[]");
+}
+
 /// A real Prometheus discovers node_exporter-style targets from `/sd`, relabeled as the docs show: the instance
 /// name becomes `instance`, and only instances tagged `env=prod` are kept. Every address is on loopback (the
 /// simulator's metadata is overridden), so Prometheus' scrapes of them stay on this machine.
