@@ -28,7 +28,7 @@ Usage: zenlayer-sim [flags]
                              throttle[=RETRY_AFTER_S], server-error[=STATUS], html[=STATUS], unauthorized,
                              reset, hang, truncated, invalid-json, invalid-utf8, null-fields,
                              negative-total, deep-nesting[=DEPTH], huge-body[=MB], trickle, wrong-total=N,
-                             duplicate-rows, shift-after-page
+                             duplicate-rows, shift-after-page, ignore-page-num
                              (e.g. --fault throttle@every=5 --fault server-error=503@times=2)
   --help, --version
 

@@ -77,7 +77,7 @@ impl MetadataPoll {
             }
         })
         .await?;
-        let metadata = tokio::task::spawn_blocking(move || {
+        let metadata = crate::poll::blocking(move || {
             let shifted = walk.total_changed || walk.rows.len() as u64 != walk.first_total;
             let mut rows = walk.rows;
             // Offset paging under a changing fleet may skip an instance: keep what the last poll knew of the ones

@@ -226,10 +226,19 @@ impl<S: Source> Poller<S> {
         });
         let _permit = renders.acquire().await;
         let publish = self.publish.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || publish(snapshot)).await {
+        if let Err(e) = blocking(move || publish(snapshot)).await {
             tracing::error!(action = S::ACTION, error = %e, "publishing the snapshot failed");
         }
     }
+}
+
+/// Runs `f` on a blocking thread in the caller's span, so that what it logs names the account like the rest of
+/// its poll.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f)).await
 }
 
 /// Runs one poll of `action` within `timeout` and records it: the attempt, its duration, and its success time or

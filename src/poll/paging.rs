@@ -5,7 +5,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::budget::Lane;
 use crate::zenlayer::ApiError;
-use crate::zenlayer::model::{Page, PageRequest};
+use crate::zenlayer::model::{Page, PageRequest, Row};
 
 /// Most instances one poll will page through. Far above any account we know of, low enough that a `totalCount`
 /// the API got wrong cannot keep the exporter fetching pages (and memory) without end.
@@ -24,6 +24,15 @@ pub enum PollError {
     Pagination { total: u64 },
     #[error("page {page} holds {rows} rows, which its own totalCount of {total} contradicts")]
     Contradiction { page: u32, rows: usize, total: u64 },
+    #[error(
+        "page {page} lists the same {rows} instances as page {earlier} while totalCount stays {total}: the API does not page"
+    )]
+    RepeatedPage {
+        page: u32,
+        earlier: u32,
+        rows: usize,
+        total: u64,
+    },
     /// A bug in the exporter, not the API's doing.
     #[error("internal error: {detail}")]
     Internal { detail: String },
@@ -35,7 +44,9 @@ impl PollError {
         match self {
             PollError::Api { error, .. } => error.kind(),
             PollError::Deadline(_) => "deadline",
-            PollError::Pagination { .. } | PollError::Contradiction { .. } => "pagination",
+            PollError::Pagination { .. }
+            | PollError::Contradiction { .. }
+            | PollError::RepeatedPage { .. } => "pagination",
             PollError::Internal { .. } => "internal",
         }
     }
@@ -92,7 +103,7 @@ impl Paging<'_> {
     /// any failed page fails it (dropping the others in flight).
     pub async fn walk<T, R>(&self, mut convert: impl FnMut(T) -> R) -> Result<Walk<R>, PollError>
     where
-        T: serde::de::DeserializeOwned,
+        T: serde::de::DeserializeOwned + Row,
     {
         let page_size = u64::from(self.page_size);
         let pages_for = |total: u64| -> Result<u32, PollError> {
@@ -105,6 +116,8 @@ impl Paging<'_> {
         let first = first.map_err(|error| PollError::Api { page: 1, error })?;
         check_consistent(1, &first, page_size)?;
         let mut last_page = pages_for(first.total_count)?;
+        let mut pages_seen = Fingerprints::default();
+        pages_seen.check(1, &first)?;
         let mut walk = Walk {
             // Sized once from the count (bounded above), so a large fleet is not copied as it grows.
             rows: Vec::with_capacity(first.total_count as usize),
@@ -132,6 +145,9 @@ impl Paging<'_> {
             })?;
             walk.pages += 1;
             check_consistent(page_num, &page, page_size)?;
+            if page.total_count == walk.first_total {
+                pages_seen.check(page_num, &page)?;
+            }
             if page.total_count != walk.first_total {
                 walk.total_changed = true;
                 // The fleet grew: read on to the new end. It shrank: the empty page will say where it ends.
@@ -144,6 +160,36 @@ impl Paging<'_> {
                 .extend(page.data_set.into_iter().map(&mut convert));
         }
         Ok(walk)
+    }
+}
+
+/// The pages of one walk by the ids they list, in order. A fleet changing under the walk shifts rows by a few
+/// places, one creation or deletion at a time, and moves `totalCount`; a page listing exactly the ids of an
+/// earlier one while the count holds is an API (or a proxy) that ignores `pageNum`. Served, it would be a fleet
+/// of one page with `zenlayer_up 1`; so the walk fails as `pagination`. Pages of one row are left out: a single
+/// creation and deletion can repeat one legitimately.
+#[derive(Default)]
+struct Fingerprints(std::collections::HashMap<u64, u32>);
+
+impl Fingerprints {
+    fn check<T: Row>(&mut self, page_num: u32, page: &Page<T>) -> Result<(), PollError> {
+        use std::hash::{Hash as _, Hasher as _};
+        if page.data_set.len() < 2 {
+            return Ok(());
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for row in &page.data_set {
+            row.id().hash(&mut hasher);
+        }
+        match self.0.insert(hasher.finish(), page_num) {
+            Some(earlier) => Err(PollError::RepeatedPage {
+                page: page_num,
+                earlier,
+                rows: page.data_set.len(),
+                total: page.total_count,
+            }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -242,9 +242,14 @@ impl SimState {
                 "instanceIds holds at most 100 ids",
             );
         }
+        let paged = if alter.contains(&Fault::IgnorePageNum) {
+            1
+        } else {
+            page_num
+        };
         let (mut total, rows) =
             self.fleet
-                .page(&request.instance_ids, page_size as usize, page_num as usize);
+                .page(&request.instance_ids, page_size as usize, paged as usize);
         for fault in alter {
             if let Fault::WrongTotal { total_count } = fault {
                 total = *total_count;
@@ -387,7 +392,10 @@ impl SimState {
             Fault::HugeBody { megabytes } => Answer::Stream(megabytes * 1024 * 1024),
             Fault::Trickle => Answer::Trickle(self.answer(request_id, headers, body, &[])),
             // Altering faults never come here; answer normally if one does.
-            Fault::WrongTotal { .. } | Fault::DuplicateRows | Fault::ShiftAfterPage => {
+            Fault::WrongTotal { .. }
+            | Fault::DuplicateRows
+            | Fault::ShiftAfterPage
+            | Fault::IgnorePageNum => {
                 Answer::Respond(self.answer(request_id, headers, body, std::slice::from_ref(fault)))
             }
         }

@@ -57,6 +57,9 @@ pub enum Fault {
     /// After the answer: a new instance appears at the head of the listing, so every row moves down a place,
     /// the next page repeats this page's last row and `totalCount` grows between the two.
     DuplicateRows,
+    /// Alters: `pageNum` is ignored, every page is the first, as an API (or a proxy caching by body) that does not
+    /// page would answer.
+    IgnorePageNum,
     /// After the answer: the first-listed instance is released at once, so every later row moves up a place,
     /// the next page skips one row and `totalCount` drops between the two.
     ShiftAfterPage,
@@ -87,7 +90,10 @@ impl Fault {
     pub fn replaces_answer(&self) -> bool {
         !matches!(
             self,
-            Fault::WrongTotal { .. } | Fault::DuplicateRows | Fault::ShiftAfterPage
+            Fault::WrongTotal { .. }
+                | Fault::DuplicateRows
+                | Fault::ShiftAfterPage
+                | Fault::IgnorePageNum
         )
     }
 }
@@ -224,6 +230,7 @@ impl FaultRule {
             },
             "duplicate-rows" => Fault::DuplicateRows,
             "shift-after-page" => Fault::ShiftAfterPage,
+            "ignore-page-num" => Fault::IgnorePageNum,
             other => return Err(format!("{spec:?}: unknown fault {other:?}")),
         };
         let mut rule = FaultRule::always(fault);

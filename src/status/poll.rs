@@ -32,12 +32,27 @@ pub struct StatusPoll {
     previous: Option<Arc<Snapshot>>,
     /// Ids carried over from the previous snapshot by the last poll; never carried twice in a row.
     carried: HashSet<Box<str>>,
+    /// Whether the last poll's count differed from its `totalCount`: a fleet that churns through every poll is
+    /// worth one warning, not one a poll.
+    differed: bool,
 }
 
-/// A snapshot and the ids it carried over from the previous one.
+/// A snapshot, the ids it carried over from the previous one, and how the walk disagreed with its own count.
 struct Built {
     snapshot: Arc<Snapshot>,
     carried: HashSet<Box<str>>,
+    differs: Option<Differs>,
+}
+
+/// A walk whose rows do not add up to its `totalCount`: the fleet changed while pages were read.
+#[derive(Debug)]
+struct Differs {
+    total_count: u64,
+    seen: u64,
+    repeats: usize,
+    total_changed: bool,
+    carried_over: usize,
+    pages: u32,
 }
 
 /// Builds the snapshot of a walk. Paging is by offset, so an instance created or deleted during the walk shifts
@@ -69,20 +84,18 @@ fn reconcile(
             snapshot = Snapshot::from_rows(rows, taken_at).0;
         }
     }
-    if shifted || seen != walk.first_total {
-        tracing::warn!(
-            total_count = walk.first_total,
-            seen,
-            repeats,
-            total_changed = walk.total_changed,
-            carried_over = carried.len(),
-            pages = walk.pages,
-            "instance count differs from totalCount: the fleet changed while pages were read"
-        );
-    }
+    let differs = (shifted || seen != walk.first_total).then(|| Differs {
+        total_count: walk.first_total,
+        seen,
+        repeats,
+        total_changed: walk.total_changed,
+        carried_over: carried.len(),
+        pages: walk.pages,
+    });
     Built {
         snapshot: Arc::new(snapshot),
         carried,
+        differs,
     }
 }
 
@@ -101,6 +114,7 @@ impl StatusPoll {
             reports,
             previous: None,
             carried: HashSet::new(),
+            differed: false,
         }
     }
 
@@ -110,15 +124,30 @@ impl StatusPoll {
         let previous = self.previous.clone();
         let carried_before = std::mem::take(&mut self.carried);
         // Sorting and reconciling a large fleet takes a while: keep it off the threads that answer scrapes.
-        let built = tokio::task::spawn_blocking(move || {
-            reconcile(walk, previous.as_deref(), &carried_before)
-        })
-        .await
-        .map_err(|e| PollError::Internal {
-            detail: format!("building the snapshot failed: {e}"),
-        })?;
+        let built =
+            crate::poll::blocking(move || reconcile(walk, previous.as_deref(), &carried_before))
+                .await
+                .map_err(|e| PollError::Internal {
+                    detail: format!("building the snapshot failed: {e}"),
+                })?;
         self.carried = built.carried;
         self.previous = Some(built.snapshot.clone());
+        let differs = built.differs.is_some();
+        match (built.differs, self.differed) {
+            (Some(d), false) => tracing::warn!(
+                total_count = d.total_count,
+                seen = d.seen,
+                repeats = d.repeats,
+                total_changed = d.total_changed,
+                carried_over = d.carried_over,
+                pages = d.pages,
+                "instance count differs from totalCount: the fleet changed while pages were read"
+            ),
+            (Some(d), true) => tracing::debug!(?d, "instance count differs from totalCount again"),
+            (None, true) => tracing::info!("instance count matches totalCount again"),
+            (None, false) => {}
+        }
+        self.differed = differs;
         Ok(built.snapshot)
     }
 

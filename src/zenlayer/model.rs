@@ -147,6 +147,23 @@ pub struct Tag {
     pub value: Option<String>,
 }
 
+/// A row of a paged listing: what tells two rows (and so two pages) apart.
+pub trait Row {
+    fn id(&self) -> &str;
+}
+
+impl Row for InstanceStatus {
+    fn id(&self) -> &str {
+        &self.instance_id
+    }
+}
+
+impl Row for InstanceInfo {
+    fn id(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 /// One page of a paged describe call, whichever envelope it came in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

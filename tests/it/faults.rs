@@ -46,7 +46,11 @@ async fn setup() -> (Simulator, Exporter, String) {
 }
 
 async fn setup_with(extra: &[(&str, &str)]) -> (Simulator, Exporter, String) {
-    let sim = common::sim(35).await;
+    setup_fleet(35, extra).await
+}
+
+async fn setup_fleet(instances: usize, extra: &[(&str, &str)]) -> (Simulator, Exporter, String) {
+    let sim = common::sim(instances).await;
     let mut vars = vec![
         ("ZENLAYER_EXPORTER_PAGE_SIZE", "10"),
         ("ZENLAYER_EXPORTER_MAX_RETRIES", "1"),
@@ -65,7 +69,12 @@ async fn setup_with(extra: &[(&str, &str)]) -> (Simulator, Exporter, String) {
 /// Serves `fault` on every call until a poll fails with `reason`, checks what is served meanwhile, clears
 /// the fault and checks the recovery against ground truth.
 async fn fails_with(fault: Fault, reason: &str) {
-    let (sim, exporter, good) = setup().await;
+    fails_with_fleet(35, fault, reason).await;
+}
+
+/// [`fails_with`] on a fleet of `instances`.
+async fn fails_with_fleet(instances: usize, fault: Fault, reason: &str) {
+    let (sim, exporter, good) = setup_fleet(instances, &[]).await;
     sim.add_rule(FaultRule::always(fault.clone()));
     let during = exporter
         .metrics_until(&format!("{fault:?} to fail a poll"), |b| {
@@ -219,6 +228,14 @@ async fn absurd_total_count() {
 #[tokio::test]
 async fn total_count_smaller_than_the_rows() {
     fails_with(Fault::WrongTotal { total_count: 3 }, "pagination").await;
+}
+
+/// An API that ignores `pageNum` answers page 1 to every page: 30 instances in pages of 10 would be served as
+/// 10 with `zenlayer_up 1` (three full pages agree with a count of 30), were the walk not to see that its pages
+/// repeat.
+#[tokio::test]
+async fn pages_that_ignore_page_num() {
+    fails_with_fleet(30, Fault::IgnorePageNum, "pagination").await;
 }
 
 #[tokio::test]

@@ -204,3 +204,45 @@ async fn an_empty_page_past_a_shrunken_end_is_not_a_contradiction() {
         .expect("a shrinking fleet is not an error");
     assert_eq!(sim.state().pages_served, [1, 2, 3, 4]);
 }
+
+/// A fleet that changes under every walk (an instance created between the pages of each poll): the warning
+/// that the count differs from `totalCount` names the account, comes once rather than at every poll, and a line
+/// says when the count matches again. The binary, for its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_changing_under_every_walk_is_warned_of_once_with_its_account() {
+    use crate::common::process::Process;
+    let sim = common::accounts_sim(1, 30).await;
+    let dir = common::scratch("paging-differs");
+    let file = dir.join("accounts.yml");
+    std::fs::write(&file, sim.accounts_file()).unwrap();
+    sim.add_rule(FaultRule::always(Fault::DuplicateRows));
+    let exporter = Process::start(&[
+        (
+            "ZENLAYER_EXPORTER_ACCOUNTS_FILE",
+            file.display().to_string(),
+        ),
+        ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "1".into()),
+        ("ZENLAYER_EXPORTER_PAGE_SIZE", "10".into()),
+        ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "0".into()),
+    ]);
+    let polls = |body: &str| {
+        common::sample(
+            body,
+            "zenlayer_exporter_polls_total{account=\"sim-0\",action=\"DescribeInstancesStatus\"}",
+        )
+        .unwrap_or(0.0)
+    };
+    let url = exporter.url("/metrics");
+    common::eventually("four polls", || async {
+        (polls(&common::get(&url).await.1) >= 4.0).then_some(())
+    })
+    .await;
+    let differs = "instance count differs from totalCount: the fleet changed while pages were read";
+    let warned = exporter.logged(differs);
+    assert_eq!(warned.len(), 1, "{}", exporter.log_text());
+    assert_eq!(warned[0]["span"]["account"], "sim-0", "{}", warned[0]);
+    sim.clear_faults();
+    let again = exporter.wait_logged("instance count matches totalCount again", 1);
+    assert_eq!(again["span"]["account"], "sim-0", "{again}");
+    assert_eq!(exporter.logged(differs).len(), 1);
+}

@@ -48,11 +48,16 @@ impl Process {
                 }
             });
         }
-        let addr = addr_rx
-            .recv_timeout(DEADLINE)
-            .expect("the exporter logs where it serves")
-            .parse()
-            .expect("an address");
+        let addr = match addr_rx.recv_timeout(DEADLINE) {
+            Ok(addr) => addr.parse().expect("an address"),
+            Err(e) => {
+                let status = child.wait();
+                panic!(
+                    "the exporter did not serve ({e}; {status:?}): {:?}",
+                    logs.lock().unwrap()
+                );
+            }
+        };
         Process { child, addr, logs }
     }
 
