@@ -84,7 +84,7 @@ fn reconcile(
             snapshot = Snapshot::from_rows(rows, taken_at).0;
         }
     }
-    let differs = (shifted || seen != walk.first_total).then(|| Differs {
+    let differs = (shifted || seen != walk.first_total).then_some(Differs {
         total_count: walk.first_total,
         seen,
         repeats,
