@@ -43,42 +43,42 @@ impl Part {
     /// The part of the text `render` writes for `items`, a batch at a time: each batch is compressed before the
     /// next is rendered, so the whole text is never held, even while it is built.
     pub fn rendered<T>(items: &[T], mut render: impl FnMut(&mut Vec<u8>, &[T])) -> Part {
-        let mut batch = Vec::new();
-        let mut crc = crc32fast::Hasher::new();
-        let mut len = 0;
-        let deflated = with_compressor(|compressor| {
-            let mut out = Vec::new();
-            let mut batches = items.chunks(BATCH).peekable();
-            if batches.peek().is_none() {
-                deflate_into(compressor, &[], FlushCompress::Sync, &mut out)?;
-            }
-            while let Some(items) = batches.next() {
-                batch.clear();
-                render(&mut batch, items);
-                crc.update(&batch);
-                len += batch.len();
-                let flush = match batches.peek() {
-                    Some(_) => FlushCompress::None,
-                    None => FlushCompress::Sync,
-                };
-                deflate_into(compressor, &batch, flush, &mut out)?;
-            }
-            // What is kept for as long as the snapshot is served holds no slack.
-            out.shrink_to_fit();
-            Some(out)
+        let mut batches = items.chunks(BATCH);
+        let deflated = deflate_batches(|out| {
+            let Some(batch) = batches.next() else {
+                return false;
+            };
+            render(out, batch);
+            true
         });
-        let held = match deflated {
-            Some(deflate) => Held::Deflated(Bytes::from(deflate)),
+        match deflated {
+            Some(part) => part,
             None => {
                 tracing::error!("the compressor failed; this part is served uncompressed");
-                let mut text = Vec::with_capacity(len);
+                let mut text = Vec::new();
                 for items in items.chunks(BATCH) {
                     render(&mut text, items);
                 }
-                Held::Plain(Bytes::from(text))
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&text);
+                Part {
+                    len: text.len(),
+                    held: Held::Plain(Bytes::from(text)),
+                    crc,
+                }
             }
-        };
-        Part { held, len, crc }
+        }
+    }
+
+    /// The part of the text `next` writes, a batch per call until it returns `false`; `None` if the compressor
+    /// failed, since the batches cannot be asked for again.
+    pub fn streamed(next: impl FnMut(&mut Vec<u8>) -> bool) -> Option<Part> {
+        deflate_batches(next)
+    }
+
+    /// The text inflated a frame at a time, for a caller that rewrites it.
+    pub fn frames(&self) -> Frames {
+        Frames::new(vec![self.plain_chunk()])
     }
 
     /// The text's length in bytes.
@@ -335,6 +335,36 @@ fn with_compressor<R>(f: impl FnOnce(&mut Compress) -> R) -> R {
     COMPRESSOR.with_borrow_mut(|compressor| {
         compressor.reset();
         f(compressor)
+    })
+}
+
+/// Deflates the batches `next` writes into one stream ending on a byte boundary (a sync flush), each batch
+/// compressed before the next is written into the same buffer, so the whole text is never held; `None` if the
+/// compressor failed.
+fn deflate_batches(mut next: impl FnMut(&mut Vec<u8>) -> bool) -> Option<Part> {
+    let mut batch = Vec::new();
+    let mut crc = crc32fast::Hasher::new();
+    let mut len = 0;
+    let deflate = with_compressor(|compressor| {
+        let mut out = Vec::new();
+        loop {
+            batch.clear();
+            if !next(&mut batch) {
+                break;
+            }
+            crc.update(&batch);
+            len += batch.len();
+            deflate_into(compressor, &batch, FlushCompress::None, &mut out)?;
+        }
+        deflate_into(compressor, &[], FlushCompress::Sync, &mut out)?;
+        // What is kept for as long as the snapshot is served holds no slack.
+        out.shrink_to_fit();
+        Some(out)
+    })?;
+    Some(Part {
+        held: Held::Deflated(Bytes::from(deflate)),
+        len,
+        crc,
     })
 }
 

@@ -209,7 +209,8 @@ async fn promtool_accepts_live_output_with_hostile_statuses() {
                 "new\nline",
                 "{}=,",
                 "ünïcødé ✓",
-                &"L".repeat(5000),
+                // The longest a status may be; a longer one fails the page (model::MAX_TEXT_BYTES).
+                &"L".repeat(zenlayer_exporter::zenlayer::model::MAX_TEXT_BYTES),
                 "",
             ]
             .iter()
