@@ -18,7 +18,13 @@ use crate::zenlayer::{ApiError, CallObserver};
 pub const POLL_ONLY_REASONS: [&str; 3] = ["deadline", "pagination", "internal"];
 
 /// Why the server refused a connection or request (`zenlayer_exporter_http_requests_rejected_total`).
-pub const REJECT_REASONS: [&str; 4] = ["tls_handshake", "unauthorized", "auth_busy", "shed"];
+pub const REJECT_REASONS: [&str; 5] = [
+    "tls_handshake",
+    "unauthorized",
+    "auth_busy",
+    "shed",
+    "sd_busy",
+];
 
 /// The version compiled in, for `--version`, logs and `zenlayer_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -61,7 +67,8 @@ impl Metrics {
                  untrusted client certificate, plain HTTP to the TLS port), missing or wrong basic \
                  authentication, or too many password checks already in progress (auth_busy, answered 503); at \
                  the connection cap, a connection closed before it sent a request to make room for a new one \
-                 (shed).",
+                 (shed); a /sd request that needed a render while too many were already started or waiting \
+                 (sd_busy, answered 503).",
             ),
             &["reason"],
         )?;
@@ -105,7 +112,8 @@ impl Metrics {
                 "zenlayer_exporter_sd_requests_total",
                 "Requests to /sd (Prometheus HTTP service discovery) by HTTP status code: 200 answered, 304 not \
                  modified since the client's copy, 400 a bad parameter, 404 an account this replica does not \
-                 poll, 500 the rendering failed, 503 no metadata yet (or the metadata poll is off).",
+                 poll, 500 the rendering failed, 503 no metadata yet (or the metadata poll is off) or too many renders \
+                 at once.",
             ),
             &["code"],
         )?;

@@ -6,7 +6,10 @@
 //! (`gzip`), and kept for the next refresh ([`Cache`]).
 
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::{Semaphore, watch};
 
 use super::gzip::{self, Chunk, Part};
 use super::render::Rendered;
@@ -148,6 +151,8 @@ pub struct Source {
 
 /// An answer as held: the target groups' text, deflated, without the brackets of the array.
 pub struct Answer {
+    /// The port of every target.
+    port: u16,
     groups: Part,
     pub targets: usize,
     /// Instances that matched but have no IPv4 address of the asked kind, so are left out.
@@ -184,6 +189,16 @@ struct Target<'a> {
 
 /// Renders the answer to `query` from `sources`, a batch of instances at a time (see [`Part::rendered`]).
 pub fn render(query: &Query, sources: &[Source]) -> Answer {
+    render_unless(query, sources, &|| false).unwrap_or_else(|| unreachable!("never abandoned"))
+}
+
+/// [`render`], given up (`None`) as soon as `abandoned` says nobody waits for the answer any more: checked
+/// before each batch, so a client that hangs up costs one batch, not the fleet.
+fn render_unless(
+    query: &Query,
+    sources: &[Source],
+    abandoned: &dyn Fn() -> bool,
+) -> Option<Answer> {
     let mut without_address = 0;
     let mut targets = Vec::new();
     for source in sources {
@@ -206,7 +221,12 @@ pub fn render(query: &Query, sources: &[Source]) -> Answer {
         }
     }
     let mut first = true;
+    let mut given_up = false;
     let groups = Part::rendered(&targets, |out, batch| {
+        given_up = given_up || abandoned();
+        if given_up {
+            return;
+        }
         for target in batch {
             if !std::mem::take(&mut first) {
                 out.extend_from_slice(b",\n");
@@ -214,11 +234,57 @@ pub fn render(query: &Query, sources: &[Source]) -> Answer {
             group(out, target, query.port);
         }
     });
-    Answer {
+    (!given_up).then_some(Answer {
+        port: query.port,
         groups,
         targets: targets.len(),
         without_address,
-    }
+    })
+}
+
+/// The answer to the query of `answer` with another port: the same groups with `:PORT` rewritten in each
+/// target, read from its held text rather than rendered from the snapshots again. The port appears only there
+/// as `:PORT"],"labels":` (a label's value cannot hold an unescaped quote). `None` if given up, or if the
+/// compressor failed.
+fn with_port(answer: &Answer, port: u16, abandoned: &dyn Fn() -> bool) -> Option<Answer> {
+    let from = format!(":{}\"],\"labels\":", answer.port);
+    let to = format!(":{port}\"],\"labels\":");
+    let finder = memchr::memmem::Finder::new(from.as_bytes());
+    let mut frames = answer.groups.frames();
+    let (mut pending, mut rewritten, mut ended) = (Vec::new(), 0, false);
+    let groups = Part::streamed(|out| {
+        if ended || abandoned() {
+            return false;
+        }
+        match frames.next_frame() {
+            Some(frame) => pending.extend_from_slice(&frame),
+            None => {
+                out.append(&mut pending);
+                ended = true;
+                return true;
+            }
+        }
+        let mut at = 0;
+        while let Some(found) = finder.find(&pending[at..]) {
+            out.extend_from_slice(&pending[at..at + found]);
+            out.extend_from_slice(to.as_bytes());
+            at += found + from.len();
+            rewritten += 1;
+        }
+        // A match may straddle two frames: what could be its start waits for the next frame.
+        let safe = pending.len().saturating_sub(from.len() - 1).max(at);
+        out.extend_from_slice(&pending[at..safe]);
+        pending.drain(..safe);
+        true
+    })?;
+    // Every target rewritten, and nothing lost to a failed inflation.
+    let expected = answer.groups.len() - answer.targets * from.len() + answer.targets * to.len();
+    (ended && rewritten == answer.targets && groups.len() == expected).then_some(Answer {
+        port,
+        groups,
+        targets: answer.targets,
+        without_address: answer.without_address,
+    })
 }
 
 /// One target group: `{"targets":["ADDRESS:PORT"],"labels":{...}}`.
@@ -263,16 +329,65 @@ fn group(out: &mut Vec<u8>, target: &Target, port: u16) {
 
 /// The answers kept: one per distinct query, with the renderings (one per account) it was made from. An answer
 /// whose renderings are still the ones served is served again as it is; otherwise it is rendered again, once,
-/// however many requests ask at the same moment.
+/// however many requests ask at the same moment. Renders are bounded: [`RENDERS_AT_ONCE`] run, and at most
+/// [`RENDERS_QUEUED`] are started or waiting, beyond which a request is refused ([`Refused::Busy`]) rather than
+/// queued; a render nobody waits for any more is given up. A query that differs from a kept one only in its port
+/// is made from that one's text, not from the snapshots.
 pub struct Cache {
     entries: Mutex<Vec<Arc<Entry>>>,
     metrics: Metrics,
+    queued: Arc<Semaphore>,
+    running: Arc<Semaphore>,
+}
+
+/// Renders of `/sd` answers running at once: one core of two, so a flood of distinct queries never takes the
+/// whole machine from the polls and scrapes.
+const RENDERS_AT_ONCE: usize = 1;
+
+/// Renders started or waiting to run: as many as answers are kept, so the cache is never asked to hold more
+/// than it keeps.
+const RENDERS_QUEUED: usize = CACHED_QUERIES;
+
+/// Why `/sd` has no answer for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Too many renders started or waiting: the client should come back later (503 with `Retry-After`).
+    Busy,
+    /// The render failed (a bug, logged).
+    Failed,
 }
 
 struct Entry {
     query: Query,
     serials: Vec<u64>,
-    answer: tokio::sync::OnceCell<Arc<Answer>>,
+    /// Requests waiting for this answer now: at zero, a render in progress is given up.
+    waiters: AtomicUsize,
+    state: watch::Sender<State>,
+}
+
+#[derive(Clone)]
+enum State {
+    Rendering,
+    Ready(Arc<Answer>),
+    /// Given up because nobody waited: the next request for it renders it again.
+    Abandoned,
+    Failed,
+}
+
+/// One request's interest in an entry, from before its render can start until it has its answer or hangs up.
+struct Waiting(Arc<Entry>);
+
+impl Waiting {
+    fn new(entry: &Arc<Entry>) -> Waiting {
+        entry.waiters.fetch_add(1, Ordering::SeqCst);
+        Waiting(entry.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Cache {
@@ -280,45 +395,125 @@ impl Cache {
         Cache {
             entries: Mutex::new(Vec::new()),
             metrics,
+            queued: Arc::new(Semaphore::new(RENDERS_QUEUED)),
+            running: Arc::new(Semaphore::new(RENDERS_AT_ONCE)),
         }
     }
 
-    /// The answer to `query` from `sources`, from the cache or rendered now off the runtime's threads. `None`
-    /// if rendering panicked (a bug, logged).
-    pub async fn answer(&self, query: Query, sources: Vec<Source>) -> Option<Arc<Answer>> {
+    /// The answer to `query` from `sources`, from the cache or rendered off the runtime's threads.
+    pub async fn answer(&self, query: Query, sources: Vec<Source>) -> Result<Arc<Answer>, Refused> {
         let serials: Vec<u64> = sources.iter().map(|s| s.rendered.serial).collect();
-        let entry = {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            let at = entries.iter().position(|e| e.query == query);
-            let entry = match at.map(|at| entries.remove(at)) {
-                Some(entry) if entry.serials == serials => entry,
-                _ => Arc::new(Entry {
-                    query: query.clone(),
-                    serials,
-                    answer: tokio::sync::OnceCell::new(),
-                }),
-            };
-            // Most recently asked last; the least recently asked goes first.
-            entries.push(entry.clone());
-            if entries.len() > CACHED_QUERIES {
-                entries.remove(0);
+        // Twice at most: a render given up just as this request joined it is started again once.
+        for _ in 0..2 {
+            let waiting = self.entry(&query, &serials, &sources)?;
+            let mut state = waiting.0.state.subscribe();
+            let done = state
+                .wait_for(|s| !matches!(s, State::Rendering))
+                .await
+                .map(|s| s.clone());
+            match done {
+                Ok(State::Ready(answer)) => return Ok(answer),
+                Ok(State::Abandoned) => continue,
+                _ => return Err(Refused::Failed),
             }
-            entry
+        }
+        Err(Refused::Failed)
+    }
+
+    /// The entry for `query`, joined: the kept one while its renderings are current, else a new one whose
+    /// render has started (if a render may start now).
+    fn entry(
+        &self,
+        query: &Query,
+        serials: &[u64],
+        sources: &[Source],
+    ) -> Result<Waiting, Refused> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let current = |e: &Entry| {
+            e.serials == serials && !matches!(*e.state.borrow(), State::Abandoned | State::Failed)
         };
-        let answer = entry
-            .answer
-            .get_or_try_init(|| async {
-                let rendered = tokio::task::spawn_blocking(move || render(&query, &sources))
-                    .await
-                    .map_err(|e| tracing::error!(error = %e, "rendering /sd failed"))?;
-                self.metrics
-                    .sd_without_address
-                    .with_label_values(&[entry.query.address.as_str()])
-                    .set(rendered.without_address as i64);
-                Ok::<_, ()>(Arc::new(rendered))
+        if let Some(at) = entries.iter().position(|e| e.query == *query && current(e)) {
+            // Most recently asked last; the least recently asked goes first.
+            let entry = entries.remove(at);
+            entries.push(entry.clone());
+            return Ok(Waiting::new(&entry));
+        }
+        let queued = self
+            .queued
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::Busy)?;
+        // Another port of the same targets, ready: its text is rewritten rather than the fleet rendered.
+        let sibling = entries.iter().rev().find_map(|e| {
+            let same_targets = Query {
+                port: query.port,
+                ..e.query.clone()
+            } == *query;
+            match &*e.state.borrow() {
+                State::Ready(answer) if same_targets && e.serials == serials => {
+                    Some(answer.clone())
+                }
+                _ => None,
+            }
+        });
+        entries.retain(|e| e.query != *query);
+        let entry = Arc::new(Entry {
+            query: query.clone(),
+            serials: serials.to_vec(),
+            waiters: AtomicUsize::new(0),
+            state: watch::Sender::new(State::Rendering),
+        });
+        // Joined before the render can look for waiters.
+        let waiting = Waiting::new(&entry);
+        entries.push(entry.clone());
+        if entries.len() > CACHED_QUERIES {
+            entries.remove(0);
+        }
+        drop(entries);
+        let running = self.running.clone();
+        let metrics = self.metrics.clone();
+        let sources: Vec<Source> = sources
+            .iter()
+            .map(|s| Source {
+                account: s.account.clone(),
+                rendered: s.rendered.clone(),
+            })
+            .collect();
+        tokio::spawn(async move {
+            let _queued = queued;
+            let Ok(_running) = running.acquire_owned().await else {
+                entry.state.send_replace(State::Failed);
+                return;
+            };
+            let rendering = entry.clone();
+            let made = tokio::task::spawn_blocking(move || {
+                let abandoned = || rendering.waiters.load(Ordering::SeqCst) == 0;
+                if abandoned() {
+                    return None;
+                }
+                let query = &rendering.query;
+                sibling
+                    .and_then(|answer| with_port(&answer, query.port, &abandoned))
+                    .or_else(|| render_unless(query, &sources, &abandoned))
             })
             .await;
-        answer.ok().cloned()
+            let state = match made {
+                Ok(Some(answer)) => {
+                    metrics
+                        .sd_without_address
+                        .with_label_values(&[entry.query.address.as_str()])
+                        .set(answer.without_address as i64);
+                    State::Ready(Arc::new(answer))
+                }
+                Ok(None) => State::Abandoned,
+                Err(e) => {
+                    tracing::error!(error = %e, "rendering /sd failed");
+                    State::Failed
+                }
+            };
+            entry.state.send_replace(state);
+        });
+        Ok(waiting)
     }
 }
 
@@ -445,6 +640,38 @@ mod tests {
         );
         assert_eq!(json(&none, true), serde_json::json!([]));
         assert_eq!(json(&render(&query, &[]), false), serde_json::json!([]));
+    }
+
+    #[test]
+    fn another_port_is_the_same_answer_rewritten() {
+        let sources = [source(Some("one")), source(Some("two"))];
+        let query = Query::parse("port=9100&status=RUNNING,STOPPED").unwrap();
+        let first = render(&query, &sources);
+        for port in [1, 80, 9100, 65535] {
+            let other = Query {
+                port,
+                ..query.clone()
+            };
+            let rewritten = with_port(&first, port, &|| false).unwrap();
+            let rendered = render(&other, &sources);
+            assert_eq!(rewritten.groups.text(), rendered.groups.text(), "{port}");
+            assert_eq!(rewritten.etag(), rendered.etag());
+            assert_eq!(json(&rewritten, true), json(&rendered, false));
+            assert_eq!(
+                (rewritten.targets, rewritten.without_address),
+                (rendered.targets, rendered.without_address)
+            );
+            assert!(rendered.targets > 0);
+        }
+        // A rewrite or a render nobody waits for is given up.
+        assert!(with_port(&first, 80, &|| true).is_none());
+        assert!(render_unless(&query, &sources, &|| true).is_none());
+        // No targets, nothing to rewrite.
+        let none = render(&Query::parse("port=1&status=RECYCLE").unwrap(), &sources);
+        assert_eq!(
+            json(&with_port(&none, 2, &|| false).unwrap(), true),
+            serde_json::json!([])
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use prometheus::Encoder as _;
 use super::AppState;
 use crate::account::Account;
 use crate::exposition::scrape::{Chunk, Frames};
-use crate::exposition::sd::{Query, Source};
+use crate::exposition::sd::{Query, Refused, Source};
 use crate::exposition::{render, scrape};
 use crate::telemetry::{REVISION, VERSION};
 
@@ -248,12 +248,30 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
             head,
         );
     }
-    let Some(answer) = state.sd.answer(query, sources).await else {
-        return plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cannot render the targets\n",
-            head,
-        );
+    let answer = match state.sd.answer(query, sources).await {
+        Ok(answer) => answer,
+        Err(Refused::Busy) => {
+            state
+                .metrics
+                .http_rejected
+                .with_label_values(&["sd_busy"])
+                .inc();
+            let mut busy = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many /sd renders in progress; retry (Prometheus keeps the targets it has)\n",
+                head,
+            );
+            busy.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return busy;
+        }
+        Err(Refused::Failed) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot render the targets\n",
+                head,
+            );
+        }
     };
     // Weak: the gzip and plain bodies carry the same JSON, and one validator serves both.
     let etag = HeaderValue::from_str(&format!("W/{}", answer.etag()))

@@ -94,6 +94,12 @@ async fn a_half_written_accounts_file_stops_no_account_and_sends_no_credential_t
         exporter.signal("HUP");
         tokio::time::sleep(Duration::from_millis(150)).await;
         std::fs::write(&file, &full).unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        eprintln!(
+            "the file cut at byte {cut} of {}: {} connection(s) to the cut URL so far",
+            full.len(),
+            trap.connections.load(Ordering::SeqCst)
+        );
         exporter.wait_logged(not_reloaded, seen + 1);
         // The next trigger reads the whole file again: nothing to change, and the gauge is back at 1.
         exporter.signal("HUP");
@@ -223,6 +229,10 @@ async fn secret_and_accounts_files_are_read_within_bounds_and_never_block() {
             (reload_ok(&body) == Some(0.0)).then_some(body)
         })
         .await;
+        eprintln!(
+            "{what} at the secret path: peak resident memory {:.1} MB (it was {before:.1} MB)",
+            exporter.peak_rss_mb()
+        );
         // The account keeps polling with the secret it has.
         assert_eq!(up(&body, "sim-0"), Some(1.0), "{what}");
         let problems = exporter

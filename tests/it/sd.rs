@@ -343,6 +343,109 @@ async fn sd_serves_every_account_labeled_or_one_on_request() {
     );
 }
 
+/// The binary under floods of `/sd` queries, each needing a render of its own before (0.14 s of CPU at 50,000
+/// instances): 256 at once that differ only in their port, then 100 with distinct statuses whose clients hang up
+/// after 10 ms. Renders are bounded (one at a time, eight started or waiting, the rest refused with 503 and
+/// `Retry-After`, counted as `sd_busy`), so threads and memory stay flat; a port is a rewrite of an answer
+/// already made; and a render nobody waits for any more is given up, so hang-ups cost little CPU.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_of_distinct_queries_are_bounded_and_abandoned_renders_stop() {
+    use crate::common::process::Process;
+    let sim = common::sim(10_000).await;
+    let auth = sim.state().credentials.clone();
+    let exporter = Process::start(&[
+        ("ZENLAYER_EXPORTER_API_URL", sim.url().to_string()),
+        ("ZENLAYERCLOUD_ACCESS_KEY_ID", auth.access_key_id),
+        ("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", auth.access_key_secret),
+        ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "60".into()),
+        (METADATA.0, METADATA.1.into()),
+    ]);
+    let sd = |query: String| {
+        let url = exporter.url(&format!("/sd?{query}"));
+        async move {
+            let response = common::client().get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").is_some();
+            let body = response.bytes().await.unwrap();
+            (status, retry_after, body)
+        }
+    };
+    let first = eventually("metadata, so /sd answers", || async {
+        let answer = sd("port=9100".into()).await;
+        (answer.0 == 200).then_some(answer.2)
+    })
+    .await;
+    let targets = serde_json::from_slice::<Value>(&first)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(targets > 1000, "{targets}");
+    let (rss, threads_before) = (exporter.peak_rss_mb(), exporter.status_field("Threads"));
+
+    let threads = exporter.watch_threads();
+    let answers =
+        futures_util::future::join_all((0..256).map(|i| sd(format!("port={}", 10_000 + i)))).await;
+    let most = threads.most();
+    drop(threads);
+    let ok: Vec<_> = answers.iter().filter(|a| a.0 == 200).collect();
+    let busy = answers.iter().filter(|a| a.0 == 503 && a.1).count();
+    let peak = exporter.peak_rss_mb();
+    eprintln!(
+        "256 ports at once: {} answered, {busy} refused; threads {threads_before} before, {most} at most; \
+         peak resident memory {rss:.1} MB before, {peak:.1} MB after",
+        ok.len()
+    );
+    assert_eq!(ok.len() + busy, 256);
+    assert!(
+        !ok.is_empty() && busy > 0,
+        "{} answered, {busy} refused",
+        ok.len()
+    );
+    for (status, _, body) in &ok {
+        let groups: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(groups.as_array().unwrap().len(), targets, "{status}");
+    }
+    let body = common::get(&exporter.url("/metrics")).await.1;
+    assert_eq!(
+        sample(
+            &body,
+            "zenlayer_exporter_http_requests_rejected_total{reason=\"sd_busy\"}"
+        ),
+        Some(busy as f64)
+    );
+    assert!(
+        most <= threads_before + 4,
+        "threads: {threads_before} before, {most} during"
+    );
+    assert!(
+        peak < rss + 64.0,
+        "peak resident memory {rss:.1} MB before, {peak:.1} MB after"
+    );
+
+    // What one render costs, then a hundred whose clients hang up: given up, they cost far less than a hundred.
+    let cpu = exporter.cpu_seconds();
+    assert_eq!(sd("port=1&status=RUNNING,STOPPED".into()).await.0, 200);
+    let one = exporter.cpu_seconds() - cpu;
+    let cpu = exporter.cpu_seconds();
+    let hang_ups = (0..100).map(|i| {
+        tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            sd(format!("port=1&status=RUNNING,GONE{i}")),
+        )
+    });
+    let _ = futures_util::future::join_all(hang_ups).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let hundred = exporter.cpu_seconds() - cpu;
+    eprintln!("one render: {one:.2} s of CPU; 100 renders hung up on: {hundred:.2} s");
+    assert!(
+        hundred < 5.0 * one.max(0.05),
+        "one render {one:.2} s, 100 hung up on {hundred:.2} s"
+    );
+    // The cache still answers.
+    assert_eq!(sd("port=9100".into()).await.0, 200);
+}
+
 /// A shard that owns no account of the file has no targets, and never will until the file changes: `[]`, not the
 /// 503 that tells Prometheus to wait for a metadata poll that has nothing to poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

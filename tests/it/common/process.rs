@@ -89,6 +89,44 @@ impl Process {
             .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
     }
 
+    /// CPU time the process has used (user and system), in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("/proc/PID/stat");
+        // After the command name in parentheses: state is field 3, utime and stime fields 14 and 15.
+        let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
+            .split(' ')
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+
+    /// Samples the process' thread count every 2 ms until the returned guard drops; the guard tells the most
+    /// seen.
+    pub fn watch_threads(&self) -> ThreadWatch {
+        let (pid, most, stop) = (
+            self.pid(),
+            Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        );
+        let (seen, stopped) = (most.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    let threads = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Threads:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    seen.fetch_max(threads, std::sync::atomic::Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        ThreadWatch { most, stop }
+    }
+
     /// Peak resident memory so far, in MB.
     pub fn peak_rss_mb(&self) -> f64 {
         self.status_field("VmHWM") as f64 / 1024.0
@@ -126,6 +164,25 @@ impl Process {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// A running sample of a process' thread count.
+pub struct ThreadWatch {
+    most: Arc<std::sync::atomic::AtomicU64>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ThreadWatch {
+    /// The most threads seen so far.
+    pub fn most(&self) -> u64 {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for ThreadWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
