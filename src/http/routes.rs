@@ -256,14 +256,11 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
                 .http_rejected
                 .with_label_values(&["sd_busy"])
                 .inc();
-            let mut busy = plain(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return busy(
                 "too many /sd renders in progress; retry (Prometheus keeps the targets it has)\n",
+                "5",
                 head,
             );
-            busy.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return busy;
         }
         Err(Refused::Failed) => {
             return plain(
@@ -441,6 +438,19 @@ fn html_escape(text: &str) -> String {
 
 pub(super) fn plain(status: StatusCode, text: &'static str, head: bool) -> Response<ChunkBody> {
     with_body(status, Bytes::from_static(text.as_bytes()), head)
+}
+
+/// 503 with `Retry-After`: refused at once because too much of the same work is already in progress, since
+/// queueing would only let a flood delay every later request further.
+pub(super) fn busy(
+    text: &'static str,
+    retry_after: &'static str,
+    head: bool,
+) -> Response<ChunkBody> {
+    let mut busy = plain(StatusCode::SERVICE_UNAVAILABLE, text, head);
+    busy.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
+    busy
 }
 
 /// [`plain`] with a text made for this answer.

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::AppState;
-use super::routes::{ChunkBody, plain, route};
+use super::routes::{ChunkBody, busy, plain, route};
 use crate::http::slots::{Slot, Slots};
 use crate::http::stall::StallGuard;
 use crate::http::web;
@@ -246,16 +246,8 @@ async fn handle<B>(
                     denied
                 }
                 web::Login::Busy => {
-                    // Answered at once: queueing would only let a flood delay every new login further.
                     reject(state, "auth_busy");
-                    let mut busy = plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "too many password checks in progress; retry\n",
-                        head,
-                    );
-                    busy.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    busy
+                    busy("too many password checks in progress; retry\n", "1", head)
                 }
             }
         }

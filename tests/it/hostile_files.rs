@@ -45,6 +45,18 @@ impl Trap {
     }
 }
 
+/// The binary reading the accounts file at `file`, polling every second, metadata off.
+fn exporter(file: &std::path::Path) -> Process {
+    Process::start(&[
+        (
+            "ZENLAYER_EXPORTER_ACCOUNTS_FILE",
+            file.display().to_string(),
+        ),
+        ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "1".into()),
+        ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "0".into()),
+    ])
+}
+
 /// A simulator of two accounts whose port, cut by its last digit, is a port a [`Trap`] listens on: what an
 /// `api_url` cut mid-write (`…:41234/` read as `…:4123`) would call.
 async fn sim_and_trap() -> (Simulator, Trap) {
@@ -67,14 +79,7 @@ async fn a_half_written_accounts_file_stops_no_account_and_sends_no_credential_t
     let file = dir.join("accounts.yml");
     let full = sim.accounts_file();
     std::fs::write(&file, &full).unwrap();
-    let exporter = Process::start(&[
-        (
-            "ZENLAYER_EXPORTER_ACCOUNTS_FILE",
-            file.display().to_string(),
-        ),
-        ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "1".into()),
-        ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "0".into()),
-    ]);
+    let exporter = exporter(&file);
     let url = exporter.url("/metrics");
     eventually("both accounts polled", || async {
         let body = get(&url).await.1;
@@ -182,14 +187,7 @@ async fn secret_and_accounts_files_are_read_within_bounds_and_never_block() {
     );
     assert_ne!(accounts, inline);
     std::fs::write(&file, &accounts).unwrap();
-    let exporter = Process::start(&[
-        (
-            "ZENLAYER_EXPORTER_ACCOUNTS_FILE",
-            file.display().to_string(),
-        ),
-        ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "1".into()),
-        ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "0".into()),
-    ]);
+    let exporter = exporter(&file);
     let url = exporter.url("/metrics");
     eventually("polled", || async {
         (up(&get(&url).await.1, "sim-0") == Some(1.0)).then_some(())

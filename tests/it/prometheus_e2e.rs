@@ -366,14 +366,7 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
             if ACCOUNTS_FILE_ONLY.contains(&name.as_str()) {
                 continue;
             }
-            let count = prometheus
-                .query(&format!("count({{__name__=\"{name}\"}})"))
-                .await
-                .unwrap();
-            assert!(
-                !count.is_empty(),
-                "rule {rule} reads {name}, which nothing serves"
-            );
+            assert_served(&prometheus, &rule, &name).await;
         }
     }
 
@@ -439,6 +432,18 @@ fn documented_accounts_blocks() -> Vec<String> {
         .skip(1)
         .map(|b| b.split("```").next().unwrap().to_owned())
         .collect()
+}
+
+/// Fails unless Prometheus has a series of `name`, which `rule` reads (a misspelt name would never match).
+async fn assert_served(prometheus: &Prometheus, rule: &str, name: &str) {
+    let count = prometheus
+        .query(&format!("count({{__name__=\"{name}\"}})"))
+        .await
+        .unwrap();
+    assert!(
+        !count.is_empty(),
+        "rule {rule} reads {name}, which nothing serves"
+    );
 }
 
 /// The metrics served only with an accounts file, which the rules about reloads and shards read.
@@ -599,14 +604,7 @@ async fn several_accounts_against_a_real_prometheus() {
                 continue;
             }
             read.insert(name.clone());
-            let count = prometheus
-                .query(&format!("count({{__name__=\"{name}\"}})"))
-                .await
-                .unwrap();
-            assert!(
-                !count.is_empty(),
-                "rule {rule} reads {name}, which nothing serves"
-            );
+            assert_served(&prometheus, &rule, &name).await;
             prometheus
                 .query(&expr)
                 .await
