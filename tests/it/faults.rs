@@ -357,3 +357,25 @@ async fn a_fifty_megabyte_body_is_cut_off_at_the_cap() {
 async fn a_body_that_trickles_byte_by_byte_times_out() {
     fails_with(Fault::Trickle, "timeout").await;
 }
+
+/// An instance id of 4 KiB (a page of them held hundreds of megabytes): the page fails as `decode`, the last good
+/// snapshot is served, and once the instance is gone the next poll is the ground truth.
+#[tokio::test]
+async fn an_overlong_instance_id_fails_the_page() {
+    let (sim, exporter, good) = setup().await;
+    let long = "7".repeat(4096);
+    sim.state().fleet.insert(long.clone(), "RUNNING".into());
+    let during = exporter
+        .metrics_until("the long id to fail a poll", |b| {
+            poll_failures(b, "decode") >= 1.0
+        })
+        .await;
+    assert_eq!(sample(&during, UP), Some(0.0));
+    assert_eq!(instance_statuses(&during), instance_statuses(&good));
+    assert!(!during.contains(&long[..200]));
+    assert!(sim.state().fleet.remove(&long));
+    let after = exporter
+        .metrics_until("recovery", |b| sample(b, UP) == Some(1.0))
+        .await;
+    assert_eq!(instance_statuses(&after), sim.ground_truth());
+}
