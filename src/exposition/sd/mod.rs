@@ -2,14 +2,13 @@
 //! `/metrics` serves, so the two never disagree and a refresh costs no API call. One target group per instance
 //! with metadata: its first private or public IPv4 address joined to the asked port, and every fact the
 //! snapshots hold as a `__meta_zenlayer_*` label, every tag included. What a query asks ([`Query`]) is parsed
-//! here; the answer is rendered once per query and change of the snapshots, held deflated like the exposition
-//! (`gzip`), and kept for the next refresh ([`Cache`]).
+//! here, and its answer rendered (or rewritten from another port's) and held deflated like the exposition
+//! (`gzip`); [`cache`] keeps the answers for the next refresh and bounds the renders.
+
+mod cache;
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-
-use tokio::sync::{Semaphore, watch};
+use std::sync::{Arc, OnceLock};
 
 use super::gzip::{self, Chunk, Part};
 use super::render::Rendered;
@@ -18,14 +17,11 @@ use crate::metadata::InstanceMeta;
 use crate::metadata::families::join;
 use crate::status::Status;
 use crate::status::snapshot::Instance;
-use crate::telemetry::Metrics;
+
+pub use cache::{Cache, Refused};
 
 /// What opens the label of every tag: Prometheus drops labels starting with `__meta_` after relabeling.
 pub const TAG_PREFIX: &str = "__meta_zenlayer_tag_";
-
-/// Distinct queries whose answers are kept. A Prometheus server asks a few (one per job: a port, an address,
-/// statuses); more than this, and the least recently asked is rendered again when it comes back.
-const CACHED_QUERIES: usize = 8;
 
 /// Which of an instance's addresses becomes its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,7 +190,7 @@ pub fn render(query: &Query, sources: &[Source]) -> Answer {
 
 /// [`render`], given up (`None`) as soon as `abandoned` says nobody waits for the answer any more: checked
 /// before each batch, so a client that hangs up costs one batch, not the fleet.
-fn render_unless(
+pub(super) fn render_unless(
     query: &Query,
     sources: &[Source],
     abandoned: &dyn Fn() -> bool,
@@ -246,7 +242,11 @@ fn render_unless(
 /// target, read from its held text rather than rendered from the snapshots again. The port appears only there
 /// as `:PORT"],"labels":` (a label's value cannot hold an unescaped quote). `None` if given up, or if the
 /// compressor failed.
-fn with_port(answer: &Answer, port: u16, abandoned: &dyn Fn() -> bool) -> Option<Answer> {
+pub(super) fn with_port(
+    answer: &Answer,
+    port: u16,
+    abandoned: &dyn Fn() -> bool,
+) -> Option<Answer> {
     let from = format!(":{}\"],\"labels\":", answer.port);
     let to = format!(":{port}\"],\"labels\":");
     let finder = memchr::memmem::Finder::new(from.as_bytes());
@@ -325,196 +325,6 @@ fn group(out: &mut Vec<u8>, target: &Target, port: u16) {
     // Every label wrote a trailing comma; the last one closes the object instead.
     out.pop();
     out.extend_from_slice(b"}}");
-}
-
-/// The answers kept: one per distinct query, with the renderings (one per account) it was made from. An answer
-/// whose renderings are still the ones served is served again as it is; otherwise it is rendered again, once,
-/// however many requests ask at the same moment. Renders are bounded: [`RENDERS_AT_ONCE`] run, and at most
-/// [`RENDERS_QUEUED`] are started or waiting, beyond which a request is refused ([`Refused::Busy`]) rather than
-/// queued; a render nobody waits for any more is given up. A query that differs from a kept one only in its port
-/// is made from that one's text, not from the snapshots.
-pub struct Cache {
-    entries: Mutex<Vec<Arc<Entry>>>,
-    metrics: Metrics,
-    queued: Arc<Semaphore>,
-    running: Arc<Semaphore>,
-}
-
-/// Renders of `/sd` answers running at once: one core of two, so a flood of distinct queries never takes the
-/// whole machine from the polls and scrapes.
-const RENDERS_AT_ONCE: usize = 1;
-
-/// Renders started or waiting to run: as many as answers are kept, so the cache is never asked to hold more
-/// than it keeps.
-const RENDERS_QUEUED: usize = CACHED_QUERIES;
-
-/// Why `/sd` has no answer for a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    /// Too many renders started or waiting: the client should come back later (503 with `Retry-After`).
-    Busy,
-    /// The render failed (a bug, logged).
-    Failed,
-}
-
-struct Entry {
-    query: Query,
-    serials: Vec<u64>,
-    /// Requests waiting for this answer now: at zero, a render in progress is given up.
-    waiters: AtomicUsize,
-    state: watch::Sender<State>,
-}
-
-#[derive(Clone)]
-enum State {
-    Rendering,
-    Ready(Arc<Answer>),
-    /// Given up because nobody waited: the next request for it renders it again.
-    Abandoned,
-    Failed,
-}
-
-/// One request's interest in an entry, from before its render can start until it has its answer or hangs up.
-struct Waiting(Arc<Entry>);
-
-impl Waiting {
-    fn new(entry: &Arc<Entry>) -> Waiting {
-        entry.waiters.fetch_add(1, Ordering::SeqCst);
-        Waiting(entry.clone())
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.waiters.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Cache {
-    pub fn new(metrics: Metrics) -> Cache {
-        Cache {
-            entries: Mutex::new(Vec::new()),
-            metrics,
-            queued: Arc::new(Semaphore::new(RENDERS_QUEUED)),
-            running: Arc::new(Semaphore::new(RENDERS_AT_ONCE)),
-        }
-    }
-
-    /// The answer to `query` from `sources`, from the cache or rendered off the runtime's threads.
-    pub async fn answer(&self, query: Query, sources: Vec<Source>) -> Result<Arc<Answer>, Refused> {
-        let serials: Vec<u64> = sources.iter().map(|s| s.rendered.serial).collect();
-        // Twice at most: a render given up just as this request joined it is started again once.
-        for _ in 0..2 {
-            let waiting = self.entry(&query, &serials, &sources)?;
-            let mut state = waiting.0.state.subscribe();
-            let done = state
-                .wait_for(|s| !matches!(s, State::Rendering))
-                .await
-                .map(|s| s.clone());
-            match done {
-                Ok(State::Ready(answer)) => return Ok(answer),
-                Ok(State::Abandoned) => continue,
-                _ => return Err(Refused::Failed),
-            }
-        }
-        Err(Refused::Failed)
-    }
-
-    /// The entry for `query`, joined: the kept one while its renderings are current, else a new one whose
-    /// render has started (if a render may start now).
-    fn entry(
-        &self,
-        query: &Query,
-        serials: &[u64],
-        sources: &[Source],
-    ) -> Result<Waiting, Refused> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let current = |e: &Entry| {
-            e.serials == serials && !matches!(*e.state.borrow(), State::Abandoned | State::Failed)
-        };
-        if let Some(at) = entries.iter().position(|e| e.query == *query && current(e)) {
-            // Most recently asked last; the least recently asked goes first.
-            let entry = entries.remove(at);
-            entries.push(entry.clone());
-            return Ok(Waiting::new(&entry));
-        }
-        let queued = self
-            .queued
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Refused::Busy)?;
-        // Another port of the same targets, ready: its text is rewritten rather than the fleet rendered.
-        let sibling = entries.iter().rev().find_map(|e| {
-            let same_targets = Query {
-                port: query.port,
-                ..e.query.clone()
-            } == *query;
-            match &*e.state.borrow() {
-                State::Ready(answer) if same_targets && e.serials == serials => {
-                    Some(answer.clone())
-                }
-                _ => None,
-            }
-        });
-        entries.retain(|e| e.query != *query);
-        let entry = Arc::new(Entry {
-            query: query.clone(),
-            serials: serials.to_vec(),
-            waiters: AtomicUsize::new(0),
-            state: watch::Sender::new(State::Rendering),
-        });
-        // Joined before the render can look for waiters.
-        let waiting = Waiting::new(&entry);
-        entries.push(entry.clone());
-        if entries.len() > CACHED_QUERIES {
-            entries.remove(0);
-        }
-        drop(entries);
-        let running = self.running.clone();
-        let metrics = self.metrics.clone();
-        let sources: Vec<Source> = sources
-            .iter()
-            .map(|s| Source {
-                account: s.account.clone(),
-                rendered: s.rendered.clone(),
-            })
-            .collect();
-        tokio::spawn(async move {
-            let _queued = queued;
-            let Ok(_running) = running.acquire_owned().await else {
-                entry.state.send_replace(State::Failed);
-                return;
-            };
-            let rendering = entry.clone();
-            let made = tokio::task::spawn_blocking(move || {
-                let abandoned = || rendering.waiters.load(Ordering::SeqCst) == 0;
-                if abandoned() {
-                    return None;
-                }
-                let query = &rendering.query;
-                sibling
-                    .and_then(|answer| with_port(&answer, query.port, &abandoned))
-                    .or_else(|| render_unless(query, &sources, &abandoned))
-            })
-            .await;
-            let state = match made {
-                Ok(Some(answer)) => {
-                    metrics
-                        .sd_without_address
-                        .with_label_values(&[entry.query.address.as_str()])
-                        .set(answer.without_address as i64);
-                    State::Ready(Arc::new(answer))
-                }
-                Ok(None) => State::Abandoned,
-                Err(e) => {
-                    tracing::error!(error = %e, "rendering /sd failed");
-                    State::Failed
-                }
-            };
-            entry.state.send_replace(state);
-        });
-        Ok(waiting)
-    }
 }
 
 #[cfg(test)]
