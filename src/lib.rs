@@ -8,15 +8,16 @@
 //!   accounts this replica polls, reloaded from the accounts file, split over shards.
 //! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]: rotated
 //!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes through;
-//!   [`files`]: the files an operator names, read bounded and regular files only.
+//!   [`files`]: the files an operator names, read bounded and regular files only; [`names`]: account names, their
+//!   hash and their shard; [`text`]: the text exposition format's rules (heads, escaping) every family follows.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
 //! - [`poll`]: the loop both polls run (interval, deadline, metrics, publication) and the paged walk they share.
 //! - [`status`]: the status poll, its snapshot and the status vocabulary.
 //! - [`metadata`]: the metadata poll, its snapshot and the tag allow-list.
 //! - [`exposition`]: an account's snapshots → the exposition bytes served, compressed once per change and held
 //!   so, and every account's joined family by family for a scrape.
-//! - [`http`]: the server and its routes, the stall bound, the web configuration (TLS, basic authentication) and
-//!   the `--healthcheck` self-probe. [`telemetry`]: self-metrics and logging.
+//! - [`web`]: the web configuration (TLS, client certificates, basic authentication), loaded and checked.
+//! - [`http`]: the server and its routes, the stall bound and the `--healthcheck` self-probe. [`telemetry`]: self-metrics and logging.
 //! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks.
 //!
 //! [`run`] wires them together and is what tests drive; `main.rs` only parses flags and maps errors to exit codes.
@@ -27,6 +28,7 @@ pub mod exposition;
 pub mod files;
 pub mod http;
 pub mod metadata;
+pub mod names;
 pub mod poll;
 pub mod reload;
 pub mod secret;
@@ -34,6 +36,8 @@ pub mod sim;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod text;
+pub mod web;
 pub mod zenlayer;
 
 use std::future::Future;

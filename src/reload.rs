@@ -13,8 +13,8 @@ use arc_swap::ArcSwap;
 use prometheus::Gauge;
 
 use crate::config::read_secret_file;
-use crate::http::web::WebConfig;
 use crate::secret::Secret;
+use crate::web::WebConfig;
 use crate::zenlayer::Client;
 
 /// Longest a check may take before the watcher says it is stuck: reading a file can hang on a dead network mount,

@@ -208,7 +208,7 @@ fn phase(name: Option<&str>, interval: Duration) -> Duration {
     };
     // FNV-1a's bits hardly depend on the last bytes (account-1, account-2, ...): MurmurHash3's finaliser mixes
     // every bit into every other first.
-    let mut hash = crate::config::accounts::name_hash(name);
+    let mut hash = crate::names::name_hash(name);
     hash ^= hash >> 33;
     hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
     hash ^= hash >> 33;

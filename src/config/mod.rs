@@ -18,8 +18,8 @@ use crate::zenlayer::proxy::without_userinfo;
 pub use settings::{Config, VARIABLES, Variable};
 use settings::{Derived, Read, quote};
 
-use crate::http::web::WebConfig;
 use crate::secret::Secret;
+use crate::web::WebConfig;
 use crate::zenlayer::client::{Auth, Proxy, is_loopback};
 
 /// One configuration problem, naming its variable.
@@ -135,7 +135,7 @@ pub fn probe_target_from_vars(
     let tls_first = read
         .web_config_file
         .flatten()
-        .is_some_and(|path| crate::http::web::asks_for_tls(&path));
+        .is_some_and(|path| crate::web::asks_for_tls(&path));
     Ok((address, tls_first))
 }
 

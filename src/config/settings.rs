@@ -166,7 +166,7 @@ settings! {
         /// First retry delay. Not an environment variable: 1 s matches the vendor's SDKs; tests shorten it.
         retry_backoff_base: Duration,
         /// TLS and authentication of the endpoints, loaded from `web_config_file`; plain HTTP without one.
-        web: Arc<crate::http::web::WebConfig>,
+        web: Arc<crate::web::WebConfig>,
         /// Run against the built-in simulated fleet.
         demo: bool,
         /// The file the secret in `auth` came from (a `_FILE` variable), re-read so a rotated secret takes effect.
@@ -264,7 +264,7 @@ fn one_of<T: Copy>(choices: &'static [(&'static str, T)]) -> impl Fn(&str) -> Re
 }
 
 fn shard(text: &str) -> Result<u32, Refused> {
-    super::accounts::shard_number(text).ok_or_else(|| {
+    crate::names::shard_number(text).ok_or_else(|| {
         vec![format!(
             "must be a number from 0, or a StatefulSet pod name ending in -N, got {}",
             quote(text)

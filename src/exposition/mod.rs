@@ -12,7 +12,6 @@ pub mod health;
 pub mod render;
 pub mod scrape;
 pub mod sd;
-pub mod text;
 
 use crate::status::snapshot::Snapshot;
 use crate::store::Store;
@@ -53,7 +52,7 @@ impl Exposition {
             tags,
             label: account
                 .as_deref()
-                .map(text::account_label)
+                .map(crate::text::account_label)
                 .unwrap_or_default(),
             health: HealthCache::new(metrics, account),
         }

@@ -10,8 +10,6 @@ use std::time::SystemTime;
 use super::gzip::Part;
 use super::health::Health;
 use super::scrape::{Contribution, assemble};
-pub use super::text::CONTENT_TYPE;
-use super::text::Head;
 use crate::metadata::families::{self as meta_families, INFO, NUMBERS};
 use crate::metadata::{InstanceMeta, Metadata, TagLabels};
 pub use crate::status::families::StatusSeries;
@@ -19,6 +17,8 @@ use crate::status::families::{
     self as status_families, render_counts_family, running_lines, status_lines,
 };
 use crate::status::snapshot::Snapshot;
+pub use crate::text::CONTENT_TYPE;
+use crate::text::Head;
 
 /// Families of the status snapshot, then of the metadata: the order they are served in.
 const STATUS_FAMILIES: usize = status_families::HEADS.len();
@@ -457,7 +457,7 @@ mod tests {
                 &snap(pairs),
                 None,
                 StatusSeries::Current,
-                &crate::exposition::text::account_label(name),
+                &crate::text::account_label(name),
                 None,
             ))),
             health: Arc::new(Health::default()),
@@ -587,7 +587,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_snapshot_reuses_its_rendering_and_a_changed_one_does_not() {
-        let label = crate::exposition::text::account_label("prod");
+        let label = crate::text::account_label("prod");
         let render = |pairs: &[(&str, &str)], previous: Option<&Rendered>| {
             Rendered::new(&snap(pairs), None, StatusSeries::Current, &label, previous)
         };

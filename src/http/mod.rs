@@ -1,15 +1,14 @@
 //! The HTTP side: `server` (listener, per-connection handling, authentication), `routes` (the answers:
 //! `/metrics`, `/probe`, `/sd`, the landing page, health), `slots` (the connection cap and who gives way at it),
-//! `stall` (the bound on writes to clients that stop reading), `web` (the web configuration: TLS, client
-//! certificates, basic authentication) and `healthcheck` (the `--healthcheck` self-probe); [`AppState`] is what
-//! they all read. It serves what the exposition holds; it never calls the API.
+//! `stall` (the bound on writes to clients that stop reading) and `healthcheck` (the `--healthcheck`
+//! self-probe), under the web configuration ([`crate::web`]: TLS, client certificates, basic authentication);
+//! [`AppState`] is what they all read. It serves what the exposition holds; it never calls the API.
 
 pub mod healthcheck;
 pub mod routes;
 pub mod server;
 pub mod slots;
 pub mod stall;
-pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use arc_swap::ArcSwap;
 
 use crate::account::set::Accounts;
 use crate::telemetry::Metrics;
-use web::WebConfig;
+use crate::web::WebConfig;
 
 /// What the routes read: the accounts (each with what it serves and its latest poll report) and the process-wide
 /// self-metrics.

@@ -147,7 +147,7 @@ async fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Ch
             );
         }
     };
-    if !crate::config::accounts::valid_name(name) {
+    if !crate::names::valid_name(name) {
         return plain(
             StatusCode::BAD_REQUEST,
             "bad account: a name is 1 to 63 of a-z, 0-9, _ and -\n",

@@ -18,7 +18,7 @@ use super::AppState;
 use super::routes::{ChunkBody, busy, plain, route};
 use crate::http::slots::{Slot, Slots};
 use crate::http::stall::StallGuard;
-use crate::http::web;
+use crate::web;
 
 /// Largest request head read (hyper's buffer); a larger one is answered 431.
 const MAX_REQUEST_HEAD: usize = 64 * 1024;

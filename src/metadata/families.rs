@@ -3,9 +3,9 @@
 
 use std::io::Write as _;
 
-use crate::exposition::text::{Head, escape_label_value};
 use crate::metadata::{INFO_LABELS, InstanceMeta, Metadata, TagLabels};
 use crate::status::snapshot::{Instance, Snapshot};
+use crate::text::{Head, escape_label_value};
 
 const INFO_HELP: &str = "Always 1: the labels give each Zenlayer VM instance's name, zone, type, image, charge \
 type, resource group and allow-listed tags (ZENLAYER_EXPORTER_TAG_LABELS). Join on instance_id.";

@@ -3,8 +3,8 @@
 
 use std::io::Write as _;
 
-use crate::exposition::text::{Head, escape_label_value};
 use crate::status::snapshot::{Instance, Known, Snapshot, Status};
+use crate::text::{Head, escape_label_value};
 
 /// Which series describe an instance's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

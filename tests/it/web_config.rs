@@ -697,7 +697,7 @@ async fn the_example_web_configuration_loads_as_documented() {
         "{}",
         String::from_utf8_lossy(&promtool.stdout)
     );
-    let web = zenlayer_exporter::http::web::WebConfig::load(&dir.0.join("web.yml")).unwrap();
+    let web = zenlayer_exporter::web::WebConfig::load(&dir.0.join("web.yml")).unwrap();
     assert_eq!(
         web.summary(),
         "TLS with client certificates required, basic authentication for prometheus"
@@ -710,7 +710,7 @@ async fn the_example_web_configuration_loads_as_documented() {
             base64::engine::general_purpose::STANDARD.encode(pair)
         )
     };
-    use zenlayer_exporter::http::web::Login;
+    use zenlayer_exporter::web::Login;
     assert_eq!(
         users
             .check(Some(basic("prometheus:change-me").as_bytes()))

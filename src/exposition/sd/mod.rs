@@ -110,7 +110,7 @@ impl Query {
                 }
                 "account" => {
                     once(account.is_some())?;
-                    if !crate::config::accounts::valid_name(&value) {
+                    if !crate::names::valid_name(&value) {
                         return Err(format!(
                             "account {value:?} is not an account name (1 to 63 of a-z, 0-9, _ and -)"
                         ));
