@@ -5,7 +5,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
-use zenlayer_exporter::exposition::render::{self, Rendered, StatusSeries};
+use zenlayer_exporter::exposition::render::{Rendered, StatusSeries};
+use zenlayer_exporter::exposition::scrape;
 use zenlayer_exporter::sim::Fleet;
 use zenlayer_exporter::status::snapshot::{Instance, Snapshot};
 use zenlayer_exporter::zenlayer::model::{self, InstanceStatus};
@@ -64,7 +65,7 @@ fn main() {
         let (snapshot, _) = Snapshot::from_rows(rows(&fleet), SystemTime::now());
         let snapshot = std::sync::Arc::new(snapshot);
         let t = median(runs, || {
-            black_box(render::render_instances(
+            black_box(scrape::render_instances(
                 &snapshot,
                 None,
                 StatusSeries::Current,

@@ -9,6 +9,7 @@ use prometheus::{
     Opts, Registry,
 };
 
+pub use crate::config::values::LogFormat;
 use crate::zenlayer::error::KINDS;
 use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
 use crate::zenlayer::{ApiError, CallObserver};
@@ -128,9 +129,7 @@ impl Metrics {
             ),
             &["address"],
         )?;
-        for address in crate::exposition::sd::Address::ALL {
-            sd_without_address.with_label_values(&[address.as_str()]);
-        }
+        // Its label values are /sd's to give: `exposition::sd::Cache::new` sets each at zero.
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "zenlayer_exporter_build_info",
@@ -321,13 +320,6 @@ impl CallObserver for AccountMetrics {
         }
         self.changed();
     }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// Installs the global tracing subscriber: `filter` is a `RUST_LOG` directive string, already validated by config.

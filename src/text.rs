@@ -54,6 +54,19 @@ pub fn escape_label_value(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// `key` with each character outside `[A-Za-z0-9_]` replaced by `_` (borrowed when it has none): the tail of a
+/// label name made from a tag key, by the info series (`tag_`) and service discovery (`__meta_zenlayer_tag_`).
+pub fn label_safe(key: &str) -> std::borrow::Cow<'_, str> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    if key.chars().all(safe) {
+        return key.into();
+    }
+    key.chars()
+        .map(|c| if safe(c) { c } else { '_' })
+        .collect::<String>()
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_yaml_ng::Value;
 use url::Url;
 
-use super::settings::{api_url, quote};
+use super::values::{api_url, quote};
 use super::{Checker, CredentialKeys, GivenCredentials, credentials, proxy_for};
 use crate::files;
 use crate::names;

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 mod settings;
+pub mod values;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,7 +17,8 @@ use url::Url;
 
 use crate::zenlayer::proxy::without_userinfo;
 pub use settings::{Config, VARIABLES, Variable};
-use settings::{Derived, Read, quote};
+use settings::{Derived, Read};
+use values::quote;
 
 use crate::secret::Secret;
 use crate::web::WebConfig;

@@ -13,12 +13,9 @@ use std::time::Duration;
 use url::Url;
 
 use super::Problem;
-use crate::exposition::render::StatusSeries;
-use crate::metadata::TagLabels;
+use super::values::{LogFormat, Refused, StatusSeries, TagLabels, api_url, quote};
 use crate::secret::Secret;
-use crate::telemetry::LogFormat;
 use crate::zenlayer::model::MAX_PAGE_SIZE;
-use crate::zenlayer::proxy::without_userinfo;
 
 /// One configuration variable: its name, its default (as the text an operator would write) and what it does.
 pub struct Variable {
@@ -26,9 +23,6 @@ pub struct Variable {
     pub default: &'static str,
     pub help: &'static str,
 }
-
-/// Why a value was refused: one message or several, each naming what is wrong, never quoting a secret.
-type Refused = Vec<String>;
 
 /// Declares the settings read from the environment, and the fields of [`Config`] derived from several of them.
 macro_rules! settings {
@@ -192,16 +186,6 @@ impl Config {
     }
 }
 
-/// A value quoted for a message, clipped so a pasted blob does not flood the terminal.
-pub(super) fn quote(text: &str) -> String {
-    let clipped: String = text.chars().take(80).collect();
-    format!(
-        "{:?}{}",
-        clipped,
-        if text.chars().count() > 80 { "…" } else { "" }
-    )
-}
-
 /// Unset (empty) is `None`; anything else goes through `parse`.
 fn optional<T>(
     parse: impl Fn(&str) -> Result<T, Refused>,
@@ -270,28 +254,6 @@ fn shard(text: &str) -> Result<u32, Refused> {
             quote(text)
         )]
     })
-}
-
-pub(super) fn api_url(text: &str) -> Result<Url, Refused> {
-    // Quoted in messages without any user-info: `https://user:password@host` must not reach a terminal or log.
-    let shown = quote(&without_userinfo(text));
-    match Url::parse(text) {
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
-            Err(vec![format!("must be an http or https URL, got {shown}")])
-        }
-        Ok(url)
-            if url.host().is_none()
-                || url.query().is_some()
-                || !url.username().is_empty()
-                || url.password().is_some() =>
-        {
-            Err(vec![format!(
-                "must be scheme://host[:port][/path], without credentials or query, got {shown}"
-            )])
-        }
-        Ok(url) => Ok(url),
-        Err(e) => Err(vec![format!("is not a URL ({e}): {shown}")]),
-    }
 }
 
 fn api_version(text: &str) -> Result<String, Refused> {

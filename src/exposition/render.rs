@@ -8,8 +8,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use super::gzip::Part;
-use super::health::Health;
-use super::scrape::{Contribution, assemble};
 use crate::metadata::families::{self as meta_families, INFO, NUMBERS};
 use crate::metadata::{InstanceMeta, Metadata, TagLabels};
 pub use crate::status::families::StatusSeries;
@@ -278,25 +276,12 @@ impl Rendered {
     }
 }
 
-/// The instance series of one snapshot in the text exposition format, all families joined, unlabeled.
-pub fn render_instances(
-    snapshot: &Arc<Snapshot>,
-    metadata: Option<(&Arc<Metadata>, &Arc<TagLabels>)>,
-    mode: StatusSeries,
-) -> Vec<u8> {
-    let rendered = Rendered::new(snapshot, metadata, mode, b"", None);
-    let accounts = [Contribution {
-        rendered: Some(Arc::new(rendered)),
-        health: Arc::new(Health::default()),
-    }];
-    assemble(&accounts, false, Vec::new(), false).to_vec()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::exposition::gzip::gunzip;
-    use crate::exposition::scrape::ScrapeBody;
+    use crate::exposition::health::Health;
+    use crate::exposition::scrape::{Contribution, ScrapeBody, assemble, render_instances};
     use crate::metadata::{InstanceMeta, Metadata, Profile, TagLabels};
     use crate::status::KNOWN_STATUSES;
     use std::sync::Arc;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::gzip::{self, Part};
 pub use super::gzip::{Chunk, Frames};
 use super::health::Health;
-use super::render::{FAMILIES, Rendered, heads};
+use super::render::{FAMILIES, Rendered, StatusSeries, heads};
+use crate::metadata::{Metadata, TagLabels};
+use crate::status::snapshot::Snapshot;
 
 /// What one account contributes to a scrape: its instance families (none before its first successful poll)
 /// and its own poll and API metrics.
@@ -94,4 +96,18 @@ pub fn assemble(accounts: &[Contribution], labeled: bool, tail: Vec<u8>, gzip: b
     }
     let (chunks, gzip) = gzip::body(&parts, tail, gzip);
     ScrapeBody { chunks, gzip }
+}
+
+/// The instance series of one snapshot in the text exposition format, all families joined, unlabeled.
+pub fn render_instances(
+    snapshot: &Arc<Snapshot>,
+    metadata: Option<(&Arc<Metadata>, &Arc<TagLabels>)>,
+    mode: StatusSeries,
+) -> Vec<u8> {
+    let rendered = Rendered::new(snapshot, metadata, mode, b"", None);
+    let accounts = [Contribution {
+        rendered: Some(Arc::new(rendered)),
+        health: Arc::new(Health::default()),
+    }];
+    assemble(&accounts, false, Vec::new(), false).to_vec()
 }

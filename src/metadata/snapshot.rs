@@ -8,9 +8,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// Most tags that may become labels: each is a label on every info series, and a label an operator did not
-/// plan for is cardinality nobody pays attention to until it hurts.
-pub const MAX_TAG_LABELS: usize = 20;
+pub use crate::config::values::{MAX_TAG_LABELS, TagLabels, label_name};
+pub use crate::text::label_safe;
 
 /// The info series' fixed labels after `instance_id`, in the order they are written.
 pub const INFO_LABELS: [&str; 6] = [
@@ -21,92 +20,6 @@ pub const INFO_LABELS: [&str; 6] = [
     "charge_type",
     "resource_group",
 ];
-
-/// The allow-listed tag keys (`ZENLAYER_EXPORTER_TAG_LABELS`) and the label each becomes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TagLabels {
-    keys: Vec<String>,
-    names: Vec<String>,
-}
-
-impl TagLabels {
-    /// Parses a comma-separated list of tag keys, matched exactly (tag keys are case-sensitive). Each key
-    /// becomes `tag_` followed by the key with every character a label name cannot hold replaced by `_`. Two
-    /// keys that would become the same label are refused, since no rule for choosing between them would be
-    /// what the operator meant.
-    pub fn parse(list: &str) -> Result<TagLabels, Vec<String>> {
-        let mut labels = TagLabels::default();
-        let mut problems = Vec::new();
-        for key in list.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-            if labels.keys.iter().any(|k| k == key) {
-                continue;
-            }
-            if key.chars().any(char::is_control) {
-                problems.push(format!("tag key {key:?} contains control characters"));
-                continue;
-            }
-            let name = label_name(key);
-            if let Some(i) = labels.names.iter().position(|n| *n == name) {
-                problems.push(format!(
-                    "tag keys {:?} and {key:?} would both become the label {name}: list only one",
-                    labels.keys[i]
-                ));
-                continue;
-            }
-            labels.keys.push(key.to_owned());
-            labels.names.push(name);
-        }
-        if labels.keys.len() > MAX_TAG_LABELS {
-            problems.push(format!(
-                "at most {MAX_TAG_LABELS} tag keys may become labels, got {}",
-                labels.keys.len()
-            ));
-        }
-        if problems.is_empty() {
-            Ok(labels)
-        } else {
-            Err(problems)
-        }
-    }
-
-    /// The tag keys, in the order given.
-    pub fn keys(&self) -> &[String] {
-        &self.keys
-    }
-
-    /// The label names, in the same order.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// The position of `key` in the allow-list.
-    pub fn position(&self, key: &str) -> Option<usize> {
-        self.keys.iter().position(|k| k == key)
-    }
-}
-
-/// `tag_` + `key`, with each character outside `[A-Za-z0-9_]` replaced by `_`: always a valid label name, and
-/// never one of the info series' own labels.
-pub fn label_name(key: &str) -> String {
-    format!("tag_{}", label_safe(key))
-}
-
-/// `key` with each character outside `[A-Za-z0-9_]` replaced by `_` (borrowed when it has none): the tail of a
-/// label name made from a tag key, by the info series (`tag_`) and service discovery (`__meta_zenlayer_tag_`).
-pub fn label_safe(key: &str) -> std::borrow::Cow<'_, str> {
-    let safe = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    if key.chars().all(safe) {
-        return key.into();
-    }
-    key.chars()
-        .map(|c| if safe(c) { c } else { '_' })
-        .collect::<String>()
-        .into()
-}
 
 /// Every tag of one instance, as service discovery labels it: (label-safe key, value) pairs sorted by key. Tags
 /// are not allow-listed here: meta labels are dropped after relabeling, so they cost no series. When several

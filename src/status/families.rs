@@ -3,17 +3,9 @@
 
 use std::io::Write as _;
 
+pub use crate::config::values::StatusSeries;
 use crate::status::snapshot::{Instance, Known, Snapshot, Status};
 use crate::text::{Head, escape_label_value};
-
-/// Which series describe an instance's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusSeries {
-    /// One series per instance, for its current status, valued 1.
-    Current,
-    /// A state set: one series per known status per instance, 0 or 1, plus the current one if unknown.
-    All,
-}
 
 /// The families below, in the order they are served.
 pub const HEADS: [Head; 3] = [

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Semaphore, watch};
 
-use super::{Answer, Query, Source, render_unless, with_port};
+use super::{Address, Answer, Query, Source, render_unless, with_port};
 use crate::telemetry::Metrics;
 
 /// Distinct queries whose answers are kept. A Prometheus server asks a few (one per job: a port, an address,
@@ -78,6 +78,11 @@ impl Drop for Waiting {
 
 impl Cache {
     pub fn new(metrics: Metrics) -> Cache {
+        for address in Address::ALL {
+            metrics
+                .sd_without_address
+                .with_label_values(&[address.as_str()]);
+        }
         Cache {
             entries: Mutex::new(Vec::new()),
             metrics,
