@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use zenlayer_exporter::exposition::render::{Rendered, StatusSeries};
 use zenlayer_exporter::exposition::scrape;
 use zenlayer_exporter::sim::Fleet;
+use zenlayer_exporter::status::Status;
 use zenlayer_exporter::status::snapshot::{Instance, Snapshot};
 use zenlayer_exporter::zenlayer::model::{self, InstanceStatus};
 
@@ -44,7 +45,7 @@ fn main() {
     .to_string()
     .into_bytes();
     let t = median(201, || {
-        black_box(model::decode_page::<InstanceStatus>(black_box(&page)).unwrap());
+        black_box(model::decode_page::<InstanceStatus<Status>>(black_box(&page)).unwrap());
     });
     println!(
         "| decode one API page | 1,000 rows, {} kB | {:.3} ms |",

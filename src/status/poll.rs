@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use crate::poll::budget::Lane;
 use crate::poll::paging::{Paging, Walk};
 use crate::poll::{PollConfig, PollError, Source};
+use crate::status::Status;
 use crate::status::snapshot::{Instance, Snapshot};
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
@@ -159,7 +160,7 @@ impl StatusPoll {
             page_size: self.config.page_size,
             concurrency: self.config.page_concurrency,
         }
-        .walk(|row: InstanceStatus| Instance {
+        .walk(|row: InstanceStatus<Status>| Instance {
             id: row.instance_id,
             status: row.instance_status,
         })

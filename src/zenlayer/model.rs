@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::clip;
-use crate::status::Status;
 
 /// The API action that lists every instance's status.
 pub const DESCRIBE_INSTANCES_STATUS: &str = "DescribeInstancesStatus";
@@ -66,13 +65,28 @@ pub struct PageRequest {
     pub page_num: Option<u32>,
 }
 
-/// One row of `DescribeInstancesStatus`, decoded straight into the compact forms the snapshot keeps.
+/// One row of `DescribeInstancesStatus`, decoded straight into the compact forms the snapshot keeps: the status
+/// as `S`, the caller's type for it (the status poll's vocabulary; the API client knows no exporter type), or
+/// the text as sent. Whatever `S` is, it is bounded like every text field.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct InstanceStatus {
+pub struct InstanceStatus<S = BoundedText> {
     #[serde(deserialize_with = "bounded_id")]
     pub instance_id: Box<str>,
-    pub instance_status: Status,
+    pub instance_status: S,
+}
+
+/// A text field at most [`MAX_TEXT_BYTES`] long.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct BoundedText(pub Box<str>);
+
+impl<'de> Deserialize<'de> for BoundedText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        check_length(&text, MAX_TEXT_BYTES, "a text field")?;
+        Ok(BoundedText(text.into_boxed_str()))
+    }
 }
 
 /// One row of `DescribeInstances`, reduced to what the exporter exports; the other fields are skipped unread.
@@ -152,7 +166,7 @@ pub trait Row {
     fn id(&self) -> &str;
 }
 
-impl Row for InstanceStatus {
+impl<S> Row for InstanceStatus<S> {
     fn id(&self) -> &str {
         &self.instance_id
     }
