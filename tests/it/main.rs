@@ -16,6 +16,7 @@ mod faults;
 mod helm;
 mod hostile_files;
 mod hostile_scrapers;
+mod layers;
 mod metadata;
 mod mixin;
 mod paging;
