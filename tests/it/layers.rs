@@ -109,7 +109,7 @@ fn tree(text: &str, mut base: Vec<String>, out: &mut Vec<Vec<String>>) -> usize 
         at += rest.len() - trimmed.len();
         if let Some(group) = trimmed.strip_prefix('{') {
             at += 1;
-            let mut inner = &group[..];
+            let mut inner = group;
             loop {
                 let read = tree(inner, base.clone(), out);
                 at += read;
