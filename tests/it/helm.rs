@@ -487,7 +487,7 @@ fn the_rules_and_dashboard_are_the_mixins() {
 fn the_raw_manifests_are_the_charts_default_rendering() {
     let rendered = format!(
         "# Generated: `helm template {RELEASE} {CHART} --namespace monitoring` with the chart's default values\n\
-         # (tools/regenerate). Change the chart, not this file; or install the chart (README, Deploy).\n{}",
+         # (tools/regenerate). Change the chart, not this file; or install the chart (docs/deploy.md).\n{}",
         template(&[])
     );
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -615,16 +615,14 @@ fn value_keys(prefix: &str, value: &serde_yaml_ng::Value, out: &mut Vec<String>)
 }
 
 #[test]
-fn every_value_is_in_the_readmes_deploy_table() {
+fn every_value_is_in_the_deploy_docs_table() {
     let values: serde_yaml_ng::Value = serde_yaml_ng::from_str(
         &std::fs::read_to_string(path(&format!("{CHART}/values.yaml"))).unwrap(),
     )
     .unwrap();
     let mut keys = Vec::new();
     value_keys("", &values, &mut keys);
-    let readme = std::fs::read_to_string(path("README.md")).unwrap();
-    let deploy = &readme[readme.find("\n## Deploy\n").unwrap()..];
-    let deploy = &deploy[..deploy[1..].find("\n## ").unwrap()];
+    let deploy = std::fs::read_to_string(path("docs/deploy.md")).unwrap();
     // A row's first cell: `key`, `.sub` (relative to the first key's top-level name), ...
     let mut documented = std::collections::BTreeSet::new();
     for line in deploy.lines().filter(|l| l.starts_with("| `")) {
@@ -644,11 +642,11 @@ fn every_value_is_in_the_readmes_deploy_table() {
     let missing: Vec<&String> = keys.iter().filter(|k| !documented.contains(*k)).collect();
     assert!(
         missing.is_empty(),
-        "values missing from the README's Deploy table: {missing:?}"
+        "values missing from the table of docs/deploy.md: {missing:?}"
     );
     let stale: Vec<&String> = documented.iter().filter(|d| !keys.contains(d)).collect();
     assert!(
         stale.is_empty(),
-        "README Deploy table rows that are no value: {stale:?}"
+        "rows of the table of docs/deploy.md that are no value: {stale:?}"
     );
 }
