@@ -8,7 +8,8 @@
 //!   accounts this replica polls, reloaded from the accounts file, split over shards.
 //! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]: rotated
 //!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes through;
-//!   [`files`]: the files an operator names, read bounded and regular files only; [`names`]: account names, their
+//!   [`files`]: the files an operator names, read bounded and regular files only; [`labels`]: label values from
+//!   small fixed sets, declared once as enums; [`names`]: account names, their
 //!   hash and their shard; [`text`]: the text exposition format's rules (heads, escaping) every family follows.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
 //! - [`poll`]: the loop both polls run (interval, deadline, metrics, publication) and the paged walk they share.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod exposition;
 pub mod files;
 pub mod http;
+pub mod labels;
 pub mod metadata;
 pub mod names;
 pub mod poll;

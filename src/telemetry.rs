@@ -10,22 +10,56 @@ use prometheus::{
 };
 
 pub use crate::config::values::LogFormat;
-use crate::zenlayer::error::KINDS;
+use crate::zenlayer::error::ErrorKind;
 use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
 use crate::zenlayer::{ApiError, CallObserver};
 
-/// Poll failure reasons beyond the API error kinds: the whole-poll deadline, paging the exporter refused (a
-/// `totalCount` beyond the hard bound, or pages that contradict it), and a bug of the exporter's own.
-pub const POLL_ONLY_REASONS: [&str; 3] = ["deadline", "pagination", "internal"];
+crate::label_values! {
+    /// Why the server refused a connection or request (`zenlayer_exporter_http_requests_rejected_total`).
+    pub enum Rejected {
+        TlsHandshake = "tls_handshake",
+        Unauthorized = "unauthorized",
+        AuthBusy = "auth_busy",
+        Shed = "shed",
+        SdBusy = "sd_busy",
+    }
+}
 
-/// Why the server refused a connection or request (`zenlayer_exporter_http_requests_rejected_total`).
-pub const REJECT_REASONS: [&str; 5] = [
-    "tls_handshake",
-    "unauthorized",
-    "auth_busy",
-    "shed",
-    "sd_busy",
-];
+/// Why a poll failed, as its metric label: an API call's kind of failure, or one of the poll's own (the
+/// whole-poll deadline, paging the exporter refused, a bug of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollFailure {
+    Api(ErrorKind),
+    Deadline,
+    Pagination,
+    Internal,
+}
+
+impl PollFailure {
+    /// Every reason: the API's kinds, then the poll's own.
+    pub fn all() -> impl Iterator<Item = PollFailure> {
+        let own = [
+            PollFailure::Deadline,
+            PollFailure::Pagination,
+            PollFailure::Internal,
+        ];
+        ErrorKind::ALL
+            .iter()
+            .copied()
+            .map(PollFailure::Api)
+            .chain(own)
+    }
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PollFailure::Api(kind) => kind.as_str(),
+            PollFailure::Deadline => "deadline",
+            PollFailure::Pagination => "pagination",
+            PollFailure::Internal => "internal",
+        }
+    }
+}
 
 /// The version compiled in, for `--version`, logs and `zenlayer_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -53,12 +87,26 @@ pub struct Metrics {
 }
 
 /// The answers `/sd` gives, counted by `zenlayer_exporter_sd_requests_total{code}`.
-pub const SD_CODES: [&str; 6] = ["200", "304", "400", "404", "500", "503"];
+pub const SD_CODES: [http::StatusCode; 6] = [
+    http::StatusCode::OK,
+    http::StatusCode::NOT_MODIFIED,
+    http::StatusCode::BAD_REQUEST,
+    http::StatusCode::NOT_FOUND,
+    http::StatusCode::INTERNAL_SERVER_ERROR,
+    http::StatusCode::SERVICE_UNAVAILABLE,
+];
 
 impl Metrics {
     /// A fresh registry with every process-wide self-metric registered (the accounts file's only with
     /// `accounts_file`), every known label value present at zero, and the process collector where the platform
     /// has one.
+    /// Counts a refused connection or request.
+    pub fn reject(&self, reason: Rejected) {
+        self.http_rejected
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
     pub fn new(accounts_file: bool) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let http_rejected = IntCounterVec::new(
@@ -73,8 +121,8 @@ impl Metrics {
             ),
             &["reason"],
         )?;
-        for reason in REJECT_REASONS {
-            http_rejected.with_label_values(&[reason]);
+        for reason in Rejected::ALL {
+            http_rejected.with_label_values(&[reason.as_str()]);
         }
         let web_config_reload_ok = Gauge::new(
             "zenlayer_exporter_web_config_last_reload_successful",
@@ -119,7 +167,7 @@ impl Metrics {
             &["code"],
         )?;
         for code in SD_CODES {
-            sd_requests.with_label_values(&[code]);
+            sd_requests.with_label_values(&[code.as_str()]);
         }
         let sd_without_address = IntGaugeVec::new(
             Opts::new(
@@ -278,13 +326,15 @@ impl AccountMetrics {
         self.last_poll_success.with_label_values(&[action]);
         self.poll_duration.with_label_values(&[action]);
         self.polls.with_label_values(&[action]);
-        for reason in KINDS.iter().chain(POLL_ONLY_REASONS.iter()) {
-            self.poll_failures.with_label_values(&[action, *reason]);
+        for reason in PollFailure::all() {
+            self.poll_failures
+                .with_label_values(&[action, reason.as_str()]);
         }
         self.api_requests.with_label_values(&[action]);
         self.api_duration.with_label_values(&[action]);
-        for reason in KINDS {
-            self.api_failures.with_label_values(&[action, reason]);
+        for reason in ErrorKind::ALL {
+            self.api_failures
+                .with_label_values(&[action, reason.as_str()]);
         }
         self.changed();
     }
@@ -315,7 +365,7 @@ impl CallObserver for AccountMetrics {
             .observe(elapsed.as_secs_f64());
         if let Some(error) = failure {
             self.api_failures
-                .with_label_values(&[action, error.kind()])
+                .with_label_values(&[action, error.kind().as_str()])
                 .inc();
         }
         self.changed();

@@ -22,6 +22,7 @@ use crate::account::Account;
 use crate::exposition::scrape::{Chunk, Frames};
 use crate::exposition::sd::{Query, Refused, Source};
 use crate::exposition::{render, scrape};
+use crate::telemetry::Rejected;
 use crate::telemetry::{REVISION, VERSION};
 
 /// Dispatches one request. Every answer but a new `/sd` rendering, and the first `/probe` of a rendering, is ready
@@ -251,11 +252,7 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
     let answer = match state.sd.answer(query, sources).await {
         Ok(answer) => answer,
         Err(Refused::Busy) => {
-            state
-                .metrics
-                .http_rejected
-                .with_label_values(&["sd_busy"])
-                .inc();
+            state.metrics.reject(Rejected::SdBusy);
             return busy(
                 "too many /sd renders in progress; retry (Prometheus keeps the targets it has)\n",
                 "5",

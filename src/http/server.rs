@@ -18,6 +18,7 @@ use super::AppState;
 use super::routes::{ChunkBody, busy, plain, route};
 use crate::http::slots::{Slot, Slots};
 use crate::http::stall::StallGuard;
+use crate::telemetry::Rejected;
 use crate::web;
 
 /// Largest request head read (hyper's buffer); a larger one is answered 431.
@@ -87,7 +88,7 @@ pub async fn serve(
             admitted = slots.admit() => admitted,
         };
         if shed {
-            reject(&state, "shed");
+            state.metrics.reject(Rejected::Shed);
         }
         let _ = stream.set_nodelay(true);
         let connection = Connection {
@@ -156,7 +157,7 @@ impl Connection {
         match self.handshake(io, &tls, allowed_sans.as_deref()).await {
             Ok(stream) => self.http(stream, Some(tls)).await,
             Err(reason) => {
-                reject(&self.state, "tls_handshake");
+                self.state.metrics.reject(Rejected::TlsHandshake);
                 tracing::debug!(peer = %self.peer, %reason, "TLS handshake failed");
             }
         }
@@ -235,7 +236,7 @@ async fn handle<B>(
             match users.check(given).await {
                 web::Login::Allowed => route(&req, state).await,
                 web::Login::Denied => {
-                    reject(state, "unauthorized");
+                    state.metrics.reject(Rejected::Unauthorized);
                     let mut denied = plain(StatusCode::UNAUTHORIZED, "unauthorized\n", head);
                     denied.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
@@ -246,7 +247,7 @@ async fn handle<B>(
                     denied
                 }
                 web::Login::Busy => {
-                    reject(state, "auth_busy");
+                    state.metrics.reject(Rejected::AuthBusy);
                     busy("too many password checks in progress; retry\n", "1", head)
                 }
             }
@@ -269,12 +270,4 @@ async fn handle<B>(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
-}
-
-fn reject(state: &AppState, reason: &str) {
-    state
-        .metrics
-        .http_rejected
-        .with_label_values(&[reason])
-        .inc();
 }

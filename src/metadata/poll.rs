@@ -138,7 +138,7 @@ impl MetadataPoll {
             match walk {
                 Ok(walk) => found.extend(walk.rows),
                 Err(error) => {
-                    tracing::warn!(action = DESCRIBE_INSTANCES, ids = chunk.len(), kind = error.kind(), error = %error, "looking up new instances failed; the next metadata poll will bring them");
+                    tracing::warn!(action = DESCRIBE_INSTANCES, ids = chunk.len(), kind = error.kind().as_str(), error = %error, "looking up new instances failed; the next metadata poll will bring them");
                     break;
                 }
             }

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use paging::{MAX_INSTANCES, PollError};
+pub use paging::{MAX_INSTANCES, PollError, PollFailure};
 
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::ApiError;
@@ -268,7 +268,7 @@ pub async fn measured<T>(
             .set(unix_seconds(SystemTime::now())),
         Err(error) => metrics
             .poll_failures
-            .with_label_values(&[action, error.kind()])
+            .with_label_values(&[action, error.kind().as_str()])
             .inc(),
     }
     metrics.changed();
@@ -310,7 +310,7 @@ impl Streak {
             action,
             page,
             request_id = api.and_then(ApiError::request_id),
-            kind = error.kind(),
+            kind = error.kind().as_str(),
             status = api.and_then(ApiError::status),
             failed_polls = self.failures,
             error = %error,

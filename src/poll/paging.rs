@@ -4,6 +4,7 @@
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::budget::Lane;
+pub use crate::telemetry::PollFailure;
 use crate::zenlayer::ApiError;
 use crate::zenlayer::model::{Page, PageRequest, Row};
 
@@ -40,14 +41,14 @@ pub enum PollError {
 
 impl PollError {
     /// The `reason` label of `zenlayer_exporter_poll_failures_total`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> PollFailure {
         match self {
-            PollError::Api { error, .. } => error.kind(),
-            PollError::Deadline(_) => "deadline",
+            PollError::Api { error, .. } => PollFailure::Api(error.kind()),
+            PollError::Deadline(_) => PollFailure::Deadline,
             PollError::Pagination { .. }
             | PollError::Contradiction { .. }
-            | PollError::RepeatedPage { .. } => "pagination",
-            PollError::Internal { .. } => "internal",
+            | PollError::RepeatedPage { .. } => PollFailure::Pagination,
+            PollError::Internal { .. } => PollFailure::Internal,
         }
     }
 

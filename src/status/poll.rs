@@ -13,6 +13,7 @@ use crate::status::Status;
 use crate::status::snapshot::{Instance, Snapshot};
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
+use crate::zenlayer::error::ErrorKind;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus};
 
 /// The outcome of the latest poll, for the landing page.
@@ -189,7 +190,7 @@ impl Source for StatusPoll {
         self.metrics.changed();
         self.lane.status_polled();
         if let Err(error) = outcome {
-            if error.api().1.is_some_and(|e| e.kind() == "auth") {
+            if error.api().1.is_some_and(|e| e.kind() == ErrorKind::Auth) {
                 tracing::warn!(
                     "the API refused the credentials: check the access key (or token) and its permissions"
                 );

@@ -11,6 +11,17 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+crate::label_values! {
+    /// `client_auth_type`, as exporter-toolkit (Go's `tls.ClientAuthType`) names it.
+    enum ClientAuth {
+        NoClientCert = "NoClientCert",
+        RequestClientCert = "RequestClientCert",
+        RequireAnyClientCert = "RequireAnyClientCert",
+        VerifyClientCertIfGiven = "VerifyClientCertIfGiven",
+        RequireAndVerifyClientCert = "RequireAndVerifyClientCert",
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTls {
@@ -167,11 +178,15 @@ pub(super) fn build_tls(
         provider.kx_groups = groups;
     }
     let auth_type = raw.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    let auth = ClientAuth::ALL
+        .iter()
+        .copied()
+        .find(|a| a.as_str() == auth_type);
     let allowed_sans: Option<Arc<[String]>> = raw
         .client_allowed_sans
         .filter(|s| !s.is_empty())
         .map(Into::into);
-    if allowed_sans.is_some() && auth_type != "RequireAndVerifyClientCert" {
+    if allowed_sans.is_some() && auth != Some(ClientAuth::RequireAndVerifyClientCert) {
         // Any other type lets a client in without a certificate, leaving no name to check.
         problems.push("tls_server_config: client_allowed_sans needs client_auth_type: RequireAndVerifyClientCert".into());
     }
@@ -198,19 +213,20 @@ pub(super) fn build_tls(
         }
         Some(Arc::new(roots))
     });
-    let verifier = match (auth_type, roots) {
-        ("NoClientCert", None) => None,
-        ("NoClientCert", Some(_)) => {
+    use ClientAuth::*;
+    let verifier = match (auth, roots) {
+        (Some(NoClientCert), None) => None,
+        (Some(NoClientCert), Some(_)) => {
             problems.push("tls_server_config: client_ca_file is set but client_auth_type is NoClientCert, so no certificate would be checked; set client_auth_type: RequireAndVerifyClientCert".into());
             None
         }
-        ("RequireAndVerifyClientCert" | "VerifyClientCertIfGiven", None) => {
+        (Some(RequireAndVerifyClientCert | VerifyClientCertIfGiven), None) => {
             problems.push(format!("tls_server_config: client_auth_type {auth_type} needs client_ca_file (or client_ca)"));
             None
         }
-        ("RequireAndVerifyClientCert" | "VerifyClientCertIfGiven", Some(roots)) => {
+        (Some(verified @ (RequireAndVerifyClientCert | VerifyClientCertIfGiven)), Some(roots)) => {
             let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
-            let builder = if auth_type == "VerifyClientCertIfGiven" {
+            let builder = if verified == VerifyClientCertIfGiven {
                 builder.allow_unauthenticated()
             } else {
                 builder
@@ -223,12 +239,12 @@ pub(super) fn build_tls(
                 }
             }
         }
-        ("RequestClientCert" | "RequireAnyClientCert", _) => {
+        (Some(RequestClientCert | RequireAnyClientCert), _) => {
             problems.push(format!("tls_server_config: client_auth_type {auth_type} accepts certificates nobody verified, so it is not supported; use RequireAndVerifyClientCert"));
             None
         }
-        (other, _) => {
-            problems.push(format!("tls_server_config: client_auth_type must be NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert, got {other:?}"));
+        (None, _) => {
+            problems.push(format!("tls_server_config: client_auth_type must be NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert, got {auth_type:?}"));
             None
         }
     };
@@ -238,7 +254,7 @@ pub(super) fn build_tls(
     let (Some(certs), Some(key)) = (certs, key) else {
         return Err(vec!["tls_server_config: certificate or key missing".into()]);
     };
-    let required = auth_type == "RequireAndVerifyClientCert";
+    let required = auth == Some(RequireAndVerifyClientCert);
     let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
         .map_err(|e| vec![format!("tls_server_config: {e}")])?;

@@ -245,7 +245,7 @@ impl Client {
                 action,
                 page = request.page_num,
                 attempt = attempt + 1,
-                kind = error.kind(),
+                kind = error.kind().as_str(),
                 status = error.status(),
                 request_id = error.request_id(),
                 delay_ms = delay.as_millis() as u64,
@@ -495,35 +495,48 @@ mod tests {
             &[("retry-after", "3")],
             r#"{"requestId":"T9","code":"REQUEST_LIMIT_EXCEEDED","message":"m"}"#,
         );
-        assert_eq!(e.kind(), "throttled");
+        assert_eq!(e.kind().as_str(), "throttled");
         assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
         assert_eq!(e.request_id(), Some("T9"));
         assert_eq!(
-            err(400, &[], r#"{"code":"REQUEST_LIMIT_EXCEEDED"}"#).kind(),
+            err(400, &[], r#"{"code":"REQUEST_LIMIT_EXCEEDED"}"#)
+                .kind()
+                .as_str(),
             "throttled"
         );
         assert_eq!(
-            err(500, &[], r#"{"code":"INTERNAL_SERVER_ERROR"}"#).kind(),
+            err(500, &[], r#"{"code":"INTERNAL_SERVER_ERROR"}"#)
+                .kind()
+                .as_str(),
             "server_error"
         );
         assert_eq!(
-            err(400, &[], r#"{"code":"REQUEST_TIMED_OUT"}"#).kind(),
+            err(400, &[], r#"{"code":"REQUEST_TIMED_OUT"}"#)
+                .kind()
+                .as_str(),
             "server_error"
         );
         assert_eq!(
-            err(502, &[], "<html>bad gateway</html>").kind(),
+            err(502, &[], "<html>bad gateway</html>").kind().as_str(),
             "server_error"
         );
-        assert_eq!(err(401, &[], r#"{"code":"AUTH_FAILED"}"#).kind(), "auth");
         assert_eq!(
-            err(404, &[], r#"{"code":"INVALID_INSTANCE_NOT_FOUND"}"#).kind(),
+            err(401, &[], r#"{"code":"AUTH_FAILED"}"#).kind().as_str(),
+            "auth"
+        );
+        assert_eq!(
+            err(404, &[], r#"{"code":"INVALID_INSTANCE_NOT_FOUND"}"#)
+                .kind()
+                .as_str(),
             "client_error"
         );
         assert_eq!(
-            err(200, &[], r#"{"code":"INVALID_PARAMETER"}"#).kind(),
+            err(200, &[], r#"{"code":"INVALID_PARAMETER"}"#)
+                .kind()
+                .as_str(),
             "client_error"
         );
-        assert_eq!(err(200, &[], "{not json").kind(), "decode");
+        assert_eq!(err(200, &[], "{not json").kind().as_str(), "decode");
     }
 
     #[test]
@@ -533,7 +546,7 @@ mod tests {
             &[("content-type", "text/html"), ("cf-mitigated", "challenge")],
             "<html>Just a moment...</html>",
         );
-        assert_eq!(e.kind(), "auth");
+        assert_eq!(e.kind().as_str(), "auth");
         let text = e.to_string();
         assert!(text.contains("cf-mitigated: challenge"), "{text}");
         assert!(text.contains("text/html"), "{text}");

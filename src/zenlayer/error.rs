@@ -3,16 +3,19 @@
 
 use std::time::Duration;
 
-/// The `reason` label values, a small fixed set so the failure counters stay bounded.
-pub const KINDS: [&str; 7] = [
-    "throttled",
-    "server_error",
-    "auth",
-    "client_error",
-    "timeout",
-    "connect",
-    "decode",
-];
+crate::label_values! {
+    /// What kind of failure an API call had: the `reason` label of the failure counters, a small fixed set so
+    /// they stay bounded.
+    pub enum ErrorKind {
+        Throttled = "throttled",
+        ServerError = "server_error",
+        Auth = "auth",
+        ClientError = "client_error",
+        Timeout = "timeout",
+        Connect = "connect",
+        Decode = "decode",
+    }
+}
 
 /// Longest API `message` or body excerpt kept in an error, so a hostile body cannot flood the logs.
 const MAX_DETAIL_CHARS: usize = 200;
@@ -116,16 +119,16 @@ fn shown_as_is(c: char) -> bool {
 }
 
 impl ApiError {
-    /// The metric label for this failure: one of [`KINDS`].
-    pub fn kind(&self) -> &'static str {
+    /// The kind of this failure, for the metric label.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ApiError::Throttled { .. } => "throttled",
-            ApiError::Server { .. } => "server_error",
-            ApiError::Auth { .. } => "auth",
-            ApiError::Client { .. } => "client_error",
-            ApiError::Timeout { .. } => "timeout",
-            ApiError::Transport { .. } => "connect",
-            ApiError::Decode { .. } => "decode",
+            ApiError::Throttled { .. } => ErrorKind::Throttled,
+            ApiError::Server { .. } => ErrorKind::ServerError,
+            ApiError::Auth { .. } => ErrorKind::Auth,
+            ApiError::Client { .. } => ErrorKind::ClientError,
+            ApiError::Timeout { .. } => ErrorKind::Timeout,
+            ApiError::Transport { .. } => ErrorKind::Connect,
+            ApiError::Decode { .. } => ErrorKind::Decode,
         }
     }
 
@@ -216,7 +219,7 @@ mod tests {
             },
         ];
         let kinds: Vec<_> = errors.iter().map(ApiError::kind).collect();
-        assert_eq!(kinds, KINDS);
+        assert_eq!(kinds, ErrorKind::ALL);
         let retryable: Vec<_> = errors.iter().map(ApiError::is_retryable).collect();
         assert_eq!(retryable, [true, true, false, false, true, true, false]);
     }

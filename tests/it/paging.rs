@@ -135,7 +135,7 @@ async fn a_failed_page_fails_the_whole_poll_naming_it() {
     match poller.poll_once().await {
         Err(PollError::Api { page, error }) => {
             assert_eq!(page, 2);
-            assert_eq!(error.kind(), "server_error");
+            assert_eq!(error.kind().as_str(), "server_error");
             assert!(error.to_string().contains("text/html"), "{error}");
         }
         other => panic!("expected page 2 to fail the poll, got {other:?}"),
@@ -155,7 +155,7 @@ async fn a_lying_total_count_is_refused_not_followed() {
         total_count: u64::MAX / 2,
     }));
     match poller.poll_once().await {
-        Err(e @ PollError::Pagination { .. }) => assert_eq!(e.kind(), "pagination"),
+        Err(e @ PollError::Pagination { .. }) => assert_eq!(e.kind().as_str(), "pagination"),
         other => panic!("expected a pagination error, got {other:?}"),
     }
     assert_eq!(sim.state().calls, 1, "only the first page was fetched");
@@ -172,7 +172,7 @@ async fn an_empty_page_that_claims_rows_fails_the_poll() {
                 rows: 0,
                 total: 5,
             },
-        ) => assert_eq!(e.kind(), "pagination"),
+        ) => assert_eq!(e.kind().as_str(), "pagination"),
         other => panic!("expected an empty-page error, got {other:?}"),
     }
 }

@@ -1,0 +1,51 @@
+//! Label values from small fixed sets, each declared once as an enum: its `ALL` puts every series in place at
+//! zero, its `as_str` is the value written, so a typo is a compile error and a new value needs no second list.
+
+/// Declares `enum $name { $variant = "value", ... }` with `ALL`, `as_str` and `Display` (the value).
+#[macro_export]
+macro_rules! label_values {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in the order declared.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The label value.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $value,)+
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    crate::label_values! {
+        /// A test set.
+        enum Colour {
+            Red = "red",
+            /// Documented.
+            DarkBlue = "dark_blue",
+        }
+    }
+
+    #[test]
+    fn values_are_declared_once() {
+        assert_eq!(Colour::ALL, [Colour::Red, Colour::DarkBlue]);
+        assert_eq!(Colour::DarkBlue.as_str(), "dark_blue");
+        assert_eq!(Colour::Red.to_string(), "red");
+    }
+}
