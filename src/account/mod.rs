@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::exposition::Exposition;
 use crate::metadata::poll::MetadataPoll;
 use crate::poll::budget::Budget;
-use crate::poll::{PollConfig, Poller, Publish};
+use crate::poll::{Pacing, PageSettings, Poller, Publish};
 use crate::status::poll::{PollReport, StatusPoll};
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
@@ -113,22 +113,19 @@ impl Account {
                 }
             })
         };
-        let poll_config = PollConfig {
-            interval: config.poll_interval,
+        let pacing = |interval| Pacing {
+            interval,
             timeout: config.poll_timeout,
+            phase: phase(identity.name.as_deref(), interval),
+        };
+        let pages = PageSettings {
             page_size: config.page_size,
-            page_concurrency: config.page_concurrency,
-            phase: phase(identity.name.as_deref(), config.poll_interval),
+            concurrency: config.page_concurrency,
         };
         let (status_lane, metadata_lane) = Budget::lanes(client.clone(), config.page_concurrency);
         let status = Poller::new(
-            StatusPoll::new(
-                status_lane,
-                poll_config.clone(),
-                metrics.clone(),
-                reports.clone(),
-            ),
-            &poll_config,
+            StatusPoll::new(status_lane, pages, metrics.clone(), reports.clone()),
+            pacing(config.poll_interval),
             metrics.clone(),
             publish,
         );
@@ -138,18 +135,14 @@ impl Account {
                 let exposition = exposition.clone();
                 Arc::new(move |metadata| exposition.metadata(metadata))
             };
-            let poll_config = PollConfig {
-                interval,
-                phase: phase(identity.name.as_deref(), interval),
-                ..poll_config
-            };
             let source = MetadataPoll::new(
                 metadata_lane,
-                poll_config.clone(),
+                pages,
+                config.poll_timeout,
                 config.tag_labels.clone(),
                 unknown_rx,
             );
-            let metadata = Poller::new(source, &poll_config, metrics, publish);
+            let metadata = Poller::new(source, pacing(interval), metrics, publish);
             tasks.push(spawn(metadata.run(until()), span));
         }
         Ok(Arc::new(Account {

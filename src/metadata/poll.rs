@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::SystemTime;
 
 use time::format_description::well_known::Rfc3339;
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 use crate::metadata::{InstanceMeta, Interner, Metadata, Profile, TagLabels, label_safe};
 use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
-use crate::poll::{PollConfig, PollError, Source};
+use crate::poll::{PageSettings, PollError, Source};
 use crate::zenlayer::model::{DESCRIBE_INSTANCES, InstanceInfo, MAX_INSTANCE_IDS};
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
@@ -28,7 +29,9 @@ pub const MAX_LOOKUP: usize = 1000;
 /// The metadata poll and what it carries between polls.
 pub struct MetadataPoll {
     lane: Lane,
-    config: PollConfig,
+    pages: PageSettings,
+    /// Bound on one round of lookups, as on a whole poll.
+    lookup_timeout: Duration,
     tags: Arc<TagLabels>,
     current: Option<Arc<Metadata>>,
     /// Ids looked up since the last full poll: each is asked about once, whatever the answer.
@@ -40,13 +43,15 @@ pub struct MetadataPoll {
 impl MetadataPoll {
     pub fn new(
         lane: Lane,
-        config: PollConfig,
+        pages: PageSettings,
+        lookup_timeout: Duration,
         tags: Arc<TagLabels>,
         unknown: mpsc::Receiver<Vec<Box<str>>>,
     ) -> Self {
         MetadataPoll {
             lane,
-            config,
+            pages,
+            lookup_timeout,
             tags,
             current: None,
             asked: HashSet::new(),
@@ -62,8 +67,8 @@ impl MetadataPoll {
             lane: &self.lane,
             action: DESCRIBE_INSTANCES,
             instance_ids: Vec::new(),
-            page_size: self.config.page_size,
-            concurrency: self.config.page_concurrency,
+            page_size: self.pages.page_size,
+            concurrency: self.pages.concurrency,
         }
         .walk({
             let mut interner = Interner::seeded(previous.as_deref());
@@ -130,11 +135,11 @@ impl MetadataPoll {
                 concurrency: 1,
             };
             let walk = tokio::time::timeout(
-                self.config.timeout,
+                self.lookup_timeout,
                 paging.walk(|row: InstanceInfo| instance_meta(row, &tags, &mut interner)),
             )
             .await
-            .unwrap_or(Err(PollError::Deadline(self.config.timeout)));
+            .unwrap_or(Err(PollError::Deadline(self.lookup_timeout)));
             match walk {
                 Ok(walk) => found.extend(walk.rows),
                 Err(error) => {

@@ -10,21 +10,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use paging::{MAX_INSTANCES, PollError, PollFailure};
+pub use paging::{MAX_INSTANCES, PageSettings, PollError, PollFailure};
 
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::ApiError;
 
-/// How a poll is paced and paged.
-#[derive(Debug, Clone)]
-pub struct PollConfig {
+/// How a poll is paced: the loop's business. How it is paged is its source's ([`PageSettings`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
     /// Between poll starts.
     pub interval: Duration,
     /// Bound on one whole poll, every page and retry included.
     pub timeout: Duration,
-    pub page_size: u32,
-    /// Pages in flight once the first page has told the total; the account's budget bounds both polls together.
-    pub page_concurrency: usize,
     /// How much later than one `interval` after the first the second poll starts, below `interval`; zero for none. Accounts polled
     /// by one process each get their own (see `account`), so their polls spread over the interval instead of all
     /// starting at once, every interval, with as many connections and renders at the same moment.
@@ -138,16 +135,16 @@ pub struct Poller<S: Source> {
 impl<S: Source> Poller<S> {
     pub fn new(
         source: S,
-        config: &PollConfig,
+        pacing: Pacing,
         metrics: AccountMetrics,
         publish: Publish<S::Snapshot>,
     ) -> Self {
         metrics.track_action(S::ACTION);
         Poller {
             source,
-            interval: config.interval,
-            phase: config.phase,
-            timeout: config.timeout,
+            interval: pacing.interval,
+            phase: pacing.phase,
+            timeout: pacing.timeout,
             metrics,
             publish,
             streak: Streak::default(),

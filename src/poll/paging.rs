@@ -72,6 +72,14 @@ pub struct Walk<R> {
     pub pages: u32,
 }
 
+/// How a walk pages: rows per page, and pages in flight once the first page has told the total (the account's
+/// budget bounds every poll's together).
+#[derive(Debug, Clone, Copy)]
+pub struct PageSettings {
+    pub page_size: u32,
+    pub concurrency: usize,
+}
+
 /// Which pages to read and how.
 pub struct Paging<'a> {
     /// The poll's way to the API, through the account's budget of calls in flight.

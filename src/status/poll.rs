@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::poll::budget::Lane;
 use crate::poll::paging::{Paging, Walk};
-use crate::poll::{PollConfig, PollError, Source};
+use crate::poll::{PageSettings, PollError, Source};
 use crate::status::Status;
 use crate::status::snapshot::{Instance, Snapshot};
 use crate::store::Store;
@@ -28,7 +28,7 @@ pub struct PollReport {
 /// The status poll and the state it carries from one poll to the next.
 pub struct StatusPoll {
     lane: Lane,
-    config: PollConfig,
+    pages: PageSettings,
     metrics: AccountMetrics,
     reports: Arc<Store<PollReport>>,
     previous: Option<Arc<Snapshot>>,
@@ -105,13 +105,13 @@ impl StatusPoll {
     /// `reports` receives each poll's outcome for the landing page.
     pub fn new(
         lane: Lane,
-        config: PollConfig,
+        pages: PageSettings,
         metrics: AccountMetrics,
         reports: Arc<Store<PollReport>>,
     ) -> Self {
         StatusPoll {
             lane,
-            config,
+            pages,
             metrics,
             reports,
             previous: None,
@@ -158,8 +158,8 @@ impl StatusPoll {
             lane: &self.lane,
             action: DESCRIBE_INSTANCES_STATUS,
             instance_ids: Vec::new(),
-            page_size: self.config.page_size,
-            concurrency: self.config.page_concurrency,
+            page_size: self.pages.page_size,
+            concurrency: self.pages.concurrency,
         }
         .walk(|row: InstanceStatus<Status>| Instance {
             id: row.instance_id,

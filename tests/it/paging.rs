@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zenlayer_exporter::poll::{PollConfig, PollError};
+use zenlayer_exporter::poll::{PageSettings, PollError};
 use zenlayer_exporter::sim::{Fault, FaultRule, FleetChange, Simulator};
 use zenlayer_exporter::status::poll::StatusPoll;
 use zenlayer_exporter::status::snapshot::Snapshot;
@@ -31,12 +31,9 @@ fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPol
     .expect("client");
     StatusPoll::new(
         zenlayer_exporter::poll::budget::Budget::lanes(Arc::new(client), page_concurrency).0,
-        PollConfig {
-            interval: Duration::from_secs(30),
-            timeout: Duration::from_secs(60),
+        PageSettings {
             page_size,
-            page_concurrency,
-            phase: Duration::ZERO,
+            concurrency: page_concurrency,
         },
         metrics,
         Arc::new(Store::default()),
