@@ -19,7 +19,8 @@
 //!   so, and every account's joined family by family for a scrape.
 //! - [`web`]: the web configuration (TLS, client certificates, basic authentication), loaded and checked.
 //! - [`http`]: the server and its routes, the stall bound and the `--healthcheck` self-probe. [`telemetry`]: self-metrics and logging.
-//! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks.
+//! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks; only in builds with the
+//!   default `demo` feature (the production image has none).
 //!
 //! [`run`] wires them together and is what tests drive; `main.rs` only parses flags and maps errors to exit codes.
 
@@ -34,6 +35,7 @@ pub mod names;
 pub mod poll;
 pub mod reload;
 pub mod secret;
+#[cfg(feature = "demo")]
 pub mod sim;
 pub mod status;
 pub mod store;
@@ -67,6 +69,8 @@ pub enum RunError {
     Accounts(String),
     #[error("cannot start the demo simulator: {0}")]
     Demo(std::io::Error),
+    #[error("--demo needs the simulator, and this build has none (built without the `demo` feature)")]
+    NoSimulator,
     #[error("no credentials configured")]
     NoCredentials,
 }
@@ -81,16 +85,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let metrics = Metrics::new(config.accounts.is_some())?;
-    // Kept alive for the whole run: dropping it stops the simulated API.
-    let _demo = if config.demo {
-        let sim = sim::Simulator::start_demo().await.map_err(RunError::Demo)?;
-        tracing::warn!(api_url = %sim.url(), instances = sim.fleet_len(), "DEMO MODE: the instances served are SIMULATED, not a Zenlayer account");
-        config.api_url = sim.url();
-        config.auth = Some(sim.auth());
-        Some(sim)
-    } else {
-        None
-    };
+    let _demo = start_demo(&mut config).await?;
 
     // One shutdown signal, fanned out to the accounts, the reloads and the server.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -169,6 +164,29 @@ pub async fn run(
     accounts.stopped().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// In demo mode, the simulated fleet on loopback, with `config` pointed at it; what is returned is kept alive for
+/// the whole run, since dropping it stops the simulated API.
+#[cfg(feature = "demo")]
+async fn start_demo(config: &mut Config) -> Result<Option<sim::Simulator>, RunError> {
+    if !config.demo {
+        return Ok(None);
+    }
+    let sim = sim::Simulator::start_demo().await.map_err(RunError::Demo)?;
+    tracing::warn!(api_url = %sim.url(), instances = sim.fleet_len(), "DEMO MODE: the instances served are SIMULATED, not a Zenlayer account");
+    config.api_url = sim.url();
+    config.auth = Some(sim.auth());
+    Ok(Some(sim))
+}
+
+/// A build without the simulator (the production image's) has no demo to start.
+#[cfg(not(feature = "demo"))]
+async fn start_demo(config: &mut Config) -> Result<Option<()>, RunError> {
+    match config.demo {
+        true => Err(RunError::NoSimulator),
+        false => Ok(None),
+    }
 }
 
 /// Installs the SIGTERM, SIGINT and SIGHUP handlers now (so a signal sent as soon as the process answers is

@@ -49,7 +49,14 @@ fn main() -> ExitCode {
                     }
                 };
             }
-            "--demo" => demo = true,
+            "--demo" if cfg!(feature = "demo") => demo = true,
+            "--demo" => {
+                eprintln!(
+                    "--demo needs the simulator, and this build has none (built without the `demo` feature, as the \
+                     production image is); build with the default features: cargo run --release -- --demo"
+                );
+                return ExitCode::from(2);
+            }
             "--check-config" => check_only = true,
             other => {
                 eprintln!("unknown argument {other:?}; see --help");

@@ -144,6 +144,12 @@ fn hadolint_finds_nothing_in_the_dockerfile() {
     }
     // The simulator's unauthenticated control endpoint stays out of the image.
     assert!(!dockerfile.contains("zenlayer-sim"), "{dockerfile}");
+    // The production build has no simulator unless the demo image asks for it.
+    assert!(
+        dockerfile.contains("--no-default-features --features \"${CARGO_FEATURES}\"")
+            && dockerfile.contains("ARG CARGO_FEATURES=\"\""),
+        "{dockerfile}"
+    );
     let runtime = dockerfile.rsplit("\nFROM ").next().unwrap();
     assert!(
         runtime.contains("COPY --from=build /src/target/release/zenlayer-exporter /usr/local/bin/")

@@ -402,6 +402,9 @@ fn the_chart_lints_renders_and_validates_every_way_it_is_installed() {
             }
             n if n.starts_with("demo") => {
                 assert_eq!(container["args"], json!(["--demo"]));
+                // The production image has no simulator: demo mode runs the demo image.
+                let image = container["image"].as_str().unwrap();
+                assert!(image.ends_with("-demo"), "{image}");
                 assert!(pod.get("volumes").is_none());
                 assert!(!env.contains_key("ZENLAYERCLOUD_ACCESS_KEY_ID"));
             }
