@@ -69,7 +69,9 @@ pub enum RunError {
     Accounts(String),
     #[error("cannot start the demo simulator: {0}")]
     Demo(std::io::Error),
-    #[error("--demo needs the simulator, and this build has none (built without the `demo` feature)")]
+    #[error(
+        "--demo needs the simulator, and this build has none (built without the `demo` feature)"
+    )]
     NoSimulator,
     #[error("no credentials configured")]
     NoCredentials,

@@ -5,7 +5,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use prometheus::Encoder as _;
 use prometheus::proto::LabelPair;
 
 use super::gzip::Part;
@@ -27,7 +26,6 @@ pub struct Health {
 impl Health {
     /// Renders what `metrics` holds now, each sample given `account="NAME"` first when `account` is set.
     pub fn render(metrics: &AccountMetrics, account: Option<&str>) -> Health {
-        let encoder = prometheus::TextEncoder::new();
         let families = metrics
             .registry
             .gather()
@@ -43,23 +41,16 @@ impl Health {
                         metric.set_label(labels);
                     }
                 }
-                let mut text = Vec::new();
-                if let Err(error) = encoder.encode(std::slice::from_ref(&family), &mut text) {
-                    tracing::error!(%error, family = family.name(), "encoding a self-metric failed");
-                    return None;
-                }
-                // The encoder writes `# HELP` and `# TYPE` first, one line each (help text has its line feeds
-                // escaped), then the samples.
-                let head_len = text
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| **b == b'\n')
-                    .nth(1)
-                    .map_or(text.len(), |(i, _)| i + 1);
-                let samples = text.split_off(head_len);
+                let (head, samples) = match crate::text::encode_split(&family) {
+                    Ok(split) => split,
+                    Err(error) => {
+                        tracing::error!(%error, family = family.name(), "encoding a self-metric failed");
+                        return None;
+                    }
+                };
                 Some(HealthFamily {
                     name: family.name().to_owned(),
-                    head: Part::new(text),
+                    head: Part::new(head),
                     samples: Part::new(samples),
                 })
             })

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::metadata::{Metadata, TagLabels};
+pub mod families;
 pub mod gzip;
 pub mod health;
 pub mod render;

@@ -7,20 +7,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use super::families::{self, METADATA, MetadataSamples, STATUS, StatusSamples};
 use super::gzip::Part;
-use crate::metadata::families::{self as meta_families, INFO, NUMBERS};
+use crate::metadata::families::{info_lines, join, number_lines};
 use crate::metadata::{InstanceMeta, Metadata, TagLabels};
 pub use crate::status::families::StatusSeries;
-use crate::status::families::{
-    self as status_families, render_counts_family, running_lines, status_lines,
-};
+use crate::status::families::{count_lines, running_lines, status_lines};
 use crate::status::snapshot::Snapshot;
 pub use crate::text::CONTENT_TYPE;
-use crate::text::Head;
 
 /// Families of the status snapshot, then of the metadata: the order they are served in.
-const STATUS_FAMILIES: usize = status_families::HEADS.len();
-pub(super) const FAMILIES: usize = STATUS_FAMILIES + 1 + NUMBERS.len();
+const STATUS_FAMILIES: usize = STATUS.len();
+pub(super) const FAMILIES: usize = families::COUNT;
 
 /// Instances from which the metadata families are rendered on a thread of their own, beside the status ones.
 const PARALLEL_FROM: usize = 10_000;
@@ -29,11 +27,7 @@ const PARALLEL_FROM: usize = 10_000;
 pub(super) fn heads() -> &'static [Part; FAMILIES] {
     static HEADS: OnceLock<[Part; FAMILIES]> = OnceLock::new();
     HEADS.get_or_init(|| {
-        let heads: Vec<Head> = status_families::HEADS
-            .into_iter()
-            .chain([INFO])
-            .chain(NUMBERS.iter().map(|n| n.head()))
-            .collect();
+        let heads: Vec<_> = families::heads().collect();
         std::array::from_fn(|i| Part::new(heads[i].lines()))
     })
 }
@@ -102,29 +96,36 @@ fn metadata_parts(
     tags: &TagLabels,
     label: &[u8],
 ) -> (Vec<Part>, usize) {
-    let joined: Vec<&InstanceMeta> = meta_families::join(snapshot, metadata)
-        .map(|(_, meta)| meta)
-        .collect();
-    let mut parts = vec![Part::rendered(&joined, |out, batch| {
-        meta_families::info_lines(out, batch, tags, label)
-    })];
-    parts.extend(NUMBERS.iter().map(|n| {
-        Part::rendered(&joined, |out, batch| {
-            meta_families::number_lines(out, batch, n, label)
+    let joined: Vec<&InstanceMeta> = join(snapshot, metadata).map(|(_, meta)| meta).collect();
+    let parts = METADATA
+        .iter()
+        .map(|family| {
+            Part::rendered(&joined, |out, batch| match family.samples {
+                MetadataSamples::Info => info_lines(out, family.name, batch, tags, label),
+                MetadataSamples::Number(value) => {
+                    number_lines(out, family.name, batch, value, label)
+                }
+            })
         })
-    }));
+        .collect();
     (parts, joined.len())
 }
 
 fn status_parts(snapshot: &Snapshot, mode: StatusSeries, label: &[u8]) -> [Part; STATUS_FAMILIES] {
     let instances = snapshot.instances();
-    [
-        Part::rendered(instances, |out, batch| {
-            status_lines(out, batch, mode, label)
+    STATUS.map(|family| match family.samples {
+        StatusSamples::Status => Part::rendered(instances, |out, batch| {
+            status_lines(out, family.name, batch, mode, label)
         }),
-        Part::rendered(instances, |out, batch| running_lines(out, batch, label)),
-        Part::new(render_counts_family(snapshot, label)),
-    ]
+        StatusSamples::Running => Part::rendered(instances, |out, batch| {
+            running_lines(out, family.name, batch, label)
+        }),
+        StatusSamples::Counts => {
+            let mut out = Vec::with_capacity(2048);
+            count_lines(&mut out, family.name, snapshot, label);
+            Part::new(out)
+        }
+    })
 }
 
 impl Rendered {

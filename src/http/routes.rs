@@ -15,7 +15,6 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
-use prometheus::Encoder as _;
 
 use super::AppState;
 use crate::account::Account;
@@ -95,9 +94,7 @@ fn waiting_for(state: &AppState) -> Option<String> {
 
 fn metrics(headers: &HeaderMap, state: &AppState, head: bool) -> Response<ChunkBody> {
     let mut tail = Vec::with_capacity(8 * 1024);
-    if let Err(e) =
-        prometheus::TextEncoder::new().encode(&state.metrics.registry.gather(), &mut tail)
-    {
+    if let Err(e) = crate::text::encode(&state.metrics.registry.gather(), &mut tail) {
         tracing::error!(error = %e, "encoding the self-metrics failed");
         return plain(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,0 +1,111 @@
+//! Every instance family, declared once, in the order served: its name, its help, and which samples it holds.
+//! The `HELP`/`TYPE` heads, the order of an account's parts and their count all derive from these two lists;
+//! the samples are written by `status::families` and `metadata::families`, which take the name from here. A new
+//! family is a row here, and its samples' writer if none of the existing ones fits.
+
+use crate::metadata::InstanceMeta;
+use crate::text::Head;
+
+/// One gauge family of the instances: `samples` says what its lines are made from.
+pub struct Family<S> {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub samples: S,
+}
+
+impl<S> Family<S> {
+    pub const fn head(&self) -> Head {
+        Head {
+            name: self.name,
+            help: self.help,
+        }
+    }
+}
+
+/// The samples of a family of the status snapshot, rendered again whenever a status changes.
+#[derive(Clone, Copy)]
+pub enum StatusSamples {
+    /// One series per instance (or a state set), labelled with its status.
+    Status,
+    /// 1 or 0 per instance.
+    Running,
+    /// One series per status, every known status always present.
+    Counts,
+}
+
+/// The samples of a family of the metadata joined to the status snapshot, rendered again only when the metadata
+/// or the set of instances changes.
+#[derive(Clone, Copy)]
+pub enum MetadataSamples {
+    /// Always 1, the names as labels.
+    Info,
+    /// A number of each instance: one without it has no series.
+    Number(fn(&InstanceMeta) -> Option<f64>),
+}
+
+/// The status snapshot's families, served first.
+pub const STATUS: [Family<StatusSamples>; 3] = [
+    Family {
+        name: "zenlayer_vm_instance_status",
+        help: "Status of each Zenlayer VM instance: 1 for its current status (with \
+ZENLAYER_EXPORTER_STATUS_SERIES=all, also 0 for every other known status).",
+        samples: StatusSamples::Status,
+    },
+    Family {
+        name: "zenlayer_vm_instance_running",
+        help: "1 if the Zenlayer VM instance is RUNNING, else 0.",
+        samples: StatusSamples::Running,
+    },
+    Family {
+        name: "zenlayer_vm_instances",
+        help: "Number of Zenlayer VM instances per status; every known status is always present.",
+        samples: StatusSamples::Counts,
+    },
+];
+
+/// The metadata's families, after the status ones. A new number is a field of `InstanceMeta` (or of its
+/// `Profile`), filled by `metadata::poll`, and a row here.
+pub const METADATA: [Family<MetadataSamples>; 6] = [
+    Family {
+        name: "zenlayer_vm_instance_info",
+        help: "Always 1: the labels give each Zenlayer VM instance's name, zone, type, image, charge type, resource \
+group and allow-listed tags (ZENLAYER_EXPORTER_TAG_LABELS). Join on instance_id.",
+        samples: MetadataSamples::Info,
+    },
+    Family {
+        name: "zenlayer_vm_instance_cpus",
+        help: "vCPUs of each Zenlayer VM instance.",
+        samples: MetadataSamples::Number(|m| m.profile.cpu_count),
+    },
+    Family {
+        name: "zenlayer_vm_instance_memory_bytes",
+        help: "Memory of each Zenlayer VM instance, in bytes.",
+        samples: MetadataSamples::Number(|m| m.profile.memory_bytes),
+    },
+    Family {
+        name: "zenlayer_vm_instance_created_timestamp_seconds",
+        help: "Unix time each Zenlayer VM instance was created.",
+        samples: MetadataSamples::Number(|m| m.created),
+    },
+    Family {
+        name: "zenlayer_vm_instance_expiry_timestamp_seconds",
+        help: "Unix time each prepaid Zenlayer VM instance expires (postpaid instances have no series).",
+        samples: MetadataSamples::Number(|m| m.expiry),
+    },
+    Family {
+        name: "zenlayer_vm_instance_auto_renew",
+        help: "1 if the prepaid Zenlayer VM instance renews automatically at expiry, else 0.",
+        samples: MetadataSamples::Number(|m| m.auto_renew.map(f64::from)),
+    },
+];
+
+/// Every instance family's head, in serving order.
+pub fn heads() -> impl Iterator<Item = Head> {
+    STATUS
+        .iter()
+        .map(Family::head)
+        .chain(METADATA.iter().map(Family::head))
+}
+
+/// How many instance families there are.
+pub const COUNT: usize = STATUS.len() + METADATA.len();
