@@ -1,7 +1,16 @@
-//! Label values from small fixed sets, each declared once as an enum: its `ALL` puts every series in place at
-//! zero, its `as_str` is the value written, so a typo is a compile error and a new value needs no second list.
+//! Words from small fixed sets (label values, modes), each declared once as an enum: its `ALL` puts every series
+//! in place at zero, its `as_str` is the value written and the word read, so a typo is a compile error and a new
+//! value needs no second list.
 
-/// Declares `enum $name { $variant = "value", ... }` with `ALL`, `as_str` and `Display` (the value).
+/// A fixed set of words, as [`label_values!`](crate::label_values) declares it: what a setting's parser and its
+/// message read.
+pub trait Word: Copy + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+}
+
+/// Declares `enum $name { $variant = "value", ... }` with `ALL`, `as_str`, `Display` (the value) and
+/// `Deserialize` (from the value, exactly).
 #[macro_export]
 macro_rules! label_values {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal,)+ }) => {
@@ -20,6 +29,24 @@ macro_rules! label_values {
                 match self {
                     $($name::$variant => $value,)+
                 }
+            }
+        }
+
+        impl $crate::labels::Word for $name {
+            const ALL: &'static [$name] = $name::ALL;
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <String as ::serde::Deserialize>::deserialize(d)?;
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|word| word.as_str() == text)
+                    .ok_or_else(|| <D::Error as ::serde::de::Error>::unknown_variant(&text, &[$($value,)+]))
             }
         }
 

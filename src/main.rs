@@ -72,7 +72,7 @@ fn main() -> ExitCode {
         }
     };
     if check_only {
-        println!("configuration is valid:\n{config:#?}");
+        print!("configuration is valid:\n{}", config::table(&config.rows()));
         return ExitCode::SUCCESS;
     }
     telemetry::init_logging(config.log_format, &config.log_filter);
@@ -96,7 +96,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!(version = VERSION, revision = REVISION, config = ?config, "starting");
+        tracing::info!(version = VERSION, revision = REVISION, credentials = %config.auth_summary(), "starting");
+        for row in config.rows() {
+            tracing::info!(variable = %row.variable, value = %row.value, source = %row.source, "setting");
+        }
         for warning in config.warnings() {
             tracing::warn!(%warning, "risky configuration");
         }

@@ -1,5 +1,5 @@
 //! Environment → validated `Config`, once, at start-up. Each setting is declared once in [`settings`] (variable,
-//! default, help, parser, field); this module adds what involves several variables (credentials and their
+//! default, help, envy type and check, field); this module adds what involves several variables (credentials and their
 //! files, the timeouts, the web configuration file, the proxy) and reports every problem together, each
 //! naming its variable, with secrets redacted.
 
@@ -16,7 +16,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::zenlayer::proxy::without_userinfo;
-pub use settings::{Config, VARIABLES, Variable};
+pub use settings::{Config, Row, Source, VARIABLES, Variable, table};
 use settings::{Derived, Read};
 use values::quote;
 
@@ -324,20 +324,13 @@ impl Config {
         }
     }
 
-    /// One line for the start-up log: which credentials, never their secret.
-    fn auth_summary(&self) -> String {
+    /// Which credentials, never their secret: the start-up line's `credentials`. The accounts of an accounts
+    /// file are counted here; each has its own row in [`Config::rows`].
+    pub fn auth_summary(&self) -> String {
         match (&self.auth, &self.accounts) {
             (Some(auth), _) => shown_auth(auth),
             (None, Some(accounts)) => {
-                let shown: Vec<String> = accounts
-                    .iter()
-                    .map(|a| format!("{}: {} at {}", a.name, shown_auth(&a.auth), a.api_url))
-                    .collect();
-                format!(
-                    "{} account(s) from the accounts file [{}]",
-                    accounts.len(),
-                    shown.join(", ")
-                )
+                format!("{} account(s) from the accounts file", accounts.len())
             }
             (None, None) => "none (demo)".to_owned(),
         }
@@ -543,7 +536,7 @@ pub fn help_text() -> String {
         "Usage: zenlayer-exporter [--demo] [--check-config | --healthcheck]\n\n",
         "Flags:\n",
         "  --demo          run against a built-in simulated fleet (no credentials needed)\n",
-        "  --check-config  validate the configuration, print it redacted, and exit\n",
+        "  --check-config  validate the configuration, print each variable's value and source (secrets redacted), and exit\n",
         "  --healthcheck   probe a running exporter's /healthz on the listen address (for container HEALTHCHECKs)\n",
         "  --help          print this help\n",
         "  --version       print the version\n\n",

@@ -1,8 +1,9 @@
-//! Every environment setting, declared once: its variable, default, help text, parser and `Config` field. The
-//! `settings!` macro turns that one list into the `VARIABLES` table (for `--help` and the README check), the
-//! typed fields of [`Config`], the reading of the environment with every problem named, and the `Debug` line of
-//! the start-up log, where a secret shows as `<redacted>` because of its type. Checks that involve several
-//! variables (credentials, timeouts, the web configuration file) are `config`'s.
+//! Every environment setting, declared once: its variable, default, help text, the type envy deserialises it
+//! into, its check and its `Config` field. The `settings!` macro turns that one list into the `VARIABLES` table
+//! (for `--help` and the README check), the typed fields of [`Config`], the reading of the environment through
+//! envy with every problem named, the `--check-config` table and the start-up log's fields, where a secret shows
+//! as `<redacted>` because of its type. Checks that involve several variables (credentials, timeouts, the web
+//! configuration file) are `config`'s.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -14,6 +15,7 @@ use url::Url;
 
 use super::Problem;
 use super::values::{LogFormat, Refused, StatusSeries, TagLabels, api_url, quote};
+use crate::labels::Word;
 use crate::secret::Secret;
 use crate::zenlayer::model::MAX_PAGE_SIZE;
 
@@ -24,10 +26,83 @@ pub struct Variable {
     pub help: &'static str,
 }
 
+/// Where a setting's value came from, as `--check-config` and the start-up log say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Environment,
+    Default,
+    /// Neither set nor defaulted.
+    Unset,
+    /// Read from the file a `_FILE` variable names.
+    File(PathBuf),
+    /// An account of the accounts file.
+    AccountsFile(PathBuf),
+    /// Replaced by `--demo`.
+    Demo,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Environment => f.write_str("environment"),
+            Source::Default => f.write_str("default"),
+            Source::Unset => f.write_str("unset"),
+            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::AccountsFile(path) => write!(f, "accounts file {}", path.display()),
+            Source::Demo => f.write_str("--demo"),
+        }
+    }
+}
+
+/// One row of `--check-config` and of the start-up log: a variable (or an account), its effective value as shown
+/// (secrets `<redacted>`), and where it came from.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub variable: String,
+    pub value: String,
+    pub source: Source,
+}
+
+/// A setting as envy deserialised it, before its check: `None` when it was not given (nor defaulted), else the
+/// typed value or the deserialiser's refusal. Deserialising never fails, so envy reads every field and the
+/// checks report every problem, not the first.
+struct Field<R>(Option<Result<R, ()>>);
+
+impl<R> Default for Field<R> {
+    fn default() -> Self {
+        Field(None)
+    }
+}
+
+impl<'de, R: serde::Deserialize<'de>> serde::Deserialize<'de> for Field<R> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The deserialiser's own message quotes the value, which may be a secret: only the check's is shown.
+        Ok(Field(Some(R::deserialize(d).map_err(drop))))
+    }
+}
+
+/// What a check is given: nothing, a value of the declared type, or text that is not one; with its text for the
+/// check's message.
+pub(super) enum Given<'t, R> {
+    Unset,
+    Typed(R, &'t str),
+    Untyped(&'t str),
+}
+
+impl<'t, R> Given<'t, R> {
+    fn of(field: Field<R>, text: &'t str) -> Self {
+        match field.0 {
+            None => Given::Unset,
+            Some(Ok(value)) => Given::Typed(value, text),
+            Some(Err(())) => Given::Untyped(text),
+        }
+    }
+}
+
 /// Declares the settings read from the environment, and the fields of [`Config`] derived from several of them.
 macro_rules! settings {
     (
-        read { $( $field:ident : $ty:ty = ($name:literal, $default:literal, $help:literal, $parse:expr); )* }
+        read { $( $field:ident : $ty:ty = ($name:literal, $default:literal, $help:literal, $raw:ty => $check:expr); )* }
         derived { $( $(#[doc = $ddoc:literal])* $dfield:ident : $dty:ty, )* }
     ) => {
         /// Every variable read, in the order `--help` and the README list them. Defaults are parsed by the same
@@ -36,17 +111,26 @@ macro_rules! settings {
             $( Variable { name: $name, default: $default, help: $help }, )*
         ];
 
-        /// The validated configuration the exporter runs with. Its `Debug` is what the start-up log shows, with
-        /// credentials redacted.
+        /// The validated configuration the exporter runs with. Its `Debug` shows credentials redacted.
         #[derive(Clone)]
         pub struct Config {
             $( #[doc = $help] pub $field: $ty, )*
             $( $(#[doc = $ddoc])* pub $dfield: $dty, )*
+            /// Where each variable's value came from, in the order of [`VARIABLES`].
+            pub(super) sources: Vec<Source>,
+        }
+
+        /// The settings as envy deserialises them, keyed by field name.
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct Raw {
+            $( $field: Field<$raw>, )*
         }
 
         /// The settings as read, each `None` when its value was refused, before the checks across variables.
         pub(super) struct Read {
             $( pub(super) $field: Option<$ty>, )*
+            pub(super) sources: Vec<Source>,
         }
 
         /// What is derived from several settings.
@@ -55,12 +139,31 @@ macro_rules! settings {
         }
 
         impl Read {
-            /// Parses every setting from `get` (an empty value counts as unset, as `VAR=` in an env file means),
-            /// each problem under its variable.
+            /// Reads every setting from `get` through envy (an empty value counts as unset, as `VAR=` in an env
+            /// file means; an unset one takes its default), then checks each, every problem under its variable.
             pub(super) fn from(get: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<Problem>) -> Read {
+                let given: Vec<(&'static str, String, Source)> = vec![$(
+                    match get($name).filter(|v| !v.is_empty()) {
+                        Some(text) => (stringify!($field), text, Source::Environment),
+                        None if $default.is_empty() => (stringify!($field), String::new(), Source::Unset),
+                        None => (stringify!($field), $default.to_owned(), Source::Default),
+                    },
+                )*];
+                let raw: Raw = envy::from_iter(
+                    given
+                        .iter()
+                        .filter(|(_, text, _)| !text.is_empty())
+                        .map(|(key, text, _)| ((*key).to_owned(), text.clone())),
+                )
+                .unwrap_or_else(|e| {
+                    // Every field keeps its own error, so envy has nothing to refuse; should it, say so.
+                    problems.push(Problem { variable: "environment", message: e.to_string() });
+                    Raw::default()
+                });
+                let mut texts = given.iter().map(|(_, text, _)| text.as_str());
                 $(
-                    let text = get($name).filter(|v| !v.is_empty()).unwrap_or_else(|| $default.to_owned());
-                    let $field = match ($parse)(text.as_str()) {
+                    let text = texts.next().unwrap_or_default();
+                    let $field = match ($check)(Given::of(raw.$field, text)) {
                         Ok(value) => Some(value),
                         Err(refused) => {
                             problems.extend(refused.into_iter().map(|message| Problem { variable: $name, message }));
@@ -68,7 +171,7 @@ macro_rules! settings {
                         }
                     };
                 )*
-                Read { $( $field, )* }
+                Read { $( $field, )* sources: given.into_iter().map(|(_, _, source)| source).collect() }
             }
         }
 
@@ -78,20 +181,29 @@ macro_rules! settings {
                 Some(Config {
                     $( $field: read.$field?, )*
                     $( $dfield: derived.$dfield, )*
+                    sources: read.sources,
                 })
+            }
+
+            /// Each variable, its effective value as shown (secrets `<redacted>`, unset ones empty) and its
+            /// source, in the order of [`VARIABLES`].
+            fn variable_rows(&self) -> Vec<Row> {
+                let mut sources = self.sources.iter().cloned();
+                vec![$(
+                    Row {
+                        variable: $name.to_owned(),
+                        value: self.$field.show(),
+                        source: sources.next().unwrap_or(Source::Unset),
+                    },
+                )*]
             }
         }
 
         impl fmt::Debug for Config {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let mut out = f.debug_struct("Config");
-                out.field("auth", &Shown(&self.auth_summary()));
-                $(
-                    match self.shown_instead(stringify!($field)) {
-                        Some(text) => out.field(stringify!($field), &text),
-                        None => out.field(stringify!($field), &Shown(&self.$field)),
-                    };
-                )*
+                out.field("auth", &self.auth_summary());
+                $( out.field(stringify!($field), &self.$field.show()); )*
                 out.field("web", &self.web)
                     .field("proxy", &self.proxy)
                     .field("demo", &self.demo)
@@ -104,55 +216,54 @@ macro_rules! settings {
 settings! {
     read {
         access_key_id: Option<String> = ("ZENLAYERCLOUD_ACCESS_KEY_ID", "",
-            "access key id (as the vendor's Terraform provider names it)", optional(|t| Ok(t.to_owned())));
+            "access key id (as the vendor's Terraform provider names it)", String => optional(accept));
         access_key_password: Option<Secret> = ("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", "",
-            "access key secret", optional(|t| Ok(Secret::new(t))));
+            "access key secret", Secret => optional(accept));
         access_key_password_file: Option<PathBuf> = ("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE", "",
-            "path of a file holding the access key secret", optional(|t| Ok(PathBuf::from(t))));
+            "path of a file holding the access key secret", PathBuf => optional(accept));
         access_token: Option<Secret> = ("ZENLAYERCLOUD_ACCESS_TOKEN", "",
-            "personal access token, instead of the key pair", optional(|t| Ok(Secret::new(t))));
+            "personal access token, instead of the key pair", Secret => optional(accept));
         access_token_file: Option<PathBuf> = ("ZENLAYERCLOUD_ACCESS_TOKEN_FILE", "",
-            "path of a file holding the access token", optional(|t| Ok(PathBuf::from(t))));
+            "path of a file holding the access token", PathBuf => optional(accept));
         api_url: Url = ("ZENLAYER_EXPORTER_API_URL", "https://console.zenlayer.com",
-            "API base URL", api_url);
+            "API base URL", String => text(api_url));
         api_version: String = ("ZENLAYER_EXPORTER_API_VERSION", "2023-03-13",
-            "X-ZC-Version sent (2023-03-13 or 2026-04-01)", api_version);
+            "X-ZC-Version sent (2023-03-13 or 2026-04-01)", String => text(api_version));
         listen_address: SocketAddr = ("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "0.0.0.0:9612",
-            "address:port where /metrics is served (:port for all IPv4 addresses)", listen_address);
+            "address:port where /metrics is served (:port for all IPv4 addresses)", String => text(listen_address));
         poll_interval: Duration = ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "30",
-            "seconds between poll starts, 1 to 86400", seconds(1.0, 86_400.0));
+            "seconds between poll starts, 1 to 86400", f64 => seconds(1.0, 86_400.0));
         poll_timeout: Duration = ("ZENLAYER_EXPORTER_POLL_TIMEOUT_SECONDS", "300",
-            "bound on one whole poll, every page and retry included", seconds(1.0, 86_400.0));
+            "bound on one whole poll, every page and retry included", f64 => seconds(1.0, 86_400.0));
         page_size: u32 = ("ZENLAYER_EXPORTER_PAGE_SIZE", "1000",
-            "instances per API page, 1 to 1000", whole(1, MAX_PAGE_SIZE));
+            "instances per API page, 1 to 1000", u32 => whole(1, MAX_PAGE_SIZE));
         page_concurrency: usize = ("ZENLAYER_EXPORTER_PAGE_CONCURRENCY", "4",
-            "API calls in flight per account across its status and metadata polls (status pages first), 1 to 64", whole(1, 64));
+            "API calls in flight per account across its status and metadata polls (status pages first), 1 to 64", usize => whole(1, 64));
         request_timeout: Duration = ("ZENLAYER_EXPORTER_REQUEST_TIMEOUT_SECONDS", "10",
-            "bound on one API call, body included", seconds(0.1, 600.0));
+            "bound on one API call, body included", f64 => seconds(0.1, 600.0));
         max_retries: u32 = ("ZENLAYER_EXPORTER_MAX_RETRIES", "3",
-            "retries per call for throttling, server and network errors, 0 to 10", whole(0, 10));
+            "retries per call for throttling, server and network errors, 0 to 10", u32 => whole(0, 10));
         status_series: StatusSeries = ("ZENLAYER_EXPORTER_STATUS_SERIES", "current",
-            "current (one series per instance) or all (a state set)",
-            one_of(&[("current", StatusSeries::Current), ("all", StatusSeries::All)]));
+            "current (one series per instance) or all (a state set)", StatusSeries => one_of);
         metadata_interval: Option<Duration> = ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300",
-            "seconds between DescribeInstances polls (names, zones, tags, expiry); 0 turns them off", interval_or_off);
+            "seconds between DescribeInstances polls (names, zones, tags, expiry); 0 turns them off", f64 => interval_or_off);
         tag_labels: Arc<TagLabels> = ("ZENLAYER_EXPORTER_TAG_LABELS", "",
             "comma-separated tag keys exported as tag_<key> labels of zenlayer_vm_instance_info",
-            |t| TagLabels::parse(t).map(Arc::new));
+            String => |given| text(|t| TagLabels::parse(t).map(Arc::new))(given));
         accounts_file: Option<PathBuf> = ("ZENLAYER_EXPORTER_ACCOUNTS_FILE", "",
             "YAML file of several accounts (name, credentials, api_url), instead of the ZENLAYERCLOUD_* credentials; re-read every 10 s and on SIGHUP",
-            optional(|t| Ok(PathBuf::from(t))));
+            PathBuf => optional(accept));
         total_shards: u32 = ("ZENLAYER_EXPORTER_TOTAL_SHARDS", "1",
-            "replicas the accounts of the accounts file are split over, 1 to 1000", whole(1, 1000));
+            "replicas the accounts of the accounts file are split over, 1 to 1000", u32 => whole(1, 1000));
         shard: Option<u32> = ("ZENLAYER_EXPORTER_SHARD", "",
-            "this replica's shard, 0 to TOTAL_SHARDS-1, or a StatefulSet pod name ending in -N", optional(shard));
+            "this replica's shard, 0 to TOTAL_SHARDS-1, or a StatefulSet pod name ending in -N", String => optional(|g| text(shard)(g)));
         web_config_file: Option<PathBuf> = ("ZENLAYER_EXPORTER_WEB_CONFIG_FILE", "",
             "web configuration file (exporter-toolkit format): TLS, client certificates, basic authentication",
-            optional(|t| Ok(PathBuf::from(t))));
+            PathBuf => optional(accept));
         log_format: LogFormat = ("ZENLAYER_EXPORTER_LOG_FORMAT", "text",
-            "text or json", one_of(&[("text", LogFormat::Text), ("json", LogFormat::Json)]));
+            "text or json", LogFormat => one_of);
         log_filter: String = ("RUST_LOG", "info",
-            "log level and filters (tracing-subscriber EnvFilter syntax)", log_filter);
+            "log level and filters (tracing-subscriber EnvFilter syntax)", String => text(log_filter));
     }
     derived {
         /// `None` only in demo mode, where the built-in simulator's credentials are used.
@@ -179,49 +290,154 @@ settings! {
 }
 
 impl Config {
-    /// What the start-up line says instead of a setting's value: in demo mode the API URL configured is not the
-    /// one polled.
-    fn shown_instead(&self, field: &str) -> Option<&'static str> {
-        (self.demo && field == "api_url").then_some("a simulated fleet on loopback (demo)")
+    /// Each variable with its effective value and source, then the proxy and the accounts of the accounts file:
+    /// what `--check-config` prints as a table and the start-up log gives as fields. A secret read from a
+    /// `_FILE` path shows on its own variable's row as `<redacted>`, with that file as its source.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut rows = self.variable_rows();
+        let files: Vec<(String, PathBuf)> = rows
+            .iter()
+            .filter(|r| r.source == Source::Environment)
+            .filter_map(|r| {
+                Some((
+                    r.variable.strip_suffix("_FILE")?.to_owned(),
+                    PathBuf::from(&r.value),
+                ))
+            })
+            .collect();
+        for row in &mut rows {
+            if let Some((_, path)) = files.iter().find(|(name, _)| *name == row.variable) {
+                row.value = Secret::new("").show();
+                row.source = Source::File(path.clone());
+            }
+            if self.demo && row.variable == "ZENLAYER_EXPORTER_API_URL" {
+                row.value = "a simulated fleet on loopback (demo)".to_owned();
+                row.source = Source::Demo;
+            }
+        }
+        if let Some(proxy) = &self.proxy {
+            rows.push(Row {
+                variable: proxy.variable.to_owned(),
+                value: format!("{proxy:?}"),
+                source: Source::Environment,
+            });
+        }
+        let file = self.accounts_file.clone().unwrap_or_default();
+        rows.extend(self.accounts.iter().flatten().map(|account| Row {
+            variable: format!("account {}", account.name),
+            value: format!(
+                "{} at {}",
+                super::shown_auth(&account.auth),
+                account.api_url
+            ),
+            source: Source::AccountsFile(file.clone()),
+        }));
+        rows
     }
 }
 
-/// Unset (empty) is `None`; anything else goes through `parse`.
-fn optional<T>(
+/// `rows` as a table: a header, then a line each, columns aligned.
+pub fn table(rows: &[Row]) -> String {
+    let width = |f: fn(&Row) -> usize, title: &str| {
+        rows.iter().map(f).chain([title.len()]).max().unwrap_or(0)
+    };
+    let name_width = width(|r| r.variable.len(), "VARIABLE");
+    let value_width = width(|r| r.value.chars().count(), "VALUE");
+    let mut out = format!(
+        "{:name_width$}  {:value_width$}  SOURCE\n",
+        "VARIABLE", "VALUE"
+    );
+    for row in rows {
+        let value = if row.value.is_empty() {
+            "-"
+        } else {
+            &row.value
+        };
+        out.push_str(&format!(
+            "{:name_width$}  {value:value_width$}  {}\n",
+            row.variable, row.source
+        ));
+    }
+    out
+}
+
+/// A value that is always a value: a string, a path, a secret (never refused: envy only hands them text).
+fn accept<R>(given: Given<'_, R>) -> Result<R, Refused> {
+    match given {
+        Given::Typed(value, _) => Ok(value),
+        Given::Untyped(_) => Err(vec!["cannot be read as text".to_owned()]),
+        Given::Unset => Err(vec!["is required".to_owned()]),
+    }
+}
+
+/// Unset (empty) is `None`; anything else goes through `check`.
+fn optional<R, T>(
+    check: impl Fn(Given<'_, R>) -> Result<T, Refused>,
+) -> impl Fn(Given<'_, R>) -> Result<Option<T>, Refused> {
+    move |given| match given {
+        Given::Unset => Ok(None),
+        given => check(given).map(Some),
+    }
+}
+
+/// Text that `parse` checks and turns into its value (unset is the empty text).
+fn text<T>(
     parse: impl Fn(&str) -> Result<T, Refused>,
-) -> impl Fn(&str) -> Result<Option<T>, Refused> {
-    move |text| match text {
-        "" => Ok(None),
-        text => parse(text).map(Some),
+) -> impl Fn(Given<'_, String>) -> Result<T, Refused> {
+    move |given| match given {
+        Given::Typed(text, _) => parse(&text),
+        Given::Untyped(text) => parse(text),
+        Given::Unset => parse(""),
     }
 }
 
-fn whole<T>(min: T, max: T) -> impl Fn(&str) -> Result<T, Refused>
+/// A number envy read, or one with spaces around it (a quoted YAML value), as it was always taken.
+fn number<R: std::str::FromStr>(given: Given<'_, R>) -> Result<R, &str> {
+    match given {
+        Given::Typed(n, _) => Ok(n),
+        Given::Untyped(text) => text.trim().parse().map_err(|_| text),
+        Given::Unset => Err(""),
+    }
+}
+
+fn whole<T>(min: T, max: T) -> impl Fn(Given<'_, T>) -> Result<T, Refused>
 where
     T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
 {
-    move |text| match text.trim().parse::<T>() {
-        Ok(n) if n >= min && n <= max => Ok(n),
-        _ => Err(vec![format!(
-            "must be a whole number from {min} to {max}, got {}",
-            quote(text)
-        )]),
+    move |given| {
+        let text = match &given {
+            Given::Typed(_, text) | Given::Untyped(text) => *text,
+            Given::Unset => "",
+        };
+        match number(given) {
+            Ok(n) if n >= min && n <= max => Ok(n),
+            _ => Err(vec![format!(
+                "must be a whole number from {min} to {max}, got {}",
+                quote(text)
+            )]),
+        }
     }
 }
 
-fn seconds(min: f64, max: f64) -> impl Fn(&str) -> Result<Duration, Refused> {
-    move |text| match text.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= min && n <= max => Ok(Duration::from_secs_f64(n)),
-        _ => Err(vec![format!(
-            "must be a number of seconds from {min} to {max}, got {}",
-            quote(text)
-        )]),
+fn seconds(min: f64, max: f64) -> impl Fn(Given<'_, f64>) -> Result<Duration, Refused> {
+    move |given| {
+        let text = match &given {
+            Given::Typed(_, text) | Given::Untyped(text) => *text,
+            Given::Unset => "",
+        };
+        match number(given) {
+            Ok(n) if n.is_finite() && n >= min && n <= max => Ok(Duration::from_secs_f64(n)),
+            _ => Err(vec![format!(
+                "must be a number of seconds from {min} to {max}, got {}",
+                quote(text)
+            )]),
+        }
     }
 }
 
 /// 0 is off; otherwise from 1 to 86400 seconds.
-fn interval_or_off(text: &str) -> Result<Option<Duration>, Refused> {
-    let interval = seconds(0.0, 86_400.0)(text)?;
+fn interval_or_off(given: Given<'_, f64>) -> Result<Option<Duration>, Refused> {
+    let interval = seconds(0.0, 86_400.0)(given)?;
     match interval.as_secs_f64() {
         0.0 => Ok(None),
         s if s < 1.0 => Err(vec![format!("must be 0 (off) or from 1 to 86400, got {s}")]),
@@ -229,21 +445,19 @@ fn interval_or_off(text: &str) -> Result<Option<Duration>, Refused> {
     }
 }
 
-/// One of a few words, each naming a value.
-fn one_of<T: Copy>(choices: &'static [(&'static str, T)]) -> impl Fn(&str) -> Result<T, Refused> {
-    move |text| {
-        choices
-            .iter()
-            .find(|(word, _)| *word == text)
-            .map(|(_, value)| *value)
-            .ok_or_else(|| {
-                let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
-                vec![format!(
-                    "must be {}, got {}",
-                    words.join(" or "),
-                    quote(text)
-                )]
-            })
+/// One of a fixed set of words, each naming a value.
+fn one_of<T: Word>(given: Given<'_, T>) -> Result<T, Refused> {
+    match given {
+        Given::Typed(value, _) => Ok(value),
+        Given::Untyped(text) => {
+            let words: Vec<&str> = T::ALL.iter().map(|w| w.as_str()).collect();
+            Err(vec![format!(
+                "must be {}, got {}",
+                words.join(" or "),
+                quote(text)
+            )])
+        }
+        Given::Unset => Err(vec!["is required".to_owned()]),
     }
 }
 
@@ -300,54 +514,48 @@ fn log_filter(text: &str) -> Result<String, Refused> {
     }
 }
 
-/// How a setting's value shows in the start-up log: plainly, but a URL as its text, a secret as `<redacted>`
-/// (its own `Debug`), the tag allow-list as its keys.
+/// How a setting's value shows in `--check-config` and the start-up log: plainly, a URL as its text, a duration
+/// in seconds, a secret as `<redacted>` (its own `Display`), the tag allow-list as its keys, unset as nothing.
 trait Show {
-    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    fn show(&self) -> String;
 }
 
-struct Shown<'a, T: Show>(&'a T);
-
-impl<T: Show> fmt::Debug for Shown<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.show(f)
-    }
-}
-
-macro_rules! show_as_debug {
+macro_rules! show_as_display {
     ($($ty:ty),*) => { $( impl Show for $ty {
-        fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { fmt::Debug::fmt(self, f) }
+        fn show(&self) -> String { self.to_string() }
     } )* };
 }
-show_as_debug!(
+show_as_display!(
     String,
     Secret,
-    PathBuf,
     u32,
     usize,
-    Duration,
     SocketAddr,
+    Url,
     StatusSeries,
     LogFormat
 );
 
-impl Show for Url {
-    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
+impl Show for PathBuf {
+    fn show(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl Show for Duration {
+    fn show(&self) -> String {
+        format!("{}s", self.as_secs_f64())
     }
 }
 
 impl Show for Arc<TagLabels> {
-    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.keys(), f)
+    fn show(&self) -> String {
+        self.keys().join(",")
     }
 }
 
 impl<T: Show> Show for Option<T> {
-    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            None => f.write_str("None"),
-            Some(value) => f.debug_tuple("Some").field(&Shown(value)).finish(),
-        }
+    fn show(&self) -> String {
+        self.as_ref().map(Show::show).unwrap_or_default()
     }
 }

@@ -10,20 +10,22 @@ use crate::zenlayer::proxy::without_userinfo;
 /// Why a value was refused: one message or several, each naming what is wrong, never quoting a secret.
 pub(super) type Refused = Vec<String>;
 
-/// Which series describe an instance's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusSeries {
-    /// One series per instance, for its current status, valued 1.
-    Current,
-    /// A state set: one series per known status per instance, 0 or 1, plus the current one if unknown.
-    All,
+crate::label_values! {
+    /// Which series describe an instance's status.
+    pub enum StatusSeries {
+        /// One series per instance, for its current status, valued 1.
+        Current = "current",
+        /// A state set: one series per known status per instance, 0 or 1, plus the current one if unknown.
+        All = "all",
+    }
 }
 
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
+crate::label_values! {
+    /// Log line format.
+    pub enum LogFormat {
+        Text = "text",
+        Json = "json",
+    }
 }
 
 /// Most tags that may become labels: each is a label on every info series, and a label an operator did not

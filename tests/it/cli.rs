@@ -128,6 +128,152 @@ fn check_config_validates_and_redacts() {
     );
 }
 
+/// `--check-config` prints a table: every variable, its effective value and where it came from; a secret from a
+/// `_FILE` path shows on its own row, redacted, with the file as its source; each account of an accounts file
+/// has a row naming the file.
+#[test]
+fn check_config_prints_each_variable_its_value_and_its_source() {
+    let dir = crate::common::scratch("check-config-table");
+    let secret = dir.join("password");
+    std::fs::write(&secret, "file-secret-value\n").unwrap();
+    let row = |text: &str, variable: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(variable))
+            .unwrap_or_else(|| panic!("no row for {variable} in\n{text}"));
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    let out = exporter()
+        .arg("--check-config")
+        .env("ZENLAYERCLOUD_ACCESS_KEY_ID", "AKIDTABLE")
+        .env("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE", &secret)
+        .env("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "15")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("file-secret-value"), "{text}");
+    let path = secret.display().to_string();
+    assert_eq!(row(&text, "VARIABLE"), ["VARIABLE", "VALUE", "SOURCE"]);
+    assert_eq!(
+        row(&text, "ZENLAYERCLOUD_ACCESS_KEY_ID"),
+        ["ZENLAYERCLOUD_ACCESS_KEY_ID", "AKIDTABLE", "environment"]
+    );
+    assert_eq!(
+        row(&text, "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD"),
+        [
+            "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD",
+            "<redacted>",
+            "file",
+            &path
+        ]
+    );
+    assert_eq!(
+        row(&text, "ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS"),
+        [
+            "ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS",
+            "15s",
+            "environment"
+        ]
+    );
+    assert_eq!(
+        row(&text, "ZENLAYER_EXPORTER_PAGE_SIZE"),
+        ["ZENLAYER_EXPORTER_PAGE_SIZE", "1000", "default"]
+    );
+    assert_eq!(
+        row(&text, "ZENLAYER_EXPORTER_SHARD"),
+        ["ZENLAYER_EXPORTER_SHARD", "-", "unset"]
+    );
+    for v in VARIABLES {
+        row(&text, v.name);
+    }
+
+    let accounts = dir.join("accounts.yml");
+    std::fs::write(
+        &accounts,
+        "accounts:\n  - name: prod\n    access_key_id: AKIDPROD\n    access_key_password: \"prod-secret-value\"\n",
+    )
+    .unwrap();
+    let out = exporter()
+        .arg("--check-config")
+        .env("ZENLAYER_EXPORTER_ACCOUNTS_FILE", &accounts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("prod-secret-value"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("account prod "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("access key AKIDPROD (secret redacted) at https://console.zenlayer.com/")
+            && line.ends_with(&format!("accounts file {}", accounts.display())),
+        "{line}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The start-up log gives the same rows as structured fields (here JSON), not a `Debug` of the configuration.
+#[test]
+fn the_start_up_log_gives_each_setting_as_fields() {
+    let mut child = exporter()
+        .arg("--demo")
+        .env("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0")
+        .env("ZENLAYER_EXPORTER_LOG_FORMAT", "json")
+        .env("ZENLAYER_EXPORTER_PAGE_SIZE", "500")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut settings = Vec::new();
+    let reader = BufReader::new(child.stderr.take().unwrap());
+    for line in reader.lines() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        match event["message"].as_str() {
+            Some("setting") => settings.push(event),
+            Some("serving /metrics") => break,
+            _ => {}
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let field = |variable: &str| {
+        let event = settings
+            .iter()
+            .find(|e| e["variable"] == variable)
+            .unwrap_or_else(|| panic!("no setting event for {variable}: {settings:?}"));
+        (
+            event["value"].as_str().unwrap().to_owned(),
+            event["source"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(settings.len(), VARIABLES.len(), "{settings:?}");
+    assert_eq!(
+        field("ZENLAYER_EXPORTER_PAGE_SIZE"),
+        ("500".into(), "environment".into())
+    );
+    assert_eq!(
+        field("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS"),
+        ("30s".into(), "default".into())
+    );
+    assert_eq!(
+        field("ZENLAYER_EXPORTER_API_URL"),
+        (
+            "a simulated fleet on loopback (demo)".into(),
+            "--demo".into()
+        )
+    );
+}
+
 #[test]
 fn a_password_in_the_api_url_is_never_echoed() {
     for url in [
