@@ -1,6 +1,6 @@
 //! Environment → validated `Config`, once, at start-up. Each setting is declared once in [`settings`] (variable,
-//! default, help, envy type and check, field); this module adds what involves several variables (credentials and their
-//! files, the timeouts, the web configuration file, the proxy) and reports every problem together, each
+//! default, help, envy type and check, field); this module adds what involves several variables (credentials and
+//! their files, the timeouts, the web configuration file, the proxy) and reports every problem together, each
 //! naming its variable, with secrets redacted.
 
 pub mod accounts;
