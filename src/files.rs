@@ -21,6 +21,12 @@ pub const MAX_WEB_CONFIG_BYTES: u64 = 1024 * 1024;
 /// returns at once) and checked before any read. A file over the bound is refused from its size, and one that
 /// grows past it while read is refused too.
 pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    read_with_metadata(path, max).map(|(bytes, _)| bytes)
+}
+
+/// [`read_bounded`], with the file's metadata as it was before its bytes were read: a change after that moves
+/// the metadata, so a [`Seen`] made from both never takes new bytes for old.
+fn read_with_metadata(path: &Path, max: u64) -> io::Result<(Vec<u8>, std::fs::Metadata)> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -46,13 +52,89 @@ pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     if bytes.len() as u64 > max {
         return Err(too_large());
     }
-    Ok(bytes)
+    Ok((bytes, metadata))
+}
+
+/// What a file held when it was read, to tell whether it changed without keeping its bytes (a secret file's
+/// are a secret): its metadata, compared first since that costs one `stat` (a thousand accounts' secret files
+/// are checked every few seconds), and the SHA-256 of its bytes, compared only when the metadata moved, so a
+/// rewrite with the same bytes is no change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    stamp: Stamp,
+    digest: [u8; 32],
+}
+
+/// The metadata that moves when a file is written or replaced: device and inode (a rename over it, a
+/// Kubernetes Secret's symlink swap), size, and modification and change times to the nanosecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(metadata: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt as _;
+        Stamp {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            len: metadata.len(),
+            mtime: (metadata.mtime(), metadata.mtime_nsec()),
+            ctime: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+}
+
+impl Seen {
+    /// Reads the file at `path` as [`read_bounded`] does, and what it held.
+    pub fn read(path: &Path, max: u64) -> io::Result<(Vec<u8>, Seen)> {
+        let (bytes, metadata) = read_with_metadata(path, max)?;
+        let seen = Seen {
+            stamp: Stamp::of(&metadata),
+            digest: digest(&bytes),
+        };
+        Ok((bytes, seen))
+    }
+
+    /// Whether the file at `path` still holds what was seen: a `stat` when its metadata has not moved, else a
+    /// read and a digest (after which the new metadata is remembered if the bytes are the same). A file that
+    /// cannot be read has changed.
+    pub fn unchanged(&mut self, path: &Path, max: u64) -> bool {
+        match std::fs::metadata(path) {
+            Ok(metadata) if Stamp::of(&metadata) == self.stamp => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        match Seen::read(path, max) {
+            Ok((_, now)) if now.digest == self.digest => {
+                self.stamp = now.stamp;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
 }
 
 /// [`read_bounded`], as UTF-8 text.
 pub fn read_text(path: &Path, max: u64) -> io::Result<String> {
-    String::from_utf8(read_bounded(path, max)?)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+    read_text_seen(path, max).map(|(text, _)| text)
+}
+
+/// [`read_text`], and what the file held ([`Seen`]).
+pub fn read_text_seen(path: &Path, max: u64) -> io::Result<(String, Seen)> {
+    let (bytes, seen) = Seen::read(path, max)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))?;
+    Ok((text, seen))
 }
 
 fn shown_bytes(n: u64) -> String {
@@ -66,6 +148,31 @@ fn shown_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_seen_unchanged_until_its_bytes_change() {
+        let dir = std::env::temp_dir().join(format!("zl-seen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, "one\n").unwrap();
+        let (bytes, mut seen) = Seen::read(&path, MAX_SECRET_BYTES).unwrap();
+        assert_eq!(bytes, b"one\n");
+        assert!(seen.unchanged(&path, MAX_SECRET_BYTES), "untouched");
+        // Written again with the same bytes: the metadata moved, the digest did not; the new metadata is kept.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(&path, "one\n").unwrap();
+        let before = seen.clone();
+        assert!(seen.unchanged(&path, MAX_SECRET_BYTES), "same bytes");
+        assert_ne!(seen, before, "the new metadata is remembered");
+        // Replaced by a rename (as a Kubernetes Secret's update is), with other bytes of the same length.
+        let next = dir.join("next");
+        std::fs::write(&next, "two\n").unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        assert!(!seen.unchanged(&path, MAX_SECRET_BYTES), "other bytes");
+        std::fs::remove_file(&path).unwrap();
+        assert!(!seen.unchanged(&path, MAX_SECRET_BYTES), "gone");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn regular_files_within_the_bound_only() {

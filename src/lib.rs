@@ -53,10 +53,11 @@ use tokio::sync::watch;
 pub use config::Config;
 
 use crate::account::set::{Accounts, Shard};
-use crate::account::{Account, Identity, StartError};
+use crate::account::{Account, StartError};
 use crate::http::AppState;
 use crate::http::server::ServerConfig;
 use crate::telemetry::Metrics;
+use crate::zenlayer::Endpoint;
 
 /// Why the exporter could not run.
 #[derive(Debug, thiserror::Error)]
@@ -116,18 +117,15 @@ pub async fn run(
             accounts
         }
         None => {
-            let auth = config.auth.clone().ok_or(RunError::NoCredentials)?;
-            let identity = Identity {
-                name: None,
-                api_url: config.api_url.clone(),
-                auth: auth.clone(),
+            let endpoint = Endpoint {
+                base_url: config.api_url.clone(),
+                auth: config.auth.clone().ok_or(RunError::NoCredentials)?,
                 proxy: config.proxy.clone(),
             };
-            let account = Account::start(identity, &config, stop_rx.clone())?;
+            let account = Account::start(None, endpoint, &config, stop_rx.clone())?;
             if let Some(path) = config.secret_file.clone() {
                 tokio::spawn(reload::watch(
                     path,
-                    auth.secret().clone(),
                     config.secret_reload_interval,
                     account.client.clone(),
                     stopped(stop_rx.clone()),

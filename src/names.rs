@@ -1,9 +1,62 @@
-//! Account names and where they fall: what a name may be, its stable hash, the shard that owns it, and a shard
-//! number as `ZENLAYER_EXPORTER_SHARD` gives it. A leaf: labels, URLs, shards and poll phases all read these.
+//! Account names and where they fall: [`AccountName`], a name checked once (what a name may be), its stable
+//! hash and the shard that owns it; and a shard number as `ZENLAYER_EXPORTER_SHARD` gives it. A leaf: labels,
+//! URLs, shards and poll phases all read these.
 
-/// Whether `name` can be an account's: `[a-z0-9_-]{1,63}`, so it is a label value, a URL query value and a
-/// file name as it is.
-pub fn valid_name(name: &str) -> bool {
+use std::sync::Arc;
+
+/// An account's name, valid by construction: `[a-z0-9_-]{1,63}`, so it is a label value, a URL query value and
+/// a file name as it is. Cheap to clone (shared text): every series label, log span and lookup holds one.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountName(Arc<str>);
+
+impl AccountName {
+    /// `name`, if it can be an account's.
+    pub fn new(name: &str) -> Option<AccountName> {
+        valid_name(name).then(|| AccountName(name.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name's stable hash ([`name_hash`]): what a poll's phase is drawn from.
+    pub fn hash(&self) -> u64 {
+        name_hash(&self.0)
+    }
+
+    /// The shard, of `total`, that polls this account ([`shard_of`]).
+    pub fn shard(&self, total: u32) -> u32 {
+        shard_of(&self.0, total)
+    }
+}
+
+impl std::ops::Deref for AccountName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for AccountName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for AccountName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for AccountName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// Whether `name` can be an account's.
+fn valid_name(name: &str) -> bool {
     (1..=63).contains(&name.len())
         && name
             .bytes()
@@ -11,7 +64,7 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// The 64-bit FNV-1a hash of an account's name: stable across platforms and releases, for what must not move.
-pub fn name_hash(name: &str) -> u64 {
+fn name_hash(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -21,7 +74,7 @@ pub fn name_hash(name: &str) -> u64 {
 /// of the name's 64-bit FNV-1a hash. Both are a few lines, fixed by their papers and the same on every
 /// platform and release, so every replica agrees without talking to the others; and when the number of
 /// shards grows from N to N+1, only 1/(N+1) of the accounts move.
-pub fn shard_of(name: &str, total: u32) -> u32 {
+fn shard_of(name: &str, total: u32) -> u32 {
     let mut key = name_hash(name);
     let (mut b, mut j) = (-1_i64, 0_i64);
     while j < i64::from(total) {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use prometheus::Gauge;
 
-use crate::config::read_secret_file;
-use crate::secret::Secret;
+use crate::config::read_secret_file_seen;
+use crate::files::{MAX_SECRET_BYTES, Seen};
 use crate::web::WebConfig;
 use crate::zenlayer::Client;
 
@@ -103,32 +103,40 @@ pub(crate) fn once(last: &mut Option<String>, problem: Option<String>, log: impl
     *last = problem;
 }
 
-/// Watches `path` until `shutdown`, putting each new secret in `client`. `current` is the secret in use.
+/// Watches `path` until `shutdown`, putting each new secret in `client`, which holds the only copy of the secret
+/// in use: the watcher keeps what the file held ([`Seen`]), so a file nobody touched costs one `stat`.
 pub async fn watch(
     path: PathBuf,
-    mut current: Secret,
     every: Duration,
     client: Arc<Client>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut last_error = None;
+    let mut seen: Option<Seen> = None;
     let watched = Watched {
         what: "secret file",
         path: path.clone(),
         loaded: None,
     };
-    on_triggers(every, shutdown, watched, move |reason| match read_secret_file(&path) {
-        Ok(secret) => {
-            last_error = None;
-            if secret != current {
-                client.replace_secret(secret.clone());
-                current = secret;
-                tracing::info!(path = %path.display(), reason, "secret re-read from its file and put in use");
-            }
+    on_triggers(every, shutdown, watched, move |reason| {
+        if seen
+            .as_mut()
+            .is_some_and(|s| s.unchanged(&path, MAX_SECRET_BYTES))
+        {
+            return;
         }
-        Err(error) => once(&mut last_error, Some(error), |error| {
-            tracing::warn!(path = %path.display(), %error, "cannot re-read the secret file; keeping the secret in use");
-        }),
+        match read_secret_file_seen(&path) {
+            Ok((secret, now)) => {
+                last_error = None;
+                seen = Some(now);
+                if client.replace_secret(secret) {
+                    tracing::info!(path = %path.display(), reason, "secret re-read from its file and put in use");
+                }
+            }
+            Err(error) => once(&mut last_error, Some(error), |error| {
+                tracing::warn!(path = %path.display(), %error, "cannot re-read the secret file; keeping the secret in use");
+            }),
+        }
     })
     .await;
 }

@@ -16,24 +16,14 @@ use tracing::Instrument as _;
 use crate::config::Config;
 use crate::exposition::Exposition;
 use crate::metadata::poll::MetadataPoll;
+use crate::names::AccountName;
 use crate::poll::budget::Budget;
 use crate::poll::{Pacing, PageSettings, Poller, Publish};
 use crate::status::poll::{PollReport, StatusPoll};
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
-use crate::zenlayer::client::{Auth, Proxy};
-use crate::zenlayer::{Client, ClientConfig};
-use url::Url;
-
-/// Who an account is and where its API is: from the accounts file, or the environment for the only account.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    /// `None` for the only account of an exporter without an accounts file: its series have no `account` label.
-    pub name: Option<Arc<str>>,
-    pub api_url: Url,
-    pub auth: Auth,
-    pub proxy: Option<Proxy>,
-}
+use crate::zenlayer::client::Auth;
+use crate::zenlayer::{CallSettings, Client, Endpoint};
 
 /// Why an account could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +36,8 @@ pub enum StartError {
 
 /// One running account.
 pub struct Account {
-    pub name: Option<Arc<str>>,
-    /// As started, with the credentials in use since: what a reloaded accounts file is compared with.
-    identity: Mutex<Identity>,
+    /// `None` for the only account of an exporter without an accounts file: its series have no `account` label.
+    pub name: Option<AccountName>,
     pub client: Arc<Client>,
     pub exposition: Arc<Exposition>,
     /// The latest status poll's outcome, for the landing page and readiness.
@@ -58,31 +47,27 @@ pub struct Account {
 }
 
 impl Account {
-    /// Starts polling the account `identity` with the shared settings of `config`, until [`Account::stop`] or
-    /// `shutdown`. Its log lines carry its name.
+    /// Starts polling the account `name` at `endpoint` with the shared settings of `config`, until
+    /// [`Account::stop`] or `shutdown`. Its log lines carry its name.
     pub fn start(
-        identity: Identity,
+        name: Option<AccountName>,
+        endpoint: Endpoint,
         config: &Config,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Account>, StartError> {
         let metrics = AccountMetrics::new()?;
-        let client = Arc::new(Client::new(
-            ClientConfig {
-                base_url: identity.api_url.clone(),
-                api_version: config.api_version.clone(),
-                auth: identity.auth.clone(),
-                request_timeout: config.request_timeout,
-                max_retries: config.max_retries,
-                backoff_base: config.retry_backoff_base,
-                proxy: identity.proxy.clone(),
-            },
-            metrics.clone(),
-        )?);
+        let settings = CallSettings {
+            api_version: config.api_version.clone(),
+            request_timeout: config.request_timeout,
+            max_retries: config.max_retries,
+            backoff_base: config.retry_backoff_base,
+        };
+        let client = Arc::new(Client::new(endpoint, settings, metrics.clone())?);
         let exposition = Arc::new(Exposition::new(
             config.status_series,
             config.tag_labels.clone(),
             metrics.clone(),
-            identity.name.clone(),
+            name.clone(),
         ));
         let reports = Arc::new(Store::default());
         let (stop, stopped) = watch::channel(false);
@@ -95,7 +80,7 @@ impl Account {
                 }
             }
         };
-        let span = match &identity.name {
+        let span = match &name {
             Some(name) => tracing::info_span!("account", account = %name),
             None => tracing::Span::none(),
         };
@@ -116,7 +101,7 @@ impl Account {
         let pacing = |interval| Pacing {
             interval,
             timeout: config.poll_timeout,
-            phase: phase(identity.name.as_deref(), interval),
+            phase: phase(name.as_ref(), interval),
         };
         let pages = PageSettings {
             page_size: config.page_size,
@@ -146,8 +131,7 @@ impl Account {
             tasks.push(spawn(metadata.run(until()), span));
         }
         Ok(Arc::new(Account {
-            name: identity.name.clone(),
-            identity: Mutex::new(identity),
+            name,
             client,
             exposition,
             reports,
@@ -170,18 +154,15 @@ impl Account {
         }
     }
 
-    /// Who the account is now.
-    pub fn identity(&self) -> Identity {
-        self.identity
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// Where and as whom the account calls the API now (its client holds the credentials, once): what a
+    /// reloaded accounts file is compared with.
+    pub fn endpoint(&self) -> Endpoint {
+        self.client.endpoint()
     }
 
     /// Puts new credentials in use: the next API call is signed with them.
     pub fn replace_auth(&self, auth: Auth) {
-        self.client.replace_auth(auth.clone());
-        self.identity.lock().unwrap_or_else(|e| e.into_inner()).auth = auth;
+        self.client.replace_auth(auth);
     }
 
     /// The name shown on the landing page and in logs.
@@ -195,13 +176,13 @@ impl Account {
 /// poll together and share the runtime's wake-ups (spread evenly, a thousand accounts cost twice the CPU in
 /// threads parking and waking), while each slot is a quarter of the accounts, of the connections and of the
 /// renders at once. The only account has none.
-fn phase(name: Option<&str>, interval: Duration) -> Duration {
+fn phase(name: Option<&AccountName>, interval: Duration) -> Duration {
     let Some(name) = name else {
         return Duration::ZERO;
     };
     // FNV-1a's bits hardly depend on the last bytes (account-1, account-2, ...): MurmurHash3's finaliser mixes
     // every bit into every other first.
-    let mut hash = crate::names::name_hash(name);
+    let mut hash = name.hash();
     hash ^= hash >> 33;
     hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
     hash ^= hash >> 33;
@@ -226,7 +207,7 @@ mod tests {
         let interval = Duration::from_secs(30);
         assert_eq!(phase(None, interval), Duration::ZERO);
         let phases: Vec<Duration> = (0..1000)
-            .map(|i| phase(Some(&format!("account-{i}")), interval))
+            .map(|i| phase(AccountName::new(&format!("account-{i}")).as_ref(), interval))
             .collect();
         assert!(phases.iter().all(|p| *p < interval));
         // Spread: each slot holds about its share of a thousand accounts.
@@ -235,6 +216,9 @@ mod tests {
             slots[(p.as_secs_f64() / (30.0 / SLOTS as f64)).round() as usize] += 1;
         }
         assert!(slots.iter().all(|n| (180..320).contains(n)), "{slots:?}");
-        assert_eq!(phase(Some("account-7"), interval), phases[7]);
+        assert_eq!(
+            phase(AccountName::new("account-7").as_ref(), interval),
+            phases[7]
+        );
     }
 }

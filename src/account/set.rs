@@ -11,12 +11,14 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use super::{Account, Identity};
+use super::Account;
 use crate::config::Config;
 use crate::config::accounts::{self, AccountSpec, Defaults};
 use crate::files;
+use crate::names::AccountName;
 use crate::reload::{Watched, on_triggers, once};
 use crate::telemetry::Metrics;
+use crate::zenlayer::Endpoint;
 
 /// Which share of the accounts file this replica polls.
 #[derive(Debug, Clone, Copy)]
@@ -73,9 +75,9 @@ impl Accounts {
     }
 
     /// The running account named `name`.
-    pub fn find(&self, name: &str) -> Option<Arc<Account>> {
+    pub fn find(&self, name: &AccountName) -> Option<Arc<Account>> {
         let all = self.current.load();
-        all.binary_search_by(|a| a.name.as_deref().unwrap_or("").cmp(name))
+        all.binary_search_by(|a| a.name.as_ref().cmp(&Some(name)))
             .ok()
             .map(|i| all[i].clone())
     }
@@ -92,25 +94,19 @@ impl Accounts {
         reloaded: bool,
     ) -> Vec<String> {
         let mut errors = Vec::new();
-        let mut running: HashMap<Arc<str>, Arc<Account>> = self
+        let mut running: HashMap<AccountName, Arc<Account>> = self
             .all()
             .iter()
             .filter_map(|a| Some((a.name.clone()?, a.clone())))
             .collect();
         let (shard, total) = (self.shard.index.to_string(), self.shard.total.to_string());
         let mut next = Vec::with_capacity(owned.len());
-        for spec in owned {
-            let identity = Identity {
-                name: Some(spec.name.clone()),
-                api_url: spec.api_url.clone(),
-                auth: spec.auth.clone(),
-                proxy: spec.proxy.clone(),
-            };
-            match running.remove(&spec.name) {
-                Some(account) if same_endpoint(&account.identity(), &identity) => {
-                    if account.identity().auth != identity.auth {
-                        tracing::info!(account = %spec.name, "new credentials put in use");
-                        account.replace_auth(identity.auth);
+        for AccountSpec { name, endpoint, .. } in owned {
+            match running.remove(&name) {
+                Some(account) if same_place(&account.endpoint(), &endpoint) => {
+                    if account.endpoint().auth != endpoint.auth {
+                        tracing::info!(account = %name, "new credentials put in use");
+                        account.replace_auth(endpoint.auth);
                     }
                     next.push(account);
                 }
@@ -118,31 +114,31 @@ impl Accounts {
                     if let Some(previous) = previous {
                         // Where its credentials go next: worth a warning and a count, since a wrong URL is where
                         // a mistaken edit would send them.
-                        let before = previous.identity();
+                        let before = previous.endpoint();
                         tracing::warn!(
-                            account = %spec.name,
-                            api_url = %identity.api_url,
-                            previous_api_url = %before.api_url,
-                            proxy = ?identity.proxy,
+                            account = %name,
+                            api_url = %endpoint.base_url,
+                            previous_api_url = %before.base_url,
+                            proxy = ?endpoint.proxy,
                             "API URL or proxy changed; the account starts afresh"
                         );
                         metrics.endpoint_changes.inc();
                         previous.stop();
                     } else if reloaded {
-                        tracing::info!(account = %spec.name, api_url = %identity.api_url, "account added; polling it");
+                        tracing::info!(account = %name, api_url = %endpoint.base_url, "account added; polling it");
                     } else {
                         // At start-up one line says how many; a thousand would bury it.
-                        tracing::debug!(account = %spec.name, api_url = %identity.api_url, "polling the account");
+                        tracing::debug!(account = %name, api_url = %endpoint.base_url, "polling the account");
                     }
-                    match Account::start(identity, config, shutdown.clone()) {
+                    match Account::start(Some(name.clone()), endpoint, config, shutdown.clone()) {
                         Ok(account) => {
                             next.push(account);
                             metrics
                                 .accounts_owned
-                                .with_label_values(&[&*spec.name, &shard, &total])
+                                .with_label_values(&[name.as_str(), &shard, &total])
                                 .set(1);
                         }
-                        Err(error) => errors.push(format!("account {}: {error}", spec.name)),
+                        Err(error) => errors.push(format!("account {name}: {error}")),
                     }
                 }
             }
@@ -152,7 +148,7 @@ impl Accounts {
             account.stop();
             let _ = metrics
                 .accounts_owned
-                .remove_label_values(&[&*name, &shard, &total]);
+                .remove_label_values(&[name.as_str(), &shard, &total]);
         }
         next.sort_by(|a, b| a.name.cmp(&b.name));
         self.current.store(Arc::new(next));
@@ -173,10 +169,10 @@ impl Accounts {
         metrics: Metrics,
     ) {
         let mut last_error = None;
-        // The digests of the files the last applied load read (the accounts file and every secret file it
-        // names): while none changes there is nothing to parse again, which for a thousand accounts is most of a
-        // reload. Digests, not the bytes: secrets are held only as `Secret`s.
-        let mut applied: Option<Digests> = None;
+        // The files the last applied load read (the accounts file and every secret file it names), as they were:
+        // while none changes there is nothing to parse again, which for a thousand accounts is most of a reload.
+        // Metadata and digests, not the bytes: secrets are held only as `Secret`s.
+        let mut applied: Option<SeenFiles> = None;
         let stopped = {
             let mut shutdown = shutdown.clone();
             async move {
@@ -190,7 +186,7 @@ impl Accounts {
         };
         let every = config.secret_reload_interval;
         on_triggers(every, stopped, watched, move |reason| {
-            if applied.as_ref().is_some_and(Digests::unchanged) {
+            if applied.as_mut().is_some_and(SeenFiles::unchanged) {
                 return;
             }
             let (problems, read) = self.reload(&path, &config, &shutdown, &metrics);
@@ -206,21 +202,21 @@ impl Accounts {
         .await;
     }
 
-    /// One reload: the problems that kept the file (or part of it) from being applied, and the digests of what
-    /// was read when it was applied.
+    /// One reload: the problems that kept the file (or part of it) from being applied, and the files read, as
+    /// they were, when it was applied.
     fn reload(
         &self,
         path: &Path,
         config: &Config,
         shutdown: &watch::Receiver<bool>,
         metrics: &Metrics,
-    ) -> (Vec<String>, Option<Digests>) {
+    ) -> (Vec<String>, Option<SeenFiles>) {
         let defaults = Defaults {
             api_url: &config.api_url,
             proxy_vars: &config.proxy_vars,
         };
-        let text = match accounts::read(path) {
-            Ok(text) => text,
+        let (text, seen) = match accounts::read_seen(path) {
+            Ok(read) => read,
             Err(problem) => return (vec![problem], None),
         };
         let specs = match accounts::from_text(path, &text, &defaults) {
@@ -229,12 +225,12 @@ impl Accounts {
         };
         // A secret file rotated between the load and now would be recorded as seen: only a record that matches
         // the secrets loaded is kept.
-        let read = Digests::of(path, &text, &specs);
+        let mut read = SeenFiles::of(path, seen, &specs);
         let in_file = specs.len();
         let owned = accounts::owned(specs, self.shard.index, self.shard.total);
         if self.would_disrupt(&owned) {
             std::thread::sleep(SETTLE);
-            let settled = read.as_ref().is_some_and(Digests::unchanged);
+            let settled = read.as_mut().is_some_and(SeenFiles::unchanged);
             if !settled {
                 return (
                     vec![format!(
@@ -253,16 +249,11 @@ impl Accounts {
 
     /// Whether applying `owned` would stop a running account or change where or with what it calls the API.
     fn would_disrupt(&self, owned: &[AccountSpec]) -> bool {
-        let new: HashMap<&str, &AccountSpec> = owned.iter().map(|s| (&*s.name, s)).collect();
+        let new: HashMap<&AccountName, &AccountSpec> = owned.iter().map(|s| (&s.name, s)).collect();
         self.all().iter().any(|account| {
-            let identity = account.identity();
-            match identity.name.as_deref().and_then(|name| new.get(name)) {
+            match account.name.as_ref().and_then(|name| new.get(name)) {
                 None => true,
-                Some(spec) => {
-                    spec.api_url != identity.api_url
-                        || spec.proxy != identity.proxy
-                        || spec.auth != identity.auth
-                }
+                Some(spec) => spec.endpoint != account.endpoint(),
             }
         })
     }
@@ -275,8 +266,9 @@ impl Accounts {
     }
 }
 
-fn same_endpoint(a: &Identity, b: &Identity) -> bool {
-    a.api_url == b.api_url && a.proxy == b.proxy
+/// The same API through the same proxy: credentials may differ, and are replaced in place.
+fn same_place(a: &Endpoint, b: &Endpoint) -> bool {
+    a.base_url == b.base_url && a.proxy == b.proxy
 }
 
 /// How long a reload that would stop accounts or change where they call waits before reading the files again.
@@ -284,55 +276,41 @@ fn same_endpoint(a: &Identity, b: &Identity) -> bool {
 /// mid-write.
 const SETTLE: Duration = Duration::from_secs(1);
 
-/// Whose bound a digest reads a file within.
-const ACCOUNTS: u64 = files::MAX_ACCOUNTS_BYTES;
-const SECRET: u64 = files::MAX_SECRET_BYTES;
-
-/// The SHA-256 of each file one load read: the accounts file, and each secret file it names with its bound.
-/// `None` where a file could not be read.
-struct Digests {
+/// The files one load read, as they were ([`files::Seen`]: metadata, then a digest; never their bytes): the
+/// accounts file, and each secret file it names.
+struct SeenFiles {
     path: PathBuf,
-    file: Option<[u8; 32]>,
-    secrets: Vec<(PathBuf, Option<[u8; 32]>)>,
+    file: files::Seen,
+    secrets: Vec<(PathBuf, files::Seen)>,
 }
 
-impl Digests {
-    /// What a load of `text` from `path` giving `specs` read, or `None` if a secret file no longer holds the
-    /// secret loaded from it (it was rotated during the load: the next trigger loads it).
-    fn of(path: &Path, text: &str, specs: &[AccountSpec]) -> Option<Digests> {
+impl SeenFiles {
+    /// What a load of the accounts file at `path` (seen as `file`) giving `specs` read, or `None` if a secret file
+    /// no longer holds the secret loaded from it (it was rotated during the load: the next trigger loads it).
+    fn of(path: &Path, file: files::Seen, specs: &[AccountSpec]) -> Option<SeenFiles> {
         let mut secrets = Vec::new();
         for spec in specs {
-            if let Some(file) = &spec.secret_file {
-                if crate::config::read_secret_file(file).ok().as_ref() != Some(spec.auth.secret()) {
+            if let Some(secret_file) = &spec.secret_file {
+                let (secret, seen) = crate::config::read_secret_file_seen(secret_file).ok()?;
+                if secret != *spec.endpoint.auth.secret() {
                     return None;
                 }
-                secrets.push((file.clone(), Digests::read(file, SECRET)));
+                secrets.push((secret_file.clone(), seen));
             }
         }
-        Some(Digests {
+        Some(SeenFiles {
             path: path.to_owned(),
-            file: Some(digest(text.as_bytes())),
+            file,
             secrets,
         })
     }
 
-    fn read(path: &Path, max: u64) -> Option<[u8; 32]> {
-        files::read_bounded(path, max)
-            .ok()
-            .map(|bytes| digest(&bytes))
-    }
-
-    /// Whether every file reads as it did.
-    fn unchanged(&self) -> bool {
-        Digests::read(&self.path, ACCOUNTS) == self.file
+    /// Whether every file holds what it held: for files untouched since, one `stat` each.
+    fn unchanged(&mut self) -> bool {
+        self.file.unchanged(&self.path, files::MAX_ACCOUNTS_BYTES)
             && self
                 .secrets
-                .iter()
-                .all(|(file, digest)| Digests::read(file, SECRET) == *digest)
+                .iter_mut()
+                .all(|(path, seen)| seen.unchanged(path, files::MAX_SECRET_BYTES))
     }
-}
-
-fn digest(bytes: &[u8]) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes).into()
 }

@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_yaml_ng::Value;
 use url::Url;
@@ -14,9 +13,9 @@ use url::Url;
 use super::values::{api_url, quote};
 use super::{Checker, CredentialKeys, GivenCredentials, credentials, proxy_for};
 use crate::files;
-use crate::names;
+use crate::names::AccountName;
 use crate::secret::Secret;
-use crate::zenlayer::client::{Auth, Proxy};
+use crate::zenlayer::client::Endpoint;
 
 /// An account's keys in the file.
 const KEYS: CredentialKeys = CredentialKeys {
@@ -30,14 +29,13 @@ const KEYS: CredentialKeys = CredentialKeys {
 const NAME: &str = "name";
 const API_URL: &str = "api_url";
 
-/// One account as the file gives it, checked: what the exporter polls it with.
+/// One account as the file gives it, checked: its name and what the exporter polls it with.
 #[derive(Debug, Clone)]
 pub struct AccountSpec {
-    /// `[a-z0-9_-]{1,63}`: the value of the `account` label and of `/probe?account=`.
-    pub name: Arc<str>,
-    pub api_url: Url,
-    pub auth: Auth,
-    pub proxy: Option<Proxy>,
+    /// The value of the `account` label and of `/probe?account=`.
+    pub name: AccountName,
+    /// Where and as whom it calls the API: handed to its client as it is.
+    pub endpoint: Endpoint,
     /// The file the secret was read from, if any: a reload re-reads it.
     pub secret_file: Option<std::path::PathBuf>,
 }
@@ -58,7 +56,12 @@ pub fn load(path: &Path, defaults: &Defaults) -> Result<Vec<AccountSpec>, Vec<St
 
 /// The accounts file's text, within its bound ([`files::MAX_ACCOUNTS_BYTES`]), a regular file only.
 pub fn read(path: &Path) -> Result<String, String> {
-    files::read_text(path, files::MAX_ACCOUNTS_BYTES)
+    read_seen(path).map(|(text, _)| text)
+}
+
+/// [`read`], and what the file held, to tell later whether it changed.
+pub fn read_seen(path: &Path) -> Result<(String, files::Seen), String> {
+    files::read_text_seen(path, files::MAX_ACCOUNTS_BYTES)
         .map_err(|e| format!("cannot read {}: {e}", quote(&path.display().to_string())))
 }
 
@@ -214,14 +217,16 @@ fn account(
         }
     }
     let name = match name {
-        Some(name) if names::valid_name(&name) => Some(name),
-        Some(name) => {
-            problems.push(format!(
-                "name: must be 1 to 63 of a-z, 0-9, _ and -, got {}",
-                quote(&name)
-            ));
-            None
-        }
+        Some(text) => match AccountName::new(&text) {
+            Some(name) => Some(name),
+            None => {
+                problems.push(format!(
+                    "name: must be 1 to 63 of a-z, 0-9, _ and -, got {}",
+                    quote(&text)
+                ));
+                None
+            }
+        },
         None => {
             problems.push("name: missing".to_owned());
             None
@@ -256,14 +261,16 @@ fn account(
             .map(|p| format!("{}: {}", p.variable, p.message)),
     );
     match (name, auth, api_url) {
-        (Some(name), Some(auth), Some(api_url)) if problems.is_empty() => Ok(AccountSpec {
-            name: name.into(),
-            api_url,
-            auth,
-            proxy,
+        (Some(name), Some(auth), Some(base_url)) if problems.is_empty() => Ok(AccountSpec {
+            name,
+            endpoint: Endpoint {
+                base_url,
+                auth,
+                proxy,
+            },
             secret_file,
         }),
-        (name, ..) => Err((name, problems)),
+        (name, ..) => Err((name.map(|n| n.to_string()), problems)),
     }
 }
 
@@ -271,7 +278,7 @@ fn account(
 pub fn owned(accounts: Vec<AccountSpec>, shard: u32, total: u32) -> Vec<AccountSpec> {
     accounts
         .into_iter()
-        .filter(|a| names::shard_of(&a.name, total) == shard)
+        .filter(|a| a.name.shard(total) == shard)
         .collect()
 }
 
@@ -315,9 +322,9 @@ mod tests {
         .unwrap();
         let spec = load(&path, &defaults).unwrap().remove(0);
         assert!(
-            matches!(&spec.auth, Auth::Signature { access_key_id, .. } if access_key_id == "0x1F")
+            matches!(&spec.endpoint.auth, crate::zenlayer::Auth::Signature { access_key_id, .. } if access_key_id == "0x1F")
         );
-        assert_eq!(spec.auth.secret().expose(), "1e3");
+        assert_eq!(spec.endpoint.auth.secret().expose(), "1e3");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

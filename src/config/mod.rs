@@ -93,9 +93,15 @@ impl Checker {
 /// Reads a secret from a file: trailing newlines dropped (editors and `kubectl create secret --from-file` add
 /// them), not empty, sendable in an HTTP header. The message never contains the value.
 pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    let text = crate::files::read_text(path, crate::files::MAX_SECRET_BYTES)
+    read_secret_file_seen(path).map(|(secret, _)| secret)
+}
+
+/// [`read_secret_file`], and what the file held, to tell later whether it changed without keeping the secret
+/// twice.
+pub fn read_secret_file_seen(path: &Path) -> Result<(Secret, crate::files::Seen), String> {
+    let (text, seen) = crate::files::read_text_seen(path, crate::files::MAX_SECRET_BYTES)
         .map_err(|e| format!("cannot read {}: {e}", quote(&path.display().to_string())))?;
-    check_secret(text.trim_end_matches(['\n', '\r']))
+    Ok((check_secret(text.trim_end_matches(['\n', '\r']))?, seen))
 }
 
 fn check_secret(value: &str) -> Result<Secret, String> {
@@ -167,7 +173,7 @@ impl Config {
             .accounts
             .iter()
             .flatten()
-            .filter(|a| in_clear(&a.api_url))
+            .filter(|a| in_clear(&a.endpoint.base_url))
         {
             out.push(format!(
                 "account {}: its API URL is plain http to another host: requests (and a token) travel in clear; use https",

@@ -327,8 +327,8 @@ impl Config {
             variable: format!("account {}", account.name),
             value: format!(
                 "{} at {}",
-                super::shown_auth(&account.auth),
-                account.api_url
+                super::shown_auth(&account.endpoint.auth),
+                account.endpoint.base_url
             ),
             source: Source::AccountsFile(file.clone()),
         }));

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use prometheus::proto::LabelPair;
 
 use super::gzip::Part;
+use crate::names::AccountName;
 use crate::telemetry::AccountMetrics;
 
 /// One family of an account's self-metrics: its `HELP` and `TYPE` lines and its samples, apart.
@@ -69,13 +70,13 @@ type Cached = Mutex<Option<(u64, Arc<Health>)>>;
 /// An account's [`Health`] kept between scrapes, rendered again only when its metrics changed since.
 pub struct HealthCache {
     metrics: AccountMetrics,
-    account: Option<Arc<str>>,
+    account: Option<AccountName>,
     /// With the `account` label (for `/metrics` with several accounts) and without (one account, `/probe`).
     cached: [Cached; 2],
 }
 
 impl HealthCache {
-    pub fn new(metrics: AccountMetrics, account: Option<Arc<str>>) -> Self {
+    pub fn new(metrics: AccountMetrics, account: Option<AccountName>) -> Self {
         HealthCache {
             metrics,
             account,

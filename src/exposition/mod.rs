@@ -14,6 +14,7 @@ pub mod render;
 pub mod scrape;
 pub mod sd;
 
+use crate::names::AccountName;
 use crate::status::snapshot::Snapshot;
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
@@ -44,7 +45,7 @@ impl Exposition {
         mode: StatusSeries,
         tags: Arc<TagLabels>,
         metrics: AccountMetrics,
-        account: Option<Arc<str>>,
+        account: Option<AccountName>,
     ) -> Self {
         Exposition {
             latest: Mutex::new(Latest::default()),

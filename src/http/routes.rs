@@ -21,6 +21,7 @@ use crate::account::Account;
 use crate::exposition::scrape::{Chunk, Frames};
 use crate::exposition::sd::{Query, Refused, Source};
 use crate::exposition::{render, scrape};
+use crate::names::AccountName;
 use crate::telemetry::Rejected;
 use crate::telemetry::{REVISION, VERSION};
 
@@ -145,14 +146,14 @@ async fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Ch
             );
         }
     };
-    if !crate::names::valid_name(name) {
+    let Some(name) = AccountName::new(name) else {
         return plain(
             StatusCode::BAD_REQUEST,
             "bad account: a name is 1 to 63 of a-z, 0-9, _ and -\n",
             head,
         );
-    }
-    let account = match owned_account(state, name) {
+    };
+    let account = match owned_account(state, &name) {
         Ok(account) => account,
         Err(why) => return text(StatusCode::NOT_FOUND, why, head),
     };
@@ -184,7 +185,7 @@ async fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Ch
 }
 
 /// The account `name` of this replica, or what the 404 says of why it is not here.
-fn owned_account(state: &AppState, name: &str) -> Result<Arc<Account>, String> {
+fn owned_account(state: &AppState, name: &AccountName) -> Result<Arc<Account>, String> {
     state.accounts.find(name).ok_or_else(|| {
         format!(
             "unknown account {name}: not in the accounts file, or polled by another shard (this is shard {} of {})\n",

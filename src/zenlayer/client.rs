@@ -107,22 +107,28 @@ impl Auth {
     }
 }
 
-/// What a [`Client`] needs; built by `config` (or a test), checked there.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
+/// Where and as whom one account calls the API: the one carrier of an account's identity, from the accounts file
+/// (or the environment) to the client, moved whole, never copied field by field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
     /// The API base URL, e.g. `https://console.zenlayer.com`; the VM path is appended.
     pub base_url: Url,
+    pub auth: Auth,
+    /// The proxy to reach the API through; ignored when the API is on loopback.
+    pub proxy: Option<Proxy>,
+}
+
+/// How every call is made, the same for every account; built by `config` (or a test), checked there.
+#[derive(Debug, Clone)]
+pub struct CallSettings {
     /// `X-ZC-Version`.
     pub api_version: String,
-    pub auth: Auth,
     /// Bound on one attempt, from sending until the body is read.
     pub request_timeout: Duration,
     /// Attempts after the first, for retryable failures only.
     pub max_retries: u32,
     /// First backoff; each later one doubles, up to [`MAX_BACKOFF`], with jitter.
     pub backoff_base: Duration,
-    /// The proxy to reach the API through; ignored when the API is on loopback.
-    pub proxy: Option<Proxy>,
 }
 
 /// A client of the VM API, shared by every page fetch of a poll.
@@ -130,9 +136,12 @@ pub struct Client {
     http: reqwest::Client,
     /// The credentials in use: swapped whole when a rotated secret is re-read, never torn mid-request.
     auth: arc_swap::ArcSwap<Auth>,
+    /// The VM action's URL, from `base_url`.
     endpoint: Url,
+    base_url: Url,
+    proxy: Option<Proxy>,
     host: String,
-    config: ClientConfig,
+    settings: CallSettings,
     observer: Box<dyn CallObserver>,
 }
 
@@ -159,7 +168,7 @@ pub fn host_header(url: &Url) -> Option<String> {
 }
 
 /// Joins the VM path onto a base URL, keeping any path prefix the base has (a proxy's, say).
-pub fn endpoint(base: &Url) -> Url {
+pub fn vm_endpoint(base: &Url) -> Url {
     let mut endpoint = base.clone();
     let prefix = base.path().trim_end_matches('/');
     endpoint.set_path(&format!("{prefix}/{VM_PATH}"));
@@ -169,26 +178,44 @@ pub fn endpoint(base: &Url) -> Url {
 }
 
 impl Client {
-    /// Builds a client; `observer` is told the latency and the outcome of every attempt.
-    pub fn new(config: ClientConfig, observer: impl CallObserver) -> Result<Self, BuildError> {
+    /// Builds a client of `endpoint`; `observer` is told the latency and the outcome of every attempt. The
+    /// credentials are held once, in the slot [`Client::replace_auth`] swaps.
+    pub fn new(
+        endpoint: Endpoint,
+        settings: CallSettings,
+        observer: impl CallObserver,
+    ) -> Result<Self, BuildError> {
         // reqwest is built without a default crypto provider so the crate builds with ring alone; installing it
         // twice (tests build many clients) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let host = host_header(&config.base_url)
-            .ok_or_else(|| BuildError::NoHost(config.base_url.to_string()))?;
-        let proxy = config
-            .proxy
-            .as_ref()
-            .filter(|_| !is_loopback(&config.base_url));
-        let http = shared_http(proxy, config.request_timeout)?;
+        let Endpoint {
+            base_url,
+            auth,
+            proxy,
+        } = endpoint;
+        let host =
+            host_header(&base_url).ok_or_else(|| BuildError::NoHost(base_url.to_string()))?;
+        let used = proxy.as_ref().filter(|_| !is_loopback(&base_url));
+        let http = shared_http(used, settings.request_timeout)?;
         Ok(Client {
-            auth: arc_swap::ArcSwap::from_pointee(config.auth.clone()),
+            auth: arc_swap::ArcSwap::from_pointee(auth),
             http,
-            endpoint: endpoint(&config.base_url),
+            endpoint: vm_endpoint(&base_url),
+            base_url,
+            proxy,
             host,
-            config,
+            settings,
             observer: Box::new(observer),
         })
+    }
+
+    /// Where and as whom it calls now: as built, with the credentials in use since.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            base_url: self.base_url.clone(),
+            auth: Auth::clone(&self.auth.load()),
+            proxy: self.proxy.clone(),
+        }
     }
 
     /// Puts new credentials in use (a rotated secret, another key or a token); the next request is signed with
@@ -197,9 +224,13 @@ impl Client {
         self.auth.store(std::sync::Arc::new(auth));
     }
 
-    /// Puts a new secret in use (a rotated access key secret or token), with the same key id.
-    pub fn replace_secret(&self, secret: Secret) {
+    /// Puts a new secret in use (a rotated access key secret or token), with the same key id; whether it
+    /// differs from the one in use (if not, nothing changes).
+    pub fn replace_secret(&self, secret: Secret) -> bool {
         let current = self.auth.load();
+        if *current.secret() == secret {
+            return false;
+        }
         let next = match current.as_ref() {
             Auth::Signature { access_key_id, .. } => Auth::Signature {
                 access_key_id: access_key_id.clone(),
@@ -208,6 +239,7 @@ impl Client {
             Auth::Bearer { .. } => Auth::Bearer { token: secret },
         };
         self.auth.store(std::sync::Arc::new(next));
+        true
     }
 
     /// Calls a paged describe action, retrying throttling, server errors and network failures with capped,
@@ -233,13 +265,13 @@ impl Client {
                 Ok(page) => return Ok(page),
                 Err(error) => error,
             };
-            if !error.is_retryable() || attempt >= self.config.max_retries {
+            if !error.is_retryable() || attempt >= self.settings.max_retries {
                 return Err(error);
             }
             let delay = match error.retry_after() {
                 Some(wait) if wait > MAX_BACKOFF => return Err(error),
                 Some(wait) => wait,
-                None => backoff(self.config.backoff_base, attempt),
+                None => backoff(self.settings.backoff_base, attempt),
             };
             tracing::debug!(
                 action,
@@ -291,11 +323,12 @@ impl Client {
             }
             Ok((status, headers, bytes))
         };
-        let (status, headers, bytes) = tokio::time::timeout(self.config.request_timeout, exchange)
-            .await
-            .map_err(|_| ApiError::Timeout {
-                after: self.config.request_timeout,
-            })??;
+        let (status, headers, bytes) =
+            tokio::time::timeout(self.settings.request_timeout, exchange)
+                .await
+                .map_err(|_| ApiError::Timeout {
+                    after: self.settings.request_timeout,
+                })??;
         classify(status, &headers, &bytes)
     }
 
@@ -305,7 +338,7 @@ impl Client {
         headers.insert(HOST, value(&self.host));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
         headers.insert("x-zc-action", HeaderValue::from_static(action));
-        headers.insert("x-zc-version", value(&self.config.api_version));
+        headers.insert("x-zc-version", value(&self.settings.api_version));
         headers.insert("x-zc-service", HeaderValue::from_static("vm"));
         let auth = self.auth.load();
         let mut authorization = match auth.as_ref() {
@@ -587,7 +620,7 @@ mod tests {
 
     #[test]
     fn endpoint_keeps_a_path_prefix() {
-        let e = |u: &str| endpoint(&Url::parse(u).unwrap()).to_string();
+        let e = |u: &str| vm_endpoint(&Url::parse(u).unwrap()).to_string();
         assert_eq!(
             e("https://console.zenlayer.com"),
             "https://console.zenlayer.com/api/v2/vm"

@@ -7,5 +7,5 @@ pub mod model;
 pub mod proxy;
 pub mod sign;
 
-pub use client::{Auth, CallObserver, Client, ClientConfig, Proxy};
+pub use client::{Auth, CallObserver, CallSettings, Client, Endpoint, Proxy};
 pub use error::ApiError;

@@ -325,10 +325,10 @@ fn an_accounts_file_gives_each_account_its_credentials_and_api() {
     assert_eq!(accounts.len(), 2);
     assert_eq!(&*accounts[0].name, "prod");
     assert_eq!(
-        accounts[0].api_url.as_str(),
+        accounts[0].endpoint.base_url.as_str(),
         "https://console.zenlayer.com/"
     );
-    match &accounts[0].auth {
+    match &accounts[0].endpoint.auth {
         // Relative to the accounts file's directory, newline trimmed.
         Auth::Signature {
             access_key_id,
@@ -339,8 +339,11 @@ fn an_accounts_file_gives_each_account_its_credentials_and_api() {
         ),
         other => panic!("{other:?}"),
     }
-    assert_eq!(accounts[1].api_url.as_str(), "https://staging.example.com/");
-    assert!(matches!(accounts[1].auth, Auth::Bearer { .. }));
+    assert_eq!(
+        accounts[1].endpoint.base_url.as_str(),
+        "https://staging.example.com/"
+    );
+    assert!(matches!(accounts[1].endpoint.auth, Auth::Bearer { .. }));
     let debug = format!("{c:?}");
     assert!(
         !debug.contains("prod-secret-value") && !debug.contains("staging-token-value"),

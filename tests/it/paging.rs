@@ -10,21 +10,23 @@ use zenlayer_exporter::status::poll::StatusPoll;
 use zenlayer_exporter::status::snapshot::Snapshot;
 use zenlayer_exporter::store::Store;
 use zenlayer_exporter::telemetry::AccountMetrics;
-use zenlayer_exporter::zenlayer::{Client, ClientConfig};
+use zenlayer_exporter::zenlayer::{CallSettings, Client, Endpoint};
 
 use crate::common;
 
 fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPoll {
     let metrics = AccountMetrics::new().expect("metrics");
     let client = Client::new(
-        ClientConfig {
+        Endpoint {
             base_url: sim.url(),
-            api_version: "2023-03-13".into(),
             auth: sim.auth(),
+            proxy: None,
+        },
+        CallSettings {
+            api_version: "2023-03-13".into(),
             request_timeout: Duration::from_secs(10),
             max_retries: 0,
             backoff_base: Duration::from_millis(1),
-            proxy: None,
         },
         metrics.clone(),
     )

@@ -455,7 +455,11 @@ async fn an_empty_shard_answers_an_empty_list() {
     std::fs::write(dir.join("accounts.yml"), sim.accounts_file()).unwrap();
     let total = 8;
     let owners: Vec<u32> = (0..2)
-        .map(|i| zenlayer_exporter::names::shard_of(&Simulator::account_name(i), total))
+        .map(|i| {
+            zenlayer_exporter::names::AccountName::new(&Simulator::account_name(i))
+                .unwrap()
+                .shard(total)
+        })
         .collect();
     let empty = (0..total)
         .find(|s| !owners.contains(s))

@@ -7,6 +7,7 @@
 
 mod cache;
 
+use crate::names::AccountName;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, OnceLock};
 
@@ -55,7 +56,7 @@ pub struct Query {
     pub address: Address,
     /// Sorted, each once; `[RUNNING]` unless asked otherwise.
     pub statuses: Vec<Status>,
-    pub account: Option<String>,
+    pub account: Option<AccountName>,
 }
 
 impl Query {
@@ -110,12 +111,14 @@ impl Query {
                 }
                 "account" => {
                     once(account.is_some())?;
-                    if !crate::names::valid_name(&value) {
-                        return Err(format!(
-                            "account {value:?} is not an account name (1 to 63 of a-z, 0-9, _ and -)"
-                        ));
+                    match AccountName::new(&value) {
+                        Some(name) => account = Some(name),
+                        None => {
+                            return Err(format!(
+                                "account {value:?} is not an account name (1 to 63 of a-z, 0-9, _ and -)"
+                            ));
+                        }
                     }
-                    account = Some(value.into_owned());
                 }
                 _ => {
                     return Err(format!(
@@ -141,7 +144,7 @@ impl Query {
 
 /// One account's snapshots, as `/sd` reads them: its name when several accounts are served.
 pub struct Source {
-    pub account: Option<Arc<str>>,
+    pub account: Option<AccountName>,
     pub rendered: Arc<Rendered>,
 }
 
@@ -379,7 +382,7 @@ mod tests {
         });
         let metadata = Arc::new(Metadata::new(rows.to_vec(), SystemTime::UNIX_EPOCH));
         Source {
-            account: account.map(Into::into),
+            account: account.map(|a| AccountName::new(a).unwrap()),
             rendered: Arc::new(Rendered::new(
                 &Arc::new(status),
                 Some((&metadata, &Arc::new(tags))),
