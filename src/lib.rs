@@ -48,7 +48,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
@@ -90,15 +90,17 @@ pub async fn run(
     let metrics = Metrics::new(config.accounts.is_some())?;
     let _demo = start_demo(&mut config).await?;
 
-    // One shutdown signal, fanned out to the accounts, the reloads and the server.
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
+    // One shutdown tree: the root cancelled by the signal, each account a child of it (stopped alone when the
+    // accounts file drops it), the reloads and the server waiting on the root.
+    let root = CancellationToken::new();
+    tokio::spawn({
+        let root = root.clone();
+        async move {
+            shutdown.await;
+            root.cancel();
+        }
     });
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
+    let stopped = || root.clone().cancelled_owned();
 
     let accounts = Arc::new(match config.accounts.clone() {
         Some(specs) => {
@@ -106,7 +108,7 @@ pub async fn run(
                 index: config.shard.unwrap_or(0),
                 total: config.total_shards,
             };
-            let accounts = Accounts::start(specs, shard, &config, &stop_rx, &metrics)
+            let accounts = Accounts::start(specs, shard, &config, &root, &metrics)
                 .map_err(RunError::Accounts)?;
             tracing::info!(
                 accounts = accounts.all().len(),
@@ -122,25 +124,24 @@ pub async fn run(
                 auth: config.auth.clone().ok_or(RunError::NoCredentials)?,
                 proxy: config.proxy.clone(),
             };
-            let account = Account::start(None, endpoint, &config, stop_rx.clone())?;
+            let account = Account::start(None, endpoint, &config, &root)?;
             if let Some(path) = config.secret_file.clone() {
                 tokio::spawn(reload::watch(
                     path,
                     config.secret_reload_interval,
                     account.client.clone(),
-                    stopped(stop_rx.clone()),
+                    stopped(),
                 ));
             }
             Accounts::only(account)
         }
     });
     if let Some(path) = config.accounts_file.clone() {
-        tokio::spawn(accounts.clone().watch(
-            path,
-            config.clone(),
-            stop_rx.clone(),
-            metrics.clone(),
-        ));
+        tokio::spawn(
+            accounts
+                .clone()
+                .watch(path, config.clone(), root.clone(), metrics.clone()),
+        );
     }
     let web = Arc::new(arc_swap::ArcSwap::new(config.web.clone()));
     if let Some(path) = config.web_config_file.clone() {
@@ -149,7 +150,7 @@ pub async fn run(
             config.secret_reload_interval,
             web.clone(),
             metrics.web_config_reload_ok.clone(),
-            stopped(stop_rx.clone()),
+            stopped(),
         ));
     }
     let state = Arc::new(AppState {
@@ -160,7 +161,7 @@ pub async fn run(
         metadata_interval: config.metadata_interval,
         web,
     });
-    http::server::serve(listener, state, server_config, stopped(stop_rx)).await;
+    http::server::serve(listener, state, server_config, stopped()).await;
     accounts.stopped().await;
     tracing::info!("stopped");
     Ok(())

@@ -9,8 +9,9 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::config::Config;
@@ -42,7 +43,8 @@ pub struct Account {
     pub exposition: Arc<Exposition>,
     /// The latest status poll's outcome, for the landing page and readiness.
     pub reports: Arc<Store<PollReport>>,
-    stop: watch::Sender<bool>,
+    /// A child of the process's shutdown: cancelled by [`Account::stop`] or with the whole process.
+    stop: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -53,7 +55,7 @@ impl Account {
         name: Option<AccountName>,
         endpoint: Endpoint,
         config: &Config,
-        shutdown: watch::Receiver<bool>,
+        shutdown: &CancellationToken,
     ) -> Result<Arc<Account>, StartError> {
         let metrics = AccountMetrics::new()?;
         let settings = CallSettings {
@@ -70,16 +72,8 @@ impl Account {
             name.clone(),
         ));
         let reports = Arc::new(Store::default());
-        let (stop, stopped) = watch::channel(false);
-        let until = move || {
-            let (mut own, mut all) = (stopped.clone(), shutdown.clone());
-            async move {
-                tokio::select! {
-                    _ = own.wait_for(|s| *s) => {}
-                    _ = all.wait_for(|s| *s) => {}
-                }
-            }
-        };
+        let stop = shutdown.child_token();
+        let until = || stop.clone().cancelled_owned();
         let span = match &name {
             Some(name) => tracing::info_span!("account", account = %name),
             None => tracing::Span::none(),
@@ -142,7 +136,7 @@ impl Account {
 
     /// Stops its polls (a poll in progress is abandoned); what it served goes when the last handle on it does.
     pub fn stop(&self) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
     }
 
     /// Waits for its polls to end, after [`Account::stop`] or the shutdown.

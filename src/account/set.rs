@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::Account;
 use crate::config::Config;
@@ -51,7 +51,7 @@ impl Accounts {
         specs: Vec<AccountSpec>,
         shard: Shard,
         config: &Config,
-        shutdown: &watch::Receiver<bool>,
+        shutdown: &CancellationToken,
         metrics: &Metrics,
     ) -> Result<Accounts, String> {
         let accounts = Accounts {
@@ -89,7 +89,7 @@ impl Accounts {
         &self,
         owned: Vec<AccountSpec>,
         config: &Config,
-        shutdown: &watch::Receiver<bool>,
+        shutdown: &CancellationToken,
         metrics: &Metrics,
         reloaded: bool,
     ) -> Vec<String> {
@@ -130,7 +130,7 @@ impl Accounts {
                         // At start-up one line says how many; a thousand would bury it.
                         tracing::debug!(account = %name, api_url = %endpoint.base_url, "polling the account");
                     }
-                    match Account::start(Some(name.clone()), endpoint, config, shutdown.clone()) {
+                    match Account::start(Some(name.clone()), endpoint, config, shutdown) {
                         Ok(account) => {
                             next.push(account);
                             metrics
@@ -165,7 +165,7 @@ impl Accounts {
         self: Arc<Self>,
         path: PathBuf,
         config: Config,
-        shutdown: watch::Receiver<bool>,
+        shutdown: CancellationToken,
         metrics: Metrics,
     ) {
         let mut last_error = None;
@@ -173,12 +173,7 @@ impl Accounts {
         // while none changes there is nothing to parse again, which for a thousand accounts is most of a reload.
         // Metadata and digests, not the bytes: secrets are held only as `Secret`s.
         let mut applied: Option<SeenFiles> = None;
-        let stopped = {
-            let mut shutdown = shutdown.clone();
-            async move {
-                let _ = shutdown.wait_for(|s| *s).await;
-            }
-        };
+        let stopped = shutdown.clone().cancelled_owned();
         let watched = Watched {
             what: "accounts file",
             path: path.clone(),
@@ -208,7 +203,7 @@ impl Accounts {
         &self,
         path: &Path,
         config: &Config,
-        shutdown: &watch::Receiver<bool>,
+        shutdown: &CancellationToken,
         metrics: &Metrics,
     ) -> (Vec<String>, Option<SeenFiles>) {
         let defaults = Defaults {
