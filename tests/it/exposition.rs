@@ -197,6 +197,67 @@ async fn golden_file() {
     }
 }
 
+/// Every label value from a fixed set is declared once, as an enum; the golden file shows each family with
+/// exactly its enum's values, so an added value shows up in the reviewed exposition and a dropped one fails here.
+#[test]
+fn each_label_enum_is_the_golden_files_values() {
+    use std::collections::BTreeSet;
+    use zenlayer_exporter::exposition::sd::Address;
+    use zenlayer_exporter::status::Known;
+    use zenlayer_exporter::telemetry::{PollFailure, Rejected};
+    use zenlayer_exporter::zenlayer::error::ErrorKind;
+
+    let golden = std::fs::read_to_string(GOLDEN).unwrap();
+    let values = |family: &str, label: &str| -> BTreeSet<String> {
+        let open = format!("{family}{{");
+        let key = format!("{label}=\"");
+        golden
+            .lines()
+            .filter_map(|line| line.strip_prefix(&open))
+            .filter_map(|rest| {
+                let at = rest.find(&key)? + key.len();
+                Some(rest[at..].split('"').next()?.to_owned())
+            })
+            .collect()
+    };
+    let of = |words: &mut dyn Iterator<Item = &'static str>| -> BTreeSet<String> {
+        words.map(str::to_owned).collect()
+    };
+    let checks = [
+        (
+            "zenlayer_exporter_http_requests_rejected_total",
+            "reason",
+            of(&mut Rejected::ALL.iter().map(|r| r.as_str())),
+        ),
+        (
+            "zenlayer_exporter_poll_failures_total",
+            "reason",
+            of(&mut PollFailure::all().map(PollFailure::as_str)),
+        ),
+        (
+            "zenlayer_exporter_api_request_failures_total",
+            "reason",
+            of(&mut ErrorKind::ALL.iter().map(|k| k.as_str())),
+        ),
+        (
+            "zenlayer_exporter_sd_instances_without_address",
+            "address",
+            of(&mut Address::ALL.iter().map(|a| a.as_str())),
+        ),
+    ];
+    for (family, label, declared) in checks {
+        assert_eq!(values(family, label), declared, "{family}{{{label}}}");
+    }
+    // Every known status is always present; the golden fleet adds one the exporter does not know.
+    let statuses = values("zenlayer_vm_instances", "status");
+    let known = of(&mut Known::ALL.iter().map(|k| k.as_str()));
+    assert_eq!(
+        statuses.difference(&known).collect::<Vec<_>>(),
+        ["HIBERNATING"],
+        "{statuses:?}"
+    );
+}
+
 #[tokio::test]
 async fn promtool_accepts_live_output_with_hostile_statuses() {
     for mode in ["current", "all"] {

@@ -24,23 +24,15 @@ pub use cache::{Cache, Refused};
 /// What opens the label of every tag: Prometheus drops labels starting with `__meta_` after relabeling.
 pub const TAG_PREFIX: &str = "__meta_zenlayer_tag_";
 
-/// Which of an instance's addresses becomes its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Address {
-    Private,
-    Public,
+crate::label_values! {
+    /// Which of an instance's addresses becomes its target (`address=`, and the label of the instances left out).
+    pub enum Address {
+        Private = "private",
+        Public = "public",
+    }
 }
 
 impl Address {
-    pub const ALL: [Address; 2] = [Address::Private, Address::Public];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Address::Private => "private",
-            Address::Public => "public",
-        }
-    }
-
     fn of(self, meta: &InstanceMeta) -> Option<Ipv4Addr> {
         match self {
             Address::Private => meta.private_ip,
@@ -88,7 +80,8 @@ impl Query {
                     once(address.is_some())?;
                     address = Some(
                         Address::ALL
-                            .into_iter()
+                            .iter()
+                            .copied()
                             .find(|a| a.as_str() == value)
                             .ok_or_else(|| format!("address {value:?} is not private or public"))?,
                     );
