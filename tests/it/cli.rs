@@ -143,19 +143,23 @@ fn check_config_prints_each_variable_its_value_and_its_source() {
             .unwrap_or_else(|| panic!("no row for {variable} in\n{text}"));
         line.split_whitespace().map(str::to_owned).collect()
     };
-    let out = exporter()
-        .arg("--check-config")
-        .env("ZENLAYERCLOUD_ACCESS_KEY_ID", "AKIDTABLE")
-        .env("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE", &secret)
-        .env("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "15")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    // What `--check-config` prints, valid, with `vars` set.
+    let checked = |vars: &[(&str, &std::path::Path)]| -> String {
+        let mut cmd = exporter();
+        cmd.arg("--check-config").envs(vars.iter().copied());
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = checked(&[
+        ("ZENLAYERCLOUD_ACCESS_KEY_ID", "AKIDTABLE".as_ref()),
+        ("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE", &secret),
+        ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "15".as_ref()),
+    ]);
     assert!(!text.contains("file-secret-value"), "{text}");
     let path = secret.display().to_string();
     assert_eq!(row(&text, "VARIABLE"), ["VARIABLE", "VALUE", "SOURCE"]);
@@ -198,17 +202,7 @@ fn check_config_prints_each_variable_its_value_and_its_source() {
         "accounts:\n  - name: prod\n    access_key_id: AKIDPROD\n    access_key_password: \"prod-secret-value\"\n",
     )
     .unwrap();
-    let out = exporter()
-        .arg("--check-config")
-        .env("ZENLAYER_EXPORTER_ACCOUNTS_FILE", &accounts)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = checked(&[("ZENLAYER_EXPORTER_ACCOUNTS_FILE", &accounts)]);
     assert!(!text.contains("prod-secret-value"), "{text}");
     let line = text
         .lines()
