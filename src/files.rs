@@ -57,13 +57,20 @@ fn read_with_metadata(path: &Path, max: u64) -> io::Result<(Vec<u8>, std::fs::Me
 
 /// What a file held when it was read, to tell whether it changed without keeping its bytes (a secret file's
 /// are a secret): its metadata, compared first since that costs one `stat` (a thousand accounts' secret files
-/// are checked every few seconds), and the SHA-256 of its bytes, compared only when the metadata moved, so a
-/// rewrite with the same bytes is no change.
+/// are checked every few seconds), and the SHA-256 of its bytes, compared when the metadata moved (so a rewrite
+/// with the same bytes is no change) or cannot be trusted yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     stamp: Stamp,
     digest: [u8; 32],
+    /// Whether equal metadata proves equal bytes. Not while the file's last write is within [`RACY`] of the
+    /// read: another write in the same timestamp tick (1 s on some file systems) would leave the metadata as it
+    /// was, so until the file has been still that long its bytes are compared (as git does for its index).
+    settled: bool,
 }
+
+/// How long after its last write a file's metadata is trusted to move with its bytes.
+const RACY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The metadata that moves when a file is written or replaced: device and inode (a rename over it, a
 /// Kubernetes Secret's symlink swap), size, and modification and change times to the nanosecond.
@@ -77,6 +84,17 @@ struct Stamp {
 }
 
 impl Stamp {
+    /// Whether the file was last written more than [`RACY`] before `now`.
+    fn settled(&self, now: std::time::SystemTime) -> bool {
+        let written = self.mtime.max(self.ctime);
+        let written = std::time::UNIX_EPOCH
+            + std::time::Duration::new(
+                written.0.max(0) as u64,
+                written.1.clamp(0, 999_999_999) as u32,
+            );
+        now.duration_since(written).is_ok_and(|age| age > RACY)
+    }
+
     fn of(metadata: &std::fs::Metadata) -> Stamp {
         use std::os::unix::fs::MetadataExt as _;
         Stamp {
@@ -92,26 +110,32 @@ impl Stamp {
 impl Seen {
     /// Reads the file at `path` as [`read_bounded`] does, and what it held.
     pub fn read(path: &Path, max: u64) -> io::Result<(Vec<u8>, Seen)> {
+        let now = std::time::SystemTime::now();
         let (bytes, metadata) = read_with_metadata(path, max)?;
+        let stamp = Stamp::of(&metadata);
         let seen = Seen {
-            stamp: Stamp::of(&metadata),
+            stamp,
             digest: digest(&bytes),
+            settled: stamp.settled(now),
         };
         Ok((bytes, seen))
     }
 
-    /// Whether the file at `path` still holds what was seen: a `stat` when its metadata has not moved, else a
-    /// read and a digest (after which the new metadata is remembered if the bytes are the same). A file that
-    /// cannot be read has changed.
-    pub fn unchanged(&mut self, path: &Path, max: u64) -> bool {
+    /// Whether the file at `path` still holds what was seen: a `stat` when its metadata has not moved and can be
+    /// trusted, else a read and a digest (after which the new metadata is remembered if the bytes are the same).
+    /// `compare` always compares the bytes (a SIGHUP: the operator asks for a re-read). A file that cannot be
+    /// read has changed.
+    pub fn unchanged(&mut self, path: &Path, max: u64, compare: bool) -> bool {
         match std::fs::metadata(path) {
-            Ok(metadata) if Stamp::of(&metadata) == self.stamp => return true,
+            Ok(metadata) if self.settled && !compare && Stamp::of(&metadata) == self.stamp => {
+                return true;
+            }
             Ok(_) => {}
             Err(_) => return false,
         }
         match Seen::read(path, max) {
             Ok((_, now)) if now.digest == self.digest => {
-                self.stamp = now.stamp;
+                *self = now;
                 true
             }
             _ => false,
@@ -124,12 +148,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
-/// [`read_bounded`], as UTF-8 text.
-pub fn read_text(path: &Path, max: u64) -> io::Result<String> {
-    read_text_seen(path, max).map(|(text, _)| text)
-}
-
-/// [`read_text`], and what the file held ([`Seen`]).
+/// [`read_bounded`], as UTF-8 text, and what the file held ([`Seen`]).
 pub fn read_text_seen(path: &Path, max: u64) -> io::Result<(String, Seen)> {
     let (bytes, seen) = Seen::read(path, max)?;
     let text = String::from_utf8(bytes)
@@ -157,20 +176,35 @@ mod tests {
         std::fs::write(&path, "one\n").unwrap();
         let (bytes, mut seen) = Seen::read(&path, MAX_SECRET_BYTES).unwrap();
         assert_eq!(bytes, b"one\n");
-        assert!(seen.unchanged(&path, MAX_SECRET_BYTES), "untouched");
+        // Just written: another write in the same timestamp tick would not move the metadata, so the bytes are
+        // compared until the file has been still for a while.
+        assert!(!seen.settled, "a file written a moment ago");
+        assert!(seen.unchanged(&path, MAX_SECRET_BYTES, false), "untouched");
+        std::thread::sleep(RACY + std::time::Duration::from_millis(100));
+        assert!(seen.unchanged(&path, MAX_SECRET_BYTES, false), "untouched");
+        assert!(
+            seen.settled,
+            "read again once still: its metadata is trusted from now on"
+        );
+        assert!(
+            seen.unchanged(&path, MAX_SECRET_BYTES, true),
+            "compared on request"
+        );
         // Written again with the same bytes: the metadata moved, the digest did not; the new metadata is kept.
-        std::thread::sleep(std::time::Duration::from_millis(10));
         std::fs::write(&path, "one\n").unwrap();
         let before = seen.clone();
-        assert!(seen.unchanged(&path, MAX_SECRET_BYTES), "same bytes");
+        assert!(seen.unchanged(&path, MAX_SECRET_BYTES, false), "same bytes");
         assert_ne!(seen, before, "the new metadata is remembered");
         // Replaced by a rename (as a Kubernetes Secret's update is), with other bytes of the same length.
         let next = dir.join("next");
         std::fs::write(&next, "two\n").unwrap();
         std::fs::rename(&next, &path).unwrap();
-        assert!(!seen.unchanged(&path, MAX_SECRET_BYTES), "other bytes");
+        assert!(
+            !seen.unchanged(&path, MAX_SECRET_BYTES, false),
+            "other bytes"
+        );
         std::fs::remove_file(&path).unwrap();
-        assert!(!seen.unchanged(&path, MAX_SECRET_BYTES), "gone");
+        assert!(!seen.unchanged(&path, MAX_SECRET_BYTES, false), "gone");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -181,7 +215,7 @@ mod tests {
         let small = dir.join("small");
         std::fs::write(&small, "abc").unwrap();
         assert_eq!(read_bounded(&small, 3).unwrap(), b"abc");
-        assert_eq!(read_text(&small, 3).unwrap(), "abc");
+        assert_eq!(read_text_seen(&small, 3).unwrap().0, "abc");
         let error = read_bounded(&small, 2).unwrap_err();
         assert_eq!(error.to_string(), "larger than 2 bytes");
         // A sparse gigabyte is refused from its size, nothing read.
@@ -207,7 +241,7 @@ mod tests {
         }
         std::fs::write(&small, [0xff, 0xfe]).unwrap();
         assert_eq!(
-            read_text(&small, 3).unwrap_err().to_string(),
+            read_text_seen(&small, 3).unwrap_err().to_string(),
             "not UTF-8 text"
         );
         std::fs::remove_dir_all(&dir).unwrap();

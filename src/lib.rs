@@ -19,7 +19,7 @@
 //!   so, and every account's joined family by family for a scrape.
 //! - [`web`]: the web configuration (TLS, client certificates, basic authentication), loaded and checked.
 //! - [`http`]: the server and its routes, the stall bound and the `--healthcheck` self-probe. [`telemetry`]: self-metrics and logging.
-//! - [`sim`]: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks; only in builds with the
+//! - `sim`: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks; only in builds with the
 //!   default `demo` feature (the production image has none).
 //!
 //! [`run`] wires them together and is what tests drive; `main.rs` only parses flags and maps errors to exit codes.
@@ -71,7 +71,8 @@ pub enum RunError {
     #[error("cannot start the demo simulator: {0}")]
     Demo(std::io::Error),
     #[error(
-        "--demo needs the simulator, and this build has none (built without the `demo` feature)"
+        "--demo needs the simulator, and this build has none (built without the `demo` feature, as the production \
+         image is): build with the default features (cargo run --release -- --demo) or use the -demo image"
     )]
     NoSimulator,
     #[error("no credentials configured")]

@@ -20,7 +20,7 @@ impl AccountName {
     }
 
     /// The name's stable hash ([`name_hash`]): what a poll's phase is drawn from.
-    pub fn hash(&self) -> u64 {
+    pub fn stable_hash(&self) -> u64 {
         name_hash(&self.0)
     }
 

@@ -21,6 +21,10 @@ use crate::zenlayer::Client;
 /// and the check runs on a blocking thread so that nothing else waits with it.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The reason a check is given when an operator sent SIGHUP: the files are compared byte for byte, whatever
+/// their metadata says.
+pub(crate) const SIGHUP: &str = "SIGHUP";
+
 /// What a watcher reads, for the line that says its check is stuck, and the gauge that then reads 0.
 pub(crate) struct Watched {
     pub what: &'static str,
@@ -51,7 +55,7 @@ pub(crate) async fn on_triggers<F>(
         let reason = tokio::select! {
             _ = &mut shutdown => return,
             _ = ticker.tick() => "interval",
-            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => SIGHUP,
         };
         if let Some(task) = running.take() {
             if !task.is_finished() {
@@ -119,10 +123,12 @@ pub async fn watch(
         loaded: None,
     };
     on_triggers(every, shutdown, watched, move |reason| {
+        let asked = reason == SIGHUP;
         if seen
             .as_mut()
-            .is_some_and(|s| s.unchanged(&path, MAX_SECRET_BYTES))
+            .is_some_and(|s| s.unchanged(&path, MAX_SECRET_BYTES, asked))
         {
+            last_error = None;
             return;
         }
         match read_secret_file_seen(&path) {

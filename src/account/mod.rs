@@ -176,7 +176,7 @@ fn phase(name: Option<&AccountName>, interval: Duration) -> Duration {
     };
     // FNV-1a's bits hardly depend on the last bytes (account-1, account-2, ...): MurmurHash3's finaliser mixes
     // every bit into every other first.
-    let mut hash = name.hash();
+    let mut hash = name.stable_hash();
     hash ^= hash >> 33;
     hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
     hash ^= hash >> 33;

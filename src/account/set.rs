@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::config::accounts::{self, AccountSpec, Defaults};
 use crate::files;
 use crate::names::AccountName;
-use crate::reload::{Watched, on_triggers, once};
+use crate::reload::{SIGHUP, Watched, on_triggers, once};
 use crate::telemetry::Metrics;
 use crate::zenlayer::Endpoint;
 
@@ -181,7 +181,7 @@ impl Accounts {
         };
         let every = config.secret_reload_interval;
         on_triggers(every, stopped, watched, move |reason| {
-            if applied.as_mut().is_some_and(SeenFiles::unchanged) {
+            if applied.as_mut().is_some_and(|seen| seen.unchanged(reason == SIGHUP)) {
                 return;
             }
             let (problems, read) = self.reload(&path, &config, &shutdown, &metrics);
@@ -225,7 +225,7 @@ impl Accounts {
         let owned = accounts::owned(specs, self.shard.index, self.shard.total);
         if self.would_disrupt(&owned) {
             std::thread::sleep(SETTLE);
-            let settled = read.as_mut().is_some_and(SeenFiles::unchanged);
+            let settled = read.as_mut().is_some_and(|seen| seen.unchanged(true));
             if !settled {
                 return (
                     vec![format!(
@@ -300,12 +300,14 @@ impl SeenFiles {
         })
     }
 
-    /// Whether every file holds what it held: for files untouched since, one `stat` each.
-    fn unchanged(&mut self) -> bool {
-        self.file.unchanged(&self.path, files::MAX_ACCOUNTS_BYTES)
+    /// Whether every file holds what it held: for files untouched since, one `stat` each; with `compare`,
+    /// their bytes are compared whatever their metadata says.
+    fn unchanged(&mut self, compare: bool) -> bool {
+        self.file
+            .unchanged(&self.path, files::MAX_ACCOUNTS_BYTES, compare)
             && self
                 .secrets
                 .iter_mut()
-                .all(|(path, seen)| seen.unchanged(path, files::MAX_SECRET_BYTES))
+                .all(|(path, seen)| seen.unchanged(path, files::MAX_SECRET_BYTES, compare))
     }
 }

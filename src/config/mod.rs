@@ -541,7 +541,7 @@ pub fn help_text() -> String {
         "Prometheus exporter for the status of every Zenlayer Cloud VM instance.\n\n",
         "Usage: zenlayer-exporter [--demo] [--check-config | --healthcheck]\n\n",
         "Flags:\n",
-        "  --demo          run against a built-in simulated fleet (no credentials needed)\n",
+        "  --demo          run against a built-in simulated fleet (no credentials needed; not in the production image)\n",
         "  --check-config  validate the configuration, print each variable's value and source (secrets redacted), and exit\n",
         "  --healthcheck   probe a running exporter's /healthz on the listen address (for container HEALTHCHECKs)\n",
         "  --help          print this help\n",

@@ -90,6 +90,14 @@ pub(super) enum Given<'t, R> {
 }
 
 impl<'t, R> Given<'t, R> {
+    /// The text given (empty when unset), for a check's message.
+    fn text(&self) -> &'t str {
+        match self {
+            Given::Typed(_, text) | Given::Untyped(text) => text,
+            Given::Unset => "",
+        }
+    }
+
     fn of(field: Field<R>, text: &'t str) -> Self {
         match field.0 {
             None => Given::Unset,
@@ -189,13 +197,15 @@ macro_rules! settings {
             /// source, in the order of [`VARIABLES`].
             fn variable_rows(&self) -> Vec<Row> {
                 let mut sources = self.sources.iter().cloned();
-                vec![$(
-                    Row {
-                        variable: $name.to_owned(),
-                        value: self.$field.show(),
-                        source: sources.next().unwrap_or(Source::Unset),
-                    },
-                )*]
+                vec![$({
+                    let source = sources.next().unwrap_or(Source::Unset);
+                    // Given, yet nothing: a setting whose value turns it off (a metadata interval of 0).
+                    let value = match self.$field.show() {
+                        shown if shown.is_empty() && source != Source::Unset => "off".to_owned(),
+                        shown => shown,
+                    };
+                    Row { variable: $name.to_owned(), value, source }
+                },)*]
             }
         }
 
@@ -405,10 +415,7 @@ where
     T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
 {
     move |given| {
-        let text = match &given {
-            Given::Typed(_, text) | Given::Untyped(text) => *text,
-            Given::Unset => "",
-        };
+        let text = given.text();
         match number(given) {
             Ok(n) if n >= min && n <= max => Ok(n),
             _ => Err(vec![format!(
@@ -421,10 +428,7 @@ where
 
 fn seconds(min: f64, max: f64) -> impl Fn(Given<'_, f64>) -> Result<Duration, Refused> {
     move |given| {
-        let text = match &given {
-            Given::Typed(_, text) | Given::Untyped(text) => *text,
-            Given::Unset => "",
-        };
+        let text = given.text();
         match number(given) {
             Ok(n) if n.is_finite() && n >= min && n <= max => Ok(Duration::from_secs_f64(n)),
             _ => Err(vec![format!(
