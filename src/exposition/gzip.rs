@@ -97,6 +97,7 @@ impl Part {
     }
 
     /// Bytes held for it.
+    #[cfg(test)]
     pub fn held_len(&self) -> usize {
         match &self.held {
             Held::Deflated(b) | Held::Plain(b) => b.len(),
@@ -125,6 +126,7 @@ impl Part {
     }
 
     /// Whether the deflate blocks are the same bytes as `other`'s (not a copy): for tests of reuse.
+    #[cfg(test)]
     pub fn shares_bytes_with(&self, other: &Part) -> bool {
         match (&self.held, &other.held) {
             (Held::Deflated(a), Held::Deflated(b)) | (Held::Plain(a), Held::Plain(b)) => {
