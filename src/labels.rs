@@ -2,7 +2,7 @@
 //! in place at zero, its `as_str` is the value written and the word read, so a typo is a compile error and a new
 //! value needs no second list.
 
-/// A fixed set of words, as [`label_values!`](crate::label_values) declares it: what a setting's parser and its
+/// A fixed set of words, as [`label_values!`] declares it: what a setting's parser and its
 /// message read.
 pub trait Word: Copy + 'static {
     const ALL: &'static [Self];
@@ -11,7 +11,6 @@ pub trait Word: Copy + 'static {
 
 /// Declares `enum $name { $variant = "value", ... }` with `ALL`, `as_str`, `Display` (the value) and
 /// `Deserialize` (from the value, exactly).
-#[macro_export]
 macro_rules! label_values {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal,)+ }) => {
         $(#[$meta])*
@@ -57,10 +56,12 @@ macro_rules! label_values {
         }
     };
 }
+// Reached by path (`crate::labels::label_values!`), so every use names this file, as any other import does.
+pub(crate) use label_values;
 
 #[cfg(test)]
 mod tests {
-    crate::label_values! {
+    crate::labels::label_values! {
         /// A test set.
         enum Colour {
             Red = "red",

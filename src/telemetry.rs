@@ -14,7 +14,7 @@ use crate::zenlayer::error::ErrorKind;
 use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
 use crate::zenlayer::{ApiError, CallObserver};
 
-crate::label_values! {
+crate::labels::label_values! {
     /// Why the server refused a connection or request (`zenlayer_exporter_http_requests_rejected_total`).
     pub enum Rejected {
         TlsHandshake = "tls_handshake",

@@ -10,7 +10,7 @@ use crate::zenlayer::proxy::without_userinfo;
 /// Why a value was refused: one message or several, each naming what is wrong, never quoting a secret.
 pub(super) type Refused = Vec<String>;
 
-crate::label_values! {
+crate::labels::label_values! {
     /// Which series describe an instance's status.
     pub enum StatusSeries {
         /// One series per instance, for its current status, valued 1.
@@ -20,7 +20,7 @@ crate::label_values! {
     }
 }
 
-crate::label_values! {
+crate::labels::label_values! {
     /// Log line format.
     pub enum LogFormat {
         Text = "text",

@@ -11,7 +11,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-crate::label_values! {
+crate::labels::label_values! {
     /// `client_auth_type`, as exporter-toolkit (Go's `tls.ClientAuthType`) names it.
     enum ClientAuth {
         NoClientCert = "NoClientCert",

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-crate::label_values! {
+crate::labels::label_values! {
     /// What kind of failure an API call had: the `reason` label of the failure counters, a small fixed set so
     /// they stay bounded.
     pub enum ErrorKind {

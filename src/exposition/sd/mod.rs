@@ -24,7 +24,7 @@ pub use cache::{Cache, Refused};
 /// What opens the label of every tag: Prometheus drops labels starting with `__meta_` after relabeling.
 pub const TAG_PREFIX: &str = "__meta_zenlayer_tag_";
 
-crate::label_values! {
+crate::labels::label_values! {
     /// Which of an instance's addresses becomes its target (`address=`, and the label of the instances left out).
     pub enum Address {
         Private = "private",
