@@ -363,7 +363,8 @@ impl CallObserver for AccountMetrics {
         self.api_duration
             .with_label_values(&[action])
             .observe(elapsed.as_secs_f64());
-        if let Some(error) = failure {
+        // "No such instances" answers a look-up by ids: a call that worked, about instances deleted since.
+        if let Some(error) = failure.filter(|e| !e.is_not_found()) {
             self.api_failures
                 .with_label_values(&[action, error.kind().as_str()])
                 .inc();

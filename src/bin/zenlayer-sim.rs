@@ -26,7 +26,7 @@ Usage: zenlayer-sim [flags]
   --token TOKEN              accepted bearer token
   --fault SPEC               a fault rule, repeatable: KIND[=VALUE][@every=K|@times=N], KIND one of
                              throttle[=RETRY_AFTER_S], server-error[=STATUS], html[=STATUS], unauthorized,
-                             reset, hang, truncated, invalid-json, invalid-utf8, null-fields,
+                             challenge, not-found, reset, hang, truncated, invalid-json, invalid-utf8, null-fields,
                              negative-total, deep-nesting[=DEPTH], huge-body[=MB], trickle, wrong-total=N,
                              duplicate-rows, shift-after-page, ignore-page-num
                              (e.g. --fault throttle@every=5 --fault server-error=503@times=2)

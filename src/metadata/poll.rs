@@ -20,6 +20,7 @@ use crate::metadata::{InstanceMeta, Interner, Metadata, Profile, TagLabels, labe
 use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
+use crate::zenlayer::ApiError;
 use crate::zenlayer::model::{DESCRIBE_INSTANCES, InstanceInfo, MAX_INSTANCE_IDS};
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
@@ -142,6 +143,10 @@ impl MetadataPoll {
             .unwrap_or(Err(PollError::Deadline(self.lookup_timeout)));
             match walk {
                 Ok(walk) => found.extend(walk.rows),
+                // Deleted between the status poll that saw them and this look-up: nothing to add.
+                Err(error) if error.api().1.is_some_and(ApiError::is_not_found) => {
+                    tracing::debug!(ids = chunk.len(), "looked-up instances are gone already");
+                }
                 Err(error) => {
                     tracing::warn!(action = DESCRIBE_INSTANCES, ids = chunk.len(), kind = error.kind().as_str(), error = %error, "looking up new instances failed; the next metadata poll will bring them");
                     break;

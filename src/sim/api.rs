@@ -318,6 +318,20 @@ impl SimState {
                 "INVALID_ACCESS_KEY",
                 "the access key was revoked (simulated)",
             )),
+            Fault::Challenge => Answer::Respond(SimResponse {
+                status: 403,
+                headers: vec![
+                    ("content-type", "text/html".into()),
+                    ("cf-mitigated", "challenge".into()),
+                ],
+                body: b"<html><body>Just a moment... (simulated challenge)</body></html>".to_vec(),
+            }),
+            Fault::NotFound => Answer::Respond(error(
+                404,
+                request_id,
+                "INVALID_INSTANCE_NOT_FOUND",
+                "the instances were not found (simulated)",
+            )),
             Fault::Reset => Answer::Reset,
             Fault::Hang => {
                 let mut response = self.answer(request_id, headers, body, &[]);

@@ -26,6 +26,10 @@ pub enum Fault {
     },
     /// Instead: 401 with the error envelope, as for a revoked access key.
     Unauthorized,
+    /// Instead: a CDN's challenge page, 403 with `cf-mitigated: challenge`: a security policy, not the key.
+    Challenge,
+    /// Instead: 404 `INVALID_INSTANCE_NOT_FOUND`, as for a look-up of instances deleted since.
+    NotFound,
     /// Instead: the connection is closed without an answer.
     Reset,
     /// Instead: headers and the start of a body, then nothing, ever: the client must time out.
@@ -211,6 +215,8 @@ impl FaultRule {
                 status: status(value, 502)?,
             },
             "unauthorized" => Fault::Unauthorized,
+            "challenge" => Fault::Challenge,
+            "not-found" => Fault::NotFound,
             "reset" => Fault::Reset,
             "hang" => Fault::Hang,
             "truncated" => Fault::Truncated,

@@ -13,7 +13,7 @@ use crate::status::Status;
 use crate::status::snapshot::{Instance, Snapshot};
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
-use crate::zenlayer::error::ErrorKind;
+use crate::zenlayer::error::{ApiError, ErrorKind};
 use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus};
 
 /// The outcome of the latest poll, for the landing page.
@@ -189,12 +189,15 @@ impl Source for StatusPoll {
         self.metrics.up.set(if outcome.is_ok() { 1.0 } else { 0.0 });
         self.metrics.changed();
         self.lane.status_polled();
-        if let Err(error) = outcome {
-            if error.api().1.is_some_and(|e| e.kind() == ErrorKind::Auth) {
-                tracing::warn!(
-                    "the API refused the credentials: check the access key (or token) and its permissions"
-                );
-            }
+        match outcome.err().and_then(|e| e.api().1).map(ApiError::kind) {
+            Some(ErrorKind::Auth) => tracing::warn!(
+                "the API refused the credentials: check the access key (or token) and its permissions"
+            ),
+            Some(ErrorKind::Blocked) => tracing::warn!(
+                "a security policy in front of the API blocked the call (a CDN challenge or HTTP 451), not the \
+                 credentials: check the network path (proxy, egress address); rotating the key will not help"
+            ),
+            _ => {}
         }
         self.reports.publish(Arc::new(PollReport {
             finished_at: SystemTime::now(),

@@ -8,7 +8,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, RE
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::error::{ApiError, clip};
+use super::error::{ApiError, clip, normalized_code};
 use super::model::{self, Page, PageRequest};
 pub use super::proxy::{Proxy, is_loopback};
 use super::sign::{self, SignInput};
@@ -440,7 +440,9 @@ pub fn classify<T: DeserializeOwned>(
         Some(e) => (e.code, e.message, e.request_id),
         None => (None, Some(describe_foreign_body(headers, body)), None),
     };
-    let code_is = |wanted: &str| code.as_deref() == Some(wanted);
+    // Compared as the vendor's SDKs compare them: `Auth.Failure.X` is `AUTH_FAILURE_X`.
+    let normalized = code.as_deref().map(normalized_code);
+    let code_is = |wanted: &str| normalized.as_deref() == Some(wanted);
     if status == 429 || code_is("REQUEST_LIMIT_EXCEEDED") {
         return Err(ApiError::Throttled {
             status,
@@ -458,7 +460,21 @@ pub fn classify<T: DeserializeOwned>(
             request_id,
         });
     }
-    if status == 401 || status == 403 {
+    let challenged = headers
+        .get("cf-mitigated")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"challenge"));
+    if status == 451 || code_is("REQUEST_BLOCKED") || (status == 403 && challenged) {
+        return Err(ApiError::Blocked {
+            status,
+            code,
+            message,
+            request_id,
+        });
+    }
+    let auth_code = normalized
+        .as_deref()
+        .is_some_and(|c| c.starts_with("AUTHFAILURE") || c.starts_with("AUTH_FAILURE"));
+    if status == 401 || status == 403 || ((400..500).contains(&status) && auth_code) {
         return Err(ApiError::Auth {
             status,
             code,
@@ -573,13 +589,69 @@ mod tests {
     }
 
     #[test]
-    fn cdn_challenge_is_auth_and_says_so() {
+    fn codes_are_compared_as_the_sdks_do() {
+        // Any 4xx with an AUTHFAILURE code is the credentials, whatever its status.
+        for code in [
+            "AUTHFAILURE_SIGNATURE_FAILURE",
+            "AuthFailure.SecretId.NotFound",
+            "authfailure",
+        ] {
+            let body = format!(r#"{{"code":"{code}"}}"#);
+            assert_eq!(err(400, &[], &body).kind().as_str(), "auth", "{code}");
+        }
+        // The bare-metal API's dotted spelling is the same code.
+        assert_eq!(
+            err(400, &[], r#"{"code":"Request.Limit.Exceeded"}"#)
+                .kind()
+                .as_str(),
+            "throttled"
+        );
+        for code in [
+            "INVALID_INSTANCE_NOT_FOUND",
+            "Invalid.Instance.Not.Found",
+            "OPERATION_FAILED_RESOURCE_NOT_FOUND",
+        ] {
+            let body = format!(r#"{{"code":"{code}"}}"#);
+            assert!(err(404, &[], &body).is_not_found(), "{code}");
+        }
+        assert!(!err(400, &[], r#"{"code":"INVALID_PARAMETER"}"#).is_not_found());
+        assert!(!err(500, &[], r#"{"code":"INVALID_INSTANCE_NOT_FOUND"}"#).is_not_found());
+    }
+
+    #[test]
+    fn a_security_policy_is_blocked_not_auth() {
+        assert_eq!(err(451, &[], "").kind().as_str(), "blocked");
+        assert_eq!(
+            err(403, &[], r#"{"code":"REQUEST_BLOCKED"}"#)
+                .kind()
+                .as_str(),
+            "blocked"
+        );
+        // A 403 without the challenge is the credentials' permissions.
+        assert_eq!(
+            err(
+                403,
+                &[("content-type", "text/html")],
+                "<html>Forbidden</html>"
+            )
+            .kind()
+            .as_str(),
+            "auth"
+        );
+        assert!(
+            !err(451, &[], "").is_retryable(),
+            "a policy does not change in a second"
+        );
+    }
+
+    #[test]
+    fn cdn_challenge_is_blocked_and_says_so() {
         let e = err(
             403,
             &[("content-type", "text/html"), ("cf-mitigated", "challenge")],
             "<html>Just a moment...</html>",
         );
-        assert_eq!(e.kind().as_str(), "auth");
+        assert_eq!(e.kind().as_str(), "blocked");
         let text = e.to_string();
         assert!(text.contains("cf-mitigated: challenge"), "{text}");
         assert!(text.contains("text/html"), "{text}");

@@ -10,11 +10,34 @@ crate::labels::label_values! {
         Throttled = "throttled",
         ServerError = "server_error",
         Auth = "auth",
+        /// A network or security policy in front of the API refused the call (a CDN challenge, HTTP 451): not
+        /// the credentials, so rotating them would not help.
+        Blocked = "blocked",
         ClientError = "client_error",
         Timeout = "timeout",
         Connect = "connect",
         Decode = "decode",
     }
+}
+
+/// The codes that say the instances asked for are gone (the vendor's Terraform provider treats both so).
+const NOT_FOUND_CODES: [&str; 2] = [
+    "INVALID_INSTANCE_NOT_FOUND",
+    "OPERATION_FAILED_RESOURCE_NOT_FOUND",
+];
+
+/// An API error code as the vendor's SDKs compare it: upper case, `.` as `_`, so the bare-metal API's dotted
+/// spelling (`Invalid.Instance.Not.Found`) is the others' `INVALID_INSTANCE_NOT_FOUND`.
+pub fn normalized_code(code: &str) -> String {
+    code.chars()
+        .map(|c| {
+            if c == '.' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect()
 }
 
 /// Longest API `message` or body excerpt kept in an error, so a hostile body cannot flood the logs.
@@ -46,6 +69,18 @@ pub enum ApiError {
         describe(code, message)
     )]
     Auth {
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+        request_id: Option<String>,
+    },
+    /// HTTP 451 (`REQUEST_BLOCKED`), or a 403 carrying a CDN challenge (`cf-mitigated: challenge`): a security
+    /// policy in front of the API, which the vendor's SDKs report apart from bad credentials.
+    #[error(
+        "blocked by a network or security policy in front of the API, not by the credentials (HTTP {status}{})",
+        describe(code, message)
+    )]
+    Blocked {
         status: u16,
         code: Option<String>,
         message: Option<String>,
@@ -125,6 +160,7 @@ impl ApiError {
             ApiError::Throttled { .. } => ErrorKind::Throttled,
             ApiError::Server { .. } => ErrorKind::ServerError,
             ApiError::Auth { .. } => ErrorKind::Auth,
+            ApiError::Blocked { .. } => ErrorKind::Blocked,
             ApiError::Client { .. } => ErrorKind::ClientError,
             ApiError::Timeout { .. } => ErrorKind::Timeout,
             ApiError::Transport { .. } => ErrorKind::Connect,
@@ -157,9 +193,21 @@ impl ApiError {
             ApiError::Throttled { status, .. }
             | ApiError::Server { status, .. }
             | ApiError::Auth { status, .. }
+            | ApiError::Blocked { status, .. }
             | ApiError::Client { status, .. }
             | ApiError::Decode { status, .. } => Some(*status),
             ApiError::Timeout { .. } | ApiError::Transport { .. } => None,
+        }
+    }
+
+    /// Whether the API said the instances asked for do not exist (a look-up by ids of instances deleted since):
+    /// an answer about those ids, not a failure of the call.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            ApiError::Client {
+                code: Some(code), ..
+            } => NOT_FOUND_CODES.contains(&normalized_code(code).as_str()),
+            _ => false,
         }
     }
 
@@ -169,6 +217,7 @@ impl ApiError {
             ApiError::Throttled { request_id, .. }
             | ApiError::Server { request_id, .. }
             | ApiError::Auth { request_id, .. }
+            | ApiError::Blocked { request_id, .. }
             | ApiError::Client { request_id, .. }
             | ApiError::Decode { request_id, .. } => request_id.as_deref(),
             ApiError::Timeout { .. } | ApiError::Transport { .. } => None,
@@ -202,6 +251,12 @@ mod tests {
                 message: None,
                 request_id: None,
             },
+            ApiError::Blocked {
+                status: 451,
+                code: None,
+                message: None,
+                request_id: None,
+            },
             ApiError::Client {
                 status: 400,
                 code: None,
@@ -221,7 +276,10 @@ mod tests {
         let kinds: Vec<_> = errors.iter().map(ApiError::kind).collect();
         assert_eq!(kinds, ErrorKind::ALL);
         let retryable: Vec<_> = errors.iter().map(ApiError::is_retryable).collect();
-        assert_eq!(retryable, [true, true, false, false, true, true, false]);
+        assert_eq!(
+            retryable,
+            [true, true, false, false, false, true, true, false]
+        );
     }
 
     #[test]

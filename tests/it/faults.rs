@@ -189,6 +189,18 @@ async fn cdn_challenge_page() {
     fails_with(Fault::HtmlError { status: 403 }, "auth").await;
 }
 
+/// A CDN challenge or HTTP 451 is a security policy in front of the API, not the credentials: `blocked`, as the
+/// vendor's SDKs report it, so nobody rotates a good key over it.
+#[tokio::test]
+async fn cdn_challenge_is_blocked() {
+    fails_with(Fault::Challenge, "blocked").await;
+}
+
+#[tokio::test]
+async fn unavailable_for_legal_reasons_is_blocked() {
+    fails_with(Fault::HtmlError { status: 451 }, "blocked").await;
+}
+
 #[tokio::test]
 async fn revoked_credentials() {
     fails_with(Fault::Unauthorized, "auth").await;

@@ -276,6 +276,40 @@ async fn new_instances_are_named_within_a_status_poll_and_removed_ones_vanish_at
     exporter.stop_within(Duration::from_secs(10)).await.unwrap();
 }
 
+/// A look-up by ids answered "no such instances" (404 `INVALID_INSTANCE_NOT_FOUND`: deleted between the status
+/// poll that saw them and the look-up) is an answer about those ids, not a failure: nothing counted or warned,
+/// nothing invented, and the status series stay.
+#[tokio::test]
+async fn a_look_up_of_instances_gone_since_is_no_failure() {
+    let sim = common::sim(20).await;
+    let exporter = Exporter::start(with_metadata(&sim, "3600")).await;
+    both_polls_done(&exporter, 20).await;
+    sim.add_rule(FaultRule::times(Fault::NotFound, 1).on_action("DescribeInstances"));
+    sim.state()
+        .fleet
+        .insert("777000000000000009".into(), "PENDING".into());
+    let body = exporter
+        .metrics_until("the new instance's status and the look-up's answer", |b| {
+            common::instance_statuses(b)
+                .iter()
+                .any(|(id, _)| id == "777000000000000009")
+                && sim.state().calls_by_action["DescribeInstances"] >= 2
+        })
+        .await;
+    let failures = |b: &str| {
+        common::sample(
+            b,
+            "zenlayer_exporter_api_request_failures_total{action=\"DescribeInstances\",reason=\"client_error\"}",
+        )
+    };
+    assert_eq!(failures(&body), Some(0.0), "not counted as a failed call");
+    assert!(
+        !info(&body).contains_key("777000000000000009"),
+        "nothing invented"
+    );
+    exporter.stop_within(Duration::from_secs(10)).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_failures_leave_the_status_metrics_untouched_and_the_reverse() {
     let sim = common::sim(10).await;
