@@ -81,7 +81,7 @@ fn main() {
                 &snapshot,
                 None,
                 StatusSeries::Current,
-                b"",
+                &zenlayer_exporter::text::Openings::new(None, "vm"),
                 None,
             ));
         });
@@ -93,7 +93,7 @@ fn main() {
             &snapshot,
             None,
             StatusSeries::Current,
-            b"",
+            &zenlayer_exporter::text::Openings::new(None, "vm"),
             None,
         ));
         let only = [zenlayer_exporter::exposition::scrape::Contribution {

@@ -13,7 +13,7 @@ local statuses = import 'lib/statuses.libsonnet';
     // an alert keeps its identity (and its `for:` clock) when metadata arrives, changes or is switched off.
     local matchers = std.join(',', ['%s=%%q' % l for l in ['job', 'instance'] + c.groupLabels + ['instance_id']]);
     local args = std.join(' ', ['$labels.' + l for l in ['job', 'instance'] + c.groupLabels + ['instance_id']]);
-    '{{ $name := $labels.instance_id }}{{ $where := "" }}{{ with printf "last_over_time(zenlayer_vm_instance_info{%s}[1h])" %s | query }}{{ with first . }}{{ with .Labels.instance_name }}{{ $name = . }}{{ end }}{{ with .Labels.zone_id }}{{ $where = printf " in %%s" . }}{{ end }}{{ end }}{{ end }}' % [matchers, args],
+    '{{ $name := $labels.instance_id }}{{ $where := "" }}{{ with printf "last_over_time(zenlayer_instance_info{%s}[1h])" %s | query }}{{ with first . }}{{ with .Labels.instance_name }}{{ $name = . }}{{ end }}{{ with .Labels.zone_id }}{{ $where = printf " in %%s" . }}{{ end }}{{ end }}{{ end }}' % [matchers, args],
 
   // The shard alerts count accounts over the replicas of a job: by job and the labels every replica shares.
   local shardBy = std.join(', ', ['job'] + c.shardLabels),
@@ -33,6 +33,8 @@ local statuses = import 'lib/statuses.libsonnet';
     value(format=''): if format == '' then '{{ $value }}' else '{{ $value | %s }}' % format,
     // `text` (with `%s` for the account) when the series has an account, else nothing.
     account(text): '{{ with $labels.account }}' + (text % '{{ . }}') + '{{ end }}',
+    // `text` (with `%s` for the product) when the series has a product (vm, zec, bmc), else nothing.
+    product(text): '{{ with $labels.product }}' + (text % '{{ . }}') + '{{ end }}',
     instanceLookup: infoLookup,
     // The replicas owning accounts whose series match the alert's `labels`: "a:9612 (shard 0 of 2), ...".
     owners(labels): ownersLookup(labels),
@@ -40,13 +42,16 @@ local statuses = import 'lib/statuses.libsonnet';
 
   // The instance alerts read the carried-forward status, less the instances an operator parked.
   local lastKnown(status) =
-    local known = 'zenlayer:vm_instance_status:last_known%s' % sel(status);
+    local known = 'zenlayer:instance_status:last_known%s' % sel(status);
     if c.excludeSelector == '' then known
-    else known + '\nunless on (%s)\n  last_over_time(zenlayer_vm_instance_info%s[1h])\n' % [byInstance, sel(c.excludeSelector)],
+    else known + '\nunless on (%s)\n  last_over_time(zenlayer_instance_info%s[1h])\n' % [byInstance, sel(c.excludeSelector)],
 
+  // An alert over series that carry `product` (the instance families, an account's own poll and API metrics):
+  // it fires per product and names it.
+  local perProduct = { perProduct:: true },
   local instanceAlert(alert) = alert {
     instance:: true,
-  },
+  } + perProduct,
 
   alertList:: [
     instanceAlert({
@@ -55,7 +60,7 @@ local statuses = import 'lib/statuses.libsonnet';
       'for': c.stoppedFor,
       labels: { severity: 'critical' },
       annotations(v):: {
-        summary: 'Zenlayer instance %s%s%s is STOPPED' % [v.name, v.where, v.account(' (account %s)')],
+        summary: 'Zenlayer %sinstance %s%s%s is STOPPED' % [v.product('%s '), v.name, v.where, v.account(' (account %s)')],
         description: 'Instance %s%s (id %s%s) has been STOPPED for more than %s, as last seen by the exporter %s. If a ZenlayerExporter* or ZenlayerPollsFailing alert is firing too, this is the last status the exporter saw before it went blind.' % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), c.stoppedFor, v.label('instance')],
       },
     }),
@@ -65,7 +70,7 @@ local statuses = import 'lib/statuses.libsonnet';
       'for': c.stuckFor,
       labels: { severity: 'warning' },
       annotations(v):: {
-        summary: 'Zenlayer instance %s%s%s is stuck in %s' % [v.name, v.where, v.account(' (account %s)'), v.label('status')],
+        summary: 'Zenlayer %sinstance %s%s%s is stuck in %s' % [v.product('%s '), v.name, v.where, v.account(' (account %s)'), v.label('status')],
         description: 'Instance %s%s (id %s%s) has been %s for more than %s; these transitions normally take a few minutes.' % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.label('status'), c.stuckFor],
       },
     }),
@@ -75,35 +80,36 @@ local statuses = import 'lib/statuses.libsonnet';
       'for': c.createFailedFor,
       labels: { severity: 'warning' },
       annotations(v):: {
-        summary: 'Zenlayer instance %s%s failed to be created' % [v.name, v.where],
+        summary: 'Zenlayer %sinstance %s%s failed to be created' % [v.product('%s '), v.name, v.where],
         description: 'Instance %s%s (id %s%s) is CREATE_FAILED. It will not start by itself; it may still be billed until released.' % [v.name, v.where, v.label('instance_id'), v.account(', account %s')],
       },
     }),
     instanceAlert({
       alert: 'ZenlayerPrepaidInstanceExpiring',
       expr: |||
-        zenlayer_vm_instance_expiry_timestamp_seconds%s - time() < %d * 86400
-        and on (%s) (zenlayer_vm_instance_auto_renew%s == 0)
+        zenlayer_instance_expiry_timestamp_seconds%s - time() < %d * 86400
+        and on (%s) (zenlayer_instance_auto_renew%s == 0)
       ||| % [sel(), c.expiringWithinDays, byInstance, sel()],
       'for': c.expiringFor,
       labels: { severity: 'warning' },
       annotations(v):: {
-        summary: 'Prepaid Zenlayer instance %s%s%s expires in %s without auto-renewal' % [v.name, v.where, v.account(' (account %s)'), v.value('humanizeDuration')],
+        summary: 'Prepaid Zenlayer %sinstance %s%s%s expires in %s without auto-renewal' % [v.product('%s '), v.name, v.where, v.account(' (account %s)'), v.value('humanizeDuration')],
         description: 'Instance %s%s (id %s%s) is prepaid, does not renew automatically, and expires in %s. Renew it or turn auto-renewal on, or it will be stopped and released.' % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.value('humanizeDuration')],
       },
     }),
     {
       alert: 'ZenlayerRunningInstancesDropped',
+      perProduct:: true,
       expr: |||
         (
-          max_over_time(zenlayer:vm_instances_running:sum%(sel)s[10m]) - zenlayer:vm_instances_running:sum%(sel)s
+          max_over_time(zenlayer:instances_running:sum%(sel)s[10m]) - zenlayer:instances_running:sum%(sel)s
         )
-        >= clamp_min(%(share)s * max_over_time(zenlayer:vm_instances_running:sum%(sel)s[10m]), %(least)d)
+        >= clamp_min(%(share)s * max_over_time(zenlayer:instances_running:sum%(sel)s[10m]), %(least)d)
       ||| % { sel: sel(), share: c.droppedShare, least: c.droppedAtLeast },
       'for': c.droppedFor,
       labels: { severity: 'critical' },
       annotations(v):: {
-        summary: '%s fewer Zenlayer instances RUNNING than in the last 10 minutes%s' % [v.value(), v.account(' in account %s')],
+        summary: '%s fewer Zenlayer %sinstances RUNNING than in the last 10 minutes%s' % [v.value(), v.product('%s '), v.account(' in account %s')],
         description: 'The number of RUNNING instances seen by %s dropped by %s (at least %d%% of the fleet, and at least %d) within 10 minutes: a fleet-wide event, not one instance.' % [v.label('instance'), v.value(), c.droppedShare * 100, c.droppedAtLeast],
       },
     },
@@ -129,6 +135,7 @@ local statuses = import 'lib/statuses.libsonnet';
     },
     {
       alert: 'ZenlayerPollsFailing',
+      perProduct:: true,
       expr: 'zenlayer_up%s == 0' % sel(),
       'for': c.pollsFailingFor,
       labels: { severity: 'critical' },
@@ -139,6 +146,7 @@ local statuses = import 'lib/statuses.libsonnet';
     },
     {
       alert: 'ZenlayerDataStale',
+      perProduct:: true,
       expr: |||
         time() - zenlayer_exporter_last_poll_success_timestamp_seconds%(sel)s > %(seconds)d
         and zenlayer_exporter_last_poll_success_timestamp_seconds%(sel)s > 0
@@ -152,6 +160,7 @@ local statuses = import 'lib/statuses.libsonnet';
     },
     {
       alert: 'ZenlayerMetadataStale',
+      perProduct:: true,
       expr: 'time() - zenlayer_exporter_last_poll_success_timestamp_seconds%s > %d' % [sel('action="DescribeInstances"'), c.metadataStaleSeconds],
       'for': c.metadataStaleFor,
       labels: { severity: 'warning' },
@@ -162,6 +171,7 @@ local statuses = import 'lib/statuses.libsonnet';
     },
     {
       alert: 'ZenlayerApiThrottled',
+      perProduct:: true,
       expr: |||
         sum by (%(by)s) (rate(zenlayer_exporter_api_request_failures_total%(throttled)s[15m]))
         /
@@ -258,41 +268,41 @@ local statuses = import 'lib/statuses.libsonnet';
           // this is the live data only, so instances that vanish or change status drop out at once. While it is
           // blind (target down, or restarted and not yet polled), the rule carries its own previous values
           // forward. That assumes a rule evaluation interval of one minute or less.
-          record: 'zenlayer:vm_instance_status:last_seen_timestamp',
+          record: 'zenlayer:instance_status:last_seen_timestamp',
           expr: |||
-            max by (%(key)s, status) (timestamp(zenlayer_vm_instance_status%(sel)s == 1))
+            max by (%(key)s, status) (timestamp(zenlayer_instance_status%(sel)s == 1))
             or
             (
-              last_over_time(zenlayer:vm_instance_status:last_seen_timestamp%(sel)s[2m])
+              last_over_time(zenlayer:instance_status:last_seen_timestamp%(sel)s[2m])
               unless on (%(by)s) (zenlayer_up%(sel)s == 1)
             )
           ||| % { key: byInstance, by: by, sel: sel() },
         },
         {
           // Each instance's most recently seen status: live while the exporter is healthy, last known while blind.
-          record: 'zenlayer:vm_instance_status:last_known',
+          record: 'zenlayer:instance_status:last_known',
           expr: |||
-            zenlayer:vm_instance_status:last_seen_timestamp%(sel)s
+            zenlayer:instance_status:last_seen_timestamp%(sel)s
             == on (%(key)s) group_left ()
-            max by (%(key)s) (zenlayer:vm_instance_status:last_seen_timestamp%(sel)s)
+            max by (%(key)s) (zenlayer:instance_status:last_seen_timestamp%(sel)s)
           ||| % { key: byInstance, sel: sel() },
         },
         {
           // When each instance entered its most recent status, as far as Prometheus saw it (a lower bound for
           // statuses older than these rules). Feeds the dashboard's "In status for" column.
-          record: 'zenlayer:vm_instance_status:first_seen_timestamp',
+          record: 'zenlayer:instance_status:first_seen_timestamp',
           expr: |||
             (
-              last_over_time(zenlayer:vm_instance_status:first_seen_timestamp%(sel)s[2m])
-              and on (%(key)s, status) zenlayer:vm_instance_status:last_known%(sel)s
+              last_over_time(zenlayer:instance_status:first_seen_timestamp%(sel)s[2m])
+              and on (%(key)s, status) zenlayer:instance_status:last_known%(sel)s
             )
             or
-            (0 * zenlayer:vm_instance_status:last_known%(sel)s + time())
+            (0 * zenlayer:instance_status:last_known%(sel)s + time())
           ||| % { key: byInstance, sel: sel() },
         },
         {
-          record: 'zenlayer:vm_instances_running:sum',
-          expr: 'sum by (%s) (zenlayer_vm_instances%s)' % [by, sel('status="RUNNING"')],
+          record: 'zenlayer:instances_running:sum',
+          expr: 'sum by (%s) (zenlayer_instances%s)' % [by, sel('status="RUNNING"')],
         },
       ],
     }],

@@ -15,15 +15,18 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
     for part in std.split(values, ' ')
   ])),
   local labelText(labels) = std.join(',', ['%s="%s"' % [k, labels[k]] for k in std.objectFields(labels)]),
-  // A series of the exporter `instance`, with `labels` besides the target's.
+  // The families that carry `product`: the instance series and an account's own poll and API metrics.
+  local carriesProduct(name) = std.length([p for p in ['zenlayer_instance', 'zenlayer_up', 'zenlayer_exporter_poll', 'zenlayer_exporter_api', 'zenlayer_exporter_last_poll'] if std.startsWith(name, p)]) > 0,
+  local vm = { product: 'vm' },
+  // A series of the exporter `instance`, with `labels` besides the target's (and the product, where it has one).
   local series(name, labels, values, instance='exp:9612') = {
-    series: '%s{%s}' % [name, labelText(target { instance: instance } + labels)],
+    series: '%s{%s}' % [name, labelText(target { instance: instance } + (if carriesProduct(name) then vm else {}) + labels)],
     values: expand(values),
   },
   local base = target { instance: 'exp:9612' },
-  local inst(id, status, extra={}) = base + extra + { instance_id: id, status: status },
-  local st(id, status, values, extra={}) = series('zenlayer_vm_instance_status', extra { instance_id: id, status: status }, values),
-  local info(id, name, zone, values, extra={}) = series('zenlayer_vm_instance_info', extra {
+  local inst(id, status, extra={}) = base + vm + extra + { instance_id: id, status: status },
+  local st(id, status, values, extra={}) = series('zenlayer_instance_status', extra { instance_id: id, status: status }, values),
+  local info(id, name, zone, values, extra={}) = series('zenlayer_instance_info', extra {
     instance_id: id,
     instance_name: name,
     zone_id: zone,
@@ -41,13 +44,15 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
     label(l): labels[l],
     value(format=''): value,
     account(text): if std.get(labels, 'account', '') != '' then text % labels.account else '',
+    product(text): if std.get(labels, 'product', '') != '' then text % labels.product else '',
     owners(_):
       local owners = std.get(found, 'owners', []);
       if owners == [] then 'none' else std.join(', ', ['%s (shard %s of %s)' % o for o in owners]),
   },
   local alert(name, labels, value='', found={}) =
     local a = alerts[name];
-    local all = labels + a.labels;
+    // An alert that fires per product carries the product of the series it reads (the tests' are vm).
+    local all = (if std.get(a, 'perProduct', false) then vm else {}) + labels + a.labels;
     {
       exp_labels: all,
       exp_annotations: a.annotations(voice(all, value, found)) + { runbook_url: m._config.runbookURL % std.asciiLower(name) },
@@ -72,7 +77,7 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
         series('zenlayer_up', staging, '1*26'),
         st('i-1', 'STOPPED', '1*8 stale', prod),
         st('i-2', 'STOPPED', '1*8 stale', staging),
-        series('zenlayer_vm_instance_info', prod { instance_id: 'i-1', instance_name: 'web-prod', zone_id: 'FRA-A' }, '1*26'),
+        series('zenlayer_instance_info', prod { instance_id: 'i-1', instance_name: 'web-prod', zone_id: 'FRA-A' }, '1*26'),
       ],
       alert_rule_test: [
         check('4m', 'ZenlayerInstanceStopped'),
@@ -89,8 +94,8 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
     {
       name: 'two accounts: the RUNNING count is per account, so one account\'s drop pages for it alone',
       input_series: [
-        series('zenlayer_vm_instances', prod { status: 'RUNNING' }, '100*6 80*10'),
-        series('zenlayer_vm_instances', staging { status: 'RUNNING' }, '50*6 70*10'),
+        series('zenlayer_instances', prod { status: 'RUNNING' }, '100*6 80*10'),
+        series('zenlayer_instances', staging { status: 'RUNNING' }, '50*6 70*10'),
       ],
       alert_rule_test: [check('9m', 'ZenlayerRunningInstancesDropped', [alert('ZenlayerRunningInstancesDropped', base + prod, '20')])],
     },
@@ -149,14 +154,14 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
       name: 'a prepaid instance expiring within 7 days without auto-renewal warns; renewing, far-off or postpaid ones do not',
       input_series: [
         info('i-1', 'web-fra-01', 'FRA-A', '1*31'),
-        per('zenlayer_vm_instance_expiry_timestamp_seconds', 'i-1', '%d*31' % (3 * DAY)),
-        per('zenlayer_vm_instance_auto_renew', 'i-1', '0*31'),
-        per('zenlayer_vm_instance_expiry_timestamp_seconds', 'i-2', '%d*31' % (3 * DAY)),
-        per('zenlayer_vm_instance_auto_renew', 'i-2', '1*31'),
-        per('zenlayer_vm_instance_expiry_timestamp_seconds', 'i-3', '%d*31' % (30 * DAY)),
-        per('zenlayer_vm_instance_auto_renew', 'i-3', '0*31'),
-        per('zenlayer_vm_instance_expiry_timestamp_seconds', 'i-4', '%d*31' % (3 * DAY)),
-        per('zenlayer_vm_instance_auto_renew', 'i-4', '0*10 1*21'),
+        per('zenlayer_instance_expiry_timestamp_seconds', 'i-1', '%d*31' % (3 * DAY)),
+        per('zenlayer_instance_auto_renew', 'i-1', '0*31'),
+        per('zenlayer_instance_expiry_timestamp_seconds', 'i-2', '%d*31' % (3 * DAY)),
+        per('zenlayer_instance_auto_renew', 'i-2', '1*31'),
+        per('zenlayer_instance_expiry_timestamp_seconds', 'i-3', '%d*31' % (30 * DAY)),
+        per('zenlayer_instance_auto_renew', 'i-3', '0*31'),
+        per('zenlayer_instance_expiry_timestamp_seconds', 'i-4', '%d*31' % (3 * DAY)),
+        per('zenlayer_instance_auto_renew', 'i-4', '0*10 1*21'),
       ],
       alert_rule_test: [
         check('14m', 'ZenlayerPrepaidInstanceExpiring'),
@@ -246,8 +251,8 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
     {
       name: 'a fleet-wide drop of RUNNING instances pages once; a single instance stopping does not',
       input_series: [
-        series('zenlayer_vm_instances', { status: 'RUNNING' }, '100*6 80*10', 'a:9612'),
-        series('zenlayer_vm_instances', { status: 'RUNNING' }, '100*6 99*10', 'b:9612'),
+        series('zenlayer_instances', { status: 'RUNNING' }, '100*6 80*10', 'a:9612'),
+        series('zenlayer_instances', { status: 'RUNNING' }, '100*6 99*10', 'b:9612'),
       ],
       alert_rule_test: [
         check('6m', 'ZenlayerRunningInstancesDropped'),
@@ -396,10 +401,10 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
         st('i-1', 'RUNNING', '_*13 1*7 stale'),
       ],
       local first(at, status, value) = {
-        expr: 'zenlayer:vm_instance_status:first_seen_timestamp{instance_id="i-1"}',
+        expr: 'zenlayer:instance_status:first_seen_timestamp{instance_id="i-1"}',
         eval_time: at,
         exp_samples: [{
-          labels: 'zenlayer:vm_instance_status:first_seen_timestamp{%s}' % labelText(base { instance_id: 'i-1', status: status }),
+          labels: 'zenlayer:instance_status:first_seen_timestamp{%s}' % labelText(base + vm { instance_id: 'i-1', status: status }),
           value: value,
         }],
       },

@@ -12,6 +12,7 @@ use prometheus::{
 pub use crate::config::values::LogFormat;
 use crate::zenlayer::error::ErrorKind;
 use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
+use crate::zenlayer::product::Product;
 use crate::zenlayer::{ApiError, CallObserver};
 
 crate::labels::label_values! {
@@ -235,9 +236,12 @@ pub struct AccountMetrics {
 }
 
 impl AccountMetrics {
-    /// A fresh registry with every account metric registered and the status action's series present at zero.
-    pub fn new() -> Result<Self, prometheus::Error> {
-        let registry = Registry::new();
+    /// A fresh registry with every account metric registered and the status action's series present at zero,
+    /// each series labelled with `product`.
+    pub fn new(product: Product) -> Result<Self, prometheus::Error> {
+        let labels =
+            std::collections::HashMap::from([("product".to_owned(), product.as_str().to_owned())]);
+        let registry = Registry::new_custom(None, Some(labels))?;
         let up = Gauge::new(
             "zenlayer_up",
             "1 if the last poll of the Zenlayer API succeeded, else 0.",

@@ -102,13 +102,46 @@ pub fn encode_split(
     Ok((head, samples))
 }
 
-/// The label that opens every label set of an account's series when several accounts are served:
-/// `account="NAME",` (names are `[a-z0-9_-]`, so nothing needs escaping, but it is escaped all the same).
-pub fn account_label(name: &str) -> Vec<u8> {
-    let mut out = b"account=\"".to_vec();
-    escape_label_value(&mut out, name);
-    out.extend_from_slice(b"\",");
-    out
+/// What opens every label set of one account's series of one product: with the `account` label (several
+/// accounts served: `account="NAME",product="vm",`) and without it (`/probe`, or the only account:
+/// `product="vm",`). Names are `[a-z0-9_-]`, so nothing needs escaping, but it is escaped all the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Openings {
+    labeled: Vec<u8>,
+    unlabeled: Vec<u8>,
+}
+
+impl Openings {
+    pub fn new(account: Option<&str>, product: &str) -> Openings {
+        let label = |out: &mut Vec<u8>, name: &str, value: &str| {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_label_value(out, value);
+            out.extend_from_slice(b"\",");
+        };
+        let mut unlabeled = Vec::new();
+        label(&mut unlabeled, "product", product);
+        let mut labeled = Vec::new();
+        if let Some(account) = account {
+            label(&mut labeled, "account", account);
+        }
+        labeled.extend_from_slice(&unlabeled);
+        Openings { labeled, unlabeled }
+    }
+
+    /// The opening with the `account` label (when there is one) or without.
+    pub fn get(&self, labeled: bool) -> &[u8] {
+        if labeled {
+            &self.labeled
+        } else {
+            &self.unlabeled
+        }
+    }
+
+    /// Whether the series carry an `account` label, so that `/probe` serves them rendered without it.
+    pub fn named(&self) -> bool {
+        self.labeled != self.unlabeled
+    }
 }
 
 /// Appends `value` escaped as the text format requires inside a quoted label value: backslash, double quote and

@@ -50,7 +50,7 @@ fn metadata_polls(body: &str) -> f64 {
 
 /// The info series of `body` as (instance id, instance_name, zone_id, tag_env), sorted.
 fn names(body: &str) -> Vec<(String, String, String, String)> {
-    let mut out: Vec<_> = common::series(body, "zenlayer_vm_instance_info")
+    let mut out: Vec<_> = common::series(body, "zenlayer_instance_info")
         .into_iter()
         .map(|(l, _)| {
             (

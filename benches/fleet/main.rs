@@ -62,7 +62,7 @@ fn render_time(n: usize) -> f64 {
             &snapshot,
             None,
             StatusSeries::Current,
-            b"",
+            &zenlayer_exporter::text::Openings::new(None, "vm"),
             None,
         ));
     }

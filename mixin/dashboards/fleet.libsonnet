@@ -10,7 +10,7 @@ local statuses = import '../lib/statuses.libsonnet';
   local variables = ['job', 'instance'] + c.groupLabels,
   local sel = std.join(',', ['%s=~"$%s"' % [v, v] for v in variables]),
   local key = std.join(', ', ['job', 'instance'] + c.groupLabels + ['instance_id']),
-  local info = 'zenlayer_vm_instance_info{%s,zone_id=~"$zone"}' % sel,
+  local info = 'zenlayer_instance_info{%s,zone_id=~"$zone"}' % sel,
   local known = std.join('|', statuses.known),
   local transitional = std.join('|', statuses.transitional),
   local colors = {
@@ -26,7 +26,7 @@ local statuses = import '../lib/statuses.libsonnet';
   // `expr` (per instance) with each instance's name and zone, filtered by the zone variable; instances the
   // metadata does not know (metadata off, or created since the last metadata poll) are kept, unnamed.
   local named(expr) =
-    '(%(e)s) * on (%(k)s) group_left (instance_name, zone_id) %(info)s\nor on (%(k)s) ((%(e)s) unless on (%(k)s) zenlayer_vm_instance_info{%(sel)s})'
+    '(%(e)s) * on (%(k)s) group_left (instance_name, zone_id) %(info)s\nor on (%(k)s) ((%(e)s) unless on (%(k)s) zenlayer_instance_info{%(sel)s})'
     % { e: expr, k: key, info: info, sel: sel },
 
   local target(expr, legend='', instant=false, format='time_series', ref='A') = {
@@ -87,25 +87,25 @@ local statuses = import '../lib/statuses.libsonnet';
 
   local codes = { [statuses.known[i]]: i + 1 for i in std.range(0, std.length(statuses.known) - 1) },
   local codeExpr = 'max by (%s) (\n' % key + std.join('\n  or ', [
-    'zenlayer_vm_instance_status{%s,instance_id=~"$instance_id",status="%s"} * %d' % [sel, s, codes[s]]
+    'zenlayer_instance_status{%s,instance_id=~"$instance_id",status="%s"} * %d' % [sel, s, codes[s]]
     for s in statuses.known
-  ]) + '\n  or zenlayer_vm_instance_status{%s,instance_id=~"$instance_id",status!~"%s"} * 99\n)' % [sel, known],
+  ]) + '\n  or zenlayer_instance_status{%s,instance_id=~"$instance_id",status!~"%s"} * 99\n)' % [sel, known],
 
   local H = 52,
   local panels = [
     row('Fleet', 0),
-    stat('Instances', 'Every instance the API lists.', 'sum(zenlayer_vm_instances{%s})' % sel, 0, 1, [{ color: 'blue', value: null }]),
-    stat('RUNNING', 'Instances whose status is RUNNING.', 'sum(zenlayer_vm_instances{%s,status="RUNNING"})' % sel, 4, 1, green),
+    stat('Instances', 'Every instance the API lists.', 'sum(zenlayer_instances{%s})' % sel, 0, 1, [{ color: 'blue', value: null }]),
+    stat('RUNNING', 'Instances whose status is RUNNING.', 'sum(zenlayer_instances{%s,status="RUNNING"})' % sel, 4, 1, green),
     stat('STOPPED', 'Instances whose status is STOPPED: each one pages after %s (ZenlayerInstanceStopped).' % c.stoppedFor,
-         'sum(zenlayer_vm_instances{%s,status="STOPPED"})' % sel, 8, 1, redIfAny),
+         'sum(zenlayer_instances{%s,status="STOPPED"})' % sel, 8, 1, redIfAny),
     stat('In transition', 'Instances in a transitional status (%s).' % std.join(', ', statuses.transitional),
-         'sum(zenlayer_vm_instances{%s,status=~"%s"})' % [sel, transitional], 12, 1, amberIfAny),
+         'sum(zenlayer_instances{%s,status=~"%s"})' % [sel, transitional], 12, 1, amberIfAny),
     stat('CREATE_FAILED', 'Instances whose creation failed: they never start by themselves.',
-         'sum(zenlayer_vm_instances{%s,status="CREATE_FAILED"})' % sel, 16, 1, redIfAny),
+         'sum(zenlayer_instances{%s,status="CREATE_FAILED"})' % sel, 16, 1, redIfAny),
     stat('Other statuses', 'Instances in a status this exporter does not know: the API added one. They are exported as sent.',
-         'sum(zenlayer_vm_instances{%s,status!~"%s"}) or vector(0)' % [sel, known], 20, 1, amberIfAny),
+         'sum(zenlayer_instances{%s,status!~"%s"}) or vector(0)' % [sel, known], 20, 1, amberIfAny),
     panel('timeseries', 'Fleet by status', 'How many instances are in each status over time (filtered by the status variable).',
-          [target('sum by (status) (zenlayer_vm_instances{%s,status=~"$status"})' % sel, '{{status}}')], 0, 5, 24, 8, 'none', stacked {
+          [target('sum by (status) (zenlayer_instances{%s,status=~"$status"})' % sel, '{{status}}')], 0, 5, 24, 8, 'none', stacked {
       fieldConfig+: { overrides: [
         { matcher: { id: 'byName', options: s }, properties: [{ id: 'color', value: { mode: 'fixed', fixedColor: colors[s] } }] }
         for s in std.objectFields(colors)
@@ -115,7 +115,7 @@ local statuses = import '../lib/statuses.libsonnet';
     row('Instances', 13),
     panel('table', 'STOPPED and failed instances',
           'Instances now STOPPED or CREATE_FAILED, and how long they have been so (since Prometheus saw them enter that status; needs the recording rules of the mixin).',
-          [target(named('time() - zenlayer:vm_instance_status:first_seen_timestamp{%s,status=~"STOPPED|CREATE_FAILED",instance_id=~"$instance_id"}' % sel),
+          [target(named('time() - zenlayer:instance_status:first_seen_timestamp{%s,status=~"STOPPED|CREATE_FAILED",instance_id=~"$instance_id"}' % sel),
                   instant=true, format='table')], 0, 14, 12, 9, 's', {
       fieldConfig+: { overrides: [{ matcher: { id: 'byName', options: 'Value' }, properties: [{ id: 'displayName', value: 'In status for' }] }] },
       transformations: [
@@ -126,7 +126,7 @@ local statuses = import '../lib/statuses.libsonnet';
       options: { showHeader: true },
     }),
     panel('bargauge', 'Uptime ratio per instance', "Share of the dashboard's time range each instance was RUNNING, worst first.",
-          [target('sort(' + named('avg_over_time(zenlayer_vm_instance_running{%s,instance_id=~"$instance_id"}[$__range])' % sel) + ')', nameLegend, instant=true)],
+          [target('sort(' + named('avg_over_time(zenlayer_instance_running{%s,instance_id=~"$instance_id"}[$__range])' % sel) + ')', nameLegend, instant=true)],
           12, 14, 12, 9, 'percentunit', {
       fieldConfig+: { defaults+: {
         min: 0,
@@ -156,17 +156,17 @@ local statuses = import '../lib/statuses.libsonnet';
 
     row('Zones and billing', 35),
     panel('timeseries', 'RUNNING instances by zone', 'RUNNING instances in each zone over time (zone from the metadata poll; filtered by the zone variable).',
-          [target('sum by (zone_id) (zenlayer_vm_instance_running{%s} * on (%s) group_left (zone_id) %s)' % [sel, key, info], '{{zone_id}}')],
+          [target('sum by (zone_id) (zenlayer_instance_running{%s} * on (%s) group_left (zone_id) %s)' % [sel, key, info], '{{zone_id}}')],
           0, 36, 12, 8, 'none', stacked),
     panel('table', 'Instances by zone and status', 'How many instances each zone has in each status now.',
-          [target('sum by (zone_id, status) ((zenlayer_vm_instance_status{%s} == 1) * on (%s) group_left (zone_id) %s)' % [sel, key, info],
+          [target('sum by (zone_id, status) ((zenlayer_instance_status{%s} == 1) * on (%s) group_left (zone_id) %s)' % [sel, key, info],
                   instant=true, format='table')], 12, 36, 12, 8, 'none', {
       transformations: [organize({ Time: true }, { zone_id: 'Zone', status: 'Status', Value: 'Instances' }), sortBy('Instances', true)],
       options: { showHeader: true },
     }),
     panel('table', 'Prepaid instances expiring within 30 days without auto-renewal',
           'Prepaid instances that will not renew themselves, and the time left: under %d days, ZenlayerPrepaidInstanceExpiring warns.' % c.expiringWithinDays,
-          [target('(\n  (zenlayer_vm_instance_expiry_timestamp_seconds{%(sel)s} - time() < 30 * 86400)\n  and on (%(k)s) (zenlayer_vm_instance_auto_renew{%(sel)s} == 0)\n) * on (%(k)s) group_left (instance_name, zone_id) %(info)s'
+          [target('(\n  (zenlayer_instance_expiry_timestamp_seconds{%(sel)s} - time() < 30 * 86400)\n  and on (%(k)s) (zenlayer_instance_auto_renew{%(sel)s} == 0)\n) * on (%(k)s) group_left (instance_name, zone_id) %(info)s'
                   % { sel: sel, k: key, info: info }, instant=true, format='table')], 0, 44, 24, 8, 's', {
       fieldConfig+: {
         defaults+: {
@@ -265,9 +265,9 @@ local statuses = import '../lib/statuses.libsonnet';
                  'label_values(zenlayer_up{%s}, %s)' % [chained(i), variables[i]])
         for i in std.range(0, std.length(variables) - 1)
       ] + [
-        variable('status', 'Status', 'label_values(zenlayer_vm_instances{%s}, status)' % sel),
-        variable('zone', 'Zone', 'label_values(zenlayer_vm_instance_info{%s}, zone_id)' % sel),
-        variable('instance_id', 'Instance id', 'label_values(zenlayer_vm_instance_running{%s}, instance_id)' % sel),
+        variable('status', 'Status', 'label_values(zenlayer_instances{%s}, status)' % sel),
+        variable('zone', 'Zone', 'label_values(zenlayer_instance_info{%s}, zone_id)' % sel),
+        variable('instance_id', 'Instance id', 'label_values(zenlayer_instance_running{%s}, instance_id)' % sel),
       ] },
       annotations: { list: [{
         builtIn: 1,

@@ -24,6 +24,7 @@ use crate::status::poll::{PollReport, StatusPoll};
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::client::Auth;
+use crate::zenlayer::product::Product;
 use crate::zenlayer::{CallSettings, Client, Endpoint};
 
 /// Why an account could not start.
@@ -57,7 +58,9 @@ impl Account {
         config: &Config,
         shutdown: &CancellationToken,
     ) -> Result<Arc<Account>, StartError> {
-        let metrics = AccountMetrics::new()?;
+        // One product today; each product of an account will be its own polls, metrics and exposition.
+        let product = Product::Vm;
+        let metrics = AccountMetrics::new(product)?;
         let settings = CallSettings {
             api_version: config.api_version.clone(),
             request_timeout: config.request_timeout,
@@ -70,6 +73,7 @@ impl Account {
             config.tag_labels.clone(),
             metrics.clone(),
             name.clone(),
+            product,
         ));
         let reports = Arc::new(Store::default());
         let stop = shutdown.child_token();

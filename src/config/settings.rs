@@ -258,7 +258,7 @@ settings! {
         metadata_interval: Option<Duration> = ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300",
             "seconds between DescribeInstances polls (names, zones, tags, expiry); 0 turns them off", f64 => interval_or_off);
         tag_labels: Arc<TagLabels> = ("ZENLAYER_EXPORTER_TAG_LABELS", "",
-            "comma-separated tag keys exported as tag_<key> labels of zenlayer_vm_instance_info",
+            "comma-separated tag keys exported as tag_<key> labels of zenlayer_instance_info",
             String => |given| text(|t| TagLabels::parse(t).map(Arc::new))(given));
         accounts_file: Option<PathBuf> = ("ZENLAYER_EXPORTER_ACCOUNTS_FILE", "",
             "YAML file of several accounts (name, credentials, api_url), instead of the ZENLAYERCLOUD_* credentials; re-read every 10 s and on SIGHUP",

@@ -46,19 +46,19 @@ pub enum MetadataSamples {
 /// The status snapshot's families, served first.
 pub const STATUS: [Family<StatusSamples>; 3] = [
     Family {
-        name: "zenlayer_vm_instance_status",
-        help: "Status of each Zenlayer VM instance: 1 for its current status (with \
+        name: "zenlayer_instance_status",
+        help: "Status of each Zenlayer instance: 1 for its current status (with \
 ZENLAYER_EXPORTER_STATUS_SERIES=all, also 0 for every other known status).",
         samples: StatusSamples::Status,
     },
     Family {
-        name: "zenlayer_vm_instance_running",
-        help: "1 if the Zenlayer VM instance is RUNNING, else 0.",
+        name: "zenlayer_instance_running",
+        help: "1 if the Zenlayer instance is RUNNING, else 0.",
         samples: StatusSamples::Running,
     },
     Family {
-        name: "zenlayer_vm_instances",
-        help: "Number of Zenlayer VM instances per status; every known status is always present.",
+        name: "zenlayer_instances",
+        help: "Number of Zenlayer instances per status; every known status is always present.",
         samples: StatusSamples::Counts,
     },
 ];
@@ -67,34 +67,34 @@ ZENLAYER_EXPORTER_STATUS_SERIES=all, also 0 for every other known status).",
 /// `Profile`), filled by `metadata::poll`, and a row here.
 pub const METADATA: [Family<MetadataSamples>; 6] = [
     Family {
-        name: "zenlayer_vm_instance_info",
-        help: "Always 1: the labels give each Zenlayer VM instance's name, zone, type, image, charge type, resource \
-group and allow-listed tags (ZENLAYER_EXPORTER_TAG_LABELS). Join on instance_id.",
+        name: "zenlayer_instance_info",
+        help: "Always 1: the labels give each Zenlayer instance's name, zone, type, image, charge type, resource \
+group (name and id) and allow-listed tags (ZENLAYER_EXPORTER_TAG_LABELS). Join on product and instance_id.",
         samples: MetadataSamples::Info,
     },
     Family {
-        name: "zenlayer_vm_instance_cpus",
-        help: "vCPUs of each Zenlayer VM instance.",
+        name: "zenlayer_instance_cpus",
+        help: "vCPUs of each Zenlayer instance.",
         samples: MetadataSamples::Number(|m| m.profile.cpu_count),
     },
     Family {
-        name: "zenlayer_vm_instance_memory_bytes",
-        help: "Memory of each Zenlayer VM instance, in bytes.",
+        name: "zenlayer_instance_memory_bytes",
+        help: "Memory of each Zenlayer instance, in bytes.",
         samples: MetadataSamples::Number(|m| m.profile.memory_bytes),
     },
     Family {
-        name: "zenlayer_vm_instance_created_timestamp_seconds",
-        help: "Unix time each Zenlayer VM instance was created.",
+        name: "zenlayer_instance_created_timestamp_seconds",
+        help: "Unix time each Zenlayer instance was created.",
         samples: MetadataSamples::Number(|m| m.created),
     },
     Family {
-        name: "zenlayer_vm_instance_expiry_timestamp_seconds",
-        help: "Unix time each prepaid Zenlayer VM instance expires (postpaid instances have no series).",
+        name: "zenlayer_instance_expiry_timestamp_seconds",
+        help: "Unix time each prepaid Zenlayer instance expires (postpaid instances have no series).",
         samples: MetadataSamples::Number(|m| m.expiry),
     },
     Family {
-        name: "zenlayer_vm_instance_auto_renew",
-        help: "1 if the prepaid Zenlayer VM instance renews automatically at expiry, else 0.",
+        name: "zenlayer_instance_auto_renew",
+        help: "1 if the prepaid Zenlayer instance renews automatically at expiry, else 0.",
         samples: MetadataSamples::Number(|m| m.auto_renew.map(f64::from)),
     },
 ];

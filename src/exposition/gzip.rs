@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn parts_rendered_in_batches_serve_the_same_text_plain_and_gzip() {
         for n in [0, 1, BATCH - 1, BATCH, 5 * BATCH + 3] {
-            let rows = lines(n, "zenlayer_vm_instance_running");
+            let rows = lines(n, "zenlayer_instance_running");
             let part = Part::rendered(&rows, |out, rows| {
                 for row in rows {
                     out.extend_from_slice(row.as_bytes());
@@ -477,7 +477,7 @@ mod tests {
 
     #[test]
     fn a_large_part_is_inflated_a_frame_at_a_time() {
-        let rows = lines(50_000, "zenlayer_vm_instance_status");
+        let rows = lines(50_000, "zenlayer_instance_status");
         let part = Part::rendered(&rows, |out, rows| {
             for row in rows {
                 out.extend_from_slice(row.as_bytes());

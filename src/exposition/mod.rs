@@ -18,6 +18,8 @@ use crate::names::AccountName;
 use crate::status::snapshot::Snapshot;
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
+use crate::text::Openings;
+use crate::zenlayer::product::Product;
 use health::HealthCache;
 use render::{Rendered, StatusSeries};
 use scrape::Contribution;
@@ -34,28 +36,28 @@ pub struct Exposition {
     rendered: Store<Rendered>,
     mode: StatusSeries,
     tags: Arc<TagLabels>,
-    /// `account="NAME",` when several accounts are served, else empty.
-    label: Vec<u8>,
+    /// What opens every label set: `account="NAME",product="…",` when several accounts are served, and
+    /// without the account for `/probe` or the only account.
+    openings: Openings,
     health: HealthCache,
 }
 
 impl Exposition {
-    /// What the account named `account` serves (`None`: the only account, served without an `account` label).
+    /// What the account named `account` serves of `product` (`None`: the only account, served without an
+    /// `account` label).
     pub fn new(
         mode: StatusSeries,
         tags: Arc<TagLabels>,
         metrics: AccountMetrics,
         account: Option<AccountName>,
+        product: Product,
     ) -> Self {
         Exposition {
             latest: Mutex::new(Latest::default()),
             rendered: Store::default(),
             mode,
             tags,
-            label: account
-                .as_deref()
-                .map(crate::text::account_label)
-                .unwrap_or_default(),
+            openings: Openings::new(account.as_deref(), product.as_str()),
             health: HealthCache::new(metrics, account),
         }
     }
@@ -105,7 +107,7 @@ impl Exposition {
                 status,
                 metadata,
                 self.mode,
-                &self.label,
+                &self.openings,
                 previous.as_deref(),
             );
             drop(previous);

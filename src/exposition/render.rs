@@ -15,6 +15,7 @@ pub use crate::status::families::StatusSeries;
 use crate::status::families::{count_lines, running_lines, status_lines};
 use crate::status::snapshot::Snapshot;
 pub use crate::text::CONTENT_TYPE;
+use crate::text::Openings;
 
 /// Families of the status snapshot, then of the metadata: the order they are served in.
 const STATUS_FAMILIES: usize = STATUS.len();
@@ -37,6 +38,7 @@ struct Inputs {
     snapshot: Arc<Snapshot>,
     metadata: Option<(Arc<Metadata>, Arc<TagLabels>)>,
     mode: StatusSeries,
+    openings: Openings,
 }
 
 /// One account's snapshots rendered for serving: the samples of each instance family, as plain text and as raw
@@ -129,7 +131,8 @@ fn status_parts(snapshot: &Snapshot, mode: StatusSeries, label: &[u8]) -> [Part;
 }
 
 impl Rendered {
-    /// Renders and compresses `snapshot`, every sample opened by `label` (`account="…",` or nothing). Done once
+    /// Renders and compresses `snapshot`, every sample opened by `openings` (`account="…",product="…",` when
+    /// several accounts are served, else `product="…",`). Done once
     /// per poll, off the scrape path. The status and metadata families are rendered and compressed on two
     /// threads at once: deflate streams that end on a byte boundary can be concatenated, so each family is
     /// compressed on its own and start-up to ready waits half as long.
@@ -141,14 +144,15 @@ impl Rendered {
         snapshot: &Arc<Snapshot>,
         metadata: Option<(&Arc<Metadata>, &Arc<TagLabels>)>,
         mode: StatusSeries,
-        label: &[u8],
+        openings: &Openings,
         previous: Option<&Rendered>,
     ) -> Self {
+        let label = openings.get(true);
         // Most polls find every instance in the status it had: then the status families are the previous ones,
         // and the metadata families too when the metadata did not change either. Comparing is a fraction of the
         // cost of rendering and compressing again.
         let unchanged = previous.filter(|p| {
-            p.labeled != label.is_empty()
+            p.inputs.openings == *openings
                 && p.inputs.mode == mode
                 && p.inputs.snapshot.instances() == snapshot.instances()
         });
@@ -159,6 +163,7 @@ impl Rendered {
         // The metadata families are reused for the same instances when the metadata is the same snapshot, or a
         // newer one that says the same (the usual metadata poll: nothing was renamed, retagged or resized).
         let reusable = previous
+            .filter(|p| p.inputs.openings == *openings)
             .and_then(|p| p.metadata.as_ref())
             .filter(|m| {
                 metadata.is_some_and(|(metadata, _)| {
@@ -228,11 +233,12 @@ impl Rendered {
             named: meta.as_ref().map(|m| (m.named, m.metadata.taken_at())),
             status,
             metadata: meta,
-            labeled: !label.is_empty(),
+            labeled: openings.named(),
             inputs: Inputs {
                 snapshot: snapshot.clone(),
                 metadata: metadata.map(|(m, t)| (m.clone(), t.clone())),
                 mode,
+                openings: openings.clone(),
             },
             unlabeled,
         }
@@ -265,10 +271,12 @@ impl Rendered {
                     snapshot,
                     metadata,
                     mode,
+                    openings,
                 } = &self.inputs;
-                let mut parts: Vec<Part> = status_parts(snapshot, *mode, b"").into();
+                let opening = openings.get(false);
+                let mut parts: Vec<Part> = status_parts(snapshot, *mode, opening).into();
                 if let Some((metadata, tags)) = metadata {
-                    parts.extend(metadata_parts(snapshot, metadata, tags, b"").0);
+                    parts.extend(metadata_parts(snapshot, metadata, tags, opening).0);
                 }
                 parts
             })
@@ -307,6 +315,7 @@ mod tests {
                     "".into(),
                     "PREPAID".into(),
                     "g".into(),
+                    "rg-1".into(),
                 ],
                 tags: Box::new(["prod".into(), "".into()]),
                 cpu_count: Some(1.0),
@@ -334,23 +343,25 @@ mod tests {
         ))
         .unwrap();
         assert!(text.contains(
-            "zenlayer_vm_instance_info{instance_id=\"i-1\",instance_name=\"web \\\"1\\\"\",zone_id=\"FRA-A\",\
-             instance_type=\"c.1c2g\",image_name=\"\",charge_type=\"PREPAID\",resource_group=\"g\",tag_env=\"prod\",\
+            "zenlayer_instance_info{product=\"vm\",instance_id=\"i-1\",instance_name=\"web \\\"1\\\"\",zone_id=\"FRA-A\",\
+             instance_type=\"c.1c2g\",image_name=\"\",charge_type=\"PREPAID\",resource_group=\"g\",resource_group_id=\"rg-1\",tag_env=\"prod\",\
              tag_cost_center=\"\"} 1\n"
         ), "{text}");
-        assert!(
-            text.contains("zenlayer_vm_instance_memory_bytes{instance_id=\"i-3\"} 2147483648\n")
-        );
         assert!(text.contains(
-            "zenlayer_vm_instance_expiry_timestamp_seconds{instance_id=\"i-1\"} 1786782600\n"
+            "zenlayer_instance_memory_bytes{product=\"vm\",instance_id=\"i-3\"} 2147483648\n"
         ));
-        assert!(text.contains("zenlayer_vm_instance_auto_renew{instance_id=\"i-1\"} 0\n"));
+        assert!(text.contains(
+            "zenlayer_instance_expiry_timestamp_seconds{product=\"vm\",instance_id=\"i-1\"} 1786782600\n"
+        ));
+        assert!(
+            text.contains("zenlayer_instance_auto_renew{product=\"vm\",instance_id=\"i-1\"} 0\n")
+        );
         assert!(
             !text.contains("i-0"),
             "an instance the status poll no longer sees has no series"
         );
         assert!(
-            !text.contains("instance_info{instance_id=\"i-2\""),
+            !text.contains("instance_info{product=\"vm\",instance_id=\"i-2\""),
             "nor one the metadata does not know yet"
         );
         assert_eq!(text.matches("_expiry_timestamp_seconds{").count(), 1);
@@ -365,12 +376,12 @@ mod tests {
         ))
         .unwrap();
         assert!(text.contains(
-            "zenlayer_vm_instance_status{instance_id=\"i-1\",status=\"RUNNING\"} 1\n\
-             zenlayer_vm_instance_status{instance_id=\"i-2\",status=\"STOPPED\"} 1\n"
+            "zenlayer_instance_status{product=\"vm\",instance_id=\"i-1\",status=\"RUNNING\"} 1\n\
+             zenlayer_instance_status{product=\"vm\",instance_id=\"i-2\",status=\"STOPPED\"} 1\n"
         ));
-        assert!(text.contains("zenlayer_vm_instance_running{instance_id=\"i-2\"} 0\n"));
-        assert!(text.contains("zenlayer_vm_instances{status=\"STOPPED\"} 1\n"));
-        assert!(text.contains("zenlayer_vm_instances{status=\"REBOOT\"} 0\n"));
+        assert!(text.contains("zenlayer_instance_running{product=\"vm\",instance_id=\"i-2\"} 0\n"));
+        assert!(text.contains("zenlayer_instances{product=\"vm\",status=\"STOPPED\"} 1\n"));
+        assert!(text.contains("zenlayer_instances{product=\"vm\",status=\"REBOOT\"} 0\n"));
     }
 
     #[test]
@@ -385,7 +396,7 @@ mod tests {
             text.lines()
                 .filter(|l| {
                     l.starts_with(&format!(
-                        "zenlayer_vm_instance_status{{instance_id=\"{id}\""
+                        "zenlayer_instance_status{{product=\"vm\",instance_id=\"{id}\""
                     ))
                 })
                 .collect::<Vec<_>>()
@@ -396,11 +407,9 @@ mod tests {
             1
         );
         assert_eq!(series("i-2").len(), KNOWN_STATUSES.len() + 1);
-        assert!(
-            series("i-2").contains(
-                &"zenlayer_vm_instance_status{instance_id=\"i-2\",status=\"HIBERNATED\"} 1"
-            )
-        );
+        assert!(series("i-2").contains(
+            &"zenlayer_instance_status{product=\"vm\",instance_id=\"i-2\",status=\"HIBERNATED\"} 1"
+        ));
     }
 
     /// What one account contributes, with no self-metrics.
@@ -422,7 +431,7 @@ mod tests {
                 &snap(pairs),
                 None,
                 StatusSeries::Current,
-                b"",
+                &Openings::new(None, "vm"),
                 None,
             ));
             let tail = b"# TYPE zenlayer_up gauge\nzenlayer_up 1\n";
@@ -443,7 +452,7 @@ mod tests {
                 &snap(pairs),
                 None,
                 StatusSeries::Current,
-                &crate::text::account_label(name),
+                &Openings::new(Some(name), "vm"),
                 None,
             ))),
             health: Arc::new(Health::default()),
@@ -455,7 +464,7 @@ mod tests {
         let text =
             String::from_utf8(assemble(&accounts, true, Vec::new(), false).to_vec()).unwrap();
         assert_eq!(
-            text.matches("# TYPE zenlayer_vm_instance_status gauge")
+            text.matches("# TYPE zenlayer_instance_status gauge")
                 .count(),
             1
         );
@@ -471,8 +480,10 @@ mod tests {
             unique.len(),
             "every family's samples together: {families:?}"
         );
-        assert!(text.contains("zenlayer_vm_instance_status{account=\"prod\",instance_id=\"i-1\",status=\"RUNNING\"} 1\n"));
-        assert!(text.contains("zenlayer_vm_instances{account=\"staging\",status=\"STOPPED\"} 1\n"));
+        assert!(text.contains("zenlayer_instance_status{account=\"prod\",product=\"vm\",instance_id=\"i-1\",status=\"RUNNING\"} 1\n"));
+        assert!(text.contains(
+            "zenlayer_instances{account=\"staging\",product=\"vm\",status=\"STOPPED\"} 1\n"
+        ));
         let gz = assemble(&accounts, true, b"x 1\n".to_vec(), true);
         assert_eq!(
             gunzip(&gz.to_vec()),
@@ -481,11 +492,9 @@ mod tests {
         // One account without its label, as /probe serves it, plain and gzip alike.
         let probe = assemble(&accounts[1..], false, Vec::new(), false).to_vec();
         let probe = String::from_utf8(probe).unwrap();
-        assert!(
-            probe.contains(
-                "zenlayer_vm_instance_status{instance_id=\"i-2\",status=\"STOPPED\"} 1\n"
-            )
-        );
+        assert!(probe.contains(
+            "zenlayer_instance_status{product=\"vm\",instance_id=\"i-2\",status=\"STOPPED\"} 1\n"
+        ));
         assert!(!probe.contains("account=") && !probe.contains("i-1"));
         let gz = assemble(&accounts[1..], false, Vec::new(), true);
         assert_eq!(String::from_utf8(gunzip(&gz.to_vec())).unwrap(), probe);
@@ -498,7 +507,14 @@ mod tests {
             id: id.into(),
             name: "n".into(),
             profile: Arc::new(Profile {
-                labels: ["z".into(), "".into(), "".into(), "".into(), "".into()],
+                labels: [
+                    "z".into(),
+                    "".into(),
+                    "".into(),
+                    "".into(),
+                    "".into(),
+                    "".into(),
+                ],
                 tags: Box::new(["prod".into()]),
                 cpu_count: Some(2.0),
                 memory_bytes: None,
@@ -519,7 +535,7 @@ mod tests {
                 &snap(pairs),
                 Some((m, &tags)),
                 StatusSeries::Current,
-                b"",
+                &Openings::new(None, "vm"),
                 previous,
             ))
         };
@@ -573,7 +589,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_snapshot_reuses_its_rendering_and_a_changed_one_does_not() {
-        let label = crate::text::account_label("prod");
+        let label = Openings::new(Some("prod"), "vm");
         let render = |pairs: &[(&str, &str)], previous: Option<&Rendered>| {
             Rendered::new(&snap(pairs), None, StatusSeries::Current, &label, previous)
         };
@@ -595,15 +611,15 @@ mod tests {
         let text = String::from_utf8(status(&third, false).text()).unwrap();
         assert_eq!(
             text,
-            "zenlayer_vm_instance_status{instance_id=\"a\",status=\"STOPPED\"} 1\n\
-             zenlayer_vm_instance_status{instance_id=\"b\",status=\"STOPPED\"} 1\n"
+            "zenlayer_instance_status{product=\"vm\",instance_id=\"a\",status=\"STOPPED\"} 1\n\
+             zenlayer_instance_status{product=\"vm\",instance_id=\"b\",status=\"STOPPED\"} 1\n"
         );
         // Rendered without the label before, the previous bytes are not taken for labeled ones.
         let unlabeled = Rendered::new(
             &snap(&[("a", "STOPPED"), ("b", "STOPPED")]),
             None,
             StatusSeries::Current,
-            b"",
+            &Openings::new(None, "vm"),
             Some(&third),
         );
         assert!(
@@ -623,7 +639,7 @@ mod tests {
             &snapshot,
             None,
             StatusSeries::Current,
-            b"",
+            &Openings::new(None, "vm"),
             None,
         ));
         let gz = body(&rendered, true, b"", true);

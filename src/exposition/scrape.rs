@@ -104,7 +104,8 @@ pub fn render_instances(
     metadata: Option<(&Arc<Metadata>, &Arc<TagLabels>)>,
     mode: StatusSeries,
 ) -> Vec<u8> {
-    let rendered = Rendered::new(snapshot, metadata, mode, b"", None);
+    let openings = crate::text::Openings::new(None, crate::zenlayer::product::Product::Vm.as_str());
+    let rendered = Rendered::new(snapshot, metadata, mode, &openings, None);
     let accounts = [Contribution {
         rendered: Some(Arc::new(rendered)),
         health: Arc::new(Health::default()),

@@ -255,6 +255,7 @@ pub fn instance_meta(
             text(info.image_name.as_deref()),
             text(info.instance_charge_type.as_deref()),
             text(info.resource_group_name.as_deref()),
+            text(info.resource_group_id.as_deref()),
         ],
         tags: tag_values.into_iter().map(&mut text).collect(),
         cpu_count: count(info.cpu_count),

@@ -12,13 +12,15 @@ pub use crate::config::values::{MAX_TAG_LABELS, TagLabels, label_name};
 pub use crate::text::label_safe;
 
 /// The info series' fixed labels after `instance_id`, in the order they are written.
-pub const INFO_LABELS: [&str; 6] = [
+pub const INFO_LABELS: [&str; 7] = [
     "instance_name",
     "zone_id",
     "instance_type",
     "image_name",
     "charge_type",
     "resource_group",
+    // The name can be renamed; the id cannot, so joins and rules keep working across a rename.
+    "resource_group_id",
 ];
 
 /// Every tag of one instance, as service discovery labels it: (label-safe key, value) pairs sorted by key. Tags
@@ -54,7 +56,7 @@ pub struct InstanceMeta {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     /// In the order of [`INFO_LABELS`] after `instance_name`.
-    pub labels: [Arc<str>; 5],
+    pub labels: [Arc<str>; 6],
     /// One value per allow-listed tag key, in the allow-list's order.
     pub tags: Box<[Arc<str>]>,
     pub cpu_count: Option<f64>,

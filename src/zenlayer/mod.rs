@@ -4,6 +4,7 @@
 pub mod client;
 pub mod error;
 pub mod model;
+pub mod product;
 pub mod proxy;
 pub mod sign;
 

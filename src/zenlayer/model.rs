@@ -109,6 +109,8 @@ pub struct InstanceInfo {
     pub instance_charge_type: Option<String>,
     #[serde(default, deserialize_with = "bounded_text")]
     pub resource_group_name: Option<String>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    pub resource_group_id: Option<String>,
     /// A count, but read as a number of any shape: `4.0` must not fail a poll.
     #[serde(default)]
     pub cpu_count: Option<f64>,

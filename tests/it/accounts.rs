@@ -12,10 +12,10 @@ use zenlayer_exporter::sim::{Fault, FaultRule, FleetChange, SimCredentials, Simu
 use crate::common;
 use common::{Exporter, accounts_config, eventually, get, sample, scratch, series};
 
-/// `(account, id, status)` of every `zenlayer_vm_instance_status` series valued 1, sorted.
+/// `(account, id, status)` of every `zenlayer_instance_status` series valued 1, sorted.
 fn statuses_by_account(body: &str) -> BTreeMap<String, Vec<(String, String)>> {
     let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for (mut labels, value) in series(body, "zenlayer_vm_instance_status") {
+    for (mut labels, value) in series(body, "zenlayer_instance_status") {
         if value == 1.0 {
             out.entry(labels.remove("account").expect("account label"))
                 .or_default()
@@ -61,7 +61,7 @@ async fn every_account_is_its_own_fleet_exactly() {
     assert_eq!(ids.len(), 120);
     // Every series of an account carries its label, the poll and API self-metrics included.
     for name in [
-        "zenlayer_vm_instances",
+        "zenlayer_instances",
         "zenlayer_exporter_polls_total",
         "zenlayer_exporter_api_requests_total",
         "zenlayer_exporter_last_poll_success_timestamp_seconds",
@@ -77,7 +77,7 @@ async fn every_account_is_its_own_fleet_exactly() {
     // Each family once, under one HELP and TYPE, as promtool checks it.
     assert_eq!(body.matches("# TYPE zenlayer_up gauge").count(), 1);
     assert_eq!(
-        body.matches("# TYPE zenlayer_vm_instance_status gauge")
+        body.matches("# TYPE zenlayer_instance_status gauge")
             .count(),
         1
     );
@@ -262,7 +262,7 @@ async fn the_first_probe_of_a_large_account_renders_off_the_runtime() {
     let healthy = std::time::Instant::now();
     let (answered, body) = probe.await.unwrap();
     assert_eq!(status, 200);
-    assert_eq!(body.matches("zenlayer_vm_instance_status{").count(), 50_000);
+    assert_eq!(body.matches("zenlayer_instance_status{").count(), 50_000);
     assert!(
         healthy < answered,
         "/healthz waited for the /probe render ({:?} after it)",

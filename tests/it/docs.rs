@@ -45,7 +45,7 @@ async fn metrics_table_matches_what_is_served() {
     .await;
     let body = exporter
         .metrics_until("first status and metadata polls", |b| {
-            sample(b, "zenlayer_up") == Some(1.0) && b.contains("zenlayer_vm_instance_info{")
+            sample(b, "zenlayer_up") == Some(1.0) && b.contains("zenlayer_instance_info{")
         })
         .await;
     // With an accounts file, two families more are served.
@@ -55,7 +55,7 @@ async fn metrics_table_matches_what_is_served() {
     let several = Exporter::start(common::accounts_config(&dir.join("accounts.yml"), &[])).await;
     let several = several
         .metrics_until("first polls", |b| {
-            b.contains("zenlayer_up{account=\"sim-1\"} 1")
+            b.contains("zenlayer_up{account=\"sim-1\",product=\"vm\"} 1")
         })
         .await;
     let served: BTreeSet<String> = [body.as_str(), several.as_str()]

@@ -45,7 +45,7 @@ async fn ready_only_after_the_first_poll_then_serves_ground_truth() {
         "no instance series before the first poll"
     );
     assert!(
-        !before.contains("zenlayer_vm_instances{"),
+        !before.contains("zenlayer_instances{"),
         "no counts invented before the first poll"
     );
 
@@ -62,7 +62,7 @@ async fn ready_only_after_the_first_poll_then_serves_ground_truth() {
         .filter(|(_, s)| s == "RUNNING")
         .count();
     assert_eq!(
-        sample(&body, "zenlayer_vm_instances{status=\"RUNNING\"}"),
+        sample(&body, "zenlayer_instances{status=\"RUNNING\"}"),
         Some(running as f64)
     );
     assert!(
@@ -311,10 +311,10 @@ async fn fleet_changes_show_at_the_next_poll() {
         "a vanished instance leaves every series"
     );
     assert!(body.contains(&format!(
-        "zenlayer_vm_instance_running{{instance_id=\"{changed}\"}} 0"
+        "zenlayer_instance_running{{product=\"vm\",instance_id=\"{changed}\"}} 0"
     )));
     assert!(body.contains(
-        "zenlayer_vm_instance_status{instance_id=\"111111111111111111\",status=\"DEPLOYING\"} 1"
+        "zenlayer_instance_status{product=\"vm\",instance_id=\"111111111111111111\",status=\"DEPLOYING\"} 1"
     ));
 }
 
@@ -344,7 +344,7 @@ async fn state_set_mode_exports_every_known_status() {
         .await;
     let status_lines = body
         .lines()
-        .filter(|l| l.starts_with("zenlayer_vm_instance_status{"))
+        .filter(|l| l.starts_with("zenlayer_instance_status{"))
         .count();
     assert_eq!(
         status_lines,

@@ -170,7 +170,7 @@ async fn golden_file() {
     let exporter = Exporter::start(golden_config(&sim)).await;
     let body = exporter
         .metrics_until("first status and metadata polls", |b| {
-            sample(b, "zenlayer_up") == Some(1.0) && b.contains("zenlayer_vm_instance_info{")
+            sample(b, "zenlayer_up") == Some(1.0) && b.contains("zenlayer_instance_info{")
         })
         .await;
     let actual = normalize(&body);
@@ -249,7 +249,7 @@ fn each_label_enum_is_the_golden_files_values() {
         assert_eq!(values(family, label), declared, "{family}{{{label}}}");
     }
     // Every known status is always present; the golden fleet adds one the exporter does not know.
-    let statuses = values("zenlayer_vm_instances", "status");
+    let statuses = values("zenlayer_instances", "status");
     let known = of(&mut Known::ALL.iter().map(|k| k.as_str()));
     assert_eq!(
         statuses.difference(&known).collect::<Vec<_>>(),
@@ -294,7 +294,7 @@ async fn promtool_accepts_live_output_with_hostile_statuses() {
         let body = exporter
             .metrics_until("first status and metadata polls", |b| {
                 sample(b, "zenlayer_up") == Some(1.0)
-                    && b.contains("zenlayer_vm_instance_info{instance_id=\"hostile-6")
+                    && b.contains("zenlayer_instance_info{product=\"vm\",instance_id=\"hostile-6")
             })
             .await;
         assert!(

@@ -62,7 +62,7 @@ async fn three_hundred_concurrent_scrapes_all_complete_and_polls_go_on() {
             &text[..text.len().min(200)]
         );
         assert!(
-            text.contains("zenlayer_vm_instance_status{") && text.ends_with('\n'),
+            text.contains("zenlayer_instance_status{") && text.ends_with('\n'),
             "a whole body"
         );
     }

@@ -30,7 +30,7 @@ fn with_metadata(sim: &Simulator, interval: &str) -> zenlayer_exporter::Config {
 
 /// The labels of each instance's info series, by instance id.
 fn info(body: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    series(body, "zenlayer_vm_instance_info")
+    series(body, "zenlayer_instance_info")
         .into_iter()
         .map(|(labels, value)| {
             assert_eq!(value, 1.0);
@@ -53,6 +53,7 @@ fn per_instance(body: &str, metric: &str) -> BTreeMap<String, f64> {
 fn expected_labels(row: &Value) -> BTreeMap<String, String> {
     let text = |key: &str| row[key].as_str().unwrap_or("").to_owned();
     let mut labels: BTreeMap<String, String> = [
+        ("product", "vm".to_owned()),
         ("instance_id", text("instanceId")),
         ("instance_name", text("instanceName")),
         ("zone_id", text("zoneId")),
@@ -60,6 +61,7 @@ fn expected_labels(row: &Value) -> BTreeMap<String, String> {
         ("image_name", text("imageName")),
         ("charge_type", text("instanceChargeType")),
         ("resource_group", text("resourceGroupName")),
+        ("resource_group_id", text("resourceGroupId")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -101,11 +103,11 @@ async fn metadata_series_equal_the_ground_truth() {
     let truth = sim.state().metadata_truth();
     let got = info(&body);
     let (cpus, memory, created, expiry, renew) = (
-        per_instance(&body, "zenlayer_vm_instance_cpus"),
-        per_instance(&body, "zenlayer_vm_instance_memory_bytes"),
-        per_instance(&body, "zenlayer_vm_instance_created_timestamp_seconds"),
-        per_instance(&body, "zenlayer_vm_instance_expiry_timestamp_seconds"),
-        per_instance(&body, "zenlayer_vm_instance_auto_renew"),
+        per_instance(&body, "zenlayer_instance_cpus"),
+        per_instance(&body, "zenlayer_instance_memory_bytes"),
+        per_instance(&body, "zenlayer_instance_created_timestamp_seconds"),
+        per_instance(&body, "zenlayer_instance_expiry_timestamp_seconds"),
+        per_instance(&body, "zenlayer_instance_auto_renew"),
     );
     let mut prepaid = 0;
     for row in &truth {
@@ -205,15 +207,15 @@ async fn odd_tags_nulls_empty_lists_and_absent_fields_are_accepted() {
     assert!(!odd.contains_key("tag_unlisted") && !odd.contains_key("tag_Env"));
     assert_eq!(got[&ids[4]]["tag_team"], "", "a tag without a value");
     assert_eq!(got[&ids[0]]["zone_id"], "");
-    let cpus = per_instance(&body, "zenlayer_vm_instance_cpus");
-    let created = per_instance(&body, "zenlayer_vm_instance_created_timestamp_seconds");
+    let cpus = per_instance(&body, "zenlayer_instance_cpus");
+    let created = per_instance(&body, "zenlayer_instance_created_timestamp_seconds");
     assert!(!cpus.contains_key(&ids[1]) && !created.contains_key(&ids[1]));
     assert!(
         !created.contains_key(&ids[3]),
         "an unparseable date drops that series only"
     );
-    let expiry = per_instance(&body, "zenlayer_vm_instance_expiry_timestamp_seconds");
-    let renew = per_instance(&body, "zenlayer_vm_instance_auto_renew");
+    let expiry = per_instance(&body, "zenlayer_instance_expiry_timestamp_seconds");
+    let renew = per_instance(&body, "zenlayer_instance_auto_renew");
     assert!(!expiry.contains_key(&ids[6]) && !renew.contains_key(&ids[6]));
     assert!(
         !expiry.contains_key(&ids[7]) && !renew.contains_key(&ids[7]),
@@ -460,7 +462,7 @@ async fn metadata_off_means_no_calls_and_no_series() {
             .is_some_and(|n| n >= 3.0)
         })
         .await;
-    assert!(!body.contains("zenlayer_vm_instance_info"));
+    assert!(!body.contains("zenlayer_instance_info"));
     assert!(!body.contains("action=\"DescribeInstances\""));
     assert!(
         !sim.state()

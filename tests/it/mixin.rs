@@ -57,7 +57,7 @@ fn a_custom_selector_passes_the_unit_tests_rewritten_for_it() {
         &[
             (
                 "config",
-                r#"{selector: 'job="zl", cluster!=""', groupLabels: ['cluster', 'account']}"#,
+                r#"{selector: 'job="zl", cluster!=""', groupLabels: ['cluster', 'account', 'product']}"#,
             ),
             ("target", r#"{job: 'zl', cluster: 'eu-1'}"#),
             ("absent", r#"{job: 'zl'}"#),

@@ -15,7 +15,8 @@ use zenlayer_exporter::zenlayer::{CallSettings, Client, Endpoint};
 use crate::common;
 
 fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPoll {
-    let metrics = AccountMetrics::new().expect("metrics");
+    let metrics =
+        AccountMetrics::new(zenlayer_exporter::zenlayer::product::Product::Vm).expect("metrics");
     let client = Client::new(
         Endpoint {
             base_url: sim.url(),

@@ -59,6 +59,7 @@ fn grafana_to_promql(expr: &str) -> String {
         .replace("$__interval", "15s")
         .replace("$job", ".*")
         .replace("$account", ".*")
+        .replace("$product", ".*")
         .replace("$status", ".*")
         .replace("$instance_id", ".*")
         .replace("$instance", ".*")
@@ -256,7 +257,7 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
         .await;
     for id in &stopped {
         let expected = format!(
-            "Zenlayer instance {} in {} is STOPPED",
+            "Zenlayer vm instance {} in {} is STOPPED",
             truth[id]["instanceName"].as_str().unwrap(),
             truth[id]["zoneId"].as_str().unwrap()
         );
@@ -269,7 +270,7 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
     );
     assert_eq!(
         summaries[&example],
-        "Zenlayer instance web-fra-01 in FRA-A is STOPPED"
+        "Zenlayer vm instance web-fra-01 in FRA-A is STOPPED"
     );
     // The prepaid instance expiring without auto-renewal warns; the renewing and far-off ones do not.
     eventually("the expiry alert firing", || async {
@@ -286,7 +287,7 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
     let prepaid = expiring.iter().next().unwrap();
     assert!(
         expiry_summary[prepaid].starts_with(&format!(
-            "Prepaid Zenlayer instance {} in {} expires in 2d 23h",
+            "Prepaid Zenlayer vm instance {} in {} expires in 2d 23h",
             truth[prepaid]["instanceName"].as_str().unwrap(),
             truth[prepaid]["zoneId"].as_str().unwrap()
         )),
@@ -418,20 +419,25 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
     );
 }
 
-/// The YAML blocks of the README's "Several accounts" section: the accounts file, then the two scrape
-/// configurations (`/metrics`, then `/probe`).
+/// The documented YAML of several accounts: the accounts file (the README's "Several accounts"), then the two
+/// scrape configurations (docs/accounts.md, "Scraping").
 fn documented_accounts_blocks() -> Vec<String> {
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
-    let section = readme
-        .split("\n## Several accounts\n")
-        .nth(1)
-        .and_then(|s| s.split("\n## ").next())
-        .expect("a Several accounts section");
-    section
-        .split("```yaml\n")
-        .skip(1)
-        .map(|b| b.split("```").next().unwrap().to_owned())
-        .collect()
+    let yaml_blocks = |file: &str, heading: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(Path::new(ROOT).join(file)).unwrap();
+        let section = text
+            .split(&format!("\n## {heading}\n"))
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap_or_else(|| panic!("a {heading} section in {file}"));
+        section
+            .split("```yaml\n")
+            .skip(1)
+            .map(|b| b.split("```").next().unwrap().to_owned())
+            .collect()
+    };
+    let mut blocks = yaml_blocks("README.md", "Several accounts");
+    blocks.extend(yaml_blocks("docs/accounts.md", "Scraping"));
+    blocks
 }
 
 /// Fails unless Prometheus has a series of `name`, which `rule` reads (a misspelt name would never match).
@@ -473,7 +479,7 @@ async fn several_accounts_against_a_real_prometheus() {
     config.poll_interval = Duration::from_millis(500);
     let exporter = Exporter::start(config).await;
 
-    // The README's two scrape configurations, as documented, pointed at this exporter and these accounts.
+    // The two scrape configurations, as documented, pointed at this exporter and these accounts.
     let blocks = documented_accounts_blocks();
     assert_eq!(
         blocks.len(),

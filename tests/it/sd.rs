@@ -41,6 +41,7 @@ fn expected(
                 ("image_name", "imageName"),
                 ("charge_type", "instanceChargeType"),
                 ("resource_group", "resourceGroupName"),
+                ("resource_group_id", "resourceGroupId"),
                 ("instance_status", "instanceStatus"),
             ]
             .into_iter()

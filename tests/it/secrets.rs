@@ -211,8 +211,8 @@ async fn exposed_with_accounts() -> String {
         }
         eventually(&format!("both accounts down under {fault:?}"), || async {
             let body = get(&format!("{base}/metrics")).await.1;
-            (body.contains("zenlayer_up{account=\"keyed\"} 0")
-                && body.contains("zenlayer_up{account=\"tokened\"} 0"))
+            (body.contains("zenlayer_up{account=\"keyed\",product=\"vm\"} 0")
+                && body.contains("zenlayer_up{account=\"tokened\",product=\"vm\"} 0"))
             .then_some(())
         })
         .await;

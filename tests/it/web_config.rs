@@ -606,7 +606,7 @@ async fn prometheus_scrapes_over_mutual_tls_with_basic_auth() {
     assert_eq!(up["wrong-password"], "0", "{up:?}");
     assert_eq!(up["no-client-cert"], "0", "{up:?}");
     let instances = prometheus
-        .query("count(zenlayer_vm_instance_status{job=\"mtls\"})")
+        .query("count(zenlayer_instance_status{job=\"mtls\"})")
         .await
         .unwrap();
     assert_eq!(instances[0]["value"][1], "4", "{instances:?}");

@@ -380,7 +380,7 @@ mod tests {
                 &Arc::new(status),
                 Some((&metadata, &Arc::new(tags))),
                 StatusSeries::Current,
-                b"",
+                &crate::text::Openings::new(None, "vm"),
                 None,
             )),
         }
@@ -418,6 +418,7 @@ mod tests {
                     "__meta_zenlayer_image_name": "",
                     "__meta_zenlayer_charge_type": "",
                     "__meta_zenlayer_resource_group": "",
+                    "__meta_zenlayer_resource_group_id": "",
                     "__meta_zenlayer_instance_status": "RUNNING",
                     "__meta_zenlayer_private_ip": "10.0.0.1",
                     "__meta_zenlayer_public_ip": "203.0.113.9",

@@ -267,15 +267,62 @@ where
     }
 }
 
-/// The value of the series whose text form (name and labels, as rendered) is `series`, if present.
+/// The value of the series whose text form (name and labels, as rendered) is `series`, if present. The
+/// exporter reads one product today, so a series that does not name its `product` matches the one whose only
+/// other label is `product="vm"`: the same series, in the order the exporter writes its labels.
 pub fn sample(body: &str, series: &str) -> Option<f64> {
-    body.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    let exact =
+        |line: &str| -> Option<f64> { line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok() };
+    if let Some(value) = body.lines().find_map(exact) {
+        return Some(value);
+    }
+    if series.contains("product=") {
+        return None;
+    }
+    let (name, labels) = match series.split_once('{') {
+        Some((name, labels)) => (name, labels.trim_end_matches('}')),
+        None => (series, ""),
+    };
+    body.lines().find_map(|line| {
+        let (head, value) = line.rsplit_once(' ')?;
+        let rest = head
+            .strip_prefix(name)?
+            .strip_prefix('{')?
+            .strip_suffix('}')?;
+        let without: Vec<&str> = split_labels(rest)
+            .into_iter()
+            .filter(|l| *l != "product=\"vm\"")
+            .collect();
+        (without.join(",") == labels)
+            .then(|| value.parse().ok())
+            .flatten()
+    })
 }
 
-/// Every `zenlayer_vm_instance_status` series as (id, status), sorted, for comparison with ground truth.
+/// The `name="value"` pairs of a label set's text, split at the commas between them (not those inside values).
+fn split_labels(text: &str) -> Vec<&str> {
+    let (mut out, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+/// Every `zenlayer_instance_status` series as (id, status), sorted, for comparison with ground truth.
 pub fn instance_statuses(body: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = series(body, "zenlayer_vm_instance_status")
+    let mut out: Vec<(String, String)> = series(body, "zenlayer_instance_status")
         .into_iter()
         .filter(|(_, value)| *value == 1.0)
         .map(|(mut labels, _)| {
