@@ -40,6 +40,8 @@ pub enum StartError {
 pub struct Account {
     /// `None` for the only account of an exporter without an accounts file: its series have no `account` label.
     pub name: Option<AccountName>,
+    /// The product its polls read.
+    pub product: Product,
     pub client: Arc<Client>,
     pub exposition: Arc<Exposition>,
     /// The latest status poll's outcome, for the landing page and readiness.
@@ -130,6 +132,7 @@ impl Account {
         }
         Ok(Arc::new(Account {
             name,
+            product,
             client,
             exposition,
             reports,

@@ -235,6 +235,7 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
         .filter_map(|a| {
             Some(Source {
                 account: a.name.clone(),
+                product: a.product,
                 rendered: a.exposition.rendered()?,
             })
         })

@@ -68,6 +68,7 @@ fn expected(
             if let Some(account) = account {
                 labels.insert("__meta_zenlayer_account".into(), account.to_owned());
             }
+            labels.insert("__meta_zenlayer_product".into(), "vm".to_owned());
             Some((format!("{address}:{port}"), labels))
         })
         .collect()

@@ -163,13 +163,7 @@ impl Cache {
         drop(entries);
         let running = self.running.clone();
         let metrics = self.metrics.clone();
-        let sources: Vec<Source> = sources
-            .iter()
-            .map(|s| Source {
-                account: s.account.clone(),
-                rendered: s.rendered.clone(),
-            })
-            .collect();
+        let sources: Vec<Source> = sources.to_vec();
         tokio::spawn(async move {
             let _queued = queued;
             let Ok(_running) = running.acquire_owned().await else {

@@ -8,6 +8,7 @@
 mod cache;
 
 use crate::names::AccountName;
+use crate::zenlayer::product::Product;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, OnceLock};
 
@@ -49,15 +50,18 @@ pub struct Query {
     /// Sorted, each once; `[RUNNING]` unless asked otherwise.
     pub statuses: Vec<Status>,
     pub account: Option<AccountName>,
+    /// In the order of `Product::ALL`, each once; every product unless asked otherwise.
+    pub products: Vec<Product>,
 }
 
 impl Query {
     /// Parses a query string: `port` (required, 1 to 65535), `address` (`private` or `public`), `status`
-    /// (repeatable or comma-separated, any case), `account`. An unknown parameter is refused rather than ignored:
+    /// (repeatable or comma-separated, any case), `account`, `product` (repeatable or comma-separated). An unknown parameter is refused rather than ignored:
     /// a typo such as `adress=public` would otherwise discover the wrong addresses without a word.
     pub fn parse(query: &str) -> Result<Query, String> {
         let (mut port, mut address, mut account) = (None, None, None);
         let mut statuses = Vec::new();
+        let mut products = Vec::new();
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let once = |seen: bool| match seen {
                 true => Err(format!("{key} given more than once")),
@@ -113,9 +117,22 @@ impl Query {
                         }
                     }
                 }
+                "product" => {
+                    for word in value.split(',').map(str::trim) {
+                        let product = Product::ALL
+                            .iter()
+                            .find(|p| p.as_str() == word)
+                            .ok_or_else(|| {
+                                let known: Vec<&str> =
+                                    Product::ALL.iter().map(|p| p.as_str()).collect();
+                                format!("product {word:?} is not one of {}", known.join(", "))
+                            })?;
+                        products.push(*product);
+                    }
+                }
                 _ => {
                     return Err(format!(
-                        "unknown parameter {key:?}: /sd takes port, address, status and account"
+                        "unknown parameter {key:?}: /sd takes port, address, status, account and product"
                     ));
                 }
             }
@@ -131,13 +148,20 @@ impl Query {
             address: address.unwrap_or(Address::Private),
             statuses,
             account,
+            products: Product::ALL
+                .iter()
+                .copied()
+                .filter(|p| products.is_empty() || products.contains(p))
+                .collect(),
         })
     }
 }
 
-/// One account's snapshots, as `/sd` reads them: its name when several accounts are served.
+/// One account's snapshots of one product, as `/sd` reads them: its name when several accounts are served.
+#[derive(Clone)]
 pub struct Source {
     pub account: Option<AccountName>,
+    pub product: Product,
     pub rendered: Arc<Rendered>,
 }
 
@@ -174,6 +198,7 @@ fn open_bracket() -> &'static Part {
 /// One instance to write: the join of its status and metadata rows, and the address chosen.
 struct Target<'a> {
     account: Option<&'a str>,
+    product: Product,
     instance: &'a Instance,
     meta: &'a InstanceMeta,
     address: Ipv4Addr,
@@ -193,7 +218,10 @@ pub(super) fn render_unless(
 ) -> Option<Answer> {
     let mut without_address = 0;
     let mut targets = Vec::new();
-    for source in sources {
+    for source in sources
+        .iter()
+        .filter(|s| query.products.contains(&s.product))
+    {
         let (snapshot, Some(metadata)) = source.rendered.sources() else {
             continue;
         };
@@ -204,6 +232,7 @@ pub(super) fn render_unless(
             match query.address.of(meta) {
                 Some(address) => targets.push(Target {
                     account: source.account.as_deref(),
+                    product: source.product,
                     instance,
                     meta,
                     address,
@@ -302,6 +331,7 @@ fn group(out: &mut Vec<u8>, target: &Target, port: u16) {
     if let Some(account) = target.account {
         label(out, META, "account", account);
     }
+    label(out, META, "product", target.product.as_str());
     label(out, META, "instance_id", &meta.id);
     for (name, value) in INFO_LABELS.iter().zip(meta.labels()) {
         label(out, META, name, value);
@@ -376,6 +406,7 @@ mod tests {
         let metadata = Arc::new(Metadata::new(rows.to_vec(), SystemTime::UNIX_EPOCH));
         Source {
             account: account.map(|a| AccountName::new(a).unwrap()),
+            product: Product::Vm,
             rendered: Arc::new(Rendered::new(
                 &Arc::new(status),
                 Some((&metadata, &Arc::new(tags))),
@@ -411,6 +442,7 @@ mod tests {
             serde_json::json!([{
                 "targets": ["10.0.0.1:9100"],
                 "labels": {
+                    "__meta_zenlayer_product": "vm",
                     "__meta_zenlayer_instance_id": "a",
                     "__meta_zenlayer_instance_name": "vm \"a\"",
                     "__meta_zenlayer_zone_id": "FRA-A",
@@ -447,6 +479,14 @@ mod tests {
         );
         assert_eq!(json(&none, true), serde_json::json!([]));
         assert_eq!(json(&render(&query, &[]), false), serde_json::json!([]));
+        // Only the products asked for: a source of another product gives nothing.
+        let mut other = source(None);
+        let asked = Query {
+            products: Vec::new(),
+            ..query.clone()
+        };
+        other.product = Product::Vm;
+        assert_eq!(render(&asked, &[other]).targets, 0);
     }
 
     #[test]
@@ -497,7 +537,12 @@ mod tests {
             [Status::parse("RUNNING"), Status::parse("STOPPED")]
         );
         assert_eq!(q.account.as_deref(), Some("a-1"));
+        assert_eq!(q.products, Product::ALL, "every product unless asked");
+        let q = Query::parse("port=1&product=vm&product=vm").unwrap();
+        assert_eq!(q.products, [Product::Vm]);
         for (bad, why) in [
+            ("port=1&product=ec2", "product \"ec2\" is not one of vm"),
+            ("port=1&product=", "is not one of"),
             ("", "missing parameter"),
             ("port=0", "1 to 65535"),
             ("port=65536", "1 to 65535"),
