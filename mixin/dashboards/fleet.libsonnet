@@ -105,11 +105,21 @@ local statuses = import '../lib/statuses.libsonnet';
     stat('Other statuses', 'Instances in a status this exporter does not know: the API added one. They are exported as sent.',
          'sum(zenlayer_instances{%s,status!~"%s"}) or vector(0)' % [sel, known], 20, 1, amberIfAny),
     panel('timeseries', 'Fleet by status', 'How many instances are in each status over time (filtered by the status variable).',
-          [target('sum by (status) (zenlayer_instances{%s,status=~"$status"})' % sel, '{{status}}')], 0, 5, 24, 8, 'none', stacked {
+          [target('sum by (status) (zenlayer_instances{%s,status=~"$status"})' % sel, '{{status}}')], 0, 5, 16, 8, 'none', stacked {
       fieldConfig+: { overrides: [
         { matcher: { id: 'byName', options: s }, properties: [{ id: 'color', value: { mode: 'fixed', fixedColor: colors[s] } }] }
         for s in std.objectFields(colors)
       ] },
+    }),
+
+    panel('bargauge', 'Fleet by product', 'How many instances each product (VM, ZEC, bare metal) holds now, in the statuses of the status variable.',
+          [target('sum by (product) (zenlayer_instances{%s,status=~"$status"})' % sel, '{{product}}', instant=true)], 16, 5, 8, 8, 'none', {
+      options: {
+        displayMode: 'basic',
+        orientation: 'horizontal',
+        reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+        showUnfilled: true,
+      },
     }),
 
     row('Instances', 13),
