@@ -306,8 +306,6 @@ mod tests {
     fn metadata_is_joined_to_the_instances_the_status_poll_sees() {
         let tags = Arc::new(TagLabels::parse("env,cost-center").unwrap());
         let meta = |id: &str, name: &str, prepaid: bool| InstanceMeta {
-            id: id.into(),
-            name: name.into(),
             profile: Arc::new(Profile {
                 labels: [
                     "FRA-A".into(),
@@ -324,9 +322,7 @@ mod tests {
             created: Some(1768465800.0),
             expiry: prepaid.then_some(1786782600.0),
             auto_renew: prepaid.then_some(false),
-            private_ip: None,
-            public_ip: None,
-            all_tags: Arc::new([]),
+            ..InstanceMeta::bare(id, name)
         };
         let metadata = Arc::new(Metadata::new(
             vec![
@@ -504,8 +500,6 @@ mod tests {
     fn metadata_families_are_reused_only_for_the_same_metadata_and_instances() {
         let tags = Arc::new(TagLabels::parse("env").unwrap());
         let meta = |id: &str| InstanceMeta {
-            id: id.into(),
-            name: "n".into(),
             profile: Arc::new(Profile {
                 labels: [
                     "z".into(),
@@ -519,12 +513,7 @@ mod tests {
                 cpu_count: Some(2.0),
                 memory_bytes: None,
             }),
-            created: None,
-            expiry: None,
-            auto_renew: None,
-            private_ip: None,
-            public_ip: None,
-            all_tags: Arc::new([]),
+            ..InstanceMeta::bare(id, "n")
         };
         let metadata = Arc::new(Metadata::new(
             vec![meta("a"), meta("b")],

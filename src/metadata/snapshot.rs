@@ -76,6 +76,28 @@ impl std::hash::Hash for Profile {
 }
 
 impl InstanceMeta {
+    /// A row named `name` with nothing else known: what tests build theirs from (`..InstanceMeta::bare(..)`), so
+    /// a new field is written once here.
+    #[cfg(test)]
+    pub(crate) fn bare(id: &str, name: &str) -> InstanceMeta {
+        InstanceMeta {
+            id: id.into(),
+            name: name.into(),
+            profile: Arc::new(Profile {
+                labels: std::array::from_fn(|_| "".into()),
+                tags: Box::new([]),
+                cpu_count: None,
+                memory_bytes: None,
+            }),
+            created: None,
+            expiry: None,
+            auto_renew: None,
+            private_ip: None,
+            public_ip: None,
+            all_tags: Arc::new([]),
+        }
+    }
+
     /// The values of the info series' labels, in the order of [`INFO_LABELS`].
     pub fn labels(&self) -> impl Iterator<Item = &str> {
         std::iter::once(&*self.name).chain(self.profile.labels.iter().map(|v| &**v))
@@ -251,22 +273,7 @@ mod tests {
 
     #[test]
     fn lookups_and_merges_keep_the_order() {
-        let meta = |id: &str, name: &str| InstanceMeta {
-            id: id.into(),
-            name: name.into(),
-            profile: Arc::new(Profile {
-                labels: std::array::from_fn(|_| "".into()),
-                tags: Box::new([]),
-                cpu_count: None,
-                memory_bytes: None,
-            }),
-            created: None,
-            expiry: None,
-            auto_renew: None,
-            private_ip: None,
-            public_ip: None,
-            all_tags: Arc::new([]),
-        };
+        let meta = InstanceMeta::bare;
         let m = Metadata::new(
             vec![meta("b", "old"), meta("a", "x"), meta("b", "new")],
             SystemTime::UNIX_EPOCH,
