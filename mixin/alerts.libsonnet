@@ -140,7 +140,7 @@ local statuses = import 'lib/statuses.libsonnet';
       'for': c.pollsFailingFor,
       labels: { severity: 'critical' },
       annotations(v):: {
-        summary: 'zenlayer-exporter %s cannot read the Zenlayer API%s' % [v.label('instance'), v.account(' for account %s')],
+        summary: 'zenlayer-exporter %s cannot read the Zenlayer %sAPI%s' % [v.label('instance'), v.product('%s '), v.account(' for account %s')],
         description: 'Every poll of the Zenlayer API has failed for %s; the exporter serves its last good snapshot. zenlayer_exporter_poll_failures_total{action="DescribeInstancesStatus"} says why (auth, throttled, server_error, timeout, ...).' % c.pollsFailingFor,
       },
     },
@@ -154,7 +154,7 @@ local statuses = import 'lib/statuses.libsonnet';
       'for': c.dataStaleFor,
       labels: { severity: 'critical' },
       annotations(v):: {
-        summary: 'zenlayer-exporter %s has had no successful poll for over %d minutes' % [v.label('instance'), c.dataStaleSeconds / 60],
+        summary: 'zenlayer-exporter %s has had no successful %spoll for over %d minutes%s' % [v.label('instance'), v.product('%s '), c.dataStaleSeconds / 60, v.account(' (account %s)')],
         description: 'The data served by %s is %s old: polls fail or hang.' % [v.label('instance'), v.value('humanizeDuration')],
       },
     },
@@ -165,7 +165,7 @@ local statuses = import 'lib/statuses.libsonnet';
       'for': c.metadataStaleFor,
       labels: { severity: 'warning' },
       annotations(v):: {
-        summary: 'zenlayer-exporter %s has had no successful metadata poll for over %d minutes' % [v.label('instance'), c.metadataStaleSeconds / 60],
+        summary: 'zenlayer-exporter %s has had no successful %smetadata poll for over %d minutes%s' % [v.label('instance'), v.product('%s '), c.metadataStaleSeconds / 60, v.account(' (account %s)')],
         description: 'DescribeInstances polls from %s fail (or never succeeded): statuses are current, but names, zones, tags and expiry dates are %s old, and instances created meanwhile have no names. zenlayer_exporter_poll_failures_total{action="DescribeInstances"} says why.' % [v.label('instance'), v.value('humanizeDuration')],
       },
     },
@@ -181,7 +181,7 @@ local statuses = import 'lib/statuses.libsonnet';
       'for': c.throttledFor,
       labels: { severity: 'warning' },
       annotations(v):: {
-        summary: "The Zenlayer API throttles %s of the exporter's calls" % v.value('humanizePercentage'),
+        summary: "The Zenlayer %sAPI throttles %s of the exporter's calls%s" % [v.product('%s '), v.value('humanizePercentage'), v.account(' for account %s')],
         description: 'More than %d%% of API calls from %s have been throttled for %s. Polls may start failing; lengthen the poll interval or lower the page concurrency.' % [c.throttledShare * 100, v.label('instance'), c.throttledFor],
       },
     },

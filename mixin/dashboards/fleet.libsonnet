@@ -271,7 +271,7 @@ local statuses = import '../lib/statuses.libsonnet';
           multi: false,
         },
       ] + [
-        variable(variables[i], std.get({ job: 'Exporter job', instance: 'Exporter instance', account: 'Account' }, variables[i], variables[i]),
+        variable(variables[i], std.get({ job: 'Exporter job', instance: 'Exporter instance', account: 'Account', product: 'Product' }, variables[i], variables[i]),
                  'label_values(zenlayer_up{%s}, %s)' % [chained(i), variables[i]])
         for i in std.range(0, std.length(variables) - 1)
       ] + [

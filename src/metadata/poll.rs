@@ -35,7 +35,8 @@ pub struct MetadataPoll {
     lookup_timeout: Duration,
     tags: Arc<TagLabels>,
     current: Option<Arc<Metadata>>,
-    /// Ids looked up since the last full poll: each is asked about once, whatever the answer.
+    /// Ids looked up since the last full poll: each is asked about once, unless the answer was "not found" (the
+    /// batch is asked again without the deleted ones).
     asked: HashSet<Box<str>>,
     /// Instances the status poll sees that the metadata did not know, sent after each status poll.
     unknown: mpsc::Receiver<Vec<Box<str>>>,
@@ -143,9 +144,17 @@ impl MetadataPoll {
             .unwrap_or(Err(PollError::Deadline(self.lookup_timeout)));
             match walk {
                 Ok(walk) => found.extend(walk.rows),
-                // Deleted between the status poll that saw them and this look-up: nothing to add.
+                // Some of them were deleted between the status poll that saw them and this look-up, and the API may
+                // refuse the whole batch for one: they are asked about again at the next status poll, which no
+                // longer lists the deleted ones.
                 Err(error) if error.api().1.is_some_and(ApiError::is_not_found) => {
-                    tracing::debug!(ids = chunk.len(), "looked-up instances are gone already");
+                    for id in chunk {
+                        self.asked.remove(id);
+                    }
+                    tracing::info!(
+                        ids = chunk.len(),
+                        "looked-up instances were not found (deleted since?); asking again after the next status poll"
+                    );
                 }
                 Err(error) => {
                     tracing::warn!(action = DESCRIBE_INSTANCES, ids = chunk.len(), kind = error.kind().as_str(), error = %error, "looking up new instances failed; the next metadata poll will bring them");

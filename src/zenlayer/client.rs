@@ -443,6 +443,19 @@ pub fn classify<T: DeserializeOwned>(
     // Compared as the vendor's SDKs compare them: `Auth.Failure.X` is `AUTH_FAILURE_X`.
     let normalized = code.as_deref().map(normalized_code);
     let code_is = |wanted: &str| normalized.as_deref() == Some(wanted);
+    // A security policy first, so no throttling code or server status in the same answer gets it retried: neither
+    // waiting nor retrying gets past a policy.
+    let challenged = headers
+        .get("cf-mitigated")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"challenge"));
+    if status == 451 || code_is("REQUEST_BLOCKED") || (status == 403 && challenged) {
+        return Err(ApiError::Blocked {
+            status,
+            code,
+            message,
+            request_id,
+        });
+    }
     if status == 429 || code_is("REQUEST_LIMIT_EXCEEDED") {
         return Err(ApiError::Throttled {
             status,
@@ -460,21 +473,12 @@ pub fn classify<T: DeserializeOwned>(
             request_id,
         });
     }
-    let challenged = headers
-        .get("cf-mitigated")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"challenge"));
-    if status == 451 || code_is("REQUEST_BLOCKED") || (status == 403 && challenged) {
-        return Err(ApiError::Blocked {
-            status,
-            code,
-            message,
-            request_id,
-        });
-    }
     let auth_code = normalized
         .as_deref()
         .is_some_and(|c| c.starts_with("AUTHFAILURE") || c.starts_with("AUTH_FAILURE"));
-    if status == 401 || status == 403 || ((400..500).contains(&status) && auth_code) {
+    // An error envelope in a 200 counts as its code says, as throttling and blocking do.
+    let refused = status == 200 || (400..500).contains(&status);
+    if status == 401 || status == 403 || (refused && auth_code) {
         return Err(ApiError::Auth {
             status,
             code,

@@ -163,6 +163,12 @@ async fn probe_serves_one_account_without_its_label() {
     assert!(!body.contains("account="), "no account label");
     assert!(!body.contains("process_") && !body.contains("zenlayer_exporter_build_info"));
     assert_eq!(sample(&body, "zenlayer_up"), Some(1.0));
+    // Without its account, but with its product, on its own series and the instances'.
+    assert_eq!(sample(&body, "zenlayer_up{product=\"vm\"}"), Some(1.0));
+    assert!(
+        body.contains("zenlayer_instance_status{product=\"vm\",instance_id="),
+        "{body}"
+    );
     assert_eq!(
         common::instance_statuses(&body),
         sim.account(1).ground_truth()

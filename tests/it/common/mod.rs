@@ -289,11 +289,13 @@ pub fn sample(body: &str, series: &str) -> Option<f64> {
             .strip_prefix(name)?
             .strip_prefix('{')?
             .strip_suffix('}')?;
-        let without: Vec<&str> = split_labels(rest)
-            .into_iter()
+        let all = split_labels(rest);
+        let without: Vec<&str> = all
+            .iter()
+            .copied()
             .filter(|l| *l != "product=\"vm\"")
             .collect();
-        (without.join(",") == labels)
+        (all.len() == without.len() + 1 && without.join(",") == labels)
             .then(|| value.parse().ok())
             .flatten()
     })
