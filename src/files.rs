@@ -1,5 +1,6 @@
 //! Reading the files an operator names (secrets, the accounts file, the web configuration): regular files only,
-//! each with a bound on its size that holds before a byte is read. Nothing here knows what a file means.
+//! each with a bound on its size that holds before a byte is read; and telling whether one changed since
+//! ([`Seen`]: its metadata, then a digest, never its bytes). Nothing here knows what a file means.
 
 use std::fs::File;
 use std::io::{self, Read as _};

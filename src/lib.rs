@@ -10,8 +10,8 @@
 //!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes through;
 //!   [`files`]: the files an operator names, read bounded and regular files only; [`labels`]: label values from
 //!   small fixed sets, declared once as enums; [`names`]: account names, their
-//!   hash and their shard; [`text`]: the text exposition format's rules (heads, escaping) every family follows.
-//! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors).
+//!   hash and their shard; [`text`]: the text exposition format, the one writer of its syntax.
+//! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors) and the products.
 //! - [`poll`]: the loop both polls run (interval, deadline, metrics, publication) and the paged walk they share.
 //! - [`status`]: the status poll, its snapshot and the status vocabulary.
 //! - [`metadata`]: the metadata poll, its snapshot and the tag allow-list.

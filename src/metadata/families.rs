@@ -22,7 +22,7 @@ pub fn join<'s, 'm>(
 }
 
 /// The samples of the info family `name` for `joined` (a batch of the joined instances), appended to `out`;
-/// `opening` (`account="…",` or nothing) opens every label set.
+/// `opening` (`account="…",product="…",`, or `product="…",` alone) opens every label set.
 pub fn info_lines(
     out: &mut Vec<u8>,
     name: &str,

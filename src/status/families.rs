@@ -7,7 +7,8 @@ use crate::status::snapshot::{Instance, Known, Snapshot, Status};
 use crate::text::Sample;
 
 /// The samples of the status family `name` for `instances` (a batch of a snapshot's, in its order), appended to
-/// `out`; `opening` (`account="…",` or nothing) opens every label set, as in each family here.
+/// `out`; `opening` (`account="…",product="…",`, or `product="…",` alone) opens every label set, as in each
+/// family here.
 pub fn status_lines(
     out: &mut Vec<u8>,
     name: &str,
