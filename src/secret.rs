@@ -26,15 +26,18 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+/// What a secret shows as, wherever it is shown.
+pub const REDACTED: &str = "<redacted>";
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str(REDACTED)
     }
 }
 
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str(REDACTED)
     }
 }
 

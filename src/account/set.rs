@@ -102,19 +102,22 @@ impl Accounts {
         let (shard, total) = (self.shard.index.to_string(), self.shard.total.to_string());
         let mut next = Vec::with_capacity(owned.len());
         for AccountSpec { name, endpoint, .. } in owned {
-            match running.remove(&name) {
-                Some(account) if same_place(&account.endpoint(), &endpoint) => {
-                    if account.endpoint().auth != endpoint.auth {
+            // Where and as whom it calls now, read once from its client.
+            match running
+                .remove(&name)
+                .map(|account| (account.endpoint(), account))
+            {
+                Some((current, account)) if same_place(&current, &endpoint) => {
+                    if current.auth != endpoint.auth {
                         tracing::info!(account = %name, "new credentials put in use");
                         account.replace_auth(endpoint.auth);
                     }
                     next.push(account);
                 }
                 previous => {
-                    if let Some(previous) = previous {
+                    if let Some((before, previous)) = previous {
                         // Where its credentials go next: worth a warning and a count, since a wrong URL is where
                         // a mistaken edit would send them.
-                        let before = previous.endpoint();
                         tracing::warn!(
                             account = %name,
                             api_url = %endpoint.base_url,
@@ -218,14 +221,12 @@ impl Accounts {
             Ok(specs) => specs,
             Err(problems) => return (problems, None),
         };
-        // A secret file rotated between the load and now would be recorded as seen: only a record that matches
-        // the secrets loaded is kept.
         let mut read = SeenFiles::of(path, seen, &specs);
         let in_file = specs.len();
         let owned = accounts::owned(specs, self.shard.index, self.shard.total);
         if self.would_disrupt(&owned) {
             std::thread::sleep(SETTLE);
-            let settled = read.as_mut().is_some_and(|seen| seen.unchanged(true));
+            let settled = read.unchanged(true);
             if !settled {
                 return (
                     vec![format!(
@@ -239,7 +240,10 @@ impl Accounts {
             }
         }
         metrics.accounts_in_file.set(in_file as i64);
-        (self.apply(owned, config, shutdown, metrics, true), read)
+        (
+            self.apply(owned, config, shutdown, metrics, true),
+            Some(read),
+        )
     }
 
     /// Whether applying `owned` would stop a running account or change where or with what it calls the API.
@@ -280,24 +284,17 @@ struct SeenFiles {
 }
 
 impl SeenFiles {
-    /// What a load of the accounts file at `path` (seen as `file`) giving `specs` read, or `None` if a secret file
-    /// no longer holds the secret loaded from it (it was rotated during the load: the next trigger loads it).
-    fn of(path: &Path, file: files::Seen, specs: &[AccountSpec]) -> Option<SeenFiles> {
-        let mut secrets = Vec::new();
-        for spec in specs {
-            if let Some(secret_file) = &spec.secret_file {
-                let (secret, seen) = crate::config::read_secret_file_seen(secret_file).ok()?;
-                if secret != *spec.endpoint.auth.secret() {
-                    return None;
-                }
-                secrets.push((secret_file.clone(), seen));
-            }
-        }
-        Some(SeenFiles {
+    /// What a load of the accounts file at `path` (seen as `file`) giving `specs` read: each secret file as the
+    /// load read it, so nothing is read twice and a file rotated since shows as changed.
+    fn of(path: &Path, file: files::Seen, specs: &[AccountSpec]) -> SeenFiles {
+        SeenFiles {
             path: path.to_owned(),
             file,
-            secrets,
-        })
+            secrets: specs
+                .iter()
+                .filter_map(|spec| spec.secret_file.clone())
+                .collect(),
+        }
     }
 
     /// Whether every file holds what it held: for files untouched since, one `stat` each; with `compare`,

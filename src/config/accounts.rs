@@ -36,8 +36,8 @@ pub struct AccountSpec {
     pub name: AccountName,
     /// Where and as whom it calls the API: handed to its client as it is.
     pub endpoint: Endpoint,
-    /// The file the secret was read from, if any: a reload re-reads it.
-    pub secret_file: Option<std::path::PathBuf>,
+    /// The file the secret was read from, if any, and what it held then: a reload compares the file with it.
+    pub secret_file: Option<(std::path::PathBuf, files::Seen)>,
 }
 
 /// What every account shares from the environment: the API URL when it gives none, and the proxy variables.
@@ -232,9 +232,7 @@ fn account(
             None
         }
     };
-    let mut c = Checker {
-        problems: Vec::new(),
-    };
+    let mut c = Checker::default();
     let given = GivenCredentials {
         id: id.as_deref(),
         password: password.as_ref(),
@@ -243,7 +241,10 @@ fn account(
         token_file: token_file.as_deref(),
     };
     let auth = credentials(&mut c, &KEYS, &given);
-    let secret_file = auth.as_ref().and_then(|auth| given.secret_file(auth));
+    let secret_file = auth
+        .as_ref()
+        .and_then(|auth| given.secret_file(auth))
+        .and_then(|path| c.seen.iter().find(|(read, _)| *read == path).cloned());
     let api_url = match api {
         None => Some(defaults.api_url.clone()),
         Some(text) => api_url(&text)

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 mod settings;
+mod shown;
 pub mod values;
 
 use std::fmt;
@@ -16,8 +17,9 @@ use std::time::Duration;
 use url::Url;
 
 use crate::zenlayer::proxy::without_userinfo;
-pub use settings::{Config, Row, Source, VARIABLES, Variable, table};
+pub use settings::{Config, VARIABLES, Variable};
 use settings::{Derived, Read};
+pub use shown::{Row, Source, table};
 use values::quote;
 
 use crate::secret::Secret;
@@ -54,8 +56,12 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+#[derive(Default)]
 struct Checker {
     problems: Vec<Problem>,
+    /// The secret files read, as they were read ([`crate::files::Seen`]): what a reload compares with, so it
+    /// need not read them a second time.
+    seen: Vec<(PathBuf, crate::files::Seen)>,
 }
 
 impl Checker {
@@ -84,20 +90,21 @@ impl Checker {
                 return None;
             }
             (Some(value), None) => (variable, check_secret(value.expose())),
-            (None, Some(path)) => (file_variable, read_secret_file(path)),
+            (None, Some(path)) => (
+                file_variable,
+                read_secret_file_seen(path).map(|(secret, seen)| {
+                    self.seen.push((path.to_path_buf(), seen));
+                    secret
+                }),
+            ),
         };
         checked.map_err(|message| self.fail(source, message)).ok()
     }
 }
 
 /// Reads a secret from a file: trailing newlines dropped (editors and `kubectl create secret --from-file` add
-/// them), not empty, sendable in an HTTP header. The message never contains the value.
-pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    read_secret_file_seen(path).map(|(secret, _)| secret)
-}
-
-/// [`read_secret_file`], and what the file held, to tell later whether it changed without keeping the secret
-/// twice.
+/// them), not empty, sendable in an HTTP header; and what the file held, to tell later whether it changed without
+/// keeping the secret twice. The message never contains the value.
 pub fn read_secret_file_seen(path: &Path) -> Result<(Secret, crate::files::Seen), String> {
     let (text, seen) = crate::files::read_text_seen(path, crate::files::MAX_SECRET_BYTES)
         .map_err(|e| format!("cannot read {}: {e}", quote(&path.display().to_string())))?;
@@ -213,9 +220,7 @@ impl Config {
             &|name| value_of(&vars, name).map(str::to_owned),
             &mut read_problems,
         );
-        let mut c = Checker {
-            problems: Vec::new(),
-        };
+        let mut c = Checker::default();
         let given = GivenCredentials {
             id: read.access_key_id.as_ref().and_then(Option::as_deref),
             password: read.access_key_password.as_ref().and_then(Option::as_ref),

@@ -1,9 +1,8 @@
 //! Every environment setting, declared once: its variable, default, help text, the type envy deserialises it
 //! into, its check and its `Config` field. The `settings!` macro turns that one list into the `VARIABLES` table
 //! (for `--help` and the README check), the typed fields of [`Config`], the reading of the environment through
-//! envy with every problem named, the `--check-config` table and the start-up log's fields, where a secret shows
-//! as `<redacted>` because of its type. Checks that involve several variables (credentials, timeouts, the web
-//! configuration file) are `config`'s.
+//! envy with every problem named, and each variable's row for `shown` (`--check-config`, the start-up log).
+//! Checks that involve several variables (credentials, timeouts, the web configuration file) are `config`'s.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -14,6 +13,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::Problem;
+use super::shown::{Row, Show as _, Source};
 use super::values::{LogFormat, Refused, StatusSeries, TagLabels, api_url, quote};
 use crate::labels::Word;
 use crate::secret::Secret;
@@ -24,43 +24,6 @@ pub struct Variable {
     pub name: &'static str,
     pub default: &'static str,
     pub help: &'static str,
-}
-
-/// Where a setting's value came from, as `--check-config` and the start-up log say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Environment,
-    Default,
-    /// Neither set nor defaulted.
-    Unset,
-    /// Read from the file a `_FILE` variable names.
-    File(PathBuf),
-    /// An account of the accounts file.
-    AccountsFile(PathBuf),
-    /// Replaced by `--demo`.
-    Demo,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Environment => f.write_str("environment"),
-            Source::Default => f.write_str("default"),
-            Source::Unset => f.write_str("unset"),
-            Source::File(path) => write!(f, "file {}", path.display()),
-            Source::AccountsFile(path) => write!(f, "accounts file {}", path.display()),
-            Source::Demo => f.write_str("--demo"),
-        }
-    }
-}
-
-/// One row of `--check-config` and of the start-up log: a variable (or an account), its effective value as shown
-/// (secrets `<redacted>`), and where it came from.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub variable: String,
-    pub value: String,
-    pub source: Source,
 }
 
 /// A setting as envy deserialised it, before its check: `None` when it was not given (nor defaulted), else the
@@ -195,7 +158,7 @@ macro_rules! settings {
 
             /// Each variable, its effective value as shown (secrets `<redacted>`, unset ones empty) and its
             /// source, in the order of [`VARIABLES`].
-            fn variable_rows(&self) -> Vec<Row> {
+            pub(super) fn variable_rows(&self) -> Vec<Row> {
                 let mut sources = self.sources.iter().cloned();
                 vec![$({
                     let source = sources.next().unwrap_or(Source::Unset);
@@ -259,14 +222,14 @@ settings! {
             "seconds between DescribeInstances polls (names, zones, tags, expiry); 0 turns them off", f64 => interval_or_off);
         tag_labels: Arc<TagLabels> = ("ZENLAYER_EXPORTER_TAG_LABELS", "",
             "comma-separated tag keys exported as tag_<key> labels of zenlayer_instance_info",
-            String => |given| text(|t| TagLabels::parse(t).map(Arc::new))(given));
+            String => text(|t| TagLabels::parse(t).map(Arc::new)));
         accounts_file: Option<PathBuf> = ("ZENLAYER_EXPORTER_ACCOUNTS_FILE", "",
             "YAML file of several accounts (name, credentials, api_url), instead of the ZENLAYERCLOUD_* credentials; re-read every 10 s and on SIGHUP",
             PathBuf => optional(accept));
         total_shards: u32 = ("ZENLAYER_EXPORTER_TOTAL_SHARDS", "1",
             "replicas the accounts of the accounts file are split over, 1 to 1000", u32 => whole(1, 1000));
         shard: Option<u32> = ("ZENLAYER_EXPORTER_SHARD", "",
-            "this replica's shard, 0 to TOTAL_SHARDS-1, or a StatefulSet pod name ending in -N", String => optional(|g| text(shard)(g)));
+            "this replica's shard, 0 to TOTAL_SHARDS-1, or a StatefulSet pod name ending in -N", String => optional(text(shard)));
         web_config_file: Option<PathBuf> = ("ZENLAYER_EXPORTER_WEB_CONFIG_FILE", "",
             "web configuration file (exporter-toolkit format): TLS, client certificates, basic authentication",
             PathBuf => optional(accept));
@@ -297,78 +260,6 @@ settings! {
         /// Every account of the accounts file as last loaded (`None` without one), before sharding.
         accounts: Option<Vec<super::accounts::AccountSpec>>,
     }
-}
-
-impl Config {
-    /// Each variable with its effective value and source, then the proxy and the accounts of the accounts file:
-    /// what `--check-config` prints as a table and the start-up log gives as fields. A secret read from a
-    /// `_FILE` path shows on its own variable's row as `<redacted>`, with that file as its source.
-    pub fn rows(&self) -> Vec<Row> {
-        let mut rows = self.variable_rows();
-        let files: Vec<(String, PathBuf)> = rows
-            .iter()
-            .filter(|r| r.source == Source::Environment)
-            .filter_map(|r| {
-                Some((
-                    r.variable.strip_suffix("_FILE")?.to_owned(),
-                    PathBuf::from(&r.value),
-                ))
-            })
-            .collect();
-        for row in &mut rows {
-            if let Some((_, path)) = files.iter().find(|(name, _)| *name == row.variable) {
-                row.value = Secret::new("").show();
-                row.source = Source::File(path.clone());
-            }
-            if self.demo && row.variable == "ZENLAYER_EXPORTER_API_URL" {
-                row.value = "a simulated fleet on loopback (demo)".to_owned();
-                row.source = Source::Demo;
-            }
-        }
-        if let Some(proxy) = &self.proxy {
-            rows.push(Row {
-                variable: proxy.variable.to_owned(),
-                value: format!("{proxy:?}"),
-                source: Source::Environment,
-            });
-        }
-        let file = self.accounts_file.clone().unwrap_or_default();
-        rows.extend(self.accounts.iter().flatten().map(|account| Row {
-            variable: format!("account {}", account.name),
-            value: format!(
-                "{} at {}",
-                super::shown_auth(&account.endpoint.auth),
-                account.endpoint.base_url
-            ),
-            source: Source::AccountsFile(file.clone()),
-        }));
-        rows
-    }
-}
-
-/// `rows` as a table: a header, then a line each, columns aligned.
-pub fn table(rows: &[Row]) -> String {
-    let width = |f: fn(&Row) -> usize, title: &str| {
-        rows.iter().map(f).chain([title.len()]).max().unwrap_or(0)
-    };
-    let name_width = width(|r| r.variable.len(), "VARIABLE");
-    let value_width = width(|r| r.value.chars().count(), "VALUE");
-    let mut out = format!(
-        "{:name_width$}  {:value_width$}  SOURCE\n",
-        "VARIABLE", "VALUE"
-    );
-    for row in rows {
-        let value = if row.value.is_empty() {
-            "-"
-        } else {
-            &row.value
-        };
-        out.push_str(&format!(
-            "{:name_width$}  {value:value_width$}  {}\n",
-            row.variable, row.source
-        ));
-    }
-    out
 }
 
 /// A value that is always a value: a string, a path, a secret (never refused: envy only hands them text).
@@ -515,51 +406,5 @@ fn log_filter(text: &str) -> Result<String, Refused> {
             "is not a valid filter ({e}): {}",
             quote(text)
         )]),
-    }
-}
-
-/// How a setting's value shows in `--check-config` and the start-up log: plainly, a URL as its text, a duration
-/// in seconds, a secret as `<redacted>` (its own `Display`), the tag allow-list as its keys, unset as nothing.
-trait Show {
-    fn show(&self) -> String;
-}
-
-macro_rules! show_as_display {
-    ($($ty:ty),*) => { $( impl Show for $ty {
-        fn show(&self) -> String { self.to_string() }
-    } )* };
-}
-show_as_display!(
-    String,
-    Secret,
-    u32,
-    usize,
-    SocketAddr,
-    Url,
-    StatusSeries,
-    LogFormat
-);
-
-impl Show for PathBuf {
-    fn show(&self) -> String {
-        self.display().to_string()
-    }
-}
-
-impl Show for Duration {
-    fn show(&self) -> String {
-        format!("{}s", self.as_secs_f64())
-    }
-}
-
-impl Show for Arc<TagLabels> {
-    fn show(&self) -> String {
-        self.keys().join(",")
-    }
-}
-
-impl<T: Show> Show for Option<T> {
-    fn show(&self) -> String {
-        self.as_ref().map(Show::show).unwrap_or_default()
     }
 }
