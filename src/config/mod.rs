@@ -19,7 +19,7 @@ use url::Url;
 use crate::zenlayer::proxy::without_userinfo;
 pub use settings::{Config, VARIABLES, Variable};
 use settings::{Derived, Read};
-pub use shown::{Row, Source, table};
+pub use shown::{Row, Source, help_text, table};
 use values::quote;
 
 use crate::secret::Secret;
@@ -535,33 +535,4 @@ fn credentials(c: &mut Checker, keys: &CredentialKeys, given: &GivenCredentials)
             None
         }
     }
-}
-
-/// The `--help` text: usage, flags, and every variable with its default.
-pub fn help_text() -> String {
-    let mut out = String::from(concat!(
-        "zenlayer-exporter ",
-        env!("CARGO_PKG_VERSION"),
-        "\n",
-        "Prometheus exporter for the status of every Zenlayer Cloud VM instance.\n\n",
-        "Usage: zenlayer-exporter [--demo] [--check-config | --healthcheck]\n\n",
-        "Flags:\n",
-        "  --demo          run against a built-in simulated fleet (no credentials needed; not in the production image)\n",
-        "  --check-config  validate the configuration, print each variable's value and source (secrets redacted), and exit\n",
-        "  --healthcheck   probe a running exporter's /healthz on the listen address (for container HEALTHCHECKs)\n",
-        "  --help          print this help\n",
-        "  --version       print the version\n\n",
-        "Configuration is read from the environment:\n",
-    ));
-    let width = VARIABLES.iter().map(|v| v.name.len()).max().unwrap_or(0);
-    for v in VARIABLES {
-        let default = if v.default.is_empty() {
-            String::new()
-        } else {
-            format!(" (default {})", v.default)
-        };
-        out.push_str(&format!("  {:width$}  {}{}\n", v.name, v.help, default));
-    }
-    out.push_str("\nExit codes: 0 normal stop, 1 fatal error, 2 bad configuration.\n");
-    out
 }

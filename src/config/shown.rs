@@ -1,6 +1,7 @@
-//! How the configuration shows, in `--check-config` and the start-up log: each variable, its effective value
-//! (secrets `<redacted>`, because of their type) and where it came from, then the proxy and the accounts of the
-//! accounts file. The values are `settings`'; their presentation is here.
+//! How the configuration shows: `--help` (every variable with its default), and in `--check-config` and the
+//! start-up log each variable, its effective value (secrets `<redacted>`, because of their type) and where it
+//! came from, then the proxy and the accounts of the accounts file. The values are `settings`'; their
+//! presentation is here.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::Config;
+use super::settings::VARIABLES;
 use super::values::{LogFormat, StatusSeries, TagLabels};
 use crate::secret::Secret;
 
@@ -167,4 +169,33 @@ impl<T: Show> Show for Option<T> {
     fn show(&self) -> String {
         self.as_ref().map(Show::show).unwrap_or_default()
     }
+}
+
+/// The `--help` text: usage, flags, and every variable with its default.
+pub fn help_text() -> String {
+    let mut out = String::from(concat!(
+        "zenlayer-exporter ",
+        env!("CARGO_PKG_VERSION"),
+        "\n",
+        "Prometheus exporter for the status of every Zenlayer Cloud VM instance.\n\n",
+        "Usage: zenlayer-exporter [--demo] [--check-config | --healthcheck]\n\n",
+        "Flags:\n",
+        "  --demo          run against a built-in simulated fleet (no credentials needed; not in the production image)\n",
+        "  --check-config  validate the configuration, print each variable's value and source (secrets redacted), and exit\n",
+        "  --healthcheck   probe a running exporter's /healthz on the listen address (for container HEALTHCHECKs)\n",
+        "  --help          print this help\n",
+        "  --version       print the version\n\n",
+        "Configuration is read from the environment:\n",
+    ));
+    let width = VARIABLES.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    for v in VARIABLES {
+        let default = if v.default.is_empty() {
+            String::new()
+        } else {
+            format!(" (default {})", v.default)
+        };
+        out.push_str(&format!("  {:width$}  {}{}\n", v.name, v.help, default));
+    }
+    out.push_str("\nExit codes: 0 normal stop, 1 fatal error, 2 bad configuration.\n");
+    out
 }
