@@ -17,9 +17,9 @@ use std::time::Duration;
 use url::Url;
 
 use crate::zenlayer::proxy::without_userinfo;
-pub use settings::{Config, VARIABLES, Variable};
+pub use settings::{Config, Row, Source, VARIABLES, Variable};
 use settings::{Derived, Read};
-pub use shown::{Row, Source, help_text, table};
+pub use shown::{help_text, table};
 use values::quote;
 
 use crate::secret::Secret;

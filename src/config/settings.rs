@@ -13,7 +13,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::Problem;
-use super::shown::{Row, Show as _, Source};
+use super::values::Show as _;
 use super::values::{LogFormat, Refused, StatusSeries, TagLabels, api_url, quote};
 use crate::labels::Word;
 use crate::secret::Secret;
@@ -24,6 +24,43 @@ pub struct Variable {
     pub name: &'static str,
     pub default: &'static str,
     pub help: &'static str,
+}
+
+/// Where a setting's value came from, as `--check-config` and the start-up log say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Environment,
+    Default,
+    /// Neither set nor defaulted.
+    Unset,
+    /// Read from the file a `_FILE` variable names.
+    File(PathBuf),
+    /// An account of the accounts file.
+    AccountsFile(PathBuf),
+    /// Replaced by `--demo`.
+    Demo,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Environment => f.write_str("environment"),
+            Source::Default => f.write_str("default"),
+            Source::Unset => f.write_str("unset"),
+            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::AccountsFile(path) => write!(f, "accounts file {}", path.display()),
+            Source::Demo => f.write_str("--demo"),
+        }
+    }
+}
+
+/// One row of `--check-config` and of the start-up log: a variable (or an account), its effective value as shown
+/// (secrets `<redacted>`), and where it came from.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub variable: String,
+    pub value: String,
+    pub source: Source,
 }
 
 /// A setting as envy deserialised it, before its check: `None` when it was not given (nor defaulted), else the

@@ -1,57 +1,12 @@
 //! How the configuration shows: `--help` (every variable with its default), and in `--check-config` and the
 //! start-up log each variable, its effective value (secrets `<redacted>`, because of their type) and where it
-//! came from, then the proxy and the accounts of the accounts file. The values are `settings`'; their
-//! presentation is here.
+//! came from, then the proxy and the accounts of the accounts file. The values and their sources are
+//! `settings`'; their presentation is here.
 
-use std::fmt;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
-
-use url::Url;
 
 use super::Config;
-use super::settings::VARIABLES;
-use super::values::{LogFormat, StatusSeries, TagLabels};
-use crate::secret::Secret;
-
-/// Where a setting's value came from, as `--check-config` and the start-up log say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Environment,
-    Default,
-    /// Neither set nor defaulted.
-    Unset,
-    /// Read from the file a `_FILE` variable names.
-    File(PathBuf),
-    /// An account of the accounts file.
-    AccountsFile(PathBuf),
-    /// Replaced by `--demo`.
-    Demo,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Environment => f.write_str("environment"),
-            Source::Default => f.write_str("default"),
-            Source::Unset => f.write_str("unset"),
-            Source::File(path) => write!(f, "file {}", path.display()),
-            Source::AccountsFile(path) => write!(f, "accounts file {}", path.display()),
-            Source::Demo => f.write_str("--demo"),
-        }
-    }
-}
-
-/// One row of `--check-config` and of the start-up log: a variable (or an account), its effective value as shown
-/// (secrets `<redacted>`), and where it came from.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub variable: String,
-    pub value: String,
-    pub source: Source,
-}
+use super::settings::{Row, Source, VARIABLES};
 
 impl Config {
     /// Each variable with its effective value and source, then the proxy and the accounts of the accounts file:
@@ -123,52 +78,6 @@ pub fn table(rows: &[Row]) -> String {
         ));
     }
     out
-}
-
-/// How a setting's value shows in `--check-config` and the start-up log: plainly, a URL as its text, a duration
-/// in seconds, a secret as `<redacted>` (its own `Display`), the tag allow-list as its keys, unset as nothing.
-pub(super) trait Show {
-    fn show(&self) -> String;
-}
-
-macro_rules! show_as_display {
-    ($($ty:ty),*) => { $( impl Show for $ty {
-        fn show(&self) -> String { self.to_string() }
-    } )* };
-}
-show_as_display!(
-    String,
-    Secret,
-    u32,
-    usize,
-    SocketAddr,
-    Url,
-    StatusSeries,
-    LogFormat
-);
-
-impl Show for PathBuf {
-    fn show(&self) -> String {
-        self.display().to_string()
-    }
-}
-
-impl Show for Duration {
-    fn show(&self) -> String {
-        format!("{}s", self.as_secs_f64())
-    }
-}
-
-impl Show for Arc<TagLabels> {
-    fn show(&self) -> String {
-        self.keys().join(",")
-    }
-}
-
-impl<T: Show> Show for Option<T> {
-    fn show(&self) -> String {
-        self.as_ref().map(Show::show).unwrap_or_default()
-    }
 }
 
 /// The `--help` text: usage, flags, and every variable with its default.

@@ -1,9 +1,16 @@
 //! The typed values settings parse into, declared here so that what they configure imports them from below:
-//! the modes (which status series, which log format), the tag allow-list, and the parsers the accounts file
-//! shares with the environment (an API URL, a value quoted in a message).
+//! the modes (which status series, which log format), the tag allow-list, the parsers the accounts file
+//! shares with the environment (an API URL, a value quoted in a message), and how each value shows (`Show`:
+//! a secret as `<redacted>`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use url::Url;
 
+use crate::secret::Secret;
 use crate::text::label_safe;
 use crate::zenlayer::proxy::without_userinfo;
 
@@ -134,5 +141,51 @@ pub(crate) fn api_url(text: &str) -> Result<Url, Refused> {
         }
         Ok(url) => Ok(url),
         Err(e) => Err(vec![format!("is not a URL ({e}): {shown}")]),
+    }
+}
+
+/// How a setting's value shows in `--check-config` and the start-up log: plainly, a URL as its text, a duration
+/// in seconds, a secret as `<redacted>` (its own `Display`), the tag allow-list as its keys, unset as nothing.
+pub(super) trait Show {
+    fn show(&self) -> String;
+}
+
+macro_rules! show_as_display {
+    ($($ty:ty),*) => { $( impl Show for $ty {
+        fn show(&self) -> String { self.to_string() }
+    } )* };
+}
+show_as_display!(
+    String,
+    Secret,
+    u32,
+    usize,
+    SocketAddr,
+    Url,
+    StatusSeries,
+    LogFormat
+);
+
+impl Show for PathBuf {
+    fn show(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl Show for Duration {
+    fn show(&self) -> String {
+        format!("{}s", self.as_secs_f64())
+    }
+}
+
+impl Show for Arc<TagLabels> {
+    fn show(&self) -> String {
+        self.keys().join(",")
+    }
+}
+
+impl<T: Show> Show for Option<T> {
+    fn show(&self) -> String {
+        self.as_ref().map(Show::show).unwrap_or_default()
     }
 }
