@@ -11,6 +11,7 @@ use zenlayer_exporter::sim::Fleet;
 use zenlayer_exporter::status::Status;
 use zenlayer_exporter::status::snapshot::{Instance, Snapshot};
 use zenlayer_exporter::zenlayer::model::{self, InstanceStatus};
+use zenlayer_exporter::zenlayer::product::Product;
 
 /// Median of `runs` timings of `f`.
 fn median(runs: usize, mut f: impl FnMut()) -> Duration {
@@ -39,7 +40,7 @@ fn rows(fleet: &Fleet) -> Vec<Instance> {
 fn main() {
     println!("| operation | size | median |");
     println!("|---|---:|---:|");
-    let fleet = Fleet::generate(1000, 3);
+    let fleet = Fleet::generate(Product::Vm, 1000, 3);
     let page = serde_json::json!({"requestId": "T1", "response": {"requestId": "T1", "totalCount": 100000,
         "dataSet": fleet.instances().iter().map(|i| serde_json::json!({"instanceId": i.id, "instanceStatus": i.status})).collect::<Vec<_>>()}})
     .to_string()
@@ -54,7 +55,7 @@ fn main() {
     );
 
     for n in [100_000usize, 1_000_000] {
-        let fleet = Fleet::generate(n, 7);
+        let fleet = Fleet::generate(Product::Vm, n, 7);
         let runs = if n > 100_000 { 5 } else { 21 };
         let t = median(runs, || {
             black_box(Snapshot::from_rows(rows(&fleet), SystemTime::now()));
@@ -69,7 +70,7 @@ fn main() {
             black_box(scrape::render_instances(
                 &snapshot,
                 None,
-                StatusSeries::Current,
+                (StatusSeries::Current, Product::Vm),
             ));
         });
         println!(
@@ -80,7 +81,7 @@ fn main() {
             black_box(Rendered::new(
                 &snapshot,
                 None,
-                StatusSeries::Current,
+                (StatusSeries::Current, Product::Vm),
                 &zenlayer_exporter::text::Openings::new(None, "vm"),
                 None,
             ));
@@ -92,7 +93,7 @@ fn main() {
         let rendered = std::sync::Arc::new(Rendered::new(
             &snapshot,
             None,
-            StatusSeries::Current,
+            (StatusSeries::Current, Product::Vm),
             &zenlayer_exporter::text::Openings::new(None, "vm"),
             None,
         ));

@@ -75,13 +75,15 @@ local statuses = import 'lib/statuses.libsonnet';
       },
     }),
     instanceAlert({
-      alert: 'ZenlayerInstanceCreateFailed',
-      expr: lastKnown('status="CREATE_FAILED"'),
-      'for': c.createFailedFor,
+      // Every product's failure states (VM CREATE_FAILED; ZEC also REINSTALL_FAILED; bare metal also
+      // INSTALL_FAILED), from the vocabulary.
+      alert: 'ZenlayerInstanceFailed',
+      expr: lastKnown('status=~"%s"' % std.join('|', statuses.failed)),
+      'for': c.failedFor,
       labels: { severity: 'warning' },
       annotations(v):: {
-        summary: 'Zenlayer %sinstance %s%s failed to be created' % [v.product('%s '), v.name, v.where],
-        description: 'Instance %s%s (id %s%s) is CREATE_FAILED. It will not start by itself; it may still be billed until released.' % [v.name, v.where, v.label('instance_id'), v.account(', account %s')],
+        summary: 'Zenlayer %sinstance %s%s%s is %s' % [v.product('%s '), v.name, v.where, v.account(' (account %s)'), v.label('status')],
+        description: 'Instance %s%s (id %s%s) is %s: creating it or installing its system failed. It will not recover by itself; reinstall or release it (it may still be billed until released).' % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.label('status')],
       },
     }),
     instanceAlert({

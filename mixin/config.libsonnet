@@ -25,7 +25,7 @@
     // How long each condition lasts before its alert fires.
     stoppedFor: '5m',
     stuckFor: '30m',
-    createFailedFor: '1m',
+    failedFor: '1m',
     expiringFor: '15m',
     droppedFor: '2m',
     exporterDownFor: '5m',

@@ -147,7 +147,7 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
         // Blind, and i-1's info series gone stale: it stays excluded for the hour the lookup reaches back.
         check('40m', 'ZenlayerInstanceStopped', [alert('ZenlayerInstanceStopped', inst('i-2', 'STOPPED'), found={ instance_name: 'watched', zone_id: 'FRA-A' })]),
         check('40m', 'ZenlayerInstanceStuckInTransition'),
-        check('40m', 'ZenlayerInstanceCreateFailed'),
+        check('40m', 'ZenlayerInstanceFailed'),
       ],
     },
     {
@@ -241,11 +241,39 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
       ],
     },
     {
-      name: 'a failed creation',
-      input_series: [series('zenlayer_up', {}, '1*5'), st('i-1', 'CREATE_FAILED', '1*5'), st('i-2', 'RUNNING', '1*5')],
+      name: "each product's failure states: a failed creation, a ZEC rebuild and a bare-metal install that failed; an install in progress is not one",
+      input_series: [
+        series('zenlayer_up', {}, '1*5'),
+        series('zenlayer_up', { product: 'zec' }, '1*5'),
+        series('zenlayer_up', { product: 'bmc' }, '1*5'),
+        st('i-1', 'CREATE_FAILED', '1*5'),
+        st('i-2', 'RUNNING', '1*5'),
+        st('z-1', 'REINSTALL_FAILED', '1*5', { product: 'zec' }),
+        st('b-1', 'INSTALL_FAILED', '1*5', { product: 'bmc' }),
+        st('b-2', 'INSTALLING', '1*5', { product: 'bmc' }),
+      ],
       alert_rule_test: [
-        check('0m', 'ZenlayerInstanceCreateFailed'),
-        check('2m', 'ZenlayerInstanceCreateFailed', [alert('ZenlayerInstanceCreateFailed', inst('i-1', 'CREATE_FAILED'))]),
+        check('0m', 'ZenlayerInstanceFailed'),
+        check('2m', 'ZenlayerInstanceFailed', [
+          alert('ZenlayerInstanceFailed', inst('b-1', 'INSTALL_FAILED', { product: 'bmc' })),
+          alert('ZenlayerInstanceFailed', inst('i-1', 'CREATE_FAILED')),
+          alert('ZenlayerInstanceFailed', inst('z-1', 'REINSTALL_FAILED', { product: 'zec' })),
+        ]),
+      ],
+    },
+    {
+      name: "a transition of ZEC's or bare metal's own vocabulary that lasts 30 minutes is stuck too",
+      input_series: [
+        series('zenlayer_up', { product: 'zec' }, '1*41'),
+        series('zenlayer_up', { product: 'bmc' }, '1*41'),
+        st('z-1', 'RESIZING', '1*41', { product: 'zec' }),
+        st('b-1', 'INSTALLING', '1*41', { product: 'bmc' }),
+      ],
+      alert_rule_test: [
+        check('31m', 'ZenlayerInstanceStuckInTransition', [
+          alert('ZenlayerInstanceStuckInTransition', inst('b-1', 'INSTALLING', { product: 'bmc' })),
+          alert('ZenlayerInstanceStuckInTransition', inst('z-1', 'RESIZING', { product: 'zec' })),
+        ]),
       ],
     },
     {

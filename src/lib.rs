@@ -1,24 +1,29 @@
-//! zenlayer-exporter: exports the status of every Zenlayer Cloud VM instance to Prometheus.
+//! zenlayer-exporter: exports the status of every Zenlayer Cloud compute instance (VM, ZEC, bare metal) to
+//! Prometheus.
 //!
 //! # Layout
-//! The unit is one account read by two polls: [`status`] (every interval) and [`metadata`] (more slowly), each a
-//! folder holding its poll, its snapshot and its vocabulary, both walking pages with [`poll`]. [`account`] runs
-//! that unit once per account: the environment's only one, or each of the accounts file's that the shard owns.
-//! - [`account`]: one account with its client, its two polls, its metrics and what it serves; the set of
-//!   accounts this replica polls, reloaded from the accounts file, split over shards.
+//! The unit is one account, each of its products read by its polls: [`status`] (every interval) and
+//! [`metadata`] (more slowly; for bare metal, from the status poll's own walk), each a folder holding its poll,
+//! its snapshot and its families, both walking pages with [`poll`]. A product is a declaration of [`zenlayer`]'s,
+//! not a folder. [`account`] runs that unit once per account: the environment's only one, or each of the
+//! accounts file's that the shard owns.
+//! - [`account`]: one account with its client and budget, and per product its polls, metrics and what it serves;
+//!   the set of accounts this replica polls, reloaded from the accounts file, split over shards.
 //! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]: rotated
 //!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes through;
 //!   [`files`]: the files an operator names, read bounded and regular files only; [`labels`]: label values from
 //!   small fixed sets, declared once as enums; [`names`]: account names, their
 //!   hash and their shard; [`text`]: the text exposition format, the one writer of its syntax.
-//! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors) and the products.
+//! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors) and the products:
+//!   each one's declaration, its rows, the status vocabulary.
 //! - [`poll`]: the loop both polls run (interval, deadline, metrics, publication) and the paged walk they share.
-//! - [`status`]: the status poll, its snapshot and the status vocabulary.
+//! - [`status`]: the status poll, its snapshot and its families.
 //! - [`metadata`]: the metadata poll, its snapshot and the tag allow-list.
 //! - [`exposition`]: an account's snapshots → the exposition bytes served, compressed once per change and held
 //!   so, and every account's joined family by family for a scrape.
 //! - [`web`]: the web configuration (TLS, client certificates, basic authentication), loaded and checked.
-//! - [`http`]: the server and its routes, the stall bound and the `--healthcheck` self-probe. [`telemetry`]: self-metrics and logging.
+//! - [`http`]: the server, its routes and the landing page, the stall bound and the `--healthcheck` self-probe.
+//!   [`telemetry`]: self-metrics and logging.
 //! - `sim`: a simulator of the Zenlayer API, for `--demo`, tests and benchmarks; only in builds with the
 //!   default `demo` feature (the production image has none).
 //!
@@ -125,7 +130,8 @@ pub async fn run(
                 auth: config.auth.clone().ok_or(RunError::NoCredentials)?,
                 proxy: config.proxy.clone(),
             };
-            let account = Account::start(None, endpoint, &config, &root)?;
+            let account =
+                Account::start(None, endpoint, config.products.as_slice(), &config, &root)?;
             if let Some(path) = config.secret_file.clone() {
                 tokio::spawn(reload::watch(
                     path,

@@ -10,8 +10,8 @@ use prometheus::{
 };
 
 pub use crate::config::values::LogFormat;
+use crate::zenlayer::declaration;
 use crate::zenlayer::error::ErrorKind;
-use crate::zenlayer::model::DESCRIBE_INSTANCES_STATUS;
 use crate::zenlayer::product::Product;
 use crate::zenlayer::{ApiError, CallObserver};
 
@@ -321,7 +321,7 @@ impl AccountMetrics {
             api_duration,
             generation: Arc::new(AtomicU64::new(0)),
         };
-        metrics.track_action(DESCRIBE_INSTANCES_STATUS);
+        metrics.track_action(declaration::of(product).status_action());
         Ok(metrics)
     }
 

@@ -47,7 +47,12 @@ pub fn sim_process(args: &[&str]) -> Proc {
 /// `zenlayer-sim` serving `instances` with `latency_ms` added to every call: the process, its URL, its address.
 pub fn sim(instances: usize, latency_ms: u64) -> (Proc, String, SocketAddr) {
     let (instances, latency_ms) = (instances.to_string(), latency_ms.to_string());
-    let mut sim = sim_process(&["--instances", &instances, "--latency-ms", &latency_ms]);
+    sim_serving(&["--instances", &instances, "--latency-ms", &latency_ms])
+}
+
+/// `zenlayer-sim` with `args`, once it serves: the process, its URL, its address.
+pub fn sim_serving(args: &[&str]) -> (Proc, String, SocketAddr) {
+    let mut sim = sim_process(args);
     let first = BufReader::new(sim.0.stdout.take().unwrap())
         .lines()
         .next()

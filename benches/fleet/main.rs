@@ -9,12 +9,15 @@
 //!   cargo bench --bench fleet -- defaults [--before PATH]   # 100k status only and with metadata, idle crowds,
 //!                                                   # API call overhead; PATH: another build to measure beside
 //!   cargo bench --bench fleet -- sd [--instances N] # /sd at 100k: render, cached rates beside nginx, memory
+//!   cargo bench --bench fleet -- products [--instances N]   # 100k in one product against 100k over three:
+//!                                                   # start-to-ready against the ideal, memory
 //!
 //! Needs `wrk` and `nginx` (Debian's `wrk` and `nginx-light`). See benches/README.md for how to read it.
 
 mod accounts;
 mod defaults;
 mod harness;
+mod products;
 mod sd;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +28,7 @@ use harness::*;
 use zenlayer_exporter::exposition::render::{Rendered, StatusSeries};
 use zenlayer_exporter::sim::Fleet;
 use zenlayer_exporter::status::snapshot::Snapshot;
+use zenlayer_exporter::zenlayer::product::Product;
 
 /// Added to every simulated API call for the poll measurement, as the design's target states it.
 const POLL_LATENCY_MS: u64 = 50;
@@ -47,7 +51,7 @@ struct Row {
 }
 
 fn render_time(n: usize) -> f64 {
-    let fleet = Fleet::generate(n, 7);
+    let fleet = Fleet::generate(Product::Vm, n, 7);
     let snapshot = Arc::new(Snapshot::new(
         fleet
             .instances()
@@ -61,7 +65,7 @@ fn render_time(n: usize) -> f64 {
         std::hint::black_box(Rendered::new(
             &snapshot,
             None,
-            StatusSeries::Current,
+            (StatusSeries::Current, Product::Vm),
             &zenlayer_exporter::text::Openings::new(None, "vm"),
             None,
         ));
@@ -185,6 +189,10 @@ fn main() {
     }
     if args.iter().any(|a| a == "sd") {
         sd::sd_main(instances, seconds, &work);
+        return;
+    }
+    if args.iter().any(|a| a == "products") {
+        products::products_main(instances);
         return;
     }
     if args.iter().any(|a| a == "accounts") {

@@ -13,14 +13,14 @@ local statuses = import '../lib/statuses.libsonnet';
   local info = 'zenlayer_instance_info{%s,zone_id=~"$zone"}' % sel,
   local known = std.join('|', statuses.known),
   local transitional = std.join('|', statuses.transitional),
+  local failed = std.join('|', statuses.failed),
   local colors = {
     RUNNING: 'green',
     STOPPED: 'red',
-    CREATE_FAILED: 'dark-red',
     RECYCLE: 'purple',
     RELEASING: 'purple',
     RECYCLING: 'purple',
-  },
+  } + { [s]: 'dark-red' for s in statuses.failed },
   local nameLegend = '{{instance_name}} {{zone_id}} {{instance_id}}',
 
   // `expr` (per instance) with each instance's name and zone, filtered by the zone variable; instances the
@@ -100,8 +100,8 @@ local statuses = import '../lib/statuses.libsonnet';
          'sum(zenlayer_instances{%s,status="STOPPED"})' % sel, 8, 1, redIfAny),
     stat('In transition', 'Instances in a transitional status (%s).' % std.join(', ', statuses.transitional),
          'sum(zenlayer_instances{%s,status=~"%s"})' % [sel, transitional], 12, 1, amberIfAny),
-    stat('CREATE_FAILED', 'Instances whose creation failed: they never start by themselves.',
-         'sum(zenlayer_instances{%s,status="CREATE_FAILED"})' % sel, 16, 1, redIfAny),
+    stat('Failed', 'Instances whose creation or system install failed (%s): they never start by themselves.' % std.join(', ', statuses.failed),
+         'sum(zenlayer_instances{%s,status=~"%s"})' % [sel, failed], 16, 1, redIfAny),
     stat('Other statuses', 'Instances in a status this exporter does not know: the API added one. They are exported as sent.',
          'sum(zenlayer_instances{%s,status!~"%s"}) or vector(0)' % [sel, known], 20, 1, amberIfAny),
     panel('timeseries', 'Fleet by status', 'How many instances are in each status over time (filtered by the status variable).',
@@ -124,8 +124,8 @@ local statuses = import '../lib/statuses.libsonnet';
 
     row('Instances', 13),
     panel('table', 'STOPPED and failed instances',
-          'Instances now STOPPED or CREATE_FAILED, and how long they have been so (since Prometheus saw them enter that status; needs the recording rules of the mixin).',
-          [target(named('time() - zenlayer:instance_status:first_seen_timestamp{%s,status=~"STOPPED|CREATE_FAILED",instance_id=~"$instance_id"}' % sel),
+          'Instances now STOPPED or failed (%s), and how long they have been so (since Prometheus saw them enter that status; needs the recording rules of the mixin).' % std.join(', ', statuses.failed),
+          [target(named('time() - zenlayer:instance_status:first_seen_timestamp{%s,status=~"STOPPED|%s",instance_id=~"$instance_id"}' % [sel, failed]),
                   instant=true, format='table')], 0, 14, 12, 9, 's', {
       fieldConfig+: { overrides: [{ matcher: { id: 'byName', options: 'Value' }, properties: [{ id: 'displayName', value: 'In status for' }] }] },
       transformations: [

@@ -1,11 +1,14 @@
-//! One account read by two polls: the unit the exporter runs once per account. An [`Account`] owns its API
-//! client (credentials, retries), its status poll and metadata poll, its own poll and API metrics, and what it
-//! serves; nothing in it is shared with another account, so one failing, throttled or slow account never
-//! delays another. [`set`] keeps the accounts this replica polls, and takes up a changed accounts file.
+//! One account, each of its products read by its polls: the unit the exporter runs once per account. An
+//! [`Account`] owns its API client (credentials, retries) and its budget of calls, shared by its products; and
+//! per product ([`Part`]) a status poll (and a metadata poll, unless the status poll's rows carry the metadata),
+//! that product's own poll and API metrics, and what it serves. Nothing in it is shared with another account,
+//! so one failing, throttled or slow account never delays another; a product the account may not read fails
+//! that product's polls alone. [`set`] keeps the accounts this replica polls, and takes up a changed accounts
+//! file.
 
 pub mod set;
 
-use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,13 +20,15 @@ use tracing::Instrument as _;
 use crate::config::Config;
 use crate::exposition::Exposition;
 use crate::metadata::poll::MetadataPoll;
+use crate::metadata::rows::InRows;
 use crate::names::AccountName;
-use crate::poll::budget::Budget;
+use crate::poll::budget::{Budget, Lane};
 use crate::poll::{Pacing, PageSettings, Poller, Publish};
-use crate::status::poll::{PollReport, StatusPoll};
+use crate::status::poll::{PollReport, Polled, StatusAction, StatusPoll, StatusRows};
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::client::Auth;
+use crate::zenlayer::declaration::{self, Statuses};
 use crate::zenlayer::product::Product;
 use crate::zenlayer::{CallSettings, Client, Endpoint};
 
@@ -40,105 +45,223 @@ pub enum StartError {
 pub struct Account {
     /// `None` for the only account of an exporter without an accounts file: its series have no `account` label.
     pub name: Option<AccountName>,
-    /// The product its polls read.
-    pub product: Product,
     pub client: Arc<Client>,
-    pub exposition: Arc<Exposition>,
-    /// The latest status poll's outcome, for the landing page and readiness.
-    pub reports: Arc<Store<PollReport>>,
+    /// What it serves of each product it reads, in the order of [`Product::ALL`].
+    pub parts: Vec<Part>,
     /// A child of the process's shutdown: cancelled by [`Account::stop`] or with the whole process.
     stop: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl Account {
-    /// Starts polling the account `name` at `endpoint` with the shared settings of `config`, until
-    /// [`Account::stop`] or `shutdown`. Its log lines carry its name.
-    pub fn start(
-        name: Option<AccountName>,
-        endpoint: Endpoint,
-        config: &Config,
-        shutdown: &CancellationToken,
-    ) -> Result<Arc<Account>, StartError> {
-        // One product today; each product of an account will be its own polls, metrics and exposition.
-        let product = Product::Vm;
+/// What an account serves of one product.
+pub struct Part {
+    pub product: Product,
+    pub exposition: Arc<Exposition>,
+    /// The latest status poll's outcome, for the landing page and readiness.
+    pub reports: Arc<Store<PollReport>>,
+    /// Whether a metadata poll has finished, successfully or not (set from the start when the status poll's rows
+    /// carry the metadata): `/sd` waits for it, rather than answer without this product's targets.
+    pub metadata_polled: Arc<AtomicBool>,
+}
+
+/// What the polls of one product of an account share.
+struct PartPolls<'a> {
+    product: Product,
+    pages: PageSettings,
+    metrics: &'a AccountMetrics,
+    reports: &'a Arc<Store<PollReport>>,
+}
+
+/// What every product's polls of one account share.
+struct Shared<'a> {
+    config: &'a Config,
+    client: &'a Arc<Client>,
+    budget: &'a Arc<Budget>,
+    name: Option<&'a AccountName>,
+    until: &'a CancellationToken,
+    span: &'a tracing::Span,
+}
+
+impl Shared<'_> {
+    fn pacing(&self, interval: Duration) -> Pacing {
+        Pacing {
+            interval,
+            timeout: self.config.poll_timeout,
+            phase: phase(self.name, interval),
+        }
+    }
+
+    /// Runs `poller` until the account stops, its log lines in the account's span.
+    fn spawn<S: crate::poll::Source + Sync>(&self, poller: Poller<S>) -> JoinHandle<()> {
+        let until = self.until.clone().cancelled_owned();
+        tokio::spawn(poller.run(until).instrument(self.span.clone()))
+    }
+
+    /// Runs `product`'s status poll of `rows` through `lane`, each snapshot to `publish`.
+    fn status<R: StatusRows>(
+        &self,
+        part: &PartPolls,
+        rows: R,
+        lane: Lane,
+        publish: Publish<Polled<R::Extra>>,
+    ) -> JoinHandle<()> {
+        let source = StatusPoll::new(
+            rows,
+            part.product,
+            lane,
+            part.pages,
+            part.metrics.clone(),
+            part.reports.clone(),
+        );
+        let pacing = self.pacing(self.config.poll_interval);
+        self.spawn(Poller::new(source, pacing, part.metrics.clone(), publish))
+    }
+
+    /// Starts the polls of `product`: its part, and their tasks pushed onto `tasks`.
+    fn start(&self, product: Product, tasks: &mut Vec<JoinHandle<()>>) -> Result<Part, StartError> {
+        let config = self.config;
+        let declared = declaration::of(product);
         let metrics = AccountMetrics::new(product)?;
-        let settings = CallSettings {
-            api_version: config.api_version.clone(),
-            request_timeout: config.request_timeout,
-            max_retries: config.max_retries,
-            backoff_base: config.retry_backoff_base,
-        };
-        let client = Arc::new(Client::new(endpoint, settings, metrics.clone())?);
+        let service = self.client.service(
+            config.api_services.get(product),
+            config.api_versions.get(product),
+            metrics.clone(),
+        )?;
         let exposition = Arc::new(Exposition::new(
             config.status_series,
             config.tag_labels.clone(),
             metrics.clone(),
-            name.clone(),
+            self.name.cloned(),
             product,
         ));
         let reports = Arc::new(Store::default());
-        let stop = shutdown.child_token();
-        let until = || stop.clone().cancelled_owned();
-        let span = match &name {
-            Some(name) => tracing::info_span!("account", account = %name),
-            None => tracing::Span::none(),
-        };
-
-        // New instances the metadata does not know yet, from each status poll to the metadata poller. One round
-        // in flight is enough: the next status poll sends whatever is still missing.
-        let (unknown_tx, unknown_rx) = mpsc::channel::<Vec<Box<str>>>(1);
-        let metadata_on = config.metadata_interval.is_some();
-        let publish: Publish<_> = {
-            let exposition = exposition.clone();
-            Arc::new(move |snapshot| {
-                let unknown = exposition.status(snapshot);
-                if metadata_on && !unknown.is_empty() {
-                    let _ = unknown_tx.try_send(unknown);
-                }
-            })
-        };
-        let pacing = |interval| Pacing {
-            interval,
-            timeout: config.poll_timeout,
-            phase: phase(name.as_ref(), interval),
-        };
         let pages = PageSettings {
             page_size: config.page_size,
             concurrency: config.page_concurrency,
         };
-        let (status_lane, metadata_lane) = Budget::lanes(client.clone(), config.page_concurrency);
-        let status = Poller::new(
-            StatusPoll::new(status_lane, pages, metrics.clone(), reports.clone()),
-            pacing(config.poll_interval),
-            metrics.clone(),
-            publish,
-        );
-        let mut tasks = vec![spawn(status.run(until()), span.clone())];
-        if let Some(interval) = config.metadata_interval {
-            let publish: Publish<_> = {
-                let exposition = exposition.clone();
-                Arc::new(move |metadata| exposition.metadata(metadata))
-            };
-            let source = MetadataPoll::new(
-                metadata_lane,
-                pages,
-                config.poll_timeout,
-                config.tag_labels.clone(),
-                unknown_rx,
-            );
-            let metadata = Poller::new(source, pacing(interval), metrics, publish);
-            tasks.push(spawn(metadata.run(until()), span));
-        }
-        Ok(Arc::new(Account {
-            name,
+        let (status_lane, metadata_lane) =
+            self.budget.lanes(self.client.clone(), Arc::new(service));
+        let metadata_on = config.metadata_interval.is_some();
+        let metadata_polled = Arc::new(AtomicBool::new(false));
+        let part = PartPolls {
             product,
-            client,
+            pages,
+            metrics: &metrics,
+            reports: &reports,
+        };
+        match declared.statuses {
+            Statuses::Action(action) => {
+                // New instances the metadata does not know yet, from each status poll to the metadata poller. One
+                // round in flight is enough: the next status poll sends whatever is still missing.
+                let (unknown_tx, unknown_rx) = mpsc::channel::<Vec<Box<str>>>(1);
+                let publish: Publish<_> = {
+                    let exposition = exposition.clone();
+                    Arc::new(move |polled: Arc<Polled<()>>| {
+                        let unknown = exposition.status(polled.status.clone());
+                        if metadata_on && !unknown.is_empty() {
+                            let _ = unknown_tx.try_send(unknown);
+                        }
+                    })
+                };
+                tasks.push(self.status(&part, StatusAction(action), status_lane, publish));
+                if let Some(interval) = config.metadata_interval {
+                    let publish: Publish<_> = {
+                        let exposition = exposition.clone();
+                        Arc::new(move |metadata| exposition.metadata(metadata))
+                    };
+                    let source = MetadataPoll::new(
+                        (declared.metadata_action, declared.rows),
+                        metadata_lane,
+                        pages,
+                        config.poll_timeout,
+                        config.tag_labels.clone(),
+                        unknown_rx,
+                        metadata_polled.clone(),
+                    );
+                    let poller =
+                        Poller::new(source, self.pacing(interval), metrics.clone(), publish);
+                    tasks.push(self.spawn(poller));
+                }
+            }
+            Statuses::InRows => {
+                metadata_polled.store(true, Ordering::Relaxed);
+                let rows = InRows::new(
+                    (declared.metadata_action, declared.rows),
+                    metadata_on.then(|| config.tag_labels.clone()),
+                );
+                let publish: Publish<_> = {
+                    let exposition = exposition.clone();
+                    Arc::new(move |polled: Arc<Polled<_>>| {
+                        exposition.both(polled.status.clone(), polled.extra.clone())
+                    })
+                };
+                tasks.push(self.status(&part, rows, status_lane, publish));
+            }
+        }
+        Ok(Part {
+            product,
             exposition,
             reports,
+            metadata_polled,
+        })
+    }
+}
+
+impl Account {
+    /// Starts polling `products` of the account `name` at `endpoint` with the shared settings of `config`,
+    /// until [`Account::stop`] or `shutdown`. Its log lines carry its name.
+    pub fn start(
+        name: Option<AccountName>,
+        endpoint: Endpoint,
+        products: &[Product],
+        config: &Config,
+        shutdown: &CancellationToken,
+    ) -> Result<Arc<Account>, StartError> {
+        let settings = CallSettings {
+            request_timeout: config.request_timeout,
+            max_retries: config.max_retries,
+            backoff_base: config.retry_backoff_base,
+        };
+        let client = Arc::new(Client::new(endpoint, settings)?);
+        let stop = shutdown.child_token();
+        let span = match &name {
+            Some(name) => tracing::info_span!("account", account = %name),
+            None => tracing::Span::none(),
+        };
+        let budget = Budget::new(config.page_concurrency, products.len());
+        let shared = Shared {
+            config,
+            client: &client,
+            budget: &budget,
+            name: name.as_ref(),
+            until: &stop,
+            span: &span,
+        };
+        let mut tasks = Vec::new();
+        let parts = Product::ALL
+            .iter()
+            .filter(|p| products.contains(p))
+            .map(|product| shared.start(*product, &mut tasks))
+            .collect::<Result<Vec<Part>, StartError>>();
+        let parts = match parts {
+            Ok(parts) => parts,
+            Err(error) => {
+                stop.cancel();
+                return Err(error);
+            }
+        };
+        Ok(Arc::new(Account {
+            name,
+            client,
+            parts,
             stop,
             tasks: Mutex::new(tasks),
         }))
+    }
+
+    /// The products it reads.
+    pub fn products(&self) -> impl Iterator<Item = Product> + '_ {
+        self.parts.iter().map(|p| p.product)
     }
 
     /// Stops its polls (a poll in progress is abandoned); what it served goes when the last handle on it does.
@@ -194,10 +317,6 @@ fn phase(name: Option<&AccountName>, interval: Duration) -> Duration {
 
 /// How many groups the named accounts' polls are spread over.
 const SLOTS: u64 = 4;
-
-fn spawn(task: impl Future<Output = ()> + Send + 'static, span: tracing::Span) -> JoinHandle<()> {
-    tokio::spawn(task.instrument(span))
-}
 
 #[cfg(test)]
 mod tests {

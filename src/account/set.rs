@@ -101,12 +101,30 @@ impl Accounts {
             .collect();
         let (shard, total) = (self.shard.index.to_string(), self.shard.total.to_string());
         let mut next = Vec::with_capacity(owned.len());
-        for AccountSpec { name, endpoint, .. } in owned {
+        for AccountSpec {
+            name,
+            endpoint,
+            products,
+            ..
+        } in owned
+        {
+            let products = products.unwrap_or_else(|| config.products.clone());
             // Where and as whom it calls now, read once from its client.
-            match running
+            let running = running
                 .remove(&name)
-                .map(|account| (account.endpoint(), account))
-            {
+                .map(|account| (account.endpoint(), account));
+            // Other products are other polls: the account starts afresh with them, as with another URL.
+            let running = match running {
+                Some((_, account))
+                    if !account.products().eq(products.as_slice().iter().copied()) =>
+                {
+                    tracing::info!(account = %name, products = %products.as_slice().iter().map(|p| p.as_str()).collect::<Vec<_>>().join(","), "products changed; the account starts afresh");
+                    account.stop();
+                    None
+                }
+                running => running,
+            };
+            match running {
                 Some((current, account)) if same_place(&current, &endpoint) => {
                     if current.auth != endpoint.auth {
                         tracing::info!(account = %name, "new credentials put in use");
@@ -133,7 +151,13 @@ impl Accounts {
                         // At start-up one line says how many; a thousand would bury it.
                         tracing::debug!(account = %name, api_url = %endpoint.base_url, "polling the account");
                     }
-                    match Account::start(Some(name.clone()), endpoint, config, shutdown) {
+                    match Account::start(
+                        Some(name.clone()),
+                        endpoint,
+                        products.as_slice(),
+                        config,
+                        shutdown,
+                    ) {
                         Ok(account) => {
                             next.push(account);
                             metrics

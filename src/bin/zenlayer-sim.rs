@@ -1,5 +1,6 @@
-//! `zenlayer-sim`: the Zenlayer VM API simulator on its own, for pointing any client (the exporter, the
-//! vendor's SDK or CLI, curl) at a fleet and rehearsing alerts. Flags in, simulator out; the work is in `sim`.
+//! `zenlayer-sim`: the Zenlayer API simulator (VM, ZEC and bare metal) on its own, for pointing any client (the
+//! exporter, the vendor's SDK or CLI, curl) at a fleet and rehearsing alerts. Flags in, simulator out; the work
+//! is in `sim`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -7,13 +8,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use zenlayer_exporter::sim::{FaultRule, SimOptions, Simulator};
+use zenlayer_exporter::zenlayer::product::Product;
 
-const HELP: &str = "zenlayer-sim: a simulator of the Zenlayer Cloud VM API (DescribeInstancesStatus)
+const HELP: &str = "zenlayer-sim: a simulator of the Zenlayer Cloud compute APIs: VM (/api/v2/vm), ZEC
+(/api/v2/zec) and bare metal (/api/v2/bmc), DescribeInstancesStatus and DescribeInstances
 
 Usage: zenlayer-sim [flags]
 
   --listen ADDR              address to serve (default 127.0.0.1:8089)
-  --instances N              fleet size, 0 to 5000000 (default 1000)
+  --instances N              VM fleet size, 0 to 5000000 (default 1000)
+  --product NAME=N           another product's fleet size, repeatable: zec=N, bmc=N (default 0 each)
   --seed N                   seed of the generated fleet; the same seed gives the same fleet (default 1)
   --churn RATE               lifecycle events started per second (default 0: a still fleet)
   --latency-ms MS            added before every answer (default 0)
@@ -26,7 +30,7 @@ Usage: zenlayer-sim [flags]
   --token TOKEN              accepted bearer token
   --fault SPEC               a fault rule, repeatable: KIND[=VALUE][@every=K|@times=N], KIND one of
                              throttle[=RETRY_AFTER_S], server-error[=STATUS], html[=STATUS], unauthorized,
-                             challenge, not-found, reset, hang, truncated, invalid-json, invalid-utf8, null-fields,
+                             forbidden, challenge, not-found, reset, hang, truncated, invalid-json, invalid-utf8, null-fields,
                              negative-total, deep-nesting[=DEPTH], huge-body[=MB], trickle, wrong-total=N,
                              duplicate-rows, shift-after-page, ignore-page-num
                              (e.g. --fault throttle@every=5 --fault server-error=503@times=2)
@@ -73,6 +77,25 @@ fn parse(args: &[String]) -> Result<Option<SimOptions>, String> {
                     .ok()
                     .filter(|n| *n <= 5_000_000)
                     .ok_or("--instances: at most 5000000")?;
+            }
+            "--product" => {
+                let (name, count) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--product: {value:?} is not NAME=N"))?;
+                let product = Product::ALL
+                    .iter()
+                    .copied()
+                    .find(|p| p.as_str() == name)
+                    .ok_or_else(|| format!("--product: {name:?} is not vm, zec or bmc"))?;
+                let count = count
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= 5_000_000)
+                    .ok_or_else(|| {
+                        format!("--product: {count:?} is not a size from 0 to 5000000")
+                    })?;
+                options.products.retain(|(p, _)| *p != product);
+                options.products.push((product, count));
             }
             "--seed" => options.seed = number("--seed")?,
             "--accounts" => {
@@ -131,6 +154,11 @@ fn main() -> ExitCode {
         };
         let credentials = options.credentials.clone();
         let (instances, seed, accounts) = (options.instances, options.seed, options.accounts);
+        let others: String = options
+            .products
+            .iter()
+            .map(|(p, n)| format!(", {n} {p}"))
+            .collect();
         let sim = match Simulator::start(options).await {
             Ok(sim) => sim,
             Err(e) => {
@@ -156,7 +184,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         let mut banner = format!(
-            "zenlayer-sim serving a simulated Zenlayer VM API at {url} ({instances} instances, seed {seed})\n\
+            "zenlayer-sim serving a simulated Zenlayer API at {url} ({instances} vm{others} instances, seed {seed})\n\
              Point the exporter (or any client) at it:\n  export ZENLAYER_EXPORTER_API_URL={url}\n  \
              export ZENLAYERCLOUD_ACCESS_KEY_ID={}\n  export ZENLAYERCLOUD_ACCESS_KEY_PASSWORD={}\n",
             credentials.access_key_id, credentials.access_key_secret
@@ -165,7 +193,8 @@ fn main() -> ExitCode {
             banner.push_str(&format!("  # or, instead of the key pair: export ZENLAYERCLOUD_ACCESS_TOKEN={token}\n"));
         }
         banner.push_str(&format!(
-            "Control endpoint: {url}/_sim/instances, {url}/_sim/faults, {url}/_sim/credentials, {url}/_sim/stats\n"
+            "Control endpoint: {url}/_sim/instances, {url}/_sim/faults, {url}/_sim/credentials, {url}/_sim/stats \
+             (another product's: {url}/_sim/zec/instances, ...)\n"
         ));
         // Whoever started us may stop reading standard output (a closed pipe): keep serving regardless.
         let mut stdout = std::io::stdout().lock();

@@ -1,5 +1,6 @@
 //! The accounts file (`ZENLAYER_EXPORTER_ACCOUNTS_FILE`): several Zenlayer accounts for one exporter, each with
-//! its name, its credentials (the same keys as the environment's, in lower case) and optionally its API URL.
+//! its name, its credentials (the same keys as the environment's, in lower case) and optionally its API URL and
+//! the products it reads.
 //! Read at start-up, where every problem stops the exporter, and again on every reload, where a file that does
 //! not load keeps the accounts in use. Which accounts this replica polls is [`owned`]'s: a stable hash of each
 //! name picks its shard ([`crate::names`]).
@@ -10,7 +11,7 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 use url::Url;
 
-use super::values::{api_url, quote};
+use super::values::{Products, api_url, quote};
 use super::{Checker, CredentialKeys, GivenCredentials, credentials, proxy_for};
 use crate::files;
 use crate::names::AccountName;
@@ -28,6 +29,7 @@ const KEYS: CredentialKeys = CredentialKeys {
 };
 const NAME: &str = "name";
 const API_URL: &str = "api_url";
+const PRODUCTS: &str = "products";
 
 /// One account as the file gives it, checked: its name and what the exporter polls it with.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct AccountSpec {
     pub endpoint: Endpoint,
     /// The file the secret was read from, if any, and what it held then: a reload compares the file with it.
     pub secret_file: Option<(std::path::PathBuf, files::Seen)>,
+    /// The products it reads; `None`: those of `ZENLAYER_EXPORTER_PRODUCTS`.
+    pub products: Option<Products>,
 }
 
 /// What every account shares from the environment: the API URL when it gives none, and the proxy variables.
@@ -204,13 +208,36 @@ fn account(
     let token = text(KEYS.token).map(Secret::new);
     let token_file = text(KEYS.token_file).map(|p| base.join(p));
     let api = text(API_URL);
+    let products = match map.get(PRODUCTS) {
+        None => None,
+        Some(Value::Sequence(list)) => {
+            let names: Option<Vec<&str>> = list.iter().map(Value::as_str).collect();
+            match names.map(Products::parse) {
+                Some(Ok(products)) => Some(products),
+                Some(Err(refused)) => {
+                    problems.extend(refused.into_iter().map(|m| format!("{PRODUCTS}: {m}")));
+                    None
+                }
+                None => {
+                    problems.push(format!("{PRODUCTS}: every product is a name, such as vm"));
+                    None
+                }
+            }
+        }
+        Some(_) => {
+            problems.push(format!(
+                "{PRODUCTS}: must be a list, such as [vm, zec, bmc]"
+            ));
+            None
+        }
+    };
     for key in map.keys() {
         let known = key
             .as_str()
-            .is_some_and(|k| k == NAME || k == API_URL || KEYS.all().contains(&k));
+            .is_some_and(|k| k == NAME || k == API_URL || k == PRODUCTS || KEYS.all().contains(&k));
         if !known {
             problems.push(format!(
-                "unknown key {}: an account takes name, api_url, {}",
+                "unknown key {}: an account takes name, api_url, products, {}",
                 shown_key(key),
                 KEYS.all().join(", ")
             ));
@@ -270,6 +297,7 @@ fn account(
                 proxy,
             },
             secret_file,
+            products,
         }),
         (name, ..) => Err((name.map(|n| n.to_string()), problems)),
     }

@@ -14,7 +14,9 @@ use url::Url;
 
 use super::Problem;
 use super::values::Show as _;
-use super::values::{LogFormat, Refused, StatusSeries, TagLabels, api_url, quote};
+use super::values::{
+    LogFormat, PerProduct, Products, Refused, StatusSeries, TagLabels, api_url, quote,
+};
 use crate::labels::Word;
 use crate::secret::Secret;
 use crate::zenlayer::model::MAX_PAGE_SIZE;
@@ -237,8 +239,15 @@ settings! {
             "path of a file holding the access token", PathBuf => optional(accept));
         api_url: Url = ("ZENLAYER_EXPORTER_API_URL", "https://console.zenlayer.com",
             "API base URL", String => text(api_url));
-        api_version: String = ("ZENLAYER_EXPORTER_API_VERSION", "2023-03-13",
-            "X-ZC-Version sent (2023-03-13 or 2026-04-01)", String => text(api_version));
+        products: Products = ("ZENLAYER_EXPORTER_PRODUCTS", "vm,zec,bmc",
+            "products read, comma-separated: vm (legacy VM), zec (Elastic Compute), bmc (bare metal); an account's products in the accounts file override it",
+            String => text(|t| Products::parse(t.split(','))));
+        api_versions: PerProduct = ("ZENLAYER_EXPORTER_API_VERSIONS", "",
+            "X-ZC-Version per product, overriding the declared one (vm=2023-03-13, zec=2025-09-01, bmc=2026-02-01): e.g. vm=2026-04-01",
+            String => text(|t| PerProduct::parse(t, |d| d.version, api_version)));
+        api_services: PerProduct = ("ZENLAYER_EXPORTER_API_SERVICES", "",
+            "service name per product (its path /api/v2/NAME and x-zc-service), overriding the declared one (vm, zec, bmc)",
+            String => text(|t| PerProduct::parse(t, |d| d.service, service_name)));
         listen_address: SocketAddr = ("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "0.0.0.0:9612",
             "address:port where /metrics is served (:port for all IPv4 addresses)", String => text(listen_address));
         poll_interval: Duration = ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "30",
@@ -402,17 +411,26 @@ fn shard(text: &str) -> Result<u32, Refused> {
     })
 }
 
-fn api_version(text: &str) -> Result<String, Refused> {
-    if text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+fn api_version(text: &str) -> Result<(), String> {
+    match !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     {
-        Ok(text.to_owned())
-    } else {
-        Err(vec![format!(
-            "must look like 2023-03-13, got {}",
-            quote(text)
-        )])
+        true => Ok(()),
+        false => Err("a version must look like 2023-03-13".to_owned()),
+    }
+}
+
+/// A service name is one path segment and a header value.
+fn service_name(text: &str) -> Result<(), String> {
+    match !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        true => Ok(()),
+        false => Err("a service name is a-z, 0-9, - and _".to_owned()),
     }
 }
 

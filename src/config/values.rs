@@ -12,6 +12,8 @@ use url::Url;
 
 use crate::secret::Secret;
 use crate::text::label_safe;
+use crate::zenlayer::declaration::{self, Declaration};
+use crate::zenlayer::product::Product;
 use crate::zenlayer::proxy::without_userinfo;
 
 /// Why a value was refused: one message or several, each naming what is wrong, never quoting a secret.
@@ -144,6 +146,112 @@ pub(crate) fn api_url(text: &str) -> Result<Url, Refused> {
     }
 }
 
+/// The products an account reads (`ZENLAYER_EXPORTER_PRODUCTS`, or an account's `products`): each once, in the
+/// order of [`Product::ALL`], at least one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Products(Vec<Product>);
+
+impl Products {
+    /// Every product.
+    pub fn all() -> Products {
+        Products(Product::ALL.to_vec())
+    }
+
+    /// Reads a list of product names, refusing an unknown or repeated one and an empty list.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Products, Refused> {
+        let mut products = Vec::new();
+        let mut problems = Vec::new();
+        for name in names.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
+            match Product::ALL.iter().find(|p| p.as_str() == name) {
+                Some(p) if products.contains(p) => problems.push(format!("names {name} twice")),
+                Some(p) => products.push(*p),
+                None => problems.push(format!(
+                    "{} is not a product: the products are {}",
+                    quote(name),
+                    words::<Product>()
+                )),
+            }
+        }
+        if products.is_empty() && problems.is_empty() {
+            problems.push(format!(
+                "lists no product: name some of {}",
+                words::<Product>()
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        products.sort_unstable();
+        Ok(Products(products))
+    }
+
+    pub fn as_slice(&self) -> &[Product] {
+        &self.0
+    }
+}
+
+/// Every word of a fixed set, comma-separated: what a refusal lists.
+fn words<W: crate::labels::Word>() -> String {
+    W::ALL
+        .iter()
+        .map(|w| w.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A value each product declares (its API version, its service name), with the ones the operator overrode
+/// (`vm=2026-04-01,zec=2024-04-01`): the declared value for every product not named.
+#[derive(Debug, Clone)]
+pub struct PerProduct {
+    overrides: Vec<(Product, String)>,
+    declared: fn(&Declaration) -> &'static str,
+}
+
+impl PerProduct {
+    /// Reads `product=value` pairs, comma-separated, each value checked by `check`; `declared` gives the value
+    /// of a product not named.
+    pub(super) fn parse(
+        text: &str,
+        declared: fn(&Declaration) -> &'static str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Result<PerProduct, Refused> {
+        let mut overrides: Vec<(Product, String)> = Vec::new();
+        let mut problems = Vec::new();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((name, value)) = pair.split_once('=') else {
+                problems.push(format!("{} must be PRODUCT=VALUE", quote(pair)));
+                continue;
+            };
+            let (name, value) = (name.trim(), value.trim());
+            match Products::parse([name]) {
+                Err(refused) => problems.extend(refused),
+                Ok(_) if overrides.iter().any(|(p, _)| p.as_str() == name) => {
+                    problems.push(format!("names {name} twice"))
+                }
+                Ok(products) => match check(value) {
+                    Ok(()) => overrides.push((products.as_slice()[0], value.to_owned())),
+                    Err(why) => problems.push(format!("{name}: {why}, got {}", quote(value))),
+                },
+            }
+        }
+        match problems.is_empty() {
+            true => Ok(PerProduct {
+                overrides,
+                declared,
+            }),
+            false => Err(problems),
+        }
+    }
+
+    /// The value for `product`: the operator's, or the declared one.
+    pub fn get(&self, product: Product) -> &str {
+        self.overrides
+            .iter()
+            .find(|(p, _)| *p == product)
+            .map_or_else(|| (self.declared)(declaration::of(product)), |(_, v)| v)
+    }
+}
+
 /// How a setting's value shows in `--check-config` and the start-up log: plainly, a URL as its text, a duration
 /// in seconds, a secret as `<redacted>` (its own `Display`), the tag allow-list as its keys, unset as nothing.
 pub(super) trait Show {
@@ -181,6 +289,25 @@ impl Show for Duration {
 impl Show for Arc<TagLabels> {
     fn show(&self) -> String {
         self.keys().join(",")
+    }
+}
+
+impl Show for Products {
+    fn show(&self) -> String {
+        let names: Vec<&str> = self.0.iter().map(|p| p.as_str()).collect();
+        names.join(",")
+    }
+}
+
+/// Only what was overridden: the rest is each product's declaration.
+impl Show for PerProduct {
+    fn show(&self) -> String {
+        let pairs: Vec<String> = self
+            .overrides
+            .iter()
+            .map(|(p, v)| format!("{p}={v}"))
+            .collect();
+        pairs.join(",")
     }
 }
 

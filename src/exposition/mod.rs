@@ -1,5 +1,5 @@
-//! What one account serves: the pair of snapshots served together (the latest status snapshot and the latest
-//! metadata snapshot), rendered into one `Rendered` whenever either changes, so every scrape sees one
+//! What one account serves of one product: the pair of snapshots served together (the latest status snapshot and
+//! the latest metadata snapshot), rendered into one `Rendered` whenever either changes, so every scrape sees one
 //! consistent pair; and its own poll and API metrics, rendered when they change. It also tells which instances
 //! the status poll sees that the metadata does not know yet, for the metadata poller to look up. `scrape`
 //! joins what several accounts serve into one scrape; `sd` answers service discovery from the same pairs.
@@ -34,7 +34,7 @@ pub struct Exposition {
     /// Held while rendering, so a render of older inputs never replaces a newer one.
     latest: Mutex<Latest>,
     rendered: Store<Rendered>,
-    mode: StatusSeries,
+    series: render::Series,
     tags: Arc<TagLabels>,
     /// What opens every label set: `account="NAME",product="…",` when several accounts are served, and
     /// without the account for `/probe` or the only account.
@@ -55,7 +55,7 @@ impl Exposition {
         Exposition {
             latest: Mutex::new(Latest::default()),
             rendered: Store::default(),
-            mode,
+            series: (mode, product),
             tags,
             openings: Openings::new(account.as_deref(), product.as_str()),
             health: HealthCache::new(metrics, account),
@@ -76,6 +76,16 @@ impl Exposition {
                 .map(Box::from)
                 .collect(),
         }
+    }
+
+    /// Serves a status snapshot and the metadata from the same walk at once (bare metal's one walk gives both).
+    pub fn both(&self, snapshot: Arc<Snapshot>, metadata: Option<Arc<Metadata>>) {
+        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        latest.status = Some(snapshot);
+        if metadata.is_some() {
+            latest.metadata = metadata;
+        }
+        self.render(&latest);
     }
 
     /// Serves a new metadata snapshot (with the status snapshot already served, if any).
@@ -106,7 +116,7 @@ impl Exposition {
             let rendered = Rendered::new(
                 status,
                 metadata,
-                self.mode,
+                self.series,
                 &self.openings,
                 previous.as_deref(),
             );

@@ -16,6 +16,11 @@ use crate::status::families::{count_lines, running_lines, status_lines};
 use crate::status::snapshot::Snapshot;
 pub use crate::text::CONTENT_TYPE;
 use crate::text::Openings;
+use crate::zenlayer::product::Product;
+
+/// How the status families are written: the series per instance (`ZENLAYER_EXPORTER_STATUS_SERIES`) and the
+/// product whose vocabulary the counts and state sets hold.
+pub type Series = (StatusSeries, Product);
 
 /// Families of the status snapshot, then of the metadata: the order they are served in.
 const STATUS_FAMILIES: usize = STATUS.len();
@@ -37,7 +42,7 @@ pub(super) fn heads() -> &'static [Part; FAMILIES] {
 struct Inputs {
     snapshot: Arc<Snapshot>,
     metadata: Option<(Arc<Metadata>, Arc<TagLabels>)>,
-    mode: StatusSeries,
+    series: Series,
     openings: Openings,
 }
 
@@ -113,18 +118,18 @@ fn metadata_parts(
     (parts, joined.len())
 }
 
-fn status_parts(snapshot: &Snapshot, mode: StatusSeries, label: &[u8]) -> [Part; STATUS_FAMILIES] {
+fn status_parts(snapshot: &Snapshot, series: Series, label: &[u8]) -> [Part; STATUS_FAMILIES] {
     let instances = snapshot.instances();
     STATUS.map(|family| match family.samples {
         StatusSamples::Status => Part::rendered(instances, |out, batch| {
-            status_lines(out, family.name, batch, mode, label)
+            status_lines(out, family.name, batch, series, label)
         }),
         StatusSamples::Running => Part::rendered(instances, |out, batch| {
             running_lines(out, family.name, batch, label)
         }),
         StatusSamples::Counts => {
             let mut out = Vec::with_capacity(2048);
-            count_lines(&mut out, family.name, snapshot, label);
+            count_lines(&mut out, family.name, snapshot, series.1, label);
             Part::new(out)
         }
     })
@@ -143,7 +148,7 @@ impl Rendered {
     pub fn new(
         snapshot: &Arc<Snapshot>,
         metadata: Option<(&Arc<Metadata>, &Arc<TagLabels>)>,
-        mode: StatusSeries,
+        series: Series,
         openings: &Openings,
         previous: Option<&Rendered>,
     ) -> Self {
@@ -153,7 +158,7 @@ impl Rendered {
         // cost of rendering and compressing again.
         let unchanged = previous.filter(|p| {
             p.inputs.openings == *openings
-                && p.inputs.mode == mode
+                && p.inputs.series == series
                 && p.inputs.snapshot.instances() == snapshot.instances()
         });
         let ids = metadata.map(|_| match unchanged.and_then(|p| p.metadata.as_ref()) {
@@ -193,7 +198,7 @@ impl Rendered {
             };
             let status = match unchanged {
                 Some(p) => p.status.clone(),
-                None => status_parts(snapshot, mode, label),
+                None => status_parts(snapshot, series, label),
             };
             // A panic in the renderer is a bug; rendering the families again here reports it in this thread.
             let meta = match (fresh, &reusable, metadata) {
@@ -237,7 +242,7 @@ impl Rendered {
             inputs: Inputs {
                 snapshot: snapshot.clone(),
                 metadata: metadata.map(|(m, t)| (m.clone(), t.clone())),
-                mode,
+                series,
                 openings: openings.clone(),
             },
             unlabeled,
@@ -270,11 +275,11 @@ impl Rendered {
                 let Inputs {
                     snapshot,
                     metadata,
-                    mode,
+                    series,
                     openings,
                 } = &self.inputs;
                 let opening = openings.get(false);
-                let mut parts: Vec<Part> = status_parts(snapshot, *mode, opening).into();
+                let mut parts: Vec<Part> = status_parts(snapshot, *series, opening).into();
                 if let Some((metadata, tags)) = metadata {
                     parts.extend(metadata_parts(snapshot, metadata, tags, opening).0);
                 }
@@ -292,7 +297,6 @@ mod tests {
     use crate::exposition::health::Health;
     use crate::exposition::scrape::{Contribution, ScrapeBody, assemble, render_instances};
     use crate::metadata::{InstanceMeta, Metadata, Profile, TagLabels};
-    use crate::status::KNOWN_STATUSES;
     use std::sync::Arc;
 
     fn snap(pairs: &[(&str, &str)]) -> Arc<Snapshot> {
@@ -335,7 +339,7 @@ mod tests {
         let text = String::from_utf8(render_instances(
             &snap(&[("i-1", "RUNNING"), ("i-2", "PENDING"), ("i-3", "STOPPED")]),
             Some((&metadata, &tags)),
-            StatusSeries::Current,
+            (StatusSeries::Current, Product::Vm),
         ))
         .unwrap();
         assert!(text.contains(
@@ -368,7 +372,7 @@ mod tests {
         let text = String::from_utf8(render_instances(
             &snap(&[("i-2", "STOPPED"), ("i-1", "RUNNING")]),
             None,
-            StatusSeries::Current,
+            (StatusSeries::Current, Product::Vm),
         ))
         .unwrap();
         assert!(text.contains(
@@ -385,7 +389,7 @@ mod tests {
         let text = String::from_utf8(render_instances(
             &snap(&[("i-1", "RUNNING"), ("i-2", "HIBERNATED")]),
             None,
-            StatusSeries::All,
+            (StatusSeries::All, Product::Vm),
         ))
         .unwrap();
         let series = |id: &str| {
@@ -397,12 +401,13 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(series("i-1").len(), KNOWN_STATUSES.len());
+        let vm = crate::status::Known::of(Product::Vm).count();
+        assert_eq!(series("i-1").len(), vm);
         assert_eq!(
             series("i-1").iter().filter(|l| l.ends_with(" 1")).count(),
             1
         );
-        assert_eq!(series("i-2").len(), KNOWN_STATUSES.len() + 1);
+        assert_eq!(series("i-2").len(), vm + 1);
         assert!(series("i-2").contains(
             &"zenlayer_instance_status{product=\"vm\",instance_id=\"i-2\",status=\"HIBERNATED\"} 1"
         ));
@@ -426,7 +431,7 @@ mod tests {
             let rendered = Arc::new(Rendered::new(
                 &snap(pairs),
                 None,
-                StatusSeries::Current,
+                (StatusSeries::Current, Product::Vm),
                 &Openings::new(None, "vm"),
                 None,
             ));
@@ -447,7 +452,7 @@ mod tests {
             rendered: Some(Arc::new(Rendered::new(
                 &snap(pairs),
                 None,
-                StatusSeries::Current,
+                (StatusSeries::Current, Product::Vm),
                 &Openings::new(Some(name), "vm"),
                 None,
             ))),
@@ -523,7 +528,7 @@ mod tests {
             Arc::new(Rendered::new(
                 &snap(pairs),
                 Some((m, &tags)),
-                StatusSeries::Current,
+                (StatusSeries::Current, Product::Vm),
                 &Openings::new(None, "vm"),
                 previous,
             ))
@@ -580,7 +585,13 @@ mod tests {
     fn an_unchanged_snapshot_reuses_its_rendering_and_a_changed_one_does_not() {
         let label = Openings::new(Some("prod"), "vm");
         let render = |pairs: &[(&str, &str)], previous: Option<&Rendered>| {
-            Rendered::new(&snap(pairs), None, StatusSeries::Current, &label, previous)
+            Rendered::new(
+                &snap(pairs),
+                None,
+                (StatusSeries::Current, Product::Vm),
+                &label,
+                previous,
+            )
         };
         let status = |r: &Rendered, labeled: bool| r.parts(labeled)[0].clone();
         let first = render(&[("a", "RUNNING"), ("b", "STOPPED")], None);
@@ -607,7 +618,7 @@ mod tests {
         let unlabeled = Rendered::new(
             &snap(&[("a", "STOPPED"), ("b", "STOPPED")]),
             None,
-            StatusSeries::Current,
+            (StatusSeries::Current, Product::Vm),
             &Openings::new(None, "vm"),
             Some(&third),
         );
@@ -627,7 +638,7 @@ mod tests {
         let rendered = Arc::new(Rendered::new(
             &snapshot,
             None,
-            StatusSeries::Current,
+            (StatusSeries::Current, Product::Vm),
             &Openings::new(None, "vm"),
             None,
         ));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::gzip::{self, Part};
 pub use super::gzip::{Chunk, Frames};
 use super::health::Health;
-use super::render::{FAMILIES, Rendered, StatusSeries, heads};
+use super::render::{FAMILIES, Rendered, Series, heads};
 use crate::metadata::{Metadata, TagLabels};
 use crate::status::snapshot::Snapshot;
 
@@ -98,14 +98,15 @@ pub fn assemble(accounts: &[Contribution], labeled: bool, tail: Vec<u8>, gzip: b
     ScrapeBody { chunks, gzip }
 }
 
-/// The instance series of one snapshot in the text exposition format, all families joined, unlabeled.
+/// The instance series of one snapshot of `series.1` in the text exposition format, all families joined,
+/// unlabeled.
 pub fn render_instances(
     snapshot: &Arc<Snapshot>,
     metadata: Option<(&Arc<Metadata>, &Arc<TagLabels>)>,
-    mode: StatusSeries,
+    series: Series,
 ) -> Vec<u8> {
-    let openings = crate::text::Openings::new(None, crate::zenlayer::product::Product::Vm.as_str());
-    let rendered = Rendered::new(snapshot, metadata, mode, &openings, None);
+    let openings = crate::text::Openings::new(None, series.1.as_str());
+    let rendered = Rendered::new(snapshot, metadata, series, &openings, None);
     let accounts = [Contribution {
         rendered: Some(Arc::new(rendered)),
         health: Arc::new(Health::default()),

@@ -1,10 +1,11 @@
 //! The HTTP side: `server` (listener, per-connection handling, authentication), `routes` (the answers:
-//! `/metrics`, `/probe`, `/sd`, the landing page, health), `slots` (the connection cap and who gives way at it),
+//! `/metrics`, `/probe`, `/sd`, health), `landing` (the landing page), `slots` (the connection cap and who gives way at it),
 //! `stall` (the bound on writes to clients that stop reading) and `healthcheck` (the `--healthcheck`
 //! self-probe), under the web configuration ([`crate::web`]: TLS, client certificates, basic authentication);
 //! [`AppState`] is what they all read. It serves what the exposition holds; it never calls the API.
 
 pub mod healthcheck;
+pub mod landing;
 pub mod routes;
 pub mod server;
 pub mod slots;

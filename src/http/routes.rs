@@ -1,15 +1,15 @@
 //! The answers: `/metrics` (every account's rendered exposition plus the self-metrics, gzip when asked),
 //! `/probe?account=NAME` (one account's, without its `account` label: the multi-target exporter pattern),
 //! `/sd?port=P` (the instances as Prometheus HTTP service discovery targets, from the same snapshots), `/`
-//! (the landing page), `/healthz`, `/readyz`, 404 and 405; and the body type that sends the shared rendered
+//! (the landing page, `landing`'s), `/healthz`, `/readyz`, 404 and 405; and the body type that sends the shared rendered
 //! chunks without a copy. Every answer is ready in memory but a new `/sd` rendering and the first `/probe` of a
 //! rendering, made off the runtime's threads. Authentication and headers are the server's.
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -23,7 +23,6 @@ use crate::exposition::sd::{Query, Refused, Source};
 use crate::exposition::{render, scrape};
 use crate::names::AccountName;
 use crate::telemetry::Rejected;
-use crate::telemetry::{REVISION, VERSION};
 
 /// Dispatches one request. Every answer but a new `/sd` rendering, and the first `/probe` of a rendering, is ready
 /// in memory; those two are made on a blocking thread.
@@ -64,24 +63,34 @@ pub async fn route<B>(req: &Request<B>, state: &AppState) -> Response<ChunkBody>
             None => plain(StatusCode::OK, "ready\n", head),
             Some(reason) => text(StatusCode::SERVICE_UNAVAILABLE, reason, head),
         },
-        _ => index(state, head),
+        _ => {
+            let mut response = text(StatusCode::OK, super::landing::page(state), head);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
     }
 }
 
-/// Why the exporter is not ready yet: the only account has had no successful poll, or (with an accounts file)
-/// some account has not finished its first poll. An account whose polls fail is ready once it has said so:
-/// its `zenlayer_up 0` is what there is to scrape, and the other accounts are served meanwhile.
+/// Why the exporter is not ready yet: some product of the only account has not finished its first poll, or none
+/// has succeeded; or (with an accounts file) some account has a product whose first poll has not finished. A
+/// product whose polls fail is ready once it has said so: its `zenlayer_up 0` is what there is to scrape (an
+/// account not allowed a product keeps serving the others), and the other accounts are served meanwhile.
 fn waiting_for(state: &AppState) -> Option<String> {
     let accounts = state.accounts.all();
+    let polled = |a: &Account| a.parts.iter().all(|p| p.reports.load().is_some());
     if !state.accounts.named {
+        let served = |a: &Account| a.parts.iter().any(|p| p.exposition.rendered().is_some());
         return accounts
             .iter()
-            .any(|a| a.exposition.rendered().is_none())
+            .any(|a| !polled(a) || !served(a))
             .then(|| "not ready: no successful poll yet\n".to_owned());
     }
     let waiting: Vec<&str> = accounts
         .iter()
-        .filter(|a| a.reports.load().is_none())
+        .filter(|a| !polled(a))
         .map(|a| a.shown_name())
         .collect();
     (!waiting.is_empty()).then(|| {
@@ -108,7 +117,8 @@ fn metrics(headers: &HeaderMap, state: &AppState, head: bool) -> Response<ChunkB
         .accounts
         .all()
         .iter()
-        .map(|a| a.exposition.contribution(labeled))
+        .flat_map(|a| a.parts.iter())
+        .map(|p| p.exposition.contribution(labeled))
         .collect();
     let body = scrape::assemble(&contributions, labeled, tail, accepts_gzip(headers));
     exposition(body, head)
@@ -157,15 +167,25 @@ async fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Ch
         Ok(account) => account,
         Err(why) => return text(StatusCode::NOT_FOUND, why, head),
     };
-    let contribution = account.exposition.contribution(false);
+    let contributions: Vec<_> = account
+        .parts
+        .iter()
+        .map(|p| p.exposition.contribution(false))
+        .collect();
     // The first /probe of a rendering renders the account's families without their label: the whole fleet of
     // the account, too long for a runtime worker that also answers /healthz.
-    if let Some(rendered) = contribution
-        .rendered
-        .clone()
+    let unready: Vec<_> = contributions
+        .iter()
+        .filter_map(|c| c.rendered.clone())
         .filter(|r| !r.parts_ready(false))
-    {
-        let done = tokio::task::spawn_blocking(move || drop(rendered.parts(false))).await;
+        .collect();
+    if !unready.is_empty() {
+        let done = tokio::task::spawn_blocking(move || {
+            for rendered in unready {
+                drop(rendered.parts(false));
+            }
+        })
+        .await;
         if let Err(error) = done {
             tracing::error!(account = %name, %error, "rendering /probe failed");
             return plain(
@@ -176,7 +196,7 @@ async fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Ch
         }
     }
     let body = scrape::assemble(
-        &[contribution],
+        &contributions,
         false,
         Vec::new(),
         accepts_gzip(req.headers()),
@@ -230,18 +250,24 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
             head,
         );
     }
+    let mut unsettled = false;
     let sources: Vec<Source> = accounts
         .iter()
-        .filter_map(|a| {
+        .flat_map(|a| a.parts.iter().map(move |p| (a, p)))
+        .filter_map(|(a, p)| {
+            let rendered = p.exposition.rendered()?;
+            // Served statuses whose first metadata poll is still to come: answering now would leave out this
+            // product's targets (bare metal's come with its statuses, and would be there well before the rest).
+            unsettled |= rendered.named.is_none() && !p.metadata_polled.load(Ordering::Relaxed);
             Some(Source {
                 account: a.name.clone(),
-                product: a.product,
-                rendered: a.exposition.rendered()?,
+                product: p.product,
+                rendered,
             })
         })
         .collect();
     // A shard that owns no account has nothing to wait for: its answer is the empty list, for good.
-    if !accounts.is_empty() && !sources.iter().any(|s| s.rendered.named.is_some()) {
+    if !accounts.is_empty() && (unsettled || !sources.iter().any(|s| s.rendered.named.is_some())) {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: no metadata poll has finished yet; Prometheus keeps the targets it has\n",
@@ -338,98 +364,6 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
             });
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
         })
-}
-
-/// What the landing page says of one account: its last poll, the snapshot served and the metadata.
-fn account_lines(account: &Account, metadata_interval: Option<Duration>) -> [String; 3] {
-    let now = SystemTime::now();
-    let age = |t: SystemTime| now.duration_since(t).map_or(0, |d| d.as_secs());
-    let rendered = account.exposition.rendered();
-    let snapshot = match &rendered {
-        Some(r) => format!(
-            "{} instances, from a poll {} s ago",
-            r.instances,
-            age(r.taken_at)
-        ),
-        None => "none yet".to_owned(),
-    };
-    let metadata = match (metadata_interval, rendered.and_then(|r| r.named)) {
-        (None, _) => "off (ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS=0)".to_owned(),
-        (Some(_), Some((named, taken_at))) => format!(
-            "{named} instances named, from a metadata poll {} s ago",
-            age(taken_at)
-        ),
-        (Some(every), None) => format!("none yet (polled every {} s)", every.as_secs_f64()),
-    };
-    let last = match account.reports.load() {
-        None => "no poll has finished yet".to_owned(),
-        Some(report) => match &report.error {
-            None => format!(
-                "succeeded {} s ago in {:.2} s",
-                age(report.finished_at),
-                report.duration.as_secs_f64()
-            ),
-            Some(error) => format!(
-                "FAILED {} s ago: {}",
-                age(report.finished_at),
-                html_escape(error)
-            ),
-        },
-    };
-    [last, snapshot, metadata]
-}
-
-fn index(state: &AppState, head: bool) -> Response<ChunkBody> {
-    let accounts = state.accounts.all();
-    let body = if state.accounts.named {
-        let shard = state.accounts.shard;
-        let mut rows = String::new();
-        for account in accounts.iter() {
-            let name = account.shown_name();
-            let [last, snapshot, metadata] = account_lines(account, state.metadata_interval);
-            rows.push_str(&format!(
-                "<tr><td><a href=\"/probe?account={name}\">{name}</a></td><td>{last}</td><td>{snapshot}</td><td>{metadata}</td></tr>\n"
-            ));
-        }
-        format!(
-            "<p>Accounts polled by this replica: {} (shard {} of {}).</p>\n<table>\n\
-             <tr><th>Account (/probe)</th><th>Last poll</th><th>Snapshot served</th><th>Metadata</th></tr>\n{rows}</table>\n",
-            accounts.len(),
-            shard.index,
-            shard.total
-        )
-    } else {
-        accounts
-            .iter()
-            .map(|account| {
-                let [last, snapshot, metadata] = account_lines(account, state.metadata_interval);
-                format!(
-                    "<p>Last poll: {last}.</p>\n<p>Snapshot served: {snapshot}.</p>\n<p>Metadata: {metadata}.</p>\n"
-                )
-            })
-            .collect()
-    };
-    let page = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Zenlayer exporter</title></head><body>\n\
-         <h1>Zenlayer exporter</h1>\n<p>Version {VERSION} (revision {REVISION}); polling every {} s.</p>\n\
-         {body}<ul><li><a href=\"/metrics\">/metrics</a></li><li><a href=\"/healthz\">/healthz</a></li>\
-         <li><a href=\"/readyz\">/readyz</a></li>\
-         <li><a href=\"/sd?port=9100\">/sd?port=9100</a> (service discovery: node_exporter on every RUNNING instance)</li></ul>\n</body></html>\n",
-        state.poll_interval.as_secs_f64()
-    );
-    let mut response = text(StatusCode::OK, page, head);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    response
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 pub(super) fn plain(status: StatusCode, text: &'static str, head: bool) -> Response<ChunkBody> {

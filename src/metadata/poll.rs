@@ -1,15 +1,16 @@
-//! The metadata poll as a [`Source`]: pages through `DescribeInstances` on its own, slower interval, sharing the
-//! account's API client and budget of calls (its first walk after the first status poll; a free call slot goes
-//! to a waiting status call first), and turns each row into the metadata snapshot's form (tag allow-list
-//! applied, timestamps parsed). Between full polls it looks up the instances the status poll found that the
-//! metadata does not know yet, so a new instance gets its name within one status interval, not one metadata
-//! interval. Its failures are its own: they are counted under `action="DescribeInstances"` and never touch the
-//! status metrics.
+//! The metadata poll of one product as a [`Source`]: pages through its `DescribeInstances` on its own, slower
+//! interval, sharing the account's API client and budget of calls (its first walk after every product's first
+//! status poll; a free call slot goes to a waiting status call first), and turns each row into the metadata
+//! snapshot's form (tag allow-list applied, timestamps parsed). Between full polls it looks up the instances the
+//! status poll found that the metadata does not know yet, so a new instance gets its name within one status
+//! interval, not one metadata interval. Its failures are its own: they are counted under
+//! `action="DescribeInstances"` of its product and never touch the status metrics.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use std::time::SystemTime;
 
@@ -21,14 +22,17 @@ use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
 use crate::zenlayer::ApiError;
-use crate::zenlayer::model::{DESCRIBE_INSTANCES, InstanceInfo, MAX_INSTANCE_IDS};
+use crate::zenlayer::model::{Decode, InstanceInfo, MAX_INSTANCE_IDS};
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
 /// wait for the next status poll's round, or the next full poll.
 pub const MAX_LOOKUP: usize = 1000;
 
-/// The metadata poll and what it carries between polls.
+/// The metadata poll of one product and what it carries between polls.
 pub struct MetadataPoll {
+    /// The product's metadata action and how its rows are read.
+    action: &'static str,
+    rows: Decode<InstanceInfo>,
     lane: Lane,
     pages: PageSettings,
     /// Bound on one round of lookups, as on a whole poll.
@@ -40,17 +44,24 @@ pub struct MetadataPoll {
     asked: HashSet<Box<str>>,
     /// Instances the status poll sees that the metadata did not know, sent after each status poll.
     unknown: mpsc::Receiver<Vec<Box<str>>>,
+    /// Set once a full poll has finished, successfully or not.
+    polled: Arc<AtomicBool>,
 }
 
 impl MetadataPoll {
+    /// The poll of `action`, its pages read by `rows` (the product's declaration says both).
     pub fn new(
+        (action, rows): (&'static str, Decode<InstanceInfo>),
         lane: Lane,
         pages: PageSettings,
         lookup_timeout: Duration,
         tags: Arc<TagLabels>,
         unknown: mpsc::Receiver<Vec<Box<str>>>,
+        polled: Arc<AtomicBool>,
     ) -> Self {
         MetadataPoll {
+            action,
+            rows,
             lane,
             pages,
             lookup_timeout,
@@ -58,6 +69,7 @@ impl MetadataPoll {
             current: None,
             asked: HashSet::new(),
             unknown,
+            polled,
         }
     }
 
@@ -67,12 +79,12 @@ impl MetadataPoll {
         let previous = self.current.clone();
         let walk = Paging {
             lane: &self.lane,
-            action: DESCRIBE_INSTANCES,
+            action: self.action,
             instance_ids: Vec::new(),
             page_size: self.pages.page_size,
             concurrency: self.pages.concurrency,
         }
-        .walk({
+        .walk(self.rows, {
             let mut interner = Interner::seeded(previous.as_deref());
             let previous = previous.clone();
             move |row: InstanceInfo| {
@@ -84,28 +96,8 @@ impl MetadataPoll {
             }
         })
         .await?;
-        let metadata = crate::poll::blocking(move || {
-            let shifted = walk.total_changed || walk.rows.len() as u64 != walk.first_total;
-            let mut rows = walk.rows;
-            // Offset paging under a changing fleet may skip an instance: keep what the last poll knew of the ones
-            // this walk missed, for this poll (series are only written for instances the status poll sees).
-            if let (true, Some(previous)) = (shifted, previous) {
-                let seen: HashSet<&str> = rows.iter().map(|r| &*r.id).collect();
-                let missed: Vec<Arc<InstanceMeta>> = previous
-                    .instances()
-                    .iter()
-                    .filter(|i| !seen.contains(&*i.id))
-                    .cloned()
-                    .collect();
-                rows.extend(missed);
-            }
-            Metadata::new(rows, SystemTime::now())
-        })
-        .await
-        .map_err(|e| PollError::Internal {
-            detail: format!("building the metadata snapshot failed: {e}"),
-        })?;
-        let metadata = Arc::new(metadata);
+        let shifted = walk.total_changed || walk.rows.len() as u64 != walk.first_total;
+        let metadata = snapshot(walk.rows, shifted, previous).await?;
         self.current = Some(metadata.clone());
         self.asked.clear();
         Ok(metadata)
@@ -131,14 +123,16 @@ impl MetadataPoll {
         for chunk in wanted.chunks(MAX_INSTANCE_IDS) {
             let paging = Paging {
                 lane: &self.lane,
-                action: DESCRIBE_INSTANCES,
+                action: self.action,
                 instance_ids: chunk.iter().map(|id| id.to_string()).collect(),
                 page_size: MAX_INSTANCE_IDS as u32,
                 concurrency: 1,
             };
             let walk = tokio::time::timeout(
                 self.lookup_timeout,
-                paging.walk(|row: InstanceInfo| instance_meta(row, &tags, &mut interner)),
+                paging.walk(self.rows, |row: InstanceInfo| {
+                    instance_meta(row, &tags, &mut interner)
+                }),
             )
             .await
             .unwrap_or(Err(PollError::Deadline(self.lookup_timeout)));
@@ -157,7 +151,7 @@ impl MetadataPoll {
                     );
                 }
                 Err(error) => {
-                    tracing::warn!(action = DESCRIBE_INSTANCES, ids = chunk.len(), kind = error.kind().as_str(), error = %error, "looking up new instances failed; the next metadata poll will bring them");
+                    tracing::warn!(action = self.action, ids = chunk.len(), kind = error.kind().as_str(), error = %error, "looking up new instances failed; the next metadata poll will bring them");
                     break;
                 }
             }
@@ -181,9 +175,12 @@ impl MetadataPoll {
 impl Source for MetadataPoll {
     type Snapshot = Metadata;
     type Between = Vec<Box<str>>;
-    const ACTION: &'static str = DESCRIBE_INSTANCES;
     const NAME: &'static str = "metadata poll";
     const KEPT: &'static str = "names, zones and tags from the previous one are kept";
+
+    fn action(&self) -> &'static str {
+        self.action
+    }
 
     async fn poll(&mut self) -> Result<Arc<Metadata>, PollError> {
         self.poll_once().await
@@ -193,8 +190,12 @@ impl Source for MetadataPoll {
         metadata.instances().len()
     }
 
+    fn finished(&mut self, _: Result<(), &PollError>, _: Duration) {
+        self.polled.store(true, Ordering::Relaxed);
+    }
+
     async fn before_first_poll(&mut self) {
-        self.lane.after_first_status_poll().await;
+        self.lane.after_first_status_polls().await;
     }
 
     async fn next_between(&mut self) -> Vec<Box<str>> {
@@ -208,6 +209,33 @@ impl Source for MetadataPoll {
     async fn between(&mut self, ids: Vec<Box<str>>) -> Option<Arc<Metadata>> {
         self.look_up(ids).await
     }
+}
+
+/// The snapshot of a walk's `rows`, built off the runtime's threads. Offset paging under a changing fleet
+/// (`shifted`) may skip an instance: then what `previous` knew of the ones this walk missed is kept, for this
+/// poll (series are only written for instances the status poll sees).
+pub async fn snapshot(
+    mut rows: Vec<Arc<InstanceMeta>>,
+    shifted: bool,
+    previous: Option<Arc<Metadata>>,
+) -> Result<Arc<Metadata>, PollError> {
+    crate::poll::blocking(move || {
+        if let (true, Some(previous)) = (shifted, previous) {
+            let seen: HashSet<&str> = rows.iter().map(|r| &*r.id).collect();
+            let missed: Vec<Arc<InstanceMeta>> = previous
+                .instances()
+                .iter()
+                .filter(|i| !seen.contains(&*i.id))
+                .cloned()
+                .collect();
+            rows.extend(missed);
+        }
+        Arc::new(Metadata::new(rows, SystemTime::now()))
+    })
+    .await
+    .map_err(|e| PollError::Internal {
+        detail: format!("building the metadata snapshot failed: {e}"),
+    })
 }
 
 /// One API row in the snapshot's form, its repeated label values taken from `interner` (a walk's rows share

@@ -1,23 +1,24 @@
-//! One account's API budget, shared by its two polls: at most `PAGE_CONCURRENCY` calls in flight across both
-//! (Zenlayer rate-limits per account, and two walks at once would double the burst it sees), a freed slot going
-//! to a waiting status call before a metadata call, and the first metadata walk only once the first status poll
-//! has finished, so that start-up to ready is the status walk alone. Each poll calls the API through its [`Lane`].
+//! One account's API budget, shared by the polls of all its products: at most `PAGE_CONCURRENCY` calls in flight
+//! across them (Zenlayer rate-limits per account, and walks at once would multiply the burst it sees), a freed
+//! slot going to a waiting status call before a metadata call, and the first metadata walk only once every
+//! product's first status poll has finished, so that start-up to ready is the status walks alone. Each poll
+//! calls the API through its [`Lane`]: its product's service, through the account's budget.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, watch};
 
-use crate::zenlayer::model::{Page, PageRequest};
-use crate::zenlayer::{ApiError, Client};
+use crate::zenlayer::model::{Decode, Page, PageRequest};
+use crate::zenlayer::{ApiError, Client, Service};
 
 /// The calls in flight of one account and who goes first.
 pub struct Budget {
     state: Mutex<Slots>,
     /// Told whenever a slot frees: every waiter looks again (there are at most a few dozen).
     freed: Notify,
-    /// Whether a status poll has finished, successfully or not.
-    status_polled: watch::Sender<bool>,
+    /// Status polls (one per product) whose first poll has not finished yet, successfully or not.
+    first_polls_due: watch::Sender<usize>,
 }
 
 struct Slots {
@@ -32,12 +33,16 @@ enum Priority {
     Metadata,
 }
 
-/// One poll's way to the API: the account's client, through the account's budget, with the poll's priority.
+/// One poll's way to the API: the account's client and the poll's product service, through the account's
+/// budget, with the poll's priority.
 #[derive(Clone)]
 pub struct Lane {
     client: Arc<Client>,
+    service: Arc<Service>,
     budget: Arc<Budget>,
     priority: Priority,
+    /// A status lane's first poll not yet reported to the budget.
+    first_due: Arc<AtomicBool>,
 }
 
 /// A slot of the budget, given back when dropped.
@@ -62,37 +67,43 @@ impl Drop for Waiting<'_> {
 }
 
 impl Budget {
-    /// A budget of `concurrency` calls in flight for `client`, and the lanes of the status and metadata polls.
-    pub fn lanes(client: Arc<Client>, concurrency: usize) -> (Lane, Lane) {
-        let budget = Budget::new(concurrency);
-        let lane = |priority| Lane {
-            client: client.clone(),
-            budget: budget.clone(),
-            priority,
-        };
-        (lane(Priority::Status), lane(Priority::Metadata))
-    }
-
-    fn new(concurrency: usize) -> Arc<Budget> {
+    /// A budget of `concurrency` calls in flight, for an account whose `products` status polls each call
+    /// [`Budget::lanes`] once.
+    pub fn new(concurrency: usize, products: usize) -> Arc<Budget> {
         Arc::new(Budget {
             state: Mutex::new(Slots {
                 free: concurrency.max(1),
                 status_waiting: 0,
             }),
             freed: Notify::new(),
-            status_polled: watch::Sender::new(false),
+            first_polls_due: watch::Sender::new(products),
         })
+    }
+
+    /// The lanes of one product's status and metadata polls, calling `service` with `client`.
+    pub fn lanes(self: &Arc<Self>, client: Arc<Client>, service: Arc<Service>) -> (Lane, Lane) {
+        let lane = |priority, first_due| Lane {
+            client: client.clone(),
+            service: service.clone(),
+            budget: self.clone(),
+            priority,
+            first_due: Arc::new(AtomicBool::new(first_due)),
+        };
+        (
+            lane(Priority::Status, true),
+            lane(Priority::Metadata, false),
+        )
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn after_first_status_poll(&self) {
+    async fn after_first_status_polls(&self) {
         let _ = self
-            .status_polled
+            .first_polls_due
             .subscribe()
-            .wait_for(|polled| *polled)
+            .wait_for(|due| *due == 0)
             .await;
     }
 
@@ -129,24 +140,31 @@ impl Budget {
 }
 
 impl Lane {
-    /// One page of `action`, once the budget lets the call go.
-    pub async fn describe_page<T: DeserializeOwned>(
+    /// One page of `action` read by `decode`, once the budget lets the call go.
+    pub async fn describe_page<T>(
         &self,
         action: &'static str,
         request: &PageRequest,
+        decode: Decode<T>,
     ) -> Result<Page<T>, ApiError> {
         let _slot = self.budget.call(self.priority).await;
-        self.client.describe_page(action, request).await
+        self.client
+            .describe_page(&self.service, action, request, decode)
+            .await
     }
 
-    /// Records that a status poll finished, successfully or not.
+    /// Records that this lane's status poll finished, successfully or not: its first time counts.
     pub fn status_polled(&self) {
-        self.budget.status_polled.send_replace(true);
+        if self.first_due.swap(false, Ordering::Relaxed) {
+            self.budget
+                .first_polls_due
+                .send_modify(|due| *due = due.saturating_sub(1));
+        }
     }
 
-    /// Completes once a status poll of the account has finished.
-    pub async fn after_first_status_poll(&self) {
-        self.budget.after_first_status_poll().await;
+    /// Completes once every product's status poll of the account has finished a first time.
+    pub async fn after_first_status_polls(&self) {
+        self.budget.after_first_status_polls().await;
     }
 }
 
@@ -157,7 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn status_calls_go_first_and_metadata_calls_still_get_freed_slots() {
-        let budget = Budget::new(2);
+        let budget = Budget::new(2, 1);
         let m1 = budget.call(Priority::Metadata).await;
         let s1 = budget.call(Priority::Status).await;
         // Full: a metadata call asks first, then a status call.
@@ -192,7 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_status_call_that_gives_up_lets_metadata_calls_go() {
-        let budget = Budget::new(1);
+        let budget = Budget::new(1, 1);
         let held = budget.call(Priority::Metadata).await;
         let gave_up =
             tokio::time::timeout(Duration::from_millis(20), budget.call(Priority::Status)).await;
@@ -204,15 +222,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_first_metadata_walk_waits_for_a_status_poll() {
-        let budget = Budget::new(4);
+    async fn the_first_metadata_walk_waits_for_every_products_status_poll() {
+        let budget = Budget::new(4, 2);
         let waiting = tokio::spawn({
             let budget = budget.clone();
-            async move { budget.after_first_status_poll().await }
+            async move { budget.after_first_status_polls().await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished());
-        budget.status_polled.send_replace(true);
+        budget.first_polls_due.send_modify(|due| *due -= 1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !waiting.is_finished(),
+            "one product's status poll is still due"
+        );
+        budget.first_polls_due.send_modify(|due| *due -= 1);
         tokio::time::timeout(Duration::from_secs(5), waiting)
             .await
             .unwrap()

@@ -1,4 +1,4 @@
-//! The poll loop both polls run: on a fixed interval, never overlapping, each poll bounded by a deadline,
+//! The poll loop every poll runs: on a fixed interval, never overlapping, each poll bounded by a deadline,
 //! measured into the per-action poll metrics, logged once per failure, and on success its snapshot published.
 //! A poll is a [`Source`] plugged into a [`Poller`]; what it asks the API and what its snapshot means are the
 //! source's business (`status/`, `metadata/`), the paged walk they share is [`paging`].
@@ -86,12 +86,13 @@ pub trait Source: Send + 'static {
     type Snapshot: Send + Sync + 'static;
     /// Work that arrives between polls (the metadata poll's new instances to look up); none by default.
     type Between: Send;
-    /// The API action, the `action` label of the poll metrics.
-    const ACTION: &'static str;
     /// What the logs call one poll of this source.
     const NAME: &'static str;
     /// What is served while its polls fail, for the failure's log line.
     const KEPT: &'static str;
+
+    /// The API action, the `action` label of the poll metrics.
+    fn action(&self) -> &'static str;
 
     /// Walks the API and builds the next snapshot; publishes nothing.
     fn poll(&mut self) -> impl Future<Output = Result<Arc<Self::Snapshot>, PollError>> + Send;
@@ -124,6 +125,7 @@ pub trait Source: Send + 'static {
 /// Runs a [`Source`]: polls at start and then every interval, does its work in between, and publishes.
 pub struct Poller<S: Source> {
     source: S,
+    action: &'static str,
     interval: Duration,
     phase: Duration,
     timeout: Duration,
@@ -139,9 +141,11 @@ impl<S: Source> Poller<S> {
         metrics: AccountMetrics,
         publish: Publish<S::Snapshot>,
     ) -> Self {
-        metrics.track_action(S::ACTION);
+        let action = source.action();
+        metrics.track_action(action);
         Poller {
             source,
+            action,
             interval: pacing.interval,
             phase: pacing.phase,
             timeout: pacing.timeout,
@@ -178,7 +182,7 @@ impl<S: Source> Poller<S> {
                 ticker.reset_at(started + self.interval + self.phase);
             }
         }
-        tracing::debug!(action = S::ACTION, "poller stopped");
+        tracing::debug!(action = self.action, "poller stopped");
     }
 
     async fn step(&mut self, work: Option<S::Between>) {
@@ -195,7 +199,7 @@ impl<S: Source> Poller<S> {
     /// One poll, its metrics, its log line and, on success, its publication.
     pub async fn poll_and_publish(&mut self) {
         let (result, duration) =
-            measured(&self.metrics, S::ACTION, self.timeout, self.source.poll()).await;
+            measured(&self.metrics, self.action, self.timeout, self.source.poll()).await;
         match result {
             Ok(snapshot) => {
                 let instances = S::len(&snapshot);
@@ -204,7 +208,7 @@ impl<S: Source> Poller<S> {
                 self.source.finished(Ok(()), duration);
             }
             Err(error) => {
-                self.streak.failed(S::ACTION, S::NAME, &error, S::KEPT);
+                self.streak.failed(self.action, S::NAME, &error, S::KEPT);
                 self.source.finished(Err(&error), duration);
             }
         }
@@ -224,7 +228,7 @@ impl<S: Source> Poller<S> {
         let _permit = renders.acquire().await;
         let publish = self.publish.clone();
         if let Err(e) = blocking(move || publish(snapshot)).await {
-            tracing::error!(action = S::ACTION, error = %e, "publishing the snapshot failed");
+            tracing::error!(action = self.action, error = %e, "publishing the snapshot failed");
         }
     }
 }

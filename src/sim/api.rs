@@ -1,5 +1,6 @@
-//! The simulated API's answer to one request: authentication exactly as documented (ZC2-HMAC-SHA256 or a
-//! bearer token), header and parameter checks, injected faults, and the paged answer in the API's envelopes.
+//! The simulated API's answer to one request to one product's service: authentication exactly as documented
+//! (ZC2-HMAC-SHA256 or a bearer token), header and parameter checks (the versions and actions the product's
+//! declaration names), injected faults, and the paged answer in the API's envelopes.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,13 +10,9 @@ use serde_json::json;
 use super::faults::{Fault, FaultPlan};
 use super::fleet::Fleet;
 use super::metadata::MetadataOverride;
-use crate::zenlayer::model::{
-    DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, MAX_INSTANCE_IDS, MAX_PAGE_SIZE, PageRequest,
-};
+use crate::zenlayer::declaration;
+use crate::zenlayer::model::{MAX_INSTANCE_IDS, MAX_PAGE_SIZE, PageRequest};
 use crate::zenlayer::sign::{self, SignInput};
-
-/// API versions the simulator serves, as the real API does.
-pub const VERSIONS: [&str; 2] = ["2023-03-13", "2026-04-01"];
 
 /// Credentials the simulator accepts.
 #[derive(Debug, Clone)]
@@ -68,11 +65,10 @@ pub struct SimResponse {
     pub body: Vec<u8>,
 }
 
-/// Mutable simulator state, behind one lock.
+/// Mutable state of one account's product (its fleet says which), behind one lock.
 #[derive(Debug)]
 pub struct SimState {
     pub fleet: Fleet,
-    pub credentials: SimCredentials,
     /// Faults served by rule: every k-th call, the next n calls, or always.
     pub plan: FaultPlan,
     /// Answer in the flat envelope (the action's reference page) instead of the wrapped one.
@@ -110,8 +106,14 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 impl SimState {
-    /// Answers one request. `path` and `method` are checked by the caller's router; this sees VM API calls.
-    pub fn handle(&mut self, headers: &HeaderMap, body: &[u8]) -> Answer {
+    /// Answers one request made with the account's `credentials`. `path` and `method` are checked by the
+    /// caller's router; this sees the calls to this state's product.
+    pub fn handle(
+        &mut self,
+        headers: &HeaderMap,
+        body: &[u8],
+        credentials: &SimCredentials,
+    ) -> Answer {
         self.calls += 1;
         let call = self.calls;
         *self
@@ -130,8 +132,10 @@ impl SimState {
         }
         let request_id = format!("T{:08X}-51A0-4000-8000-{:012X}", call as u32, call);
         let answer = match firing.instead {
-            Some(fault) => self.fault_answer(&fault, &request_id, headers, body),
-            None => Answer::Respond(self.answer(&request_id, headers, body, &firing.alter)),
+            Some(fault) => self.fault_answer(&fault, &request_id, headers, body, credentials),
+            None => {
+                Answer::Respond(self.answer(&request_id, headers, body, &firing.alter, credentials))
+            }
         };
         // Fleet changes between pages, the way a real creation or release shifts offset paging.
         if firing.alter.contains(&Fault::ShiftAfterPage) {
@@ -173,12 +177,23 @@ impl SimState {
         headers: &HeaderMap,
         body: &[u8],
         alter: &[Fault],
+        credentials: &SimCredentials,
     ) -> SimResponse {
-        if let Err((code, message)) = self.authenticate(headers, body) {
+        if let Err((code, message)) = authenticate(credentials, self.max_skew, headers, body) {
             return error(401, request_id, code, message);
         }
+        let declared = declaration::of(self.fleet.product());
+        // Unconfirmed whether the API requires it; every SDK sends it, and a wrong one is a wrong service.
+        if header(headers, "x-zc-service").is_some_and(|s| s != declared.service) {
+            return error(
+                400,
+                request_id,
+                "INVALID_SERVICE",
+                "x-zc-service does not name this path's service",
+            );
+        }
         match header(headers, "x-zc-version") {
-            Some(v) if VERSIONS.contains(&v) => {}
+            Some(v) if declared.versions.contains(&v) => {}
             _ => {
                 return error(
                     400,
@@ -197,7 +212,8 @@ impl SimState {
             );
         }
         let action = header(headers, "x-zc-action");
-        if !matches!(action, Some(DESCRIBE_INSTANCES_STATUS | DESCRIBE_INSTANCES)) {
+        let metadata = action == Some(declared.metadata_action);
+        if !metadata && action != Some(declared.status_action()) {
             return error(
                 400,
                 request_id,
@@ -260,7 +276,7 @@ impl SimState {
             self.pages_served.drain(..50_000);
         }
         self.pages_served.push(page_num);
-        let data_set: Vec<_> = if action == Some(DESCRIBE_INSTANCES) {
+        let data_set: Vec<_> = if metadata {
             rows.iter().map(|i| self.metadata_row(i)).collect()
         } else {
             rows.iter()
@@ -287,7 +303,11 @@ impl SimState {
         request_id: &str,
         headers: &HeaderMap,
         body: &[u8],
+        credentials: &SimCredentials,
     ) -> Answer {
+        let answer = |state: &mut SimState, alter: &[Fault]| {
+            state.answer(request_id, headers, body, alter, credentials)
+        };
         match fault {
             Fault::Throttle { retry_after } => {
                 let mut response = error(
@@ -318,6 +338,12 @@ impl SimState {
                 "INVALID_ACCESS_KEY",
                 "the access key was revoked (simulated)",
             )),
+            Fault::Forbidden => Answer::Respond(error(
+                403,
+                request_id,
+                "AuthFailure.UnauthorizedOperation",
+                "the access key may not use this product (simulated)",
+            )),
             Fault::Challenge => Answer::Respond(SimResponse {
                 status: 403,
                 headers: vec![
@@ -334,12 +360,12 @@ impl SimState {
             )),
             Fault::Reset => Answer::Reset,
             Fault::Hang => {
-                let mut response = self.answer(request_id, headers, body, &[]);
+                let mut response = answer(self, &[]);
                 response.status = 200;
                 Answer::Hang(response)
             }
             Fault::Truncated => {
-                let mut response = self.answer(request_id, headers, body, &[]);
+                let mut response = answer(self, &[]);
                 response.body.truncate(response.body.len() / 2);
                 response.status = 200;
                 Answer::Respond(response)
@@ -353,7 +379,7 @@ impl SimState {
                 .into_bytes(),
             }),
             Fault::InvalidUtf8 => {
-                let mut response = self.answer(request_id, headers, body, &[]);
+                let mut response = answer(self, &[]);
                 // Corrupt the first digit of the first instance id: still inside a JSON string.
                 let at = response
                     .body
@@ -366,7 +392,7 @@ impl SimState {
                 Answer::Respond(response)
             }
             Fault::NullFields => {
-                let response = self.answer(request_id, headers, body, &[]);
+                let response = answer(self, &[]);
                 let text = String::from_utf8_lossy(&response.body)
                     .replacen(
                         "\"instanceStatus\":\"",
@@ -380,7 +406,7 @@ impl SimState {
                 })
             }
             Fault::NegativeTotal => {
-                let response = self.answer(request_id, headers, body, &[]);
+                let response = answer(self, &[]);
                 let text = String::from_utf8_lossy(&response.body).replacen(
                     "\"totalCount\":",
                     "\"totalCount\":-",
@@ -404,74 +430,73 @@ impl SimState {
                 })
             }
             Fault::HugeBody { megabytes } => Answer::Stream(megabytes * 1024 * 1024),
-            Fault::Trickle => Answer::Trickle(self.answer(request_id, headers, body, &[])),
+            Fault::Trickle => Answer::Trickle(answer(self, &[])),
             // Altering faults never come here; answer normally if one does.
             Fault::WrongTotal { .. }
             | Fault::DuplicateRows
             | Fault::ShiftAfterPage
-            | Fault::IgnorePageNum => {
-                Answer::Respond(self.answer(request_id, headers, body, std::slice::from_ref(fault)))
-            }
+            | Fault::IgnorePageNum => Answer::Respond(answer(self, std::slice::from_ref(fault))),
         }
     }
+}
 
-    /// Checks the signature exactly as the API documents it, over the `Content-Type` and `Host` received and
-    /// the body bytes received; or the bearer token.
-    fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<(), (&'static str, &'static str)> {
-        let authorization =
-            header(headers, "authorization").ok_or(("AUTH_MISSING", "no Authorization header"))?;
-        if let Some(token) = authorization.strip_prefix("Bearer ") {
-            return match &self.credentials.token {
-                Some(expected) if sign::signatures_equal(token, expected) => Ok(()),
-                _ => Err(("INVALID_TOKEN", "the access token is not valid")),
-            };
-        }
-        let parsed = sign::parse_authorization(authorization)
-            .ok_or(("INVALID_AUTHORIZATION", "malformed Authorization header"))?;
-        if header(headers, "x-zc-signature-method") != Some(sign::ALGORITHM) {
-            return Err((
-                "INVALID_SIGNATURE_METHOD",
-                "X-ZC-Signature-Method must be ZC2-HMAC-SHA256",
-            ));
-        }
-        if parsed.signed_headers != sign::SIGNED_HEADERS {
-            return Err((
-                "INVALID_AUTHORIZATION",
-                "SignedHeaders must be content-type;host",
-            ));
-        }
-        if parsed.credential != self.credentials.access_key_id {
-            return Err(("INVALID_ACCESS_KEY", "the access key does not exist"));
-        }
-        let timestamp: u64 = header(headers, "x-zc-timestamp")
-            .and_then(|t| t.parse().ok())
-            .ok_or((
-                "INVALID_TIMESTAMP",
-                "X-ZC-Timestamp is missing or not a number",
-            ))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if now.abs_diff(timestamp) > self.max_skew.as_secs() {
-            return Err((
-                "TIMESTAMP_EXPIRED",
-                "X-ZC-Timestamp is too far from the server's clock",
-            ));
-        }
-        let input = SignInput {
-            content_type: header(headers, "content-type").unwrap_or(""),
-            host: header(headers, "host").unwrap_or(""),
-            body,
-            timestamp,
+/// Checks the signature exactly as the API documents it, over the `Content-Type` and `Host` received and
+/// the body bytes received, within `max_skew` of the clock; or the bearer token.
+fn authenticate(
+    credentials: &SimCredentials,
+    max_skew: Duration,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), (&'static str, &'static str)> {
+    let authorization =
+        header(headers, "authorization").ok_or(("AUTH_MISSING", "no Authorization header"))?;
+    if let Some(token) = authorization.strip_prefix("Bearer ") {
+        return match &credentials.token {
+            Some(expected) if sign::signatures_equal(token, expected) => Ok(()),
+            _ => Err(("INVALID_TOKEN", "the access token is not valid")),
         };
-        let expected = sign::signature(&self.credentials.access_key_secret, &input);
-        if !sign::signatures_equal(parsed.signature, &expected) {
-            return Err(("SIGNATURE_MISMATCH", "the signature does not match"));
-        }
-        Ok(())
     }
+    let parsed = sign::parse_authorization(authorization)
+        .ok_or(("INVALID_AUTHORIZATION", "malformed Authorization header"))?;
+    if header(headers, "x-zc-signature-method") != Some(sign::ALGORITHM) {
+        return Err((
+            "INVALID_SIGNATURE_METHOD",
+            "X-ZC-Signature-Method must be ZC2-HMAC-SHA256",
+        ));
+    }
+    if parsed.signed_headers != sign::SIGNED_HEADERS {
+        return Err((
+            "INVALID_AUTHORIZATION",
+            "SignedHeaders must be content-type;host",
+        ));
+    }
+    if parsed.credential != credentials.access_key_id {
+        return Err(("INVALID_ACCESS_KEY", "the access key does not exist"));
+    }
+    let timestamp: u64 = header(headers, "x-zc-timestamp")
+        .and_then(|t| t.parse().ok())
+        .ok_or((
+            "INVALID_TIMESTAMP",
+            "X-ZC-Timestamp is missing or not a number",
+        ))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if now.abs_diff(timestamp) > max_skew.as_secs() {
+        return Err((
+            "TIMESTAMP_EXPIRED",
+            "X-ZC-Timestamp is too far from the server's clock",
+        ));
+    }
+    let input = SignInput {
+        content_type: header(headers, "content-type").unwrap_or(""),
+        host: header(headers, "host").unwrap_or(""),
+        body,
+        timestamp,
+    };
+    let expected = sign::signature(&credentials.access_key_secret, &input);
+    if !sign::signatures_equal(parsed.signature, &expected) {
+        return Err(("SIGNATURE_MISMATCH", "the signature does not match"));
+    }
+    Ok(())
 }

@@ -73,18 +73,20 @@ fn settings(state: &SimState, timing: &Timing) -> Value {
 /// Answers one control request; `path` is what follows `/_sim/`.
 pub fn handle(
     state: &mut SimState,
+    credentials: &Mutex<SimCredentials>,
     timing: &Mutex<Timing>,
     method: &Method,
     path: &str,
     body: &[u8],
 ) -> SimResponse {
-    match control(state, timing, method, path, body) {
+    match control(state, credentials, timing, method, path, body) {
         Ok(response) | Err(response) => response,
     }
 }
 
 fn control(
     state: &mut SimState,
+    credentials: &Mutex<SimCredentials>,
     timing: &Mutex<Timing>,
     method: &Method,
     path: &str,
@@ -193,12 +195,13 @@ fn control(
         }
         ("PUT", ["credentials"]) => {
             let new: Credentials = parse(body)?;
-            state.credentials = SimCredentials {
+            let mut credentials = credentials.lock().unwrap_or_else(|e| e.into_inner());
+            *credentials = SimCredentials {
                 access_key_id: new.access_key_id,
                 access_key_secret: new.access_key_secret,
                 token: new.token,
             };
-            json_response(200, json!({"accessKeyId": state.credentials.access_key_id}))
+            json_response(200, json!({"accessKeyId": credentials.access_key_id}))
         }
         ("GET", ["stats"]) => json_response(
             200,

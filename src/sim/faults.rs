@@ -26,6 +26,9 @@ pub enum Fault {
     },
     /// Instead: 401 with the error envelope, as for a revoked access key.
     Unauthorized,
+    /// Instead: 403 `AUTHFAILURE.UNAUTHORIZED_OPERATION` (dotted, as some of the vendor's code lists spell codes):
+    /// a key that may not read this product, as an account without it would be answered.
+    Forbidden,
     /// Instead: a CDN's challenge page, 403 with `cf-mitigated: challenge`: a security policy, not the key.
     Challenge,
     /// Instead: 404 `INVALID_INSTANCE_NOT_FOUND`, as for a look-up of instances deleted since.
@@ -215,6 +218,7 @@ impl FaultRule {
                 status: status(value, 502)?,
             },
             "unauthorized" => Fault::Unauthorized,
+            "forbidden" => Fault::Forbidden,
             "challenge" => Fault::Challenge,
             "not-found" => Fault::NotFound,
             "reset" => Fault::Reset,

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::status::Status;
+use crate::zenlayer::product::Product;
 
 /// One simulated instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +15,9 @@ pub struct SimInstance {
 }
 
 /// The fleet, in the order the API lists it (creation order).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Fleet {
+    product: Product,
     instances: Vec<SimInstance>,
     index: HashMap<String, usize>,
     /// Ids in a transitional status, so a churn step touches only those, not the whole fleet.
@@ -25,32 +27,156 @@ pub struct Fleet {
     target_size: usize,
 }
 
+impl Default for Fleet {
+    fn default() -> Self {
+        Fleet::generate(Product::Vm, 0, 0)
+    }
+}
+
 /// Whether `status` is one an instance passes through rather than stays in (the vocabulary says which).
 fn is_transitional(status: &str) -> bool {
     matches!(Status::parse(status), Status::Known(k) if k.is_transitional())
 }
 
-/// The status mix of a generated fleet: mostly running, some stopped, a few in transitional states.
-const MIX: [(&str, u32); 8] = [
-    ("RUNNING", 850),
-    ("STOPPED", 80),
-    ("BOOTING", 15),
-    ("STOPPING", 15),
-    ("DEPLOYING", 15),
-    ("PENDING", 10),
-    ("REBOOT", 10),
-    ("CREATE_FAILED", 5),
-];
+/// How one product's instances live: the status mix of a generated fleet, the shape of its ids, where each
+/// transition leads, and the operations churn starts. Every status here is of the product's vocabulary (a test
+/// holds them to it).
+struct Lifecycle {
+    mix: &'static [(&'static str, u32)],
+    /// Digits of an id (VM's are 18; the products' examples show 19 for ZEC, 13 for bare metal).
+    id_digits: u32,
+    /// A transitional status, the one it moves on to (`None`: the instance goes) and the one it fails into, 1 in
+    /// 20 times, if it can fail.
+    next: &'static [(&'static str, Option<&'static str>, Option<&'static str>)],
+    /// Where a released instance passes on its way out, and the statuses it may be released from.
+    release: (&'static [&'static str], &'static str),
+    /// The operations churn starts on a live instance: from one of these statuses, to that one.
+    operations: &'static [(&'static [&'static str], &'static str)],
+}
+
+const VM: Lifecycle = Lifecycle {
+    mix: &[
+        ("RUNNING", 850),
+        ("STOPPED", 80),
+        ("BOOTING", 15),
+        ("STOPPING", 15),
+        ("DEPLOYING", 15),
+        ("PENDING", 10),
+        ("REBOOT", 10),
+        ("CREATE_FAILED", 5),
+    ],
+    id_digits: 18,
+    next: &[
+        ("PENDING", Some("DEPLOYING"), None),
+        ("DEPLOYING", Some("RUNNING"), Some("CREATE_FAILED")),
+        ("BOOTING", Some("RUNNING"), None),
+        ("REBOOT", Some("RUNNING"), None),
+        ("REBUILDING", Some("RUNNING"), None),
+        ("IMAGING", Some("RUNNING"), None),
+        ("STOPPING", Some("STOPPED"), None),
+        ("RELEASING", None, None),
+        ("RECYCLING", None, None),
+    ],
+    release: (&["RUNNING", "STOPPED", "CREATE_FAILED"], "RELEASING"),
+    operations: &[
+        (&["RUNNING"], "STOPPING"),
+        (&["STOPPED"], "BOOTING"),
+        (&["RUNNING"], "REBOOT"),
+    ],
+};
+
+const ZEC: Lifecycle = Lifecycle {
+    mix: &[
+        ("RUNNING", 840),
+        ("STOPPED", 80),
+        ("BOOTING", 15),
+        ("STOPPING", 15),
+        ("DEPLOYING", 15),
+        ("RESIZING", 10),
+        ("PENDING", 10),
+        ("REINSTALL_FAILED", 5),
+        ("CREATE_FAILED", 5),
+        ("REBUILDING", 5),
+    ],
+    id_digits: 19,
+    next: &[
+        ("PENDING", Some("DEPLOYING"), None),
+        ("DEPLOYING", Some("RUNNING"), Some("CREATE_FAILED")),
+        ("REBUILDING", Some("RUNNING"), Some("REINSTALL_FAILED")),
+        ("BOOTING", Some("RUNNING"), None),
+        ("REBOOT", Some("RUNNING"), None),
+        ("RESIZING", Some("RUNNING"), None),
+        ("IMAGING", Some("RUNNING"), None),
+        ("STOPPING", Some("STOPPED"), None),
+        ("RELEASING", None, None),
+        ("RECYCLING", None, None),
+    ],
+    release: (
+        &["RUNNING", "STOPPED", "CREATE_FAILED", "REINSTALL_FAILED"],
+        "RELEASING",
+    ),
+    operations: &[
+        (&["RUNNING"], "STOPPING"),
+        (&["STOPPED"], "BOOTING"),
+        (&["RUNNING"], "RESIZING"),
+        (&["STOPPED"], "REBUILDING"),
+    ],
+};
+
+const BMC: Lifecycle = Lifecycle {
+    mix: &[
+        ("RUNNING", 860),
+        ("STOPPED", 70),
+        ("INSTALLING", 20),
+        ("CREATING", 15),
+        ("BOOTING", 10),
+        ("STOPPING", 10),
+        ("PENDING", 5),
+        ("INSTALL_FAILED", 5),
+        ("CREATE_FAILED", 5),
+    ],
+    id_digits: 13,
+    next: &[
+        ("PENDING", Some("CREATING"), None),
+        ("CREATING", Some("INSTALLING"), Some("CREATE_FAILED")),
+        ("INSTALLING", Some("RUNNING"), Some("INSTALL_FAILED")),
+        ("BOOTING", Some("RUNNING"), None),
+        ("STOPPING", Some("STOPPED"), None),
+        ("RECYCLING", None, None),
+    ],
+    release: (
+        &["RUNNING", "STOPPED", "CREATE_FAILED", "INSTALL_FAILED"],
+        "RECYCLING",
+    ),
+    operations: &[
+        (&["RUNNING"], "STOPPING"),
+        (&["STOPPED"], "BOOTING"),
+        // A reinstall.
+        (&["RUNNING"], "INSTALLING"),
+    ],
+};
+
+impl Product {
+    fn lifecycle(self) -> &'static Lifecycle {
+        match self {
+            Product::Vm => &VM,
+            Product::Zec => &ZEC,
+            Product::Bmc => &BMC,
+        }
+    }
+}
 
 impl Fleet {
-    /// `count` instances with ids and statuses drawn from `seed`: the same seed gives the same fleet.
-    pub fn generate(count: usize, seed: u64) -> Fleet {
+    /// `count` instances of `product` with ids and statuses drawn from `seed`: the same seed gives the same fleet.
+    pub fn generate(product: Product, count: usize, seed: u64) -> Fleet {
         let mut fleet = Fleet {
+            product,
+            instances: Vec::with_capacity(count),
+            index: HashMap::new(),
+            in_transition: HashSet::new(),
             rng_state: seed,
             target_size: count,
-            ..Fleet::default()
         };
-        fleet.instances.reserve(count);
         for _ in 0..count {
             let id = fleet.new_id();
             let status = fleet.draw_status().to_owned();
@@ -59,10 +185,17 @@ impl Fleet {
         fleet
     }
 
-    /// A fresh id shaped like Zenlayer's (18 decimal digits), unique in this fleet.
+    /// The product whose instances these are.
+    pub fn product(&self) -> Product {
+        self.product
+    }
+
+    /// A fresh id shaped like the product's (decimal digits, as the vendor's examples show), unique in this fleet.
     pub fn new_id(&mut self) -> String {
+        let digits = self.product.lifecycle().id_digits;
+        let low = 10u64.pow(digits - 1);
         loop {
-            let n = 100_000_000_000_000_000 + self.next_random() % 900_000_000_000_000_000;
+            let n = low + self.next_random() % (9 * low);
             let id = n.to_string();
             if !self.index.contains_key(&id) {
                 return id;
@@ -71,10 +204,11 @@ impl Fleet {
     }
 
     fn draw_status(&mut self) -> &'static str {
-        let total: u32 = MIX.iter().map(|(_, w)| w).sum();
+        let mix = self.product.lifecycle().mix;
+        let total: u32 = mix.iter().map(|(_, w)| w).sum();
         let mut pick = (self.next_random() % u64::from(total)) as u32;
-        for (status, weight) in MIX {
-            if pick < weight {
+        for (status, weight) in mix {
+            if pick < *weight {
                 return status;
             }
             pick -= weight;
@@ -176,9 +310,10 @@ impl Fleet {
     }
 
     /// One step of churn: every instance in transition moves on with even odds (so a transition lasts a couple
-    /// of steps), then `events` new lifecycles start: a creation, a stop, a start, a reboot or a release. The
-    /// fleet size drifts but stays within a quarter of where it started.
+    /// of steps), then `events` new lifecycles start: a creation, one of the product's operations, or a release.
+    /// The fleet size drifts but stays within a quarter of where it started.
     pub fn churn_step(&mut self, events: usize) {
+        let lifecycle = self.product.lifecycle();
         let mut moving: Vec<String> = self.in_transition.iter().cloned().collect();
         moving.sort_unstable();
         // An instance changes once a step at most, so each step is a legal transition on its own.
@@ -188,20 +323,25 @@ impl Fleet {
                 continue;
             }
             let fails = self.next_random() % 20 == 0;
-            let next = match self.status(&id) {
-                Some("PENDING") => "DEPLOYING",
-                Some("DEPLOYING") if fails => "CREATE_FAILED",
-                Some("DEPLOYING" | "BOOTING" | "REBOOT" | "REBUILDING" | "IMAGING") => "RUNNING",
-                Some("STOPPING") => "STOPPED",
-                Some("RELEASING" | "RECYCLING") => {
+            let Some(status) = self.status(&id) else {
+                continue;
+            };
+            let Some((_, next, failure)) = lifecycle.next.iter().find(|(from, ..)| *from == status)
+            else {
+                continue;
+            };
+            let next = match (next, failure) {
+                (_, Some(failure)) if fails => failure,
+                (Some(next), _) => next,
+                (None, _) => {
                     self.remove(&id);
                     continue;
                 }
-                _ => continue,
             };
             self.set_status(&id, next);
             touched.insert(id);
         }
+        let operations = lifecycle.operations;
         for _ in 0..events {
             let roll = self.next_random() % 100;
             let len = self.instances.len();
@@ -210,10 +350,8 @@ impl Fleet {
             let (from, to): (&[&str], &str) = match roll {
                 _ if too_small => (&[], "PENDING"),
                 0..=19 if !too_big => (&[], "PENDING"),
-                0..=19 | 80..=99 => (&["RUNNING", "STOPPED", "CREATE_FAILED"], "RELEASING"),
-                20..=44 => (&["RUNNING"], "STOPPING"),
-                45..=64 => (&["STOPPED"], "BOOTING"),
-                _ => (&["RUNNING"], "REBOOT"),
+                0..=19 | 80..=99 => lifecycle.release,
+                _ => operations[(roll as usize - 20) * operations.len() / 60],
             };
             if from.is_empty() {
                 let id = self.new_id();
@@ -278,12 +416,19 @@ impl Fleet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::Known;
 
     #[test]
     fn same_seed_same_fleet() {
-        let a = Fleet::generate(500, 7);
-        assert_eq!(a.instances(), Fleet::generate(500, 7).instances());
-        assert_ne!(a.instances(), Fleet::generate(500, 8).instances());
+        let a = Fleet::generate(Product::Vm, 500, 7);
+        assert_eq!(
+            a.instances(),
+            Fleet::generate(Product::Vm, 500, 7).instances()
+        );
+        assert_ne!(
+            a.instances(),
+            Fleet::generate(Product::Vm, 500, 8).instances()
+        );
         let running = a
             .instances()
             .iter()
@@ -303,7 +448,7 @@ mod tests {
 
     #[test]
     fn paging_arithmetic() {
-        let fleet = Fleet::generate(1001, 1);
+        let fleet = Fleet::generate(Product::Vm, 1001, 1);
         let (total, rows) = fleet.page(&[], 1000, 1);
         assert_eq!((total, rows.len()), (1001, 1000));
         let (_, rows) = fleet.page(&[], 1000, 2);
@@ -317,7 +462,7 @@ mod tests {
 
     #[test]
     fn id_filter_keeps_listing_order_and_omits_unknown() {
-        let fleet = Fleet::generate(10, 3);
+        let fleet = Fleet::generate(Product::Vm, 10, 3);
         let ids = vec![
             fleet.instances()[7].id.clone(),
             "nope".into(),
@@ -333,7 +478,7 @@ mod tests {
 
     #[test]
     fn churn_follows_real_lifecycles_and_keeps_the_size_near() {
-        let mut fleet = Fleet::generate(400, 11);
+        let mut fleet = Fleet::generate(Product::Vm, 400, 11);
         let legal: HashSet<(&str, &str)> = [
             ("PENDING", "DEPLOYING"),
             ("DEPLOYING", "RUNNING"),
@@ -393,8 +538,60 @@ mod tests {
     }
 
     #[test]
+    fn every_product_lives_within_its_vocabulary() {
+        for product in Product::ALL.iter().copied() {
+            let lifecycle = product.lifecycle();
+            let named = lifecycle
+                .mix
+                .iter()
+                .map(|(s, _)| *s)
+                .chain(
+                    lifecycle
+                        .next
+                        .iter()
+                        .flat_map(|(a, b, c)| [Some(*a), *b, *c])
+                        .flatten(),
+                )
+                .chain(lifecycle.release.0.iter().copied())
+                .chain([lifecycle.release.1])
+                .chain(
+                    lifecycle
+                        .operations
+                        .iter()
+                        .flat_map(|(from, to)| from.iter().copied().chain([*to])),
+                );
+            for status in named {
+                assert!(
+                    matches!(Status::parse(status), Status::Known(k) if k.is_of(product)),
+                    "{product}: {status}"
+                );
+            }
+            let mut fleet = Fleet::generate(product, 300, 5);
+            assert!(
+                fleet
+                    .instances()
+                    .iter()
+                    .all(|i| i.id.len() == lifecycle.id_digits as usize)
+            );
+            let mut seen = HashSet::new();
+            for _ in 0..200 {
+                fleet.churn_step(5);
+                seen.extend(fleet.instances().iter().map(|i| i.status.clone()));
+            }
+            // Its own transitions and failures come round: a ZEC resize, a bare-metal install.
+            let own = Known::of(product).filter(|k| !k.is_of(Product::Vm) && k.is_transitional());
+            for status in own {
+                assert!(
+                    seen.contains(status.as_str()),
+                    "{product}: {status:?} never seen"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn removal_shifts_later_rows_up() {
-        let mut fleet = Fleet::generate(5, 3);
+        let mut fleet = Fleet::generate(Product::Vm, 5, 3);
         let third = fleet.instances()[2].clone();
         let first = fleet.instances()[0].id.clone();
         assert!(fleet.remove(&first));

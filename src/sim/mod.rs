@@ -1,6 +1,8 @@
-//! A simulator of the Zenlayer VM API on a real loopback HTTP server, for `--demo`, the `zenlayer-sim` binary,
-//! tests and benchmarks. `fleet` holds and pages the instances, `api` answers one call, `faults` decides what
-//! goes wrong, `control` is the JSON endpoint that drives it; this file runs the server and the churn.
+//! A simulator of the Zenlayer API's compute products (VM, ZEC, bare metal) on a real loopback HTTP server, for
+//! `--demo`, the `zenlayer-sim` binary, tests and benchmarks. Each account has a fleet per product, each served
+//! at its product's path. `fleet` holds and pages the instances, `metadata` makes their rows, `api` answers one
+//! call, `faults` decides what goes wrong, `control` is the JSON endpoint that drives it; this file runs the
+//! server and the churn.
 
 pub mod api;
 pub mod control;
@@ -35,6 +37,8 @@ pub use fleet::{Fleet, SimInstance};
 
 use crate::secret::Secret;
 use crate::zenlayer::Auth;
+use crate::zenlayer::declaration;
+use crate::zenlayer::product::Product;
 
 /// Largest request body the simulator reads; real requests are a few hundred bytes.
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -46,7 +50,10 @@ const CHURN_STEP: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone)]
 pub struct SimOptions {
     pub addr: SocketAddr,
+    /// VM instances, unless `products` says otherwise.
     pub instances: usize,
+    /// Instances of each product listed; a product not listed has none (VM: `instances`).
+    pub products: Vec<(Product, usize)>,
     pub seed: u64,
     pub credentials: SimCredentials,
     /// Added before every answer.
@@ -57,8 +64,8 @@ pub struct SimOptions {
     pub churn_per_second: f64,
     pub flat_envelope: bool,
     pub faults: Vec<FaultRule>,
-    /// Accounts served, each its own credentials and its own fleet of `instances` (seeded `seed + i`): account 0
-    /// has `credentials`, account `i` those of [`SimCredentials::account`]. The faults apply to account 0.
+    /// Accounts served, each its own credentials and its own fleets (seeded `seed + i`): account 0 has
+    /// `credentials`, account `i` those of [`SimCredentials::account`]. The faults apply to account 0's VM.
     pub accounts: usize,
 }
 
@@ -67,6 +74,7 @@ impl Default for SimOptions {
         SimOptions {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             instances: 0,
+            products: Vec::new(),
             seed: 1,
             credentials: SimCredentials {
                 access_key_id: "SIMAKID0000000000001".into(),
@@ -92,8 +100,8 @@ pub struct Timing {
 }
 
 struct Shared {
-    /// One state per account; a request goes to the account its credentials name.
-    accounts: Vec<Mutex<SimState>>,
+    /// Every account; a request goes to the account its credentials name, at the product its path names.
+    accounts: Vec<SimAccount>,
     timing: Mutex<Timing>,
     /// Requests received, counted on arrival (before any latency), so a test can see a call in flight.
     received: AtomicU64,
@@ -102,21 +110,34 @@ struct Shared {
     max_in_flight: AtomicU64,
 }
 
+/// One simulated account: its credentials, the same for every product, and one state per product (in the order
+/// of [`Product::ALL`]).
+struct SimAccount {
+    credentials: Mutex<SimCredentials>,
+    products: Vec<Mutex<SimState>>,
+}
+
+impl SimAccount {
+    fn credentials(&self) -> MutexGuard<'_, SimCredentials> {
+        self.credentials.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl Shared {
     fn state(&self) -> MutexGuard<'_, SimState> {
-        self.account(0)
+        self.product(0, Product::Vm)
     }
 
-    fn account(&self, index: usize) -> MutexGuard<'_, SimState> {
+    fn product(&self, index: usize, product: Product) -> MutexGuard<'_, SimState> {
         // A panic while holding the lock can only come from a bug in a test; the state is still usable.
-        self.accounts[index]
+        self.accounts[index].products[product.index()]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The account whose access key id or token the request's `Authorization` carries; account 0 (which
-    /// then refuses it) when none matches, as the real API has one endpoint for every account.
-    fn account_for(&self, headers: &http::HeaderMap) -> MutexGuard<'_, SimState> {
+    /// The account whose access key id or token the request's `Authorization` carries; account 0 (which then
+    /// refuses it) when none matches, as the real API has one endpoint for every account.
+    fn account_for(&self, headers: &http::HeaderMap) -> &SimAccount {
         let authorization = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -126,9 +147,11 @@ impl Shared {
             None => crate::zenlayer::sign::parse_authorization(authorization)
                 .is_some_and(|parsed| parsed.credential == c.access_key_id),
         };
-        (1..self.accounts.len())
-            .find(|i| matches(&self.account(*i).credentials))
-            .map_or_else(|| self.account(0), |i| self.account(i))
+        self.accounts
+            .iter()
+            .skip(1)
+            .find(|a| matches(&a.credentials()))
+            .unwrap_or(&self.accounts[0])
     }
 
     fn timing(&self) -> Timing {
@@ -158,27 +181,42 @@ impl Simulator {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let mut faults = Some(options.faults);
+        let size = |product: Product| match options.products.iter().find(|(p, _)| *p == product) {
+            Some((_, n)) => *n,
+            None if product == Product::Vm => options.instances,
+            None => 0,
+        };
         let accounts = (0..options.accounts.max(1))
-            .map(|i| {
-                Mutex::new(SimState {
-                    fleet: Fleet::generate(options.instances, options.seed + i as u64),
-                    credentials: match i {
-                        0 => options.credentials.clone(),
-                        i => SimCredentials::account(i),
-                    },
-                    plan: FaultPlan {
-                        rules: faults.take().unwrap_or_default(),
-                    },
-                    flat_envelope: options.flat_envelope,
-                    max_skew: Duration::from_secs(300),
-                    calls: 0,
-                    calls_by_action: Default::default(),
-                    pages_served: Vec::new(),
-                    faults_on_call: Default::default(),
-                    scheduled_changes: Vec::new(),
-                    epoch,
-                    metadata_overrides: Default::default(),
-                })
+            .map(|i| SimAccount {
+                credentials: Mutex::new(match i {
+                    0 => options.credentials.clone(),
+                    i => SimCredentials::account(i),
+                }),
+                products: Product::ALL
+                    .iter()
+                    .map(|&product| {
+                        // Each product's fleet its own seed, so their ids differ.
+                        let seed = options.seed + i as u64 + (product.index() as u64) * 1_000_003;
+                        Mutex::new(SimState {
+                            fleet: Fleet::generate(product, size(product), seed),
+                            plan: FaultPlan {
+                                rules: match product {
+                                    Product::Vm => faults.take().unwrap_or_default(),
+                                    _ => Vec::new(),
+                                },
+                            },
+                            flat_envelope: options.flat_envelope,
+                            max_skew: Duration::from_secs(300),
+                            calls: 0,
+                            calls_by_action: Default::default(),
+                            pages_served: Vec::new(),
+                            faults_on_call: Default::default(),
+                            scheduled_changes: Vec::new(),
+                            epoch,
+                            metadata_overrides: Default::default(),
+                        })
+                    })
+                    .collect(),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -202,10 +240,12 @@ impl Simulator {
         })
     }
 
-    /// The fleet `--demo` shows: a few dozen instances, some stopped, some in transition, changing as it runs.
+    /// The fleet `--demo` shows: a few dozen instances of each product, some stopped, some in transition, changing
+    /// as it runs.
     pub async fn start_demo() -> std::io::Result<Simulator> {
         Simulator::start(SimOptions {
             instances: 36,
+            products: vec![(Product::Zec, 24), (Product::Bmc, 12)],
             seed: 2026,
             latency: Duration::from_millis(20),
             jitter: Duration::from_millis(30),
@@ -227,32 +267,44 @@ impl Simulator {
 
     /// Signing credentials the simulator accepts.
     pub fn auth(&self) -> Auth {
-        let state = self.state();
+        let credentials = self.credentials(0);
         Auth::Signature {
-            access_key_id: state.credentials.access_key_id.clone(),
-            secret: Secret::new(state.credentials.access_key_secret.clone()),
+            access_key_id: credentials.access_key_id,
+            secret: Secret::new(credentials.access_key_secret),
         }
+    }
+
+    /// The credentials account `index` accepts, for every product.
+    pub fn credentials(&self, index: usize) -> SimCredentials {
+        self.shared.accounts[index].credentials().clone()
+    }
+
+    /// Changes the credentials account `index` accepts, for every product: its calls then fail as with a revoked
+    /// key, or succeed with the rotated one.
+    pub fn set_account_credentials(&self, index: usize, credentials: SimCredentials) {
+        *self.shared.accounts[index].credentials() = credentials;
     }
 
     /// The bearer token the simulator accepts, if any.
     pub fn bearer_auth(&self) -> Option<Auth> {
-        self.state()
-            .credentials
-            .token
-            .clone()
-            .map(|t| Auth::Bearer {
-                token: Secret::new(t),
-            })
+        self.credentials(0).token.map(|t| Auth::Bearer {
+            token: Secret::new(t),
+        })
     }
 
-    /// Locks the state (of account 0) for inspection or change.
+    /// Locks the state (of account 0's VM) for inspection or change.
     pub fn state(&self) -> MutexGuard<'_, SimState> {
         self.shared.state()
     }
 
-    /// Locks account `index`'s state for inspection or change: its fleet, faults and credentials.
+    /// Locks account `index`'s VM state for inspection or change: its fleet, faults and credentials.
     pub fn account(&self, index: usize) -> MutexGuard<'_, SimState> {
-        self.shared.account(index)
+        self.shared.product(index, Product::Vm)
+    }
+
+    /// Locks account `index`'s state of `product`: its fleet, faults and credentials.
+    pub fn product(&self, index: usize, product: Product) -> MutexGuard<'_, SimState> {
+        self.shared.product(index, product)
     }
 
     /// Accounts served.
@@ -270,8 +322,7 @@ impl Simulator {
     pub fn accounts_file(&self) -> String {
         let mut out = String::from("accounts:\n");
         for i in 0..self.accounts_len() {
-            let account = self.account(i);
-            let c = &account.credentials;
+            let c = &self.credentials(i);
             out.push_str(&format!(
                 "  - name: {}\n    access_key_id: {}\n    access_key_password: {}\n    api_url: {}\n",
                 Simulator::account_name(i),
@@ -330,9 +381,9 @@ impl Simulator {
         self.shared.set_timing(|t| t.churn_per_second = per_second);
     }
 
-    /// Changes the accepted credentials, so the exporter's start failing as with a revoked key.
+    /// Changes account 0's accepted credentials (see [`Simulator::set_account_credentials`]).
     pub fn set_credentials(&self, credentials: SimCredentials) {
-        self.state().credentials = credentials;
+        self.set_account_credentials(0, credentials);
     }
 }
 
@@ -340,6 +391,7 @@ impl SimState {
     /// The `DescribeInstances` row of one instance, overrides applied.
     pub fn metadata_row(&self, instance: &fleet::SimInstance) -> serde_json::Value {
         metadata::row(
+            self.fleet.product(),
             &instance.id,
             &instance.status,
             self.epoch,
@@ -419,8 +471,8 @@ async fn churn(shared: Arc<Shared>) {
         owed += rate * CHURN_STEP.as_secs_f64();
         let events = owed.floor();
         owed -= events;
-        for account in &shared.accounts {
-            account
+        for state in shared.accounts.iter().flat_map(|a| &a.products) {
+            state
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .fleet
@@ -553,14 +605,49 @@ async fn serve(
         }
     };
     if let Some(rest) = path.strip_prefix("/_sim/") {
-        let mut state = shared.state();
-        let answer = control::handle(&mut state, &shared.timing, &method, rest, &body);
+        // `/_sim/zec/instances` is account 0's ZEC; without a product, its VM. The credentials are the account's,
+        // every product's.
+        let named = rest.split_once('/').and_then(|(first, rest)| {
+            let product = Product::ALL.iter().copied().find(|p| p.as_str() == first)?;
+            Some((product, rest))
+        });
+        let answer = match named {
+            Some((product, rest)) => {
+                let mut state = shared.product(0, product);
+                let credentials = &shared.accounts[0].credentials;
+                control::handle(
+                    &mut state,
+                    credentials,
+                    &shared.timing,
+                    &method,
+                    rest,
+                    &body,
+                )
+            }
+            None => {
+                let credentials = &shared.accounts[0].credentials;
+                control::handle(
+                    &mut shared.state(),
+                    credentials,
+                    &shared.timing,
+                    &method,
+                    rest,
+                    &body,
+                )
+            }
+        };
         return Ok(respond(answer, Delivery::Whole));
     }
-    if path != "/api/v2/vm" {
+    let served = path.strip_prefix("/api/v2/").and_then(|service| {
+        Product::ALL
+            .iter()
+            .copied()
+            .find(|p| declaration::of(*p).service == service)
+    });
+    let Some(product) = served else {
         let e = serde_json::json!({"code": "NOT_FOUND", "message": "no such path"});
         return Ok(respond(json_response(404, e), Delivery::Whole));
-    }
+    };
     if method != http::Method::POST {
         let e = serde_json::json!({"code": "METHOD_NOT_ALLOWED", "message": "only POST"});
         return Ok(respond(json_response(405, e), Delivery::Whole));
@@ -570,9 +657,12 @@ async fn serve(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let answer = shared
-        .account_for(&parts.headers)
-        .handle(&parts.headers, &body);
+    let account = shared.account_for(&parts.headers);
+    let credentials = account.credentials().clone();
+    let answer = account.products[product.index()]
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .handle(&parts.headers, &body, &credentials);
     match answer {
         Answer::Respond(response) => Ok(respond(response, Delivery::Whole)),
         Answer::Hang(response) => Ok(respond(response, Delivery::Stalled)),

@@ -5,15 +5,16 @@
 pub use crate::config::values::StatusSeries;
 use crate::status::snapshot::{Instance, Known, Snapshot, Status};
 use crate::text::Sample;
+use crate::zenlayer::product::Product;
 
-/// The samples of the status family `name` for `instances` (a batch of a snapshot's, in its order), appended to
-/// `out`; `opening` (`account="…",product="…",`, or `product="…",` alone) opens every label set, as in each
-/// family here.
+/// The samples of the status family `name` for `instances` (a batch of a snapshot's of `product`, in its
+/// order), appended to `out`; `opening` (`account="…",product="…",`, or `product="…",` alone) opens every label
+/// set, as in each family here. A state set (`all`) has every status of the product's vocabulary.
 pub fn status_lines(
     out: &mut Vec<u8>,
     name: &str,
     instances: &[Instance],
-    mode: StatusSeries,
+    (mode, product): (StatusSeries, Product),
     opening: &[u8],
 ) {
     for instance in instances {
@@ -26,11 +27,12 @@ pub fn status_lines(
         match mode {
             StatusSeries::Current => line(instance.status.as_str(), true),
             StatusSeries::All => {
-                for known in Known::ALL {
+                for known in Known::of(product) {
                     line(known.as_str(), instance.status == Status::Known(known));
                 }
-                if let Status::Other(other) = &instance.status {
-                    line(other, true);
+                match &instance.status {
+                    Status::Known(known) if known.is_of(product) => {}
+                    other => line(other.as_str(), true),
                 }
             }
         }
@@ -46,9 +48,16 @@ pub fn running_lines(out: &mut Vec<u8>, name: &str, instances: &[Instance], open
     }
 }
 
-/// The samples of the count family `name`: every known status, then any other the snapshot holds.
-pub fn count_lines(out: &mut Vec<u8>, name: &str, snapshot: &Snapshot, opening: &[u8]) {
-    for (status, count) in snapshot.counts() {
+/// The samples of the count family `name`: every status of `product`'s vocabulary, then any other the snapshot
+/// holds.
+pub fn count_lines(
+    out: &mut Vec<u8>,
+    name: &str,
+    snapshot: &Snapshot,
+    product: Product,
+    opening: &[u8],
+) {
+    for (status, count) in snapshot.counts(product) {
         Sample::open(out, name, opening)
             .label("status", status.as_str())
             .count(count);

@@ -1,10 +1,9 @@
-//! The status poll: `DescribeInstancesStatus` every interval into an immutable snapshot of instance id → status.
-//! `vocabulary` is the closed set of statuses the vendor documents, `snapshot` the snapshot and the store that
-//! swaps it, `poll` the loop that gathers it.
+//! The status poll: every interval, each product's statuses (its `DescribeInstancesStatus`, or for bare metal its
+//! `DescribeInstances`) into an immutable snapshot of instance id → status. `snapshot` is the snapshot, `poll`
+//! the loop's source that gathers it, `families` its samples; the vocabulary is the products' (`zenlayer`).
 
 pub mod families;
 pub mod poll;
 pub mod snapshot;
-pub mod vocabulary;
 
-pub use vocabulary::{KNOWN_STATUSES, Known, Status};
+pub use crate::zenlayer::vocabulary::{KNOWN_STATUSES, Kind, Known, Status};

@@ -1,8 +1,10 @@
-//! The status poll as a [`Source`]: page through `DescribeInstancesStatus`, reconcile the rows with the previous
-//! snapshot, and say how the poll went (`zenlayer_up`, the landing page's report). The loop that runs it is
-//! `poll`'s; it knows nothing of HTTP serving or of the exposition format.
+//! The status poll of one product as a [`Source`]: page through its statuses ([`StatusRows`]: its
+//! `DescribeInstancesStatus`, or rows that carry more, as bare metal's `DescribeInstances`), reconcile them with
+//! the previous snapshot, and say how the poll went (`zenlayer_up`, the landing page's report). The loop that
+//! runs it is `poll`'s; it knows nothing of HTTP serving or of the exposition format.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +16,58 @@ use crate::status::snapshot::{Instance, Snapshot};
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::error::{ApiError, ErrorKind};
-use crate::zenlayer::model::{DESCRIBE_INSTANCES_STATUS, InstanceStatus};
+use crate::zenlayer::model::{InstanceStatus, decode_page};
+use crate::zenlayer::product::Product;
+
+/// A walk's statuses, and what else its rows gave.
+pub type Walked<E> = (Walk<Instance>, Option<Arc<E>>);
+
+/// Which rows a status poll walks, and what else they give.
+pub trait StatusRows: Send + Sync + 'static {
+    /// What the same rows give beside the statuses (bare metal's metadata), published with them.
+    type Extra: Send + Sync + 'static;
+
+    /// The action walked: the `action` label of the poll's metrics.
+    fn action(&self) -> &'static str;
+
+    /// Walks every page of [`StatusRows::action`] with `paging`: the statuses, and what else the rows gave.
+    fn walk(
+        &mut self,
+        paging: Paging<'_>,
+    ) -> impl Future<Output = Result<Walked<Self::Extra>, PollError>> + Send;
+}
+
+/// A status-only action (`DescribeInstancesStatus` of VM and ZEC): the statuses alone, each decoded straight into
+/// the snapshot's form.
+pub struct StatusAction(pub &'static str);
+
+impl StatusRows for StatusAction {
+    type Extra = ();
+
+    fn action(&self) -> &'static str {
+        self.0
+    }
+
+    async fn walk(
+        &mut self,
+        paging: Paging<'_>,
+    ) -> Result<(Walk<Instance>, Option<Arc<()>>), PollError> {
+        let walk = paging
+            .walk(decode_page::<InstanceStatus<Status>>, |row| Instance {
+                id: row.instance_id,
+                status: row.instance_status,
+            })
+            .await?;
+        Ok((walk, None))
+    }
+}
+
+/// What a status poll publishes: the snapshot, and what the same rows gave beside it (for bare metal, the
+/// metadata; `None` for a status-only action), so both are served from one walk at once.
+pub struct Polled<E> {
+    pub status: Arc<Snapshot>,
+    pub extra: Option<Arc<E>>,
+}
 
 /// The outcome of the latest poll, for the landing page.
 #[derive(Debug, Clone)]
@@ -25,8 +78,10 @@ pub struct PollReport {
     pub error: Option<String>,
 }
 
-/// The status poll and the state it carries from one poll to the next.
-pub struct StatusPoll {
+/// The status poll of one product and the state it carries from one poll to the next.
+pub struct StatusPoll<R: StatusRows> {
+    rows: R,
+    product: Product,
     lane: Lane,
     pages: PageSettings,
     metrics: AccountMetrics,
@@ -34,6 +89,8 @@ pub struct StatusPoll {
     previous: Option<Arc<Snapshot>>,
     /// Ids carried over from the previous snapshot by the last poll; never carried twice in a row.
     carried: HashSet<Box<str>>,
+    /// Why the API refused the last poll, if it did (credentials or a security policy): said once per run.
+    refused: Option<ErrorKind>,
     /// Whether the last poll's count differed from its `totalCount`: a fleet that churns through every poll is
     /// worth one warning, not one a poll.
     differed: bool,
@@ -101,28 +158,40 @@ fn reconcile(
     }
 }
 
-impl StatusPoll {
-    /// `reports` receives each poll's outcome for the landing page.
+impl<R: StatusRows> StatusPoll<R> {
+    /// The poll of `product`'s statuses from `rows`; `reports` receives each poll's outcome for the landing page.
     pub fn new(
+        rows: R,
+        product: Product,
         lane: Lane,
         pages: PageSettings,
         metrics: AccountMetrics,
         reports: Arc<Store<PollReport>>,
     ) -> Self {
         StatusPoll {
+            rows,
+            product,
             lane,
             pages,
             metrics,
             reports,
             previous: None,
             carried: HashSet::new(),
+            refused: None,
             differed: false,
         }
     }
 
     /// Walks every page and builds the snapshot, remembered for the next poll's reconciliation; publishes nothing.
-    pub async fn poll_once(&mut self) -> Result<Arc<Snapshot>, PollError> {
-        let walk = self.walk().await?;
+    pub async fn poll_once(&mut self) -> Result<Polled<R::Extra>, PollError> {
+        let paging = Paging {
+            lane: &self.lane,
+            action: self.rows.action(),
+            instance_ids: Vec::new(),
+            page_size: self.pages.page_size,
+            concurrency: self.pages.concurrency,
+        };
+        let (walk, extra) = self.rows.walk(paging).await?;
         let previous = self.previous.clone();
         let carried_before = std::mem::take(&mut self.carried);
         // Sorting and reconciling a large fleet takes a while: keep it off the threads that answer scrapes.
@@ -150,38 +219,29 @@ impl StatusPoll {
             (None, false) => {}
         }
         self.differed = differs;
-        Ok(built.snapshot)
-    }
-
-    async fn walk(&self) -> Result<Walk<Instance>, PollError> {
-        Paging {
-            lane: &self.lane,
-            action: DESCRIBE_INSTANCES_STATUS,
-            instance_ids: Vec::new(),
-            page_size: self.pages.page_size,
-            concurrency: self.pages.concurrency,
-        }
-        .walk(|row: InstanceStatus<Status>| Instance {
-            id: row.instance_id,
-            status: row.instance_status,
+        Ok(Polled {
+            status: built.snapshot,
+            extra,
         })
-        .await
     }
 }
 
-impl Source for StatusPoll {
-    type Snapshot = Snapshot;
+impl<R: StatusRows> Source for StatusPoll<R> {
+    type Snapshot = Polled<R::Extra>;
     type Between = std::convert::Infallible;
-    const ACTION: &'static str = DESCRIBE_INSTANCES_STATUS;
     const NAME: &'static str = "poll";
     const KEPT: &'static str = "serving the previous snapshot";
 
-    async fn poll(&mut self) -> Result<Arc<Snapshot>, PollError> {
-        self.poll_once().await
+    fn action(&self) -> &'static str {
+        self.rows.action()
     }
 
-    fn len(snapshot: &Snapshot) -> usize {
-        snapshot.instances().len()
+    async fn poll(&mut self) -> Result<Arc<Polled<R::Extra>>, PollError> {
+        self.poll_once().await.map(Arc::new)
+    }
+
+    fn len(polled: &Polled<R::Extra>) -> usize {
+        polled.status.instances().len()
     }
 
     /// `zenlayer_up` and the landing page's report follow the status poll alone.
@@ -189,16 +249,27 @@ impl Source for StatusPoll {
         self.metrics.up.set(if outcome.is_ok() { 1.0 } else { 0.0 });
         self.metrics.changed();
         self.lane.status_polled();
-        match outcome.err().and_then(|e| e.api().1).map(ApiError::kind) {
-            Some(ErrorKind::Auth) => tracing::warn!(
-                "the API refused the credentials: check the access key (or token) and its permissions"
-            ),
-            Some(ErrorKind::Blocked) => tracing::warn!(
-                "a security policy in front of the API blocked the call (a CDN challenge or HTTP 451), not the \
-                 credentials: check the network path (proxy, egress address); rotating the key will not help"
-            ),
-            _ => {}
+        // A refusal is said once per run of them, with what to do: an account not allowed a product is refused
+        // every poll, and one line every interval would bury the rest.
+        let refused = outcome.err().and_then(|e| e.api().1).map(ApiError::kind);
+        if refused != self.refused {
+            let product = self.product;
+            match refused {
+                Some(ErrorKind::Auth) => tracing::warn!(
+                    %product,
+                    "the API refused this product's calls: if the account has no {product} instances (or the key \
+                     may not read them), remove {product} from ZENLAYER_EXPORTER_PRODUCTS or the account's \
+                     products; otherwise check the access key (or token) and its permissions"
+                ),
+                Some(ErrorKind::Blocked) => tracing::warn!(
+                    %product,
+                    "a security policy in front of the API blocked the call (a CDN challenge or HTTP 451), not the \
+                     credentials: check the network path (proxy, egress address); rotating the key will not help"
+                ),
+                _ => {}
+            }
         }
+        self.refused = refused.filter(|k| matches!(k, ErrorKind::Auth | ErrorKind::Blocked));
         self.reports.publish(Arc::new(PollReport {
             finished_at: SystemTime::now(),
             duration,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 pub use crate::status::{KNOWN_STATUSES, Known, Status};
+use crate::zenlayer::product::Product;
 
 /// One instance as the snapshot holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +71,9 @@ impl Snapshot {
         self.taken_at
     }
 
-    /// How many instances have each status: every known status (0 when none), then any other status seen.
-    pub fn counts(&self) -> Vec<(Status, usize)> {
+    /// How many instances have each status: every status of `product`'s vocabulary (0 when none), then any
+    /// other status seen (another product's, or one no vocabulary has), by name.
+    pub fn counts(&self, product: Product) -> Vec<(Status, usize)> {
         let mut known = [0usize; KNOWN_STATUSES.len()];
         let mut other: HashMap<&str, usize> = HashMap::new();
         for instance in &self.instances {
@@ -80,18 +82,17 @@ impl Snapshot {
                 Status::Other(s) => *other.entry(s).or_default() += 1,
             }
         }
-        let mut out: Vec<(Status, usize)> = Known::ALL
-            .iter()
-            .zip(known)
-            .map(|(k, n)| (Status::Known(*k), n))
+        let mut out: Vec<(Status, usize)> = Known::of(product)
+            .map(|k| (Status::Known(k), known[k as usize]))
             .collect();
-        let mut others: Vec<_> = other.into_iter().collect();
-        others.sort_unstable();
-        out.extend(
-            others
-                .into_iter()
-                .map(|(s, n)| (Status::Other(s.into()), n)),
-        );
+        let mut others: Vec<(Status, usize)> = Known::ALL
+            .into_iter()
+            .filter(|k| !k.is_of(product) && known[*k as usize] > 0)
+            .map(|k| (Status::Known(k), known[k as usize]))
+            .chain(other.into_iter().map(|(s, n)| (Status::Other(s.into()), n)))
+            .collect();
+        others.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        out.extend(others);
         out
     }
 }
@@ -144,15 +145,30 @@ mod tests {
 
     #[test]
     fn counts_cover_every_known_status() {
-        let s = snap(&[("a", "RUNNING"), ("b", "RUNNING"), ("c", "NEW_THING")]);
-        let counts: Vec<_> = s
-            .counts()
-            .into_iter()
-            .map(|(st, n)| (st.as_str().to_owned(), n))
-            .collect();
-        assert_eq!(counts.len(), KNOWN_STATUSES.len() + 1);
-        assert!(counts.contains(&("RUNNING".into(), 2)));
-        assert!(counts.contains(&("STOPPED".into(), 0)));
-        assert_eq!(counts.last(), Some(&("NEW_THING".into(), 1)));
+        let s = snap(&[
+            ("a", "RUNNING"),
+            ("b", "RUNNING"),
+            ("c", "NEW_THING"),
+            ("d", "RESIZING"),
+        ]);
+        let counts = |product| -> Vec<(String, usize)> {
+            s.counts(product)
+                .into_iter()
+                .map(|(st, n)| (st.as_str().to_owned(), n))
+                .collect()
+        };
+        let vm = counts(Product::Vm);
+        assert_eq!(vm.len(), Known::of(Product::Vm).count() + 2);
+        assert!(vm.contains(&("RUNNING".into(), 2)));
+        assert!(vm.contains(&("STOPPED".into(), 0)));
+        assert!(!vm.contains(&("INSTALLING".into(), 0)), "not a VM status");
+        // Another product's status seen here, and one no vocabulary has, follow by name.
+        assert_eq!(
+            vm[vm.len() - 2..],
+            [("NEW_THING".into(), 1), ("RESIZING".into(), 1)]
+        );
+        let zec = counts(Product::Zec);
+        assert_eq!(zec.len(), Known::of(Product::Zec).count() + 1);
+        assert!(zec.contains(&("RESIZING".into(), 1)));
     }
 }

@@ -9,16 +9,13 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::error::{ApiError, clip, normalized_code};
-use super::model::{self, Page, PageRequest};
+use super::model::{self, Decode, Page, PageRequest};
 pub use super::proxy::{Proxy, is_loopback};
 use super::sign::{self, SignInput};
 use crate::secret::Secret;
 
 /// The `Content-Type` sent and signed.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
-
-/// Path of the VM service under the API base URL.
-pub const VM_PATH: &str = "api/v2/vm";
 
 /// Largest response body read. A page of 1000 statuses is about 70 kB and one of 1000 full instance records
 /// about 2 MB; anything near this bound is not an answer the API gives, and reading on would only cost memory.
@@ -28,8 +25,8 @@ pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// inside one poll would only delay the next one, which starts afresh anyway.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Told about every attempt of every call: how the exporter's self-metrics see the API without the client
-/// knowing any metric type.
+/// Told about every attempt of every call of one product's service: how the exporter's self-metrics see the API
+/// without the client knowing any metric type.
 pub trait CallObserver: Send + Sync + 'static {
     /// One attempt of `action` took `elapsed` and failed with `failure`, or succeeded when `None`.
     fn attempted(&self, action: &'static str, elapsed: Duration, failure: Option<&ApiError>);
@@ -111,18 +108,16 @@ impl Auth {
 /// (or the environment) to the client, moved whole, never copied field by field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
-    /// The API base URL, e.g. `https://console.zenlayer.com`; the VM path is appended.
+    /// The API base URL, e.g. `https://console.zenlayer.com`; each product's path is appended.
     pub base_url: Url,
     pub auth: Auth,
     /// The proxy to reach the API through; ignored when the API is on loopback.
     pub proxy: Option<Proxy>,
 }
 
-/// How every call is made, the same for every account; built by `config` (or a test), checked there.
+/// How every call is made, the same for every account and product; built by `config` (or a test), checked there.
 #[derive(Debug, Clone)]
 pub struct CallSettings {
-    /// `X-ZC-Version`.
-    pub api_version: String,
     /// Bound on one attempt, from sending until the body is read.
     pub request_timeout: Duration,
     /// Attempts after the first, for retryable failures only.
@@ -131,17 +126,25 @@ pub struct CallSettings {
     pub backoff_base: Duration,
 }
 
-/// A client of the VM API, shared by every page fetch of a poll.
+/// One account's client of the API, shared by every page fetch of every poll of each of its products: one set
+/// of credentials, one host, the products told apart by the [`Service`] each call names.
 pub struct Client {
     http: reqwest::Client,
     /// The credentials in use: swapped whole when a rotated secret is re-read, never torn mid-request.
     auth: arc_swap::ArcSwap<Auth>,
-    /// The VM action's URL, from `base_url`.
-    endpoint: Url,
     base_url: Url,
     proxy: Option<Proxy>,
     host: String,
     settings: CallSettings,
+}
+
+/// One product's service as an account's client calls it: its URL, `x-zc-service`, `X-ZC-Version`, and who is
+/// told of every attempt (that product's metrics). The signature covers none of these (its canonical URI is
+/// always `/`), so every product is signed alike.
+pub struct Service {
+    url: Url,
+    name: HeaderValue,
+    version: HeaderValue,
     observer: Box<dyn CallObserver>,
 }
 
@@ -167,24 +170,20 @@ pub fn host_header(url: &Url) -> Option<String> {
     })
 }
 
-/// Joins the VM path onto a base URL, keeping any path prefix the base has (a proxy's, say).
-pub fn vm_endpoint(base: &Url) -> Url {
+/// The URL of `service` under a base URL (`/api/v2/<service>`), keeping any path prefix the base has (a
+/// proxy's, say).
+pub fn service_url(base: &Url, service: &str) -> Url {
     let mut endpoint = base.clone();
     let prefix = base.path().trim_end_matches('/');
-    endpoint.set_path(&format!("{prefix}/{VM_PATH}"));
+    endpoint.set_path(&format!("{prefix}/api/v2/{service}"));
     endpoint.set_query(None);
     endpoint.set_fragment(None);
     endpoint
 }
 
 impl Client {
-    /// Builds a client of `endpoint`; `observer` is told the latency and the outcome of every attempt. The
-    /// credentials are held once, in the slot [`Client::replace_auth`] swaps.
-    pub fn new(
-        endpoint: Endpoint,
-        settings: CallSettings,
-        observer: impl CallObserver,
-    ) -> Result<Self, BuildError> {
+    /// Builds a client of `endpoint`. The credentials are held once, in the slot [`Client::replace_auth`] swaps.
+    pub fn new(endpoint: Endpoint, settings: CallSettings) -> Result<Self, BuildError> {
         // reqwest is built without a default crypto provider so the crate builds with ring alone; installing it
         // twice (tests build many clients) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -200,11 +199,29 @@ impl Client {
         Ok(Client {
             auth: arc_swap::ArcSwap::from_pointee(auth),
             http,
-            endpoint: vm_endpoint(&base_url),
             base_url,
             proxy,
             host,
             settings,
+        })
+    }
+
+    /// The service `name` (`vm`, `zec`, ...) at `version`, whose every attempt `observer` is told of. A name or
+    /// version that is no header value is refused (configuration checks both first).
+    pub fn service(
+        &self,
+        name: &str,
+        version: &str,
+        observer: impl CallObserver,
+    ) -> Result<Service, BuildError> {
+        let header = |what: &str, value: &str| {
+            HeaderValue::from_str(value)
+                .map_err(|_| BuildError::Http(format!("{what} {value:?} is not a header value")))
+        };
+        Ok(Service {
+            url: service_url(&self.base_url, name),
+            name: header("service", name)?,
+            version: header("API version", version)?,
             observer: Box::new(observer),
         })
     }
@@ -242,13 +259,15 @@ impl Client {
         true
     }
 
-    /// Calls a paged describe action, retrying throttling, server errors and network failures with capped,
-    /// jittered exponential backoff (or the server's `Retry-After`). Each attempt is signed afresh, since the
-    /// timestamp is part of the signature.
-    pub async fn describe_page<T: DeserializeOwned>(
+    /// Calls a paged describe action of `service`, its pages read by `decode`, retrying throttling, server
+    /// errors and network failures with capped, jittered exponential backoff (or the server's `Retry-After`).
+    /// Each attempt is signed afresh, since the timestamp is part of the signature.
+    pub async fn describe_page<T>(
         &self,
+        service: &Service,
         action: &'static str,
         request: &PageRequest,
+        decode: Decode<T>,
     ) -> Result<Page<T>, ApiError> {
         let body = Bytes::from(serde_json::to_vec(request).map_err(|e| ApiError::Decode {
             status: 0,
@@ -258,8 +277,9 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             let started = Instant::now();
-            let result = self.attempt::<T>(action, &body).await;
-            self.observer
+            let result = self.attempt(service, action, &body, decode).await;
+            service
+                .observer
                 .attempted(action, started.elapsed(), result.as_ref().err());
             let error = match result {
                 Ok(page) => return Ok(page),
@@ -275,6 +295,7 @@ impl Client {
             };
             tracing::debug!(
                 action,
+                service = service.name.to_str().unwrap_or(""),
                 page = request.page_num,
                 attempt = attempt + 1,
                 kind = error.kind().as_str(),
@@ -289,15 +310,17 @@ impl Client {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(
+    async fn attempt<T>(
         &self,
+        service: &Service,
         action: &'static str,
         body: &Bytes,
+        decode: Decode<T>,
     ) -> Result<Page<T>, ApiError> {
-        let headers = self.headers(action, body);
+        let headers = self.headers(service, action, body);
         let request = self
             .http
-            .post(self.endpoint.clone())
+            .post(service.url.clone())
             .headers(headers)
             .body(body.clone());
         let exchange = async {
@@ -329,17 +352,17 @@ impl Client {
                 .map_err(|_| ApiError::Timeout {
                     after: self.settings.request_timeout,
                 })??;
-        classify(status, &headers, &bytes)
+        classify_with(status, &headers, &bytes, decode)
     }
 
-    fn headers(&self, action: &'static str, body: &[u8]) -> HeaderMap {
+    fn headers(&self, service: &Service, action: &'static str, body: &[u8]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         let value = |v: &str| HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static(""));
         headers.insert(HOST, value(&self.host));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
         headers.insert("x-zc-action", HeaderValue::from_static(action));
-        headers.insert("x-zc-version", value(&self.settings.api_version));
-        headers.insert("x-zc-service", HeaderValue::from_static("vm"));
+        headers.insert("x-zc-version", service.version.clone());
+        headers.insert("x-zc-service", service.name.clone());
         let auth = self.auth.load();
         let mut authorization = match auth.as_ref() {
             Auth::Signature {
@@ -414,15 +437,25 @@ const TRANSIENT_CODES: [&str; 3] = [
     "REQUEST_TIMED_OUT",
 ];
 
-/// Turns a complete answer into a page or a typed error. Branches on the HTTP status and `code` only: the
-/// API's `message` wording is not stable.
+/// Turns a complete answer into a page of `T` or a typed error.
 pub fn classify<T: DeserializeOwned>(
     status: u16,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Page<T>, ApiError> {
+    classify_with(status, headers, body, model::decode_page::<T>)
+}
+
+/// Turns a complete answer into a page read by `decode` or a typed error. Branches on the HTTP status and `code`
+/// only: the API's `message` wording is not stable.
+pub fn classify_with<T>(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    decode: Decode<T>,
+) -> Result<Page<T>, ApiError> {
     if status == 200 {
-        match model::decode_page(body) {
+        match decode(body) {
             Ok(page) => return Ok(page),
             Err(decode) => {
                 // A 200 carrying an error envelope is an error, not a malformed page.
@@ -696,7 +729,7 @@ mod tests {
 
     #[test]
     fn endpoint_keeps_a_path_prefix() {
-        let e = |u: &str| vm_endpoint(&Url::parse(u).unwrap()).to_string();
+        let e = |u: &str| service_url(&Url::parse(u).unwrap(), "vm").to_string();
         assert_eq!(
             e("https://console.zenlayer.com"),
             "https://console.zenlayer.com/api/v2/vm"

@@ -1,9 +1,12 @@
-//! Wire types of the VM API: request bodies, the success envelope (wrapped or flat) and the error envelope.
-//! Decoding only; what a status means to the exporter is decided by the poller and the renderer.
+//! Wire types every product shares: request bodies, the success envelope (wrapped or flat), the error envelope,
+//! and the product-neutral instance row ([`InstanceInfo`], which is also the VM API's row as sent; the other
+//! products' rows are `rows`'). Decoding only; what a status means to the exporter is decided by the poller and
+//! the renderer.
 
 use serde::{Deserialize, Serialize};
 
 use super::error::clip;
+pub use super::vocabulary::Status;
 
 /// The API action that lists every instance's status.
 pub const DESCRIBE_INSTANCES_STATUS: &str = "DescribeInstancesStatus";
@@ -17,33 +20,17 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 /// Most ids one `instanceIds` filter may carry.
 pub const MAX_INSTANCE_IDS: usize = 100;
 
-/// Longest instance id a page may carry. Zenlayer's are 18 digits; an id is a label value of every series of its
-/// instance and a key of every snapshot, so a page of 4 KiB ids would cost hundreds of megabytes held.
-pub const MAX_ID_BYTES: usize = 128;
+pub use super::bounds::{MAX_ID_BYTES, MAX_TEXT_BYTES, check_length};
 
-/// Longest text field (a name, a zone, a type, a tag key or value, a status) a page may carry: each becomes a
-/// label value. Longer ones fail the page as `decode` rather than being cut, since a cut value would be a
-/// different one.
-pub const MAX_TEXT_BYTES: usize = 512;
-
-/// Refuses `text` longer than `max` bytes, naming the bound but not echoing the text.
-pub fn check_length<E: serde::de::Error>(text: &str, max: usize, what: &str) -> Result<(), E> {
-    if text.len() > max {
-        return Err(E::custom(format_args!(
-            "{what} of {} bytes, longer than the {max} bytes allowed",
-            text.len()
-        )));
-    }
-    Ok(())
-}
-
-fn bounded_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Box<str>, D::Error> {
+pub(super) fn bounded_id<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Box<str>, D::Error> {
     let id = String::deserialize(deserializer)?;
     check_length(&id, MAX_ID_BYTES, "an instance id")?;
     Ok(id.into_boxed_str())
 }
 
-fn bounded_text<'de, D: serde::Deserializer<'de>>(
+pub(super) fn bounded_text<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<String>, D::Error> {
     let text = Option::<String>::deserialize(deserializer)?;
@@ -89,14 +76,18 @@ impl<'de> Deserialize<'de> for BoundedText {
     }
 }
 
-/// One row of `DescribeInstances`, reduced to what the exporter exports; the other fields are skipped unread.
-/// Whether the API omits, nulls or empties an absent value is not documented, so every field but the id may be
-/// missing or null.
+/// One instance's row of a product's `DescribeInstances`, reduced to what the exporter exports, in the same form
+/// for every product: decoded as it is from the VM API (whose field names these are), converted from the other
+/// products' rows (`rows`). Whether the API omits, nulls or empties an absent value is not documented, so every
+/// field but the id may be missing or null.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceInfo {
     #[serde(deserialize_with = "bounded_id")]
     pub instance_id: Box<str>,
+    /// What bare metal's status poll reads (it has no status-only action); the others' metadata leaves it aside.
+    #[serde(default)]
+    pub instance_status: Option<Status>,
     #[serde(default, deserialize_with = "bounded_text")]
     pub instance_name: Option<String>,
     #[serde(default, deserialize_with = "bounded_text")]
@@ -215,6 +206,22 @@ struct Envelope<T> {
 pub struct PageDecodeError {
     pub detail: String,
     pub request_id: Option<String>,
+}
+
+/// How the pages of one action are read: the JSON of a 200 answer into a page of `T`. A product's declaration
+/// names the one of its rows.
+pub type Decode<T> = fn(&[u8]) -> Result<Page<T>, PageDecodeError>;
+
+/// Decodes a page of a product's own rows `W` into the common [`InstanceInfo`], row by row.
+pub fn decode_rows<W: for<'de> Deserialize<'de> + Into<InstanceInfo>>(
+    body: &[u8],
+) -> Result<Page<InstanceInfo>, PageDecodeError> {
+    let page = decode_page::<W>(body)?;
+    Ok(Page {
+        request_id: page.request_id,
+        total_count: page.total_count,
+        data_set: page.data_set.into_iter().map(Into::into).collect(),
+    })
 }
 
 /// Decodes a 200 answer. A missing or null `dataSet` is an empty page; a missing `totalCount` is an error, since

@@ -111,7 +111,7 @@ async fn a_failing_or_hanging_account_never_holds_the_others_back() {
         })
         .await;
     // sim-1's key is revoked; sim-2's API hangs on every call (each call waits out the 5 s request timeout).
-    sim.account(1).credentials = SimCredentials::account(99);
+    sim.set_account_credentials(1, SimCredentials::account(99));
     sim.account(2)
         .plan
         .rules
@@ -356,7 +356,7 @@ async fn the_accounts_file_is_reloaded_without_a_restart() {
         access_key_secret: "sim-secret-rotated".into(),
         ..SimCredentials::account(1)
     };
-    sim.account(1).credentials = rotated;
+    sim.set_account_credentials(1, rotated);
     exporter
         .metrics_until("sim-1 refused", |b| up(b, "sim-1") == Some(0.0))
         .await;

@@ -7,6 +7,7 @@ use zenlayer_exporter::Config;
 use zenlayer_exporter::config::VARIABLES;
 use zenlayer_exporter::exposition::render::StatusSeries;
 use zenlayer_exporter::zenlayer::Auth;
+use zenlayer_exporter::zenlayer::product::Product;
 
 fn load(vars: &[(&str, &str)]) -> Result<Config, Vec<String>> {
     Config::from_vars(
@@ -30,7 +31,17 @@ const KEY: [(&str, &str); 2] = [
 fn defaults_match_the_design() {
     let c = load(&KEY).expect("valid");
     assert_eq!(c.api_url.as_str(), "https://console.zenlayer.com/");
-    assert_eq!(c.api_version, "2023-03-13");
+    assert_eq!(c.products.as_slice(), Product::ALL);
+    let versions: Vec<&str> = Product::ALL
+        .iter()
+        .map(|p| c.api_versions.get(*p))
+        .collect();
+    assert_eq!(versions, ["2023-03-13", "2025-09-01", "2026-02-01"]);
+    let services: Vec<&str> = Product::ALL
+        .iter()
+        .map(|p| c.api_services.get(*p))
+        .collect();
+    assert_eq!(services, ["vm", "zec", "bmc"]);
     assert_eq!(c.listen_address.to_string(), "0.0.0.0:9612");
     assert_eq!(c.poll_interval, Duration::from_secs(30));
     assert_eq!(c.page_size, 1000);
@@ -55,14 +66,21 @@ fn every_bad_value_is_reported_at_once_with_its_message() {
         ("ZENLAYER_EXPORTER_MAX_RETRIES", "11"),
         ("ZENLAYER_EXPORTER_STATUS_SERIES", "some"),
         ("ZENLAYER_EXPORTER_LOG_FORMAT", "xml"),
-        ("ZENLAYER_EXPORTER_API_VERSION", "v 2"),
+        ("ZENLAYER_EXPORTER_PRODUCTS", "vm, vm,ec2"),
+        ("ZENLAYER_EXPORTER_API_VERSIONS", "vm=v 2,xen=1,zec"),
+        ("ZENLAYER_EXPORTER_API_SERVICES", "bmc=Bare Metal"),
         ("RUST_LOG", "info,[[["),
     ];
     let problems = load(&vars).unwrap_err();
     let expected = [
         "ZENLAYERCLOUD_ACCESS_KEY_ID: no credentials: set ZENLAYERCLOUD_ACCESS_KEY_ID and ZENLAYERCLOUD_ACCESS_KEY_PASSWORD (or ZENLAYERCLOUD_ACCESS_KEY_PASSWORD_FILE), or ZENLAYERCLOUD_ACCESS_TOKEN (or ZENLAYERCLOUD_ACCESS_TOKEN_FILE); or run with --demo",
         "ZENLAYER_EXPORTER_API_URL: must be an http or https URL, got \"ftp://example.com\"",
-        "ZENLAYER_EXPORTER_API_VERSION: must look like 2023-03-13, got \"v 2\"",
+        "ZENLAYER_EXPORTER_PRODUCTS: names vm twice",
+        "ZENLAYER_EXPORTER_PRODUCTS: \"ec2\" is not a product: the products are vm, zec, bmc",
+        "ZENLAYER_EXPORTER_API_VERSIONS: vm: a version must look like 2023-03-13, got \"v 2\"",
+        "ZENLAYER_EXPORTER_API_VERSIONS: \"xen\" is not a product: the products are vm, zec, bmc",
+        "ZENLAYER_EXPORTER_API_VERSIONS: \"zec\" must be PRODUCT=VALUE",
+        "ZENLAYER_EXPORTER_API_SERVICES: bmc: a service name is a-z, 0-9, - and _, got \"Bare Metal\"",
         "ZENLAYER_EXPORTER_LISTEN_ADDRESS: must be IP:PORT ([::]:9612 for IPv6) or :PORT, got \"localhost\"",
         "ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS: must be a number of seconds from 1 to 86400, got \"0\"",
         "ZENLAYER_EXPORTER_PAGE_SIZE: must be a whole number from 1 to 1000, got \"1001\"",
@@ -371,7 +389,7 @@ fn every_problem_of_the_accounts_file_is_named_at_once() {
     let dir = path.parent().unwrap().display().to_string();
     let expected = [
         "accounts[0]: name: must be 1 to 63 of a-z, 0-9, _ and -, got \"Prod\"".to_owned(),
-        "accounts[1] (ok): unknown key \"colour\": an account takes name, api_url, access_key_id, access_key_password, access_key_password_file, access_token, access_token_file".to_owned(),
+        "accounts[1] (ok): unknown key \"colour\": an account takes name, api_url, products, access_key_id, access_key_password, access_key_password_file, access_token, access_token_file".to_owned(),
         "accounts[2] (ok): the name is already taken by an earlier account".to_owned(),
         "accounts[3] (nocreds): access_key_id: no credentials: set access_key_id and access_key_password (or access_key_password_file), or access_token (or access_token_file); each account needs one kind".to_owned(),
         "accounts[4] (both): access_token: set either the access key pair (access_key_id, access_key_password) or the access token, not both".to_owned(),

@@ -128,3 +128,45 @@ fn relative_links_name_files_that_exist() {
         broken.join("\n")
     );
 }
+
+/// The statuses table of `docs/products.md` says what the vocabulary declares: every status, its kind and the
+/// products that have it, in the exported order.
+#[test]
+fn the_products_statuses_table_is_the_vocabulary() {
+    use zenlayer_exporter::status::{Kind, Known};
+    use zenlayer_exporter::zenlayer::product::Product;
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/products.md"))
+        .expect("docs/products.md");
+    let section = page
+        .split("\n## Statuses\n")
+        .nth(1)
+        .expect("a Statuses section");
+    let documented: Vec<Vec<String>> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .map(|row| {
+            row.split('|')
+                .map(|c| c.trim().trim_end_matches('`').to_owned())
+                .collect()
+        })
+        .collect();
+    let declared: Vec<Vec<String>> = Known::ALL
+        .iter()
+        .map(|k| {
+            let kind = match k.kind() {
+                Kind::Transitional => "transitional",
+                Kind::Steady => "steady",
+                Kind::Failed => "failed",
+            };
+            let mut row = vec![k.as_str().to_owned(), kind.to_owned()];
+            row.extend(
+                Product::ALL
+                    .iter()
+                    .map(|p| if k.is_of(*p) { "✓" } else { "" }.to_owned()),
+            );
+            row.push(String::new());
+            row
+        })
+        .collect();
+    assert_eq!(documented, declared);
+}

@@ -151,7 +151,11 @@ async fn endpoints_methods_head_and_gzip() {
         html.contains("10 instances") && html.contains("href=\"/metrics\""),
         "{html}"
     );
-    assert!(html.contains("Metadata: off"), "{html}");
+    assert!(
+        html.contains("<td>VM (legacy) (vm)</td>")
+            && html.contains("off (ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS=0)"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -346,10 +350,10 @@ async fn state_set_mode_exports_every_known_status() {
         .lines()
         .filter(|l| l.starts_with("zenlayer_instance_status{"))
         .count();
-    assert_eq!(
-        status_lines,
-        4 * zenlayer_exporter::status::snapshot::KNOWN_STATUSES.len()
-    );
+    // The state set is the VM's vocabulary, not every product's.
+    let vm =
+        zenlayer_exporter::status::Known::of(zenlayer_exporter::zenlayer::product::Product::Vm);
+    assert_eq!(status_lines, 4 * vm.count());
     assert_eq!(instance_statuses(&body), sim.ground_truth());
 }
 
@@ -423,7 +427,7 @@ async fn both_api_versions_are_served_and_an_unknown_one_is_a_client_error() {
         let sim = common::sim(2).await;
         let exporter = Exporter::start(config_for(
             &sim,
-            &[("ZENLAYER_EXPORTER_API_VERSION", version)],
+            &[("ZENLAYER_EXPORTER_API_VERSIONS", &format!("vm={version}"))],
         ))
         .await;
         if ok {
@@ -512,12 +516,8 @@ async fn a_rotated_secret_file_is_taken_up_without_a_restart() {
     let dir = std::env::temp_dir().join(format!("zenlayer-exporter-rotate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("access-key-password");
-    let key_id = sim.state().credentials.access_key_id.clone();
-    std::fs::write(
-        &file,
-        format!("{}\n", sim.state().credentials.access_key_secret),
-    )
-    .unwrap();
+    let key_id = sim.credentials(0).access_key_id;
+    std::fs::write(&file, format!("{}\n", sim.credentials(0).access_key_secret)).unwrap();
     let vars = [
         ("ZENLAYER_EXPORTER_API_URL", sim.url().to_string()),
         ("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0".to_owned()),
@@ -626,6 +626,7 @@ async fn proxy_variables_carry_api_calls_except_to_loopback() {
             ("ZENLAYER_EXPORTER_API_URL", api),
             ("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0"),
             ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "0"),
+            ("ZENLAYER_EXPORTER_PRODUCTS", "vm"),
             ("http_proxy", proxy_url.as_str()),
             ("HTTPS_PROXY", "http://unused.invalid:1"),
             ("NO_PROXY", "example.com"),

@@ -178,7 +178,7 @@ async fn secret_and_accounts_files_are_read_within_bounds_and_never_block() {
     let dir = scratch("bounded-files");
     let file = dir.join("accounts.yml");
     let secret = dir.join("sim-0.secret");
-    let password = sim.account(0).credentials.access_key_secret.clone();
+    let password = sim.credentials(0).access_key_secret;
     std::fs::write(&secret, format!("{password}\n")).unwrap();
     let inline = sim.accounts_file();
     let accounts = inline.replace(

@@ -20,6 +20,7 @@ mod layers;
 mod metadata;
 mod mixin;
 mod paging;
+mod products;
 mod prometheus_e2e;
 mod sd;
 mod secrets;

@@ -12,7 +12,9 @@ use promql_parser::parser::{self, Expr};
 use promql_parser::util::{ExprVisitor, walk_expr};
 use serde_json::Value;
 
-use crate::common::tools::{assert_clean, path, promtool_rules, render_mixin as render};
+use crate::common::tools::{assert_clean, path, promtool_rules, render_mixin as render, run};
+use zenlayer_exporter::status::{Kind, Known};
+use zenlayer_exporter::zenlayer::product::Product;
 
 /// Where each file the mixin renders is committed.
 const RENDERED: [(&str, &str); 6] = [
@@ -48,6 +50,53 @@ fn committed_files_are_what_the_mixin_renders() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The mixin reads the vocabulary from the exporter's source text: what it reads is each product's statuses, and
+/// the transitional and failed sets, as the exporter knows them.
+#[test]
+fn the_mixin_reads_every_products_vocabulary_as_the_exporter_declares_it() {
+    let out = run(
+        "python3",
+        "PyPI's `gojsonnet` (go-jsonnet)",
+        &[
+            "-c",
+            "import _gojsonnet, sys; print(_gojsonnet.evaluate_file('mixin/lib/statuses.libsonnet'))",
+        ],
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    assert_clean("statuses.libsonnet", &out);
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let declared = |keep: &dyn Fn(Known) -> bool| -> Vec<String> {
+        Known::ALL
+            .into_iter()
+            .filter(|k| keep(*k))
+            .map(|k| k.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&read["known"]), declared(&|_| true));
+    assert_eq!(
+        names(&read["transitional"]),
+        declared(&|k| k.kind() == Kind::Transitional)
+    );
+    assert_eq!(
+        names(&read["failed"]),
+        declared(&|k| k.kind() == Kind::Failed)
+    );
+    for product in Product::ALL {
+        assert_eq!(
+            names(&read["products"][product.as_str()]),
+            declared(&|k| k.is_of(*product)),
+            "{product}"
+        );
+    }
 }
 
 #[test]

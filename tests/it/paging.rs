@@ -4,19 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use zenlayer_exporter::poll::budget::Budget;
 use zenlayer_exporter::poll::{PageSettings, PollError};
 use zenlayer_exporter::sim::{Fault, FaultRule, FleetChange, Simulator};
-use zenlayer_exporter::status::poll::StatusPoll;
+use zenlayer_exporter::status::poll::{StatusAction, StatusPoll};
 use zenlayer_exporter::status::snapshot::Snapshot;
 use zenlayer_exporter::store::Store;
 use zenlayer_exporter::telemetry::AccountMetrics;
-use zenlayer_exporter::zenlayer::{CallSettings, Client, Endpoint};
+use zenlayer_exporter::zenlayer::product::Product;
+use zenlayer_exporter::zenlayer::{CallSettings, Client, Endpoint, model};
 
 use crate::common;
 
-fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPoll {
-    let metrics =
-        AccountMetrics::new(zenlayer_exporter::zenlayer::product::Product::Vm).expect("metrics");
+fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPoll<StatusAction> {
+    let metrics = AccountMetrics::new(Product::Vm).expect("metrics");
     let client = Client::new(
         Endpoint {
             base_url: sim.url(),
@@ -24,16 +25,20 @@ fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPol
             proxy: None,
         },
         CallSettings {
-            api_version: "2023-03-13".into(),
             request_timeout: Duration::from_secs(10),
             max_retries: 0,
             backoff_base: Duration::from_millis(1),
         },
-        metrics.clone(),
     )
     .expect("client");
+    let service = client
+        .service("vm", "2023-03-13", metrics.clone())
+        .expect("service");
+    let budget = Budget::new(page_concurrency, 1);
     StatusPoll::new(
-        zenlayer_exporter::poll::budget::Budget::lanes(Arc::new(client), page_concurrency).0,
+        StatusAction(model::DESCRIBE_INSTANCES_STATUS),
+        Product::Vm,
+        budget.lanes(Arc::new(client), Arc::new(service)).0,
         PageSettings {
             page_size,
             concurrency: page_concurrency,
@@ -61,6 +66,7 @@ async fn every_size_and_page_size_reads_each_page_once() {
             let snapshot = poller(&sim, page_size, 16)
                 .poll_once()
                 .await
+                .map(|p| p.status)
                 .expect("poll succeeds");
             assert_eq!(
                 pairs(&snapshot),
@@ -83,7 +89,11 @@ async fn every_size_and_page_size_reads_each_page_once() {
 async fn a_removal_between_pages_loses_no_instance() {
     let sim = common::sim(30).await;
     let mut poller = poller(&sim, 10, 1);
-    poller.poll_once().await.expect("first poll");
+    poller
+        .poll_once()
+        .await
+        .map(|p| p.status)
+        .expect("first poll");
     let first_id = sim.state().fleet.instances()[0].id.clone();
     // Page 1 of the next poll is call 2; removing the first instance right after it shifts every later row up,
     // so offset paging skips the row that moves from page 2 onto page 1.
@@ -93,7 +103,11 @@ async fn a_removal_between_pages_loses_no_instance() {
             id: first_id.clone(),
         },
     ));
-    let during = poller.poll_once().await.expect("poll during the change");
+    let during = poller
+        .poll_once()
+        .await
+        .map(|p| p.status)
+        .expect("poll during the change");
     let truth = sim.ground_truth();
     for (id, status) in &truth {
         assert_eq!(
@@ -103,7 +117,11 @@ async fn a_removal_between_pages_loses_no_instance() {
         );
     }
     // The next, undisturbed poll settles it: the removed instance is gone, nothing else is.
-    let after = poller.poll_once().await.expect("settling poll");
+    let after = poller
+        .poll_once()
+        .await
+        .map(|p| p.status)
+        .expect("settling poll");
     assert_eq!(pairs(&after), truth);
     assert!(after.get(&first_id).is_none());
 }
@@ -119,7 +137,7 @@ async fn an_addition_between_pages_is_read_to_the_new_end() {
             status: "PENDING".into(),
         },
     ));
-    let snapshot = poller.poll_once().await.expect("poll");
+    let snapshot = poller.poll_once().await.map(|p| p.status).expect("poll");
     assert_eq!(pairs(&snapshot), sim.ground_truth());
     assert_eq!(sim.state().pages_served, [1, 2, 3]);
 }
@@ -132,7 +150,7 @@ async fn a_failed_page_fails_the_whole_poll_naming_it() {
     sim.state()
         .faults_on_call
         .insert(2, Fault::HtmlError { status: 502 });
-    match poller.poll_once().await {
+    match poller.poll_once().await.map(|p| p.status) {
         Err(PollError::Api { page, error }) => {
             assert_eq!(page, 2);
             assert_eq!(error.kind().as_str(), "server_error");
@@ -154,7 +172,7 @@ async fn a_lying_total_count_is_refused_not_followed() {
     sim.add_rule(FaultRule::always(Fault::WrongTotal {
         total_count: u64::MAX / 2,
     }));
-    match poller.poll_once().await {
+    match poller.poll_once().await.map(|p| p.status) {
         Err(e @ PollError::Pagination { .. }) => assert_eq!(e.kind().as_str(), "pagination"),
         other => panic!("expected a pagination error, got {other:?}"),
     }
@@ -165,7 +183,7 @@ async fn a_lying_total_count_is_refused_not_followed() {
 async fn an_empty_page_that_claims_rows_fails_the_poll() {
     let sim = common::sim(0).await;
     sim.add_rule(FaultRule::always(Fault::WrongTotal { total_count: 5 }));
-    match poller(&sim, 1000, 4).poll_once().await {
+    match poller(&sim, 1000, 4).poll_once().await.map(|p| p.status) {
         Err(
             e @ PollError::Contradiction {
                 page: 1,
@@ -181,7 +199,7 @@ async fn an_empty_page_that_claims_rows_fails_the_poll() {
 async fn a_page_with_more_rows_than_its_total_fails_the_poll() {
     let sim = common::sim(30).await;
     sim.add_rule(FaultRule::always(Fault::WrongTotal { total_count: 1 }));
-    match poller(&sim, 10, 4).poll_once().await {
+    match poller(&sim, 10, 4).poll_once().await.map(|p| p.status) {
         Err(PollError::Contradiction {
             page: 1,
             rows: 10,
@@ -201,6 +219,7 @@ async fn an_empty_page_past_a_shrunken_end_is_not_a_contradiction() {
     poller
         .poll_once()
         .await
+        .map(|p| p.status)
         .expect("a shrinking fleet is not an error");
     assert_eq!(sim.state().pages_served, [1, 2, 3, 4]);
 }

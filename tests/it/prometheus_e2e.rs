@@ -334,7 +334,7 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
 
     eventually("CREATE_FAILED alert firing", || async {
         (prometheus
-            .alerts("ZenlayerInstanceCreateFailed", "firing")
+            .alerts("ZenlayerInstanceFailed", "firing")
             .await
             .len()
             == 1)
@@ -563,7 +563,7 @@ async fn several_accounts_against_a_real_prometheus() {
     assert_eq!(up.len(), 2, "{up:?}");
 
     // sim-1 goes blind (its key revoked); sim-0's STOPPED instance boots meanwhile.
-    sim.account(1).credentials = SimCredentials::account(77);
+    sim.set_account_credentials(1, SimCredentials::account(77));
     let booted = stopped
         .iter()
         .find(|(a, _)| a == "sim-0")

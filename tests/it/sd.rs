@@ -354,7 +354,7 @@ async fn sd_serves_every_account_labeled_or_one_on_request() {
 async fn floods_of_distinct_queries_are_bounded_and_abandoned_renders_stop() {
     use crate::common::process::Process;
     let sim = common::sim(10_000).await;
-    let auth = sim.state().credentials.clone();
+    let auth = sim.credentials(0);
     let exporter = Process::start(&[
         ("ZENLAYER_EXPORTER_API_URL", sim.url().to_string()),
         ("ZENLAYERCLOUD_ACCESS_KEY_ID", auth.access_key_id),

@@ -38,23 +38,52 @@ fn exporter() -> (Command, u16) {
     (cmd, port)
 }
 
-/// Stops the exporter with SIGTERM and returns everything it wrote.
-fn stop(mut child: std::process::Child) -> String {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let mut logs = String::new();
-    for stream in [
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read>),
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read>),
+/// The exporter started from `cmd`, its output read as it comes: at `trace` it writes more than a pipe holds, and
+/// a full pipe would stall it.
+struct Logged {
+    child: std::process::Child,
+    readers: Vec<std::thread::JoinHandle<String>>,
+}
+
+fn spawn(cmd: &mut Command) -> Logged {
+    let mut child = cmd.spawn().expect("exporter starts");
+    let streams: Vec<Box<dyn Read + Send>> = [
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
-    {
-        let mut stream = stream;
-        stream.read_to_string(&mut logs).unwrap();
-    }
-    let _ = child.wait();
+    .collect();
+    let readers = streams
+        .into_iter()
+        .map(|mut stream| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = stream.read_to_string(&mut text);
+                text
+            })
+        })
+        .collect();
+    Logged { child, readers }
+}
+
+/// Stops the exporter with SIGTERM and returns everything it wrote.
+fn stop(mut logged: Logged) -> String {
+    let _ = Command::new("kill")
+        .args(["-TERM", &logged.child.id().to_string()])
+        .status();
+    let logs = logged
+        .readers
+        .drain(..)
+        .map(|reader| reader.join().unwrap())
+        .collect();
+    let _ = logged.child.wait();
     logs
 }
 
@@ -74,7 +103,7 @@ async fn exposed(bearer: bool) -> String {
         cmd.env("ZENLAYERCLOUD_ACCESS_KEY_ID", "AKIDSECRETTEST")
             .env("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", SECRET);
     }
-    let child = cmd.spawn().expect("exporter starts");
+    let child = spawn(&mut cmd);
     let base = format!("http://127.0.0.1:{port}");
     let mut shown = String::new();
     let polls = |body: &str| {
@@ -156,16 +185,22 @@ async fn the_bearer_token_never_shows() {
 /// and one token, through faults, refused credentials and a broken reload; returns everything it showed.
 async fn exposed_with_accounts() -> String {
     let sim = common::accounts_sim(2, 10).await;
-    sim.account(0).credentials = SimCredentials {
-        access_key_id: "AKIDSECRETTEST".into(),
-        access_key_secret: SECRET.into(),
-        token: None,
-    };
-    sim.account(1).credentials = SimCredentials {
-        access_key_id: "UNUSED".into(),
-        access_key_secret: "unused".into(),
-        token: Some(TOKEN.into()),
-    };
+    sim.set_account_credentials(
+        0,
+        SimCredentials {
+            access_key_id: "AKIDSECRETTEST".into(),
+            access_key_secret: SECRET.into(),
+            token: None,
+        },
+    );
+    sim.set_account_credentials(
+        1,
+        SimCredentials {
+            access_key_id: "UNUSED".into(),
+            access_key_secret: "unused".into(),
+            token: Some(TOKEN.into()),
+        },
+    );
     let dir = common::scratch("secrets-accounts");
     std::fs::write(dir.join("a.secret"), format!("{SECRET}\n")).unwrap();
     let file = dir.join("accounts.yml");
@@ -176,10 +211,7 @@ async fn exposed_with_accounts() -> String {
     );
     std::fs::write(&file, &good).unwrap();
     let (mut cmd, port) = exporter();
-    let child = cmd
-        .env("ZENLAYER_EXPORTER_ACCOUNTS_FILE", &file)
-        .spawn()
-        .expect("exporter starts");
+    let child = spawn(cmd.env("ZENLAYER_EXPORTER_ACCOUNTS_FILE", &file));
     let base = format!("http://127.0.0.1:{port}");
     let both_up = |body: &str| {
         ["keyed", "tokened"]

@@ -28,7 +28,7 @@ async fn accepts_every_sdk_signed_request_and_rejects_any_alteration() {
     let sim = common::sim(3).await;
     for v in &vectors {
         let mut state = sim.state();
-        state.credentials = SimCredentials {
+        let credentials = SimCredentials {
             access_key_id: v.access_key_id.clone(),
             access_key_secret: v.access_key_secret.clone(),
             token: None,
@@ -49,8 +49,11 @@ async fn accepts_every_sdk_signed_request_and_rejects_any_alteration() {
             put("authorization", authorization);
             h
         };
-        let (status, body) =
-            status_of(state.handle(&headers(&v.authorization, &v.timestamp), v.body.as_bytes()));
+        let (status, body) = status_of(state.handle(
+            &headers(&v.authorization, &v.timestamp),
+            v.body.as_bytes(),
+            &credentials,
+        ));
         assert_ne!(
             status, 401,
             "{}: the SDK's signature is accepted ({body})",
@@ -63,6 +66,7 @@ async fn accepts_every_sdk_signed_request_and_rejects_any_alteration() {
         let (status, body) = status_of(state.handle(
             &headers(&v.authorization, &v.timestamp),
             altered_body.as_bytes(),
+            &credentials,
         ));
         assert_eq!(
             (status, body["code"].as_str()),
@@ -71,12 +75,18 @@ async fn accepts_every_sdk_signed_request_and_rejects_any_alteration() {
             v.name
         );
         let later = (v.timestamp.parse::<u64>().unwrap() + 1).to_string();
-        let (status, _) =
-            status_of(state.handle(&headers(&v.authorization, &later), v.body.as_bytes()));
+        let (status, _) = status_of(state.handle(
+            &headers(&v.authorization, &later),
+            v.body.as_bytes(),
+            &credentials,
+        ));
         assert_eq!(status, 401, "{}: altered timestamp", v.name);
         state.max_skew = Duration::from_secs(300);
-        let (status, body) =
-            status_of(state.handle(&headers(&v.authorization, &v.timestamp), v.body.as_bytes()));
+        let (status, body) = status_of(state.handle(
+            &headers(&v.authorization, &v.timestamp),
+            v.body.as_bytes(),
+            &credentials,
+        ));
         assert_eq!(
             (status, body["code"].as_str()),
             (401, Some("TIMESTAMP_EXPIRED")),
@@ -213,7 +223,7 @@ async fn control_endpoint_drives_fleet_faults_and_credentials() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(sim.state().credentials.access_key_id, "K2");
+    assert_eq!(sim.credentials(0).access_key_id, "K2");
     let (status, body) = call(Method::GET, format!("{base}/stats"), None).await;
     assert_eq!((status, body["instances"].as_u64()), (200, Some(5)));
     assert_eq!(call(Method::GET, format!("{base}/nope"), None).await.0, 404);

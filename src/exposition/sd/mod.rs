@@ -410,7 +410,7 @@ mod tests {
             rendered: Arc::new(Rendered::new(
                 &Arc::new(status),
                 Some((&metadata, &Arc::new(tags))),
-                StatusSeries::Current,
+                (StatusSeries::Current, Product::Vm),
                 &crate::text::Openings::new(None, "vm"),
                 None,
             )),

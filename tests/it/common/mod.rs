@@ -64,6 +64,7 @@ pub fn accounts_config(file: &std::path::Path, extra: &[(&str, &str)]) -> Config
             "0".into(),
         ),
     ];
+    vm_only_unless_asked(&mut vars, extra);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut config = Config::from_vars(vars, false).expect("valid test configuration");
     config.poll_interval = Duration::from_millis(200);
@@ -71,6 +72,17 @@ pub fn accounts_config(file: &std::path::Path, extra: &[(&str, &str)]) -> Config
     config.request_timeout = Duration::from_secs(5);
     config.secret_reload_interval = Duration::from_millis(100);
     config
+}
+
+/// Tests of one product's polls count their calls and read their series: the VM alone is polled unless a test
+/// asks for products (`tests/it/products.rs` polls every product, as the default does).
+fn vm_only_unless_asked(vars: &mut Vec<(String, String)>, extra: &[(&str, &str)]) {
+    if !extra
+        .iter()
+        .any(|(k, _)| *k == "ZENLAYER_EXPORTER_PRODUCTS")
+    {
+        vars.push(("ZENLAYER_EXPORTER_PRODUCTS".into(), "vm".into()));
+    }
 }
 
 /// A configuration pointing at `sim`, with the short intervals tests want.
@@ -97,6 +109,7 @@ pub fn config_for(sim: &Simulator, extra: &[(&str, &str)]) -> Config {
             "0".into(),
         ));
     }
+    vm_only_unless_asked(&mut vars, extra);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut config = Config::from_vars(vars, false).expect("valid test configuration");
     config.auth = Some(sim.auth());

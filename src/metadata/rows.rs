@@ -1,0 +1,106 @@
+//! Statuses and metadata from one walk, for a product whose `DescribeInstances` rows carry the status and that
+//! has no status-only action (bare metal): the status poll walks that action every interval and publishes both
+//! snapshots together, so there is no second walk of the same rows and no metadata poll.
+
+use std::sync::Arc;
+
+use crate::metadata::poll::{instance_meta, snapshot};
+use crate::metadata::{Interner, Metadata, TagLabels};
+use crate::poll::PollError;
+use crate::poll::paging::{Paging, Walk};
+use crate::status::poll::{StatusRows, Walked};
+use crate::status::snapshot::Instance;
+use crate::zenlayer::model::{Decode, InstanceInfo};
+
+/// The status poll's rows of such a product, and the metadata they gave last time.
+pub struct InRows {
+    action: &'static str,
+    rows: Decode<InstanceInfo>,
+    /// The tag allow-list; `None` when the metadata is off (`ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS=0`):
+    /// then only the statuses are kept.
+    tags: Option<Arc<TagLabels>>,
+    current: Option<Arc<Metadata>>,
+}
+
+impl InRows {
+    /// The rows of `action` read by `rows` (the product's declaration says both).
+    pub fn new(
+        (action, rows): (&'static str, Decode<InstanceInfo>),
+        tags: Option<Arc<TagLabels>>,
+    ) -> InRows {
+        InRows {
+            action,
+            rows,
+            tags,
+            current: None,
+        }
+    }
+}
+
+/// Splits a row into its status and what else it says; a row without a status is in neither (the declared row
+/// type of such a product requires one, so a page without it fails as `decode`).
+fn split(mut row: InstanceInfo) -> Option<(Instance, InstanceInfo)> {
+    let status = row.instance_status.take()?;
+    let instance = Instance {
+        id: row.instance_id.clone(),
+        status,
+    };
+    Some((instance, row))
+}
+
+impl StatusRows for InRows {
+    type Extra = Metadata;
+
+    fn action(&self) -> &'static str {
+        self.action
+    }
+
+    async fn walk(&mut self, paging: Paging<'_>) -> Result<Walked<Metadata>, PollError> {
+        let Some(tags) = self.tags.clone() else {
+            let walk = paging
+                .walk(self.rows, |row| split(row).map(|(instance, _)| instance))
+                .await?;
+            return Ok((
+                flattened(walk, |rows| rows.into_iter().flatten().collect()),
+                None,
+            ));
+        };
+        let previous = self.current.clone();
+        let mut interner = Interner::seeded(previous.as_deref());
+        let walk = paging
+            .walk(self.rows, |row| {
+                let (instance, info) = split(row)?;
+                let meta = instance_meta(info, &tags, &mut interner);
+                let meta = match &previous {
+                    Some(previous) => previous.shared(meta),
+                    None => Arc::new(meta),
+                };
+                Some((instance, meta))
+            })
+            .await?;
+        let shifted = walk.total_changed || walk.rows.len() as u64 != walk.first_total;
+        let mut metas = Vec::with_capacity(walk.rows.len());
+        let walk = flattened(walk, |rows| {
+            rows.into_iter()
+                .flatten()
+                .map(|(instance, meta)| {
+                    metas.push(meta);
+                    instance
+                })
+                .collect()
+        });
+        let metadata = snapshot(metas, shifted, previous).await?;
+        self.current = Some(metadata.clone());
+        Ok((walk, Some(metadata)))
+    }
+}
+
+/// The walk with its rows turned into statuses by `rows`, its counts kept.
+fn flattened<R>(walk: Walk<R>, rows: impl FnOnce(Vec<R>) -> Vec<Instance>) -> Walk<Instance> {
+    Walk {
+        rows: rows(walk.rows),
+        first_total: walk.first_total,
+        total_changed: walk.total_changed,
+        pages: walk.pages,
+    }
+}

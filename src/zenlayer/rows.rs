@@ -1,0 +1,297 @@
+//! The `DescribeInstances` rows of the products whose fields differ from the VM API's, each decoded as sent and
+//! turned into the common [`InstanceInfo`]: Zenlayer Elastic Compute (`status`, `cpu`, addresses on its NICs)
+//! and bare metal (the model an object, `instanceType.cpuCores`, a primary public address). Only what is
+//! exported is read; every other field is skipped unread. Field facts: `zenlayer-products.md` §1.3 and §2.3.
+
+use serde::Deserialize;
+
+use super::model::{InstanceInfo, Status, Tags, bounded_id, bounded_text};
+
+/// An address list as sent: a null element is skipped like an absent list.
+type Addresses = Option<Vec<Option<String>>>;
+
+/// A row of ZEC's `DescribeInstances` (version 2025-09-01; 2024-04-01 sends a subset of it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZecInstance {
+    #[serde(deserialize_with = "bounded_id")]
+    instance_id: Box<str>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    instance_name: Option<String>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    zone_id: Option<String>,
+    /// Null for GPU instances.
+    #[serde(default, deserialize_with = "bounded_text")]
+    instance_type: Option<String>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    image_name: Option<String>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    resource_group_name: Option<String>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    resource_group_id: Option<String>,
+    #[serde(default)]
+    cpu: Option<f64>,
+    #[serde(default)]
+    memory: Option<f64>,
+    /// The status; `DescribeInstancesStatus` calls it `instanceStatus`, this action `status`.
+    #[serde(default)]
+    status: Option<Status>,
+    #[serde(default)]
+    create_time: Option<String>,
+    #[serde(default)]
+    expired_time: Option<String>,
+    #[serde(default)]
+    public_ip_addresses: Addresses,
+    #[serde(default)]
+    private_ip_addresses: Addresses,
+    #[serde(default)]
+    nics: Option<Vec<ZecNic>>,
+    #[serde(default)]
+    tags: Option<Tags>,
+}
+
+/// One NIC of a ZEC instance: where its addresses are, the primary NIC's first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ZecNic {
+    #[serde(default)]
+    nic_type: Option<String>,
+    #[serde(default)]
+    primary_ipv4: Option<String>,
+    #[serde(default)]
+    private_ip_list: Addresses,
+    #[serde(default)]
+    public_ip_list: Addresses,
+}
+
+impl ZecNic {
+    fn is_primary(&self) -> bool {
+        self.nic_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("Primary"))
+    }
+}
+
+/// Every address of `nics` (the primary NIC first) that `pick` gives, then those of the row's own list: a
+/// service-discovery target is the first IPv4 of it, so the primary NIC's own address wins.
+fn addresses(
+    nics: &[ZecNic],
+    pick: fn(&ZecNic) -> Vec<Option<String>>,
+    row: Addresses,
+) -> Addresses {
+    let mut ordered: Vec<&ZecNic> = nics.iter().collect();
+    ordered.sort_by_key(|nic| !nic.is_primary());
+    let mut out: Vec<Option<String>> = ordered.into_iter().flat_map(pick).collect();
+    out.extend(row.into_iter().flatten());
+    (!out.is_empty()).then_some(out)
+}
+
+impl From<ZecInstance> for InstanceInfo {
+    fn from(row: ZecInstance) -> InstanceInfo {
+        let nics = row.nics.unwrap_or_default();
+        InstanceInfo {
+            private_ip_addresses: addresses(
+                &nics,
+                |nic| {
+                    let mut list = vec![nic.primary_ipv4.clone()];
+                    list.extend(nic.private_ip_list.iter().flatten().cloned());
+                    list
+                },
+                row.private_ip_addresses,
+            ),
+            public_ip_addresses: addresses(
+                &nics,
+                |nic| nic.public_ip_list.iter().flatten().cloned().collect(),
+                row.public_ip_addresses,
+            ),
+            instance_id: row.instance_id,
+            instance_status: row.status,
+            instance_name: row.instance_name,
+            zone_id: row.zone_id,
+            instance_type: row.instance_type,
+            image_name: row.image_name,
+            // ZEC rows carry no billing: no charge type, and so no expiry or renewal series.
+            instance_charge_type: None,
+            resource_group_name: row.resource_group_name,
+            resource_group_id: row.resource_group_id,
+            cpu_count: row.cpu,
+            memory: row.memory,
+            create_time: row.create_time,
+            expired_time: row.expired_time,
+            auto_renew: None,
+            tags: row.tags,
+        }
+    }
+}
+
+/// A row of bare metal's `DescribeInstances` (version 2026-02-01; 2022-11-20 lacks the IPv6 primary address and
+/// the accelerator fields, neither read here). It is also the status poll's row: the status is required, as in
+/// `DescribeInstancesStatus`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BmcInstance {
+    #[serde(deserialize_with = "bounded_id")]
+    instance_id: Box<str>,
+    instance_status: Status,
+    #[serde(default, deserialize_with = "bounded_text")]
+    instance_name: Option<String>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    zone_id: Option<String>,
+    /// The model's id (`S9I`): what the VM and ZEC rows call the instance type.
+    #[serde(default, deserialize_with = "bounded_text")]
+    instance_type_id: Option<String>,
+    /// The model's details, an object here (a string in the other products).
+    #[serde(default)]
+    instance_type: Option<BmcModel>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    image_name: Option<String>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    instance_charge_type: Option<String>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    resource_group_name: Option<String>,
+    #[serde(default, deserialize_with = "bounded_text")]
+    resource_group_id: Option<String>,
+    #[serde(default)]
+    create_time: Option<String>,
+    #[serde(default)]
+    expired_time: Option<String>,
+    #[serde(default)]
+    auto_renew: Option<bool>,
+    /// Not always in `publicIpAddresses` (when it is not on the public interface).
+    #[serde(default)]
+    primary_public_ip_address: Option<String>,
+    #[serde(default)]
+    public_ip_addresses: Addresses,
+    #[serde(default)]
+    private_ip_addresses: Addresses,
+    #[serde(default)]
+    tags: Option<Tags>,
+}
+
+/// The nested `instanceType` of a bare-metal row; anything else there (a plain type name, as the other products
+/// send) leaves the CPUs and memory unknown rather than failing the page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum BmcModel {
+    Details {
+        /// Cores of the machine: bare metal's CPUs.
+        #[serde(default, rename = "cpuCores")]
+        cpu_cores: Option<f64>,
+        /// GB.
+        #[serde(default, rename = "memorySize")]
+        memory_size: Option<f64>,
+    },
+    Other(serde::de::IgnoredAny),
+}
+
+impl From<BmcInstance> for InstanceInfo {
+    fn from(row: BmcInstance) -> InstanceInfo {
+        let (cpus, memory) = match row.instance_type {
+            Some(BmcModel::Details {
+                cpu_cores,
+                memory_size,
+            }) => (cpu_cores, memory_size),
+            _ => (None, None),
+        };
+        let mut public: Vec<Option<String>> = vec![row.primary_public_ip_address];
+        public.extend(row.public_ip_addresses.into_iter().flatten());
+        InstanceInfo {
+            instance_id: row.instance_id,
+            instance_status: Some(row.instance_status),
+            instance_name: row.instance_name,
+            zone_id: row.zone_id,
+            instance_type: row.instance_type_id,
+            image_name: row.image_name,
+            instance_charge_type: row.instance_charge_type,
+            resource_group_name: row.resource_group_name,
+            resource_group_id: row.resource_group_id,
+            cpu_count: cpus,
+            memory,
+            create_time: row.create_time,
+            expired_time: row.expired_time,
+            auto_renew: row.auto_renew,
+            public_ip_addresses: Some(public),
+            private_ip_addresses: row.private_ip_addresses,
+            tags: row.tags,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zenlayer::model::{Page, decode_rows};
+
+    /// The example bodies of `zenlayer-products.md`, as the vendor's reference gives each row.
+    fn example(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn zec_rows_read_their_own_names_and_the_primary_nic_first() {
+        let page: Page<InstanceInfo> =
+            decode_rows::<ZecInstance>(&example("zec-describe-instances-example.json")).unwrap();
+        assert_eq!(page.total_count, 2);
+        let [web, gpu] = &page.data_set[..] else {
+            panic!("two rows")
+        };
+        assert_eq!(
+            web.instance_status.as_ref().map(Status::as_str),
+            Some("RUNNING")
+        );
+        assert_eq!((web.cpu_count, web.memory), (Some(2.0), Some(4.0)));
+        assert_eq!(web.zone_id.as_deref(), Some("asia-east-1a"));
+        assert_eq!(web.instance_type.as_deref(), Some("z2a.cpu.1"));
+        assert_eq!(web.instance_charge_type, None);
+        let first = |list: &Addresses| {
+            list.as_ref()
+                .and_then(|l| l.iter().flatten().next().cloned())
+        };
+        assert_eq!(
+            first(&web.private_ip_addresses).as_deref(),
+            Some("10.130.0.2")
+        );
+        assert_eq!(
+            first(&web.public_ip_addresses).as_deref(),
+            Some("203.0.113.20")
+        );
+        assert_eq!(gpu.instance_type, None, "GPU instances have no type");
+        assert_eq!(first(&gpu.public_ip_addresses), None);
+        assert_eq!(gpu.tags.as_ref().unwrap().list()[1].value, None);
+    }
+
+    #[test]
+    fn bmc_rows_read_the_model_object_and_the_primary_address() {
+        let page: Page<InstanceInfo> =
+            decode_rows::<BmcInstance>(&example("bmc-describe-instances-example.json")).unwrap();
+        let [db, edge] = &page.data_set[..] else {
+            panic!("two rows")
+        };
+        assert_eq!(db.instance_type.as_deref(), Some("S9I"));
+        assert_eq!((db.cpu_count, db.memory), (Some(6.0), Some(64.0)));
+        assert_eq!(db.instance_charge_type.as_deref(), Some("PREPAID"));
+        assert_eq!(db.auto_renew, Some(true));
+        assert_eq!(
+            db.public_ip_addresses.as_ref().unwrap()[0].as_deref(),
+            Some("198.51.100.10")
+        );
+        assert_eq!(
+            edge.instance_status.as_ref().map(Status::as_str),
+            Some("INSTALLING")
+        );
+        assert_eq!(edge.image_name, None);
+        // The status is the status poll's: a row without one fails the page, as in DescribeInstancesStatus.
+        let missing = br#"{"response":{"totalCount":1,"dataSet":[{"instanceId":"1"}]}}"#;
+        assert!(decode_rows::<BmcInstance>(missing).is_err());
+        // A model sent as a plain name is read as one.
+        let plain = br#"{"totalCount":1,"dataSet":[{"instanceId":"1","instanceStatus":"RUNNING","instanceType":"S9I"}]}"#;
+        assert_eq!(
+            decode_rows::<BmcInstance>(plain).unwrap().data_set[0].cpu_count,
+            None
+        );
+    }
+}
