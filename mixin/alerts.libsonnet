@@ -1,6 +1,7 @@
 // The recording rules and alerts. An alert's annotations are a function of a "voice": `templates` gives the
 // Go templates Prometheus renders, and the unit tests (tests.libsonnet) pass a voice that says the same
 // sentences with a test's values, so the expected annotations are the real text, not a copy of it.
+local products = import 'lib/products.libsonnet';
 local statuses = import 'lib/statuses.libsonnet';
 
 {
@@ -143,16 +144,22 @@ local statuses = import 'lib/statuses.libsonnet';
       labels: { severity: 'critical' },
       annotations(v):: {
         summary: 'zenlayer-exporter %s cannot read the Zenlayer %sAPI%s' % [v.label('instance'), v.product('%s '), v.account(' for account %s')],
-        description: 'Every poll of the Zenlayer API has failed for %s; the exporter serves its last good snapshot. zenlayer_exporter_poll_failures_total{action="DescribeInstancesStatus"} says why (auth, throttled, server_error, timeout, ...).' % c.pollsFailingFor,
+        description: 'Every poll of the Zenlayer API has failed for %s; the exporter serves its last good snapshot. zenlayer_exporter_poll_failures_total (of the status action of the product: DescribeInstancesStatus, or DescribeInstances for bare metal) says why (auth, throttled, server_error, timeout, ...); a product the account may not read is auth: leave it out of ZENLAYER_EXPORTER_PRODUCTS or from the products of the account.' % c.pollsFailingFor,
       },
     },
     {
       alert: 'ZenlayerDataStale',
       perProduct:: true,
-      expr: |||
-        time() - zenlayer_exporter_last_poll_success_timestamp_seconds%(sel)s > %(seconds)d
-        and zenlayer_exporter_last_poll_success_timestamp_seconds%(sel)s > 0
-      ||| % { sel: sel('action="DescribeInstancesStatus"'), seconds: c.dataStaleSeconds },
+      // Each product's own status poll (bare metal's is DescribeInstances), from the declarations.
+      expr: std.join('or\n', [
+        |||
+          (
+            time() - zenlayer_exporter_last_poll_success_timestamp_seconds%(sel)s > %(seconds)d
+            and zenlayer_exporter_last_poll_success_timestamp_seconds%(sel)s > 0
+          )
+        ||| % { sel: sel('action="%s",product=~"%s"' % [poll.action, std.join('|', poll.products)]), seconds: c.dataStaleSeconds }
+        for poll in products.statusPolls
+      ]),
       'for': c.dataStaleFor,
       labels: { severity: 'critical' },
       annotations(v):: {
@@ -163,7 +170,8 @@ local statuses = import 'lib/statuses.libsonnet';
     {
       alert: 'ZenlayerMetadataStale',
       perProduct:: true,
-      expr: 'time() - zenlayer_exporter_last_poll_success_timestamp_seconds%s > %d' % [sel('action="DescribeInstances"'), c.metadataStaleSeconds],
+      // The products whose metadata has a poll of its own: bare metal's comes with its statuses.
+      expr: 'time() - zenlayer_exporter_last_poll_success_timestamp_seconds%s > %d' % [sel('action="DescribeInstances",product=~"%s"' % std.join('|', products.metadataPolled)), c.metadataStaleSeconds],
       'for': c.metadataStaleFor,
       labels: { severity: 'warning' },
       annotations(v):: {

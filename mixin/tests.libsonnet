@@ -176,6 +176,8 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
         series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstances' }, '60*90', 'a:9612'),
         series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstancesStatus' }, '0+60x89', 'a:9612'),
         series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstances' }, '0+300x17 5100+60x71', 'b:9612'),
+        // Bare metal's DescribeInstances is its status poll: ZenlayerDataStale's, not this alert's.
+        series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstances', product: 'bmc' }, '0+60x89', 'c:9612'),
       ],
       alert_rule_test: [
         check('70m', 'ZenlayerMetadataStale'),
@@ -294,11 +296,14 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
         series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstancesStatus' }, '0+60x19', 'b:9612'),
         series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstancesStatus' }, '0*20', 'c:9612'),
         series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstances' }, '60*20', 'd:9612'),
+        // Bare metal's status poll is its DescribeInstances.
+        series('zenlayer_exporter_last_poll_success_timestamp_seconds', { action: 'DescribeInstances', product: 'bmc' }, '60*20', 'e:9612'),
       ],
       alert_rule_test: [
         check('11m', 'ZenlayerDataStale'),
         check('14m', 'ZenlayerDataStale', [
           alert('ZenlayerDataStale', target { instance: 'a:9612', action: 'DescribeInstancesStatus' }, '13m 0s'),
+          alert('ZenlayerDataStale', target { instance: 'e:9612', action: 'DescribeInstances', product: 'bmc' }, '13m 0s'),
         ]),
       ],
     },

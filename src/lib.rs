@@ -16,7 +16,7 @@
 //!   hash and their shard; [`text`]: the text exposition format, the one writer of its syntax.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors) and the products:
 //!   each one's declaration, its rows, the status vocabulary.
-//! - [`poll`]: the loop both polls run (interval, deadline, metrics, publication) and the paged walk they share.
+//! - [`poll`]: the loop every poll runs (interval, deadline, metrics, publication), the paged walk and the budget.
 //! - [`status`]: the status poll, its snapshot and its families.
 //! - [`metadata`]: the metadata poll, its snapshot and the tag allow-list.
 //! - [`exposition`]: an account's snapshots → the exposition bytes served, compressed once per change and held

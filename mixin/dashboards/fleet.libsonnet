@@ -2,6 +2,7 @@
 // exporter's own health. Every query selects `job=~"$job"`, `instance=~"$instance"` (the exporter target) and
 // each of `_config.groupLabels`; the job variable offers the jobs `_config.selector` matches. A `=~".*"` (All)
 // also matches series without the label, so `account` works with and without an accounts file.
+local products = import '../lib/products.libsonnet';
 local statuses = import '../lib/statuses.libsonnet';
 
 {
@@ -197,13 +198,16 @@ local statuses = import '../lib/statuses.libsonnet';
          [{ color: 'red', value: null }, { color: 'green', value: 1 }],
          mappings=[{ type: 'value', options: { '0': { text: 'FAILING', index: 0 }, '1': { text: 'OK', index: 1 } } }]),
     stat('Data age', 'Time since the last successful status poll: the staleness alert fires past %d minutes.' % (c.dataStaleSeconds / 60),
-         'max(time() - zenlayer_exporter_last_poll_success_timestamp_seconds{%s,action="DescribeInstancesStatus"})' % sel, 4, H + 1,
+         'max(' + std.join(' or ', [
+           'time() - zenlayer_exporter_last_poll_success_timestamp_seconds{%s,action="%s",product=~"%s"}' % [sel, poll.action, std.join('|', poll.products)]
+           for poll in products.statusPolls
+         ]) + ')', 4, H + 1,
          [{ color: 'green', value: null }, { color: 'orange', value: 120 }, { color: 'red', value: c.dataStaleSeconds }], unit='s'),
     stat('Throttled calls', 'Share of API calls throttled over the last 15 minutes (ZenlayerApiThrottled past %d%%).' % (c.throttledShare * 100),
          'sum(rate(zenlayer_exporter_api_request_failures_total{%s,reason="throttled"}[15m])) / sum(rate(zenlayer_exporter_api_requests_total{%s}[15m]))' % [sel, sel],
          8, H + 1, [{ color: 'green', value: null }, { color: 'orange', value: 0.05 }, { color: 'red', value: c.throttledShare }], unit='percentunit'),
     stat('Metadata age', 'Time since the last successful metadata poll (DescribeInstances): names, zones, tags and expiry dates are this old. ZenlayerMetadataStale warns past %d minutes.' % (c.metadataStaleSeconds / 60),
-         'max(time() - zenlayer_exporter_last_poll_success_timestamp_seconds{%s,action="DescribeInstances"})' % sel, 0, H + 5,
+         'max(time() - zenlayer_exporter_last_poll_success_timestamp_seconds{%s,action="DescribeInstances",product=~"%s"})' % [sel, std.join('|', products.metadataPolled)], 0, H + 5,
          [{ color: 'green', value: null }, { color: 'orange', value: 900 }, { color: 'red', value: c.metadataStaleSeconds }], unit='s'),
     panel('timeseries', 'Poll duration', 'How long whole polls take (every page), by action: p50 and p99.', [
       target('histogram_quantile(0.5, sum by (le, action) (rate(zenlayer_exporter_poll_duration_seconds_bucket{%s}[$__rate_interval])))' % sel, 'p50 {{action}}'),

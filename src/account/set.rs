@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::Account;
 use crate::config::Config;
 use crate::config::accounts::{self, AccountSpec, Defaults};
+use crate::config::values::Products;
 use crate::files;
 use crate::names::AccountName;
 use crate::reload::{SIGHUP, Watched, on_triggers, once};
@@ -109,6 +110,8 @@ impl Accounts {
         } in owned
         {
             let products = products.unwrap_or_else(|| config.products.clone());
+            let listed = products.as_slice().iter().map(|p| p.as_str());
+            let listed = listed.collect::<Vec<_>>().join(",");
             // Where and as whom it calls now, read once from its client.
             let running = running
                 .remove(&name)
@@ -118,7 +121,7 @@ impl Accounts {
                 Some((_, account))
                     if !account.products().eq(products.as_slice().iter().copied()) =>
                 {
-                    tracing::info!(account = %name, products = %products.as_slice().iter().map(|p| p.as_str()).collect::<Vec<_>>().join(","), "products changed; the account starts afresh");
+                    tracing::info!(account = %name, products = %listed, "products changed; the account starts afresh");
                     account.stop();
                     None
                 }
@@ -248,14 +251,14 @@ impl Accounts {
         let mut read = SeenFiles::of(path, seen, &specs);
         let in_file = specs.len();
         let owned = accounts::owned(specs, self.shard.index, self.shard.total);
-        if self.would_disrupt(&owned) {
+        if self.would_disrupt(&owned, &config.products) {
             std::thread::sleep(SETTLE);
             let settled = read.unchanged(true);
             if !settled {
                 return (
                     vec![format!(
                         "the accounts file or a secret file it names changed while it was read, and what was read \
-                         would remove accounts or change an API URL or credentials: applied once it reads the same \
+                         would remove accounts or change an API URL, credentials or products: applied once it reads the same \
                          twice, {}s apart (replace the file atomically: write a new one, then rename it over)",
                         SETTLE.as_secs_f64()
                     )],
@@ -270,13 +273,18 @@ impl Accounts {
         )
     }
 
-    /// Whether applying `owned` would stop a running account or change where or with what it calls the API.
-    fn would_disrupt(&self, owned: &[AccountSpec]) -> bool {
+    /// Whether applying `owned` would stop a running account, change where or with what it calls the API, or
+    /// change the products it reads (`default` for an account that names none): a half-written list drops some.
+    fn would_disrupt(&self, owned: &[AccountSpec], default: &Products) -> bool {
         let new: HashMap<&AccountName, &AccountSpec> = owned.iter().map(|s| (&s.name, s)).collect();
         self.all().iter().any(|account| {
             match account.name.as_ref().and_then(|name| new.get(name)) {
                 None => true,
-                Some(spec) => spec.endpoint != account.endpoint(),
+                Some(spec) => {
+                    let products = spec.products.as_ref().unwrap_or(default).as_slice();
+                    spec.endpoint != account.endpoint()
+                        || !account.products().eq(products.iter().copied())
+                }
             }
         })
     }

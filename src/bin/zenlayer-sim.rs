@@ -82,11 +82,9 @@ fn parse(args: &[String]) -> Result<Option<SimOptions>, String> {
                 let (name, count) = value
                     .split_once('=')
                     .ok_or_else(|| format!("--product: {value:?} is not NAME=N"))?;
-                let product = Product::ALL
-                    .iter()
-                    .copied()
-                    .find(|p| p.as_str() == name)
-                    .ok_or_else(|| format!("--product: {name:?} is not vm, zec or bmc"))?;
+                let product = Product::named(name).ok_or_else(|| {
+                    format!("--product: {name:?} is not a product (vm, zec, bmc)")
+                })?;
                 let count = count
                     .parse::<usize>()
                     .ok()

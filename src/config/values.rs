@@ -152,19 +152,14 @@ pub(crate) fn api_url(text: &str) -> Result<Url, Refused> {
 pub struct Products(Vec<Product>);
 
 impl Products {
-    /// Every product.
-    pub fn all() -> Products {
-        Products(Product::ALL.to_vec())
-    }
-
     /// Reads a list of product names, refusing an unknown or repeated one and an empty list.
     pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Products, Refused> {
         let mut products = Vec::new();
         let mut problems = Vec::new();
         for name in names.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
-            match Product::ALL.iter().find(|p| p.as_str() == name) {
-                Some(p) if products.contains(p) => problems.push(format!("names {name} twice")),
-                Some(p) => products.push(*p),
+            match Product::named(name) {
+                Some(p) if products.contains(&p) => problems.push(format!("names {name} twice")),
+                Some(p) => products.push(p),
                 None => problems.push(format!(
                     "{} is not a product: the products are {}",
                     quote(name),

@@ -83,10 +83,9 @@ fn waiting_for(state: &AppState) -> Option<String> {
     let polled = |a: &Account| a.parts.iter().all(|p| p.reports.load().is_some());
     if !state.accounts.named {
         let served = |a: &Account| a.parts.iter().any(|p| p.exposition.rendered().is_some());
-        return accounts
-            .iter()
-            .any(|a| !polled(a) || !served(a))
-            .then(|| "not ready: no successful poll yet\n".to_owned());
+        return accounts.iter().any(|a| !polled(a) || !served(a)).then(|| {
+            "not ready: waiting for every product's first poll, and one to succeed\n".to_owned()
+        });
     }
     let waiting: Vec<&str> = accounts
         .iter()
@@ -250,24 +249,35 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
             head,
         );
     }
-    let mut unsettled = false;
+    // An account is settled once each of its products has finished a first status poll and, where it serves
+    // statuses, has its metadata or has finished a metadata poll: before that, an answer would leave out targets
+    // that are coming (bare metal's come with its statuses, well before the others'). As ever, one settled account
+    // with targets is enough to answer: a thousand accounts need not wait for the slowest.
+    let settled = |a: &Account| {
+        a.parts.iter().all(|p| {
+            let named = p.exposition.rendered().map(|r| r.named.is_some());
+            p.reports.load().is_some()
+                && (named != Some(false) || p.metadata_polled.load(Ordering::Relaxed))
+        })
+    };
     let sources: Vec<Source> = accounts
         .iter()
         .flat_map(|a| a.parts.iter().map(move |p| (a, p)))
         .filter_map(|(a, p)| {
-            let rendered = p.exposition.rendered()?;
-            // Served statuses whose first metadata poll is still to come: answering now would leave out this
-            // product's targets (bare metal's come with its statuses, and would be there well before the rest).
-            unsettled |= rendered.named.is_none() && !p.metadata_polled.load(Ordering::Relaxed);
             Some(Source {
                 account: a.name.clone(),
                 product: p.product,
-                rendered,
+                rendered: p.exposition.rendered()?,
             })
         })
         .collect();
+    let named = |a: &Account| {
+        a.parts
+            .iter()
+            .any(|p| p.exposition.rendered().is_some_and(|r| r.named.is_some()))
+    };
     // A shard that owns no account has nothing to wait for: its answer is the empty list, for good.
-    if !accounts.is_empty() && (unsettled || !sources.iter().any(|s| s.rendered.named.is_some())) {
+    if !accounts.is_empty() && !accounts.iter().any(|a| settled(a) && named(a)) {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: no metadata poll has finished yet; Prometheus keeps the targets it has\n",

@@ -26,7 +26,7 @@ pub enum Fault {
     },
     /// Instead: 401 with the error envelope, as for a revoked access key.
     Unauthorized,
-    /// Instead: 403 `AUTHFAILURE.UNAUTHORIZED_OPERATION` (dotted, as some of the vendor's code lists spell codes):
+    /// Instead: 403 `AuthFailure.UnauthorizedOperation` (dotted, as some of the vendor's code lists spell codes):
     /// a key that may not read this product, as an account without it would be answered.
     Forbidden,
     /// Instead: a CDN's challenge page, 403 with `cf-mitigated: challenge`: a security policy, not the key.

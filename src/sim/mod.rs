@@ -214,6 +214,7 @@ impl Simulator {
                             scheduled_changes: Vec::new(),
                             epoch,
                             metadata_overrides: Default::default(),
+                            row_cache: Default::default(),
                         })
                     })
                     .collect(),
@@ -297,12 +298,13 @@ impl Simulator {
         self.shared.state()
     }
 
-    /// Locks account `index`'s VM state for inspection or change: its fleet, faults and credentials.
+    /// Locks account `index`'s VM state for inspection or change: its fleet and faults (the credentials are the
+    /// account's: [`Simulator::set_account_credentials`]).
     pub fn account(&self, index: usize) -> MutexGuard<'_, SimState> {
         self.shared.product(index, Product::Vm)
     }
 
-    /// Locks account `index`'s state of `product`: its fleet, faults and credentials.
+    /// Locks account `index`'s state of `product`: its fleet and faults.
     pub fn product(&self, index: usize, product: Product) -> MutexGuard<'_, SimState> {
         self.shared.product(index, product)
     }
@@ -397,6 +399,33 @@ impl SimState {
             self.epoch,
             self.metadata_overrides.get(&instance.id),
         )
+    }
+
+    /// [`SimState::metadata_row`] as JSON text, from the cache when the instance's status is the one it was made
+    /// with and no override applies.
+    pub fn metadata_text(&mut self, instance: &fleet::SimInstance) -> std::sync::Arc<str> {
+        if self.metadata_overrides.contains_key(&instance.id) {
+            return self.metadata_row(instance).to_string().into();
+        }
+        if let Some((status, text)) = self.row_cache.get(&instance.id) {
+            if *status == instance.status {
+                return text.clone();
+            }
+        }
+        let text: std::sync::Arc<str> = self.metadata_row(instance).to_string().into();
+        // Released instances leave their rows behind: dropped whenever they would double the cache.
+        if self.row_cache.len() > 2 * self.fleet.len() + 1000 {
+            let live: std::collections::HashSet<&str> = self
+                .fleet
+                .instances()
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect();
+            self.row_cache.retain(|id, _| live.contains(id.as_str()));
+        }
+        self.row_cache
+            .insert(instance.id.clone(), (instance.status.clone(), text.clone()));
+        text
     }
 
     /// The `DescribeInstances` row of every instance, sorted by id: the metadata ground truth.
@@ -607,37 +636,24 @@ async fn serve(
     if let Some(rest) = path.strip_prefix("/_sim/") {
         // `/_sim/zec/instances` is account 0's ZEC; without a product, its VM. The credentials are the account's,
         // every product's.
-        let named = rest.split_once('/').and_then(|(first, rest)| {
-            let product = Product::ALL.iter().copied().find(|p| p.as_str() == first)?;
-            Some((product, rest))
-        });
-        let answer = match named {
-            Some((product, rest)) => {
-                let mut state = shared.product(0, product);
-                let credentials = &shared.accounts[0].credentials;
-                control::handle(
-                    &mut state,
-                    credentials,
-                    &shared.timing,
-                    &method,
-                    rest,
-                    &body,
-                )
-            }
-            None => {
-                let credentials = &shared.accounts[0].credentials;
-                control::handle(
-                    &mut shared.state(),
-                    credentials,
-                    &shared.timing,
-                    &method,
-                    rest,
-                    &body,
-                )
-            }
+        let (first, after) = rest.split_once('/').unwrap_or((rest, ""));
+        let (product, rest) = match Product::named(first) {
+            Some(product) => (product, after),
+            None => (Product::Vm, rest),
         };
+        let mut state = shared.product(0, product);
+        let credentials = &shared.accounts[0].credentials;
+        let answer = control::handle(
+            &mut state,
+            credentials,
+            &shared.timing,
+            &method,
+            rest,
+            &body,
+        );
         return Ok(respond(answer, Delivery::Whole));
     }
+    // The declared services: overriding one (`ZENLAYER_EXPORTER_API_SERVICES`) is for the real API.
     let served = path.strip_prefix("/api/v2/").and_then(|service| {
         Product::ALL
             .iter()

@@ -252,7 +252,7 @@ impl<R: StatusRows> Source for StatusPoll<R> {
         // A refusal is said once per run of them, with what to do: an account not allowed a product is refused
         // every poll, and one line every interval would bury the rest.
         let refused = outcome.err().and_then(|e| e.api().1).map(ApiError::kind);
-        if refused != self.refused {
+        if refused.is_some() && refused != self.refused {
             let product = self.product;
             match refused {
                 Some(ErrorKind::Auth) => tracing::warn!(
@@ -269,7 +269,14 @@ impl<R: StatusRows> Source for StatusPoll<R> {
                 _ => {}
             }
         }
-        self.refused = refused.filter(|k| matches!(k, ErrorKind::Auth | ErrorKind::Blocked));
+        // A run of refusals ends with a success: another failure in between (a timeout) does not start a new one.
+        match (outcome, refused) {
+            (Ok(()), _) => self.refused = None,
+            (Err(_), Some(kind @ (ErrorKind::Auth | ErrorKind::Blocked))) => {
+                self.refused = Some(kind)
+            }
+            (Err(_), _) => {}
+        }
         self.reports.publish(Arc::new(PollReport {
             finished_at: SystemTime::now(),
             duration,

@@ -85,8 +85,9 @@ impl<'de> Deserialize<'de> for BoundedText {
 pub struct InstanceInfo {
     #[serde(deserialize_with = "bounded_id")]
     pub instance_id: Box<str>,
-    /// What bare metal's status poll reads (it has no status-only action); the others' metadata leaves it aside.
-    #[serde(default)]
+    /// What bare metal's status poll reads (it has no status-only action), from its own row; the VM's and ZEC's
+    /// metadata rows leave it unread, so a status there can never fail a metadata page.
+    #[serde(default, skip_deserializing)]
     pub instance_status: Option<Status>,
     #[serde(default, deserialize_with = "bounded_text")]
     pub instance_name: Option<String>,
@@ -126,7 +127,7 @@ pub struct InstanceInfo {
 }
 
 /// `tags` as documented (`{"tags": [...]}`), or a bare list, which costs nothing to accept.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum Tags {
     Wrapped {
@@ -134,6 +135,34 @@ pub enum Tags {
         tags: Option<Vec<Tag>>,
     },
     List(Vec<Tag>),
+}
+
+/// Told apart by the JSON's shape as it is read: serde's untagged enums buffer every value to try each variant,
+/// and a page holds a thousand rows' tags.
+impl<'de> Deserialize<'de> for Tags {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        struct Shape;
+        impl<'de> serde::de::Visitor<'de> for Shape {
+            type Value = Tags;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(r#"tags as {"tags": [...]} or a list"#)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Tags, A::Error> {
+                #[derive(Deserialize)]
+                struct Wrapped {
+                    #[serde(default)]
+                    tags: Option<Vec<Tag>>,
+                }
+                let wrapped = Wrapped::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(Tags::Wrapped { tags: wrapped.tags })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Tags, A::Error> {
+                Vec::<Tag>::deserialize(SeqAccessDeserializer::new(seq)).map(Tags::List)
+            }
+        }
+        deserializer.deserialize_any(Shape)
+    }
 }
 
 impl Tags {

@@ -19,4 +19,9 @@ impl Product {
     pub const fn index(self) -> usize {
         self as usize
     }
+
+    /// The product whose label value is `name`.
+    pub fn named(name: &str) -> Option<Product> {
+        Product::ALL.iter().copied().find(|p| p.as_str() == name)
+    }
 }

@@ -33,9 +33,6 @@ pub struct ZecInstance {
     cpu: Option<f64>,
     #[serde(default)]
     memory: Option<f64>,
-    /// The status; `DescribeInstancesStatus` calls it `instanceStatus`, this action `status`.
-    #[serde(default)]
-    status: Option<Status>,
     #[serde(default)]
     create_time: Option<String>,
     #[serde(default)]
@@ -44,8 +41,9 @@ pub struct ZecInstance {
     public_ip_addresses: Addresses,
     #[serde(default)]
     private_ip_addresses: Addresses,
+    /// A null element is skipped, as in the address lists.
     #[serde(default)]
-    nics: Option<Vec<ZecNic>>,
+    nics: Option<Vec<Option<ZecNic>>>,
     #[serde(default)]
     tags: Option<Tags>,
 }
@@ -88,7 +86,7 @@ fn addresses(
 
 impl From<ZecInstance> for InstanceInfo {
     fn from(row: ZecInstance) -> InstanceInfo {
-        let nics = row.nics.unwrap_or_default();
+        let nics: Vec<ZecNic> = row.nics.into_iter().flatten().flatten().collect();
         InstanceInfo {
             private_ip_addresses: addresses(
                 &nics,
@@ -105,7 +103,8 @@ impl From<ZecInstance> for InstanceInfo {
                 row.public_ip_addresses,
             ),
             instance_id: row.instance_id,
-            instance_status: row.status,
+            // Its status poll is DescribeInstancesStatus'.
+            instance_status: None,
             instance_name: row.instance_name,
             zone_id: row.zone_id,
             instance_type: row.instance_type,
@@ -170,29 +169,62 @@ pub struct BmcInstance {
 
 /// The nested `instanceType` of a bare-metal row; anything else there (a plain type name, as the other products
 /// send) leaves the CPUs and memory unknown rather than failing the page.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum BmcModel {
-    Details {
-        /// Cores of the machine: bare metal's CPUs.
-        #[serde(default, rename = "cpuCores")]
-        cpu_cores: Option<f64>,
-        /// GB.
-        #[serde(default, rename = "memorySize")]
-        memory_size: Option<f64>,
-    },
-    Other(serde::de::IgnoredAny),
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Model {
+    /// Cores of the machine: bare metal's CPUs.
+    #[serde(default)]
+    cpu_cores: Option<f64>,
+    /// GB.
+    #[serde(default)]
+    memory_size: Option<f64>,
+}
+
+/// Read as the JSON's shape says while it is read (an untagged enum would buffer the whole nested object of every
+/// row to try each variant): an object is the model, anything else skipped.
+#[derive(Debug, Clone, Default)]
+struct BmcModel(Model);
+
+impl<'de> Deserialize<'de> for BmcModel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor, value::MapAccessDeserializer};
+        struct Shape;
+        impl<'de> Visitor<'de> for Shape {
+            type Value = BmcModel;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an instance type")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BmcModel, A::Error> {
+                Model::deserialize(MapAccessDeserializer::new(map)).map(BmcModel)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BmcModel, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(BmcModel::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<BmcModel, E> {
+                Ok(BmcModel::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<BmcModel, E> {
+                Ok(BmcModel::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<BmcModel, E> {
+                Ok(BmcModel::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<BmcModel, E> {
+                Ok(BmcModel::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<BmcModel, E> {
+                Ok(BmcModel::default())
+            }
+        }
+        deserializer.deserialize_any(Shape)
+    }
 }
 
 impl From<BmcInstance> for InstanceInfo {
     fn from(row: BmcInstance) -> InstanceInfo {
-        let (cpus, memory) = match row.instance_type {
-            Some(BmcModel::Details {
-                cpu_cores,
-                memory_size,
-            }) => (cpu_cores, memory_size),
-            _ => (None, None),
-        };
+        let BmcModel(model) = row.instance_type.unwrap_or_default();
+        let (cpus, memory) = (model.cpu_cores, model.memory_size);
         let mut public: Vec<Option<String>> = vec![row.primary_public_ip_address];
         public.extend(row.public_ip_addresses.into_iter().flatten());
         InstanceInfo {
@@ -240,8 +272,8 @@ mod tests {
             panic!("two rows")
         };
         assert_eq!(
-            web.instance_status.as_ref().map(Status::as_str),
-            Some("RUNNING")
+            web.instance_status, None,
+            "its status poll is DescribeInstancesStatus'"
         );
         assert_eq!((web.cpu_count, web.memory), (Some(2.0), Some(4.0)));
         assert_eq!(web.zone_id.as_deref(), Some("asia-east-1a"));
@@ -287,11 +319,13 @@ mod tests {
         // The status is the status poll's: a row without one fails the page, as in DescribeInstancesStatus.
         let missing = br#"{"response":{"totalCount":1,"dataSet":[{"instanceId":"1"}]}}"#;
         assert!(decode_rows::<BmcInstance>(missing).is_err());
-        // A model sent as a plain name is read as one.
-        let plain = br#"{"totalCount":1,"dataSet":[{"instanceId":"1","instanceStatus":"RUNNING","instanceType":"S9I"}]}"#;
-        assert_eq!(
-            decode_rows::<BmcInstance>(plain).unwrap().data_set[0].cpu_count,
-            None
-        );
+        // A model sent as anything but an object (a plain name, a list, a number) leaves the numbers unknown.
+        for model in [r#""S9I""#, "[1, {}]", "7", "null"] {
+            let body = format!(
+                r#"{{"totalCount":1,"dataSet":[{{"instanceId":"1","instanceStatus":"RUNNING","instanceType":{model}}}]}}"#
+            );
+            let page = decode_rows::<BmcInstance>(body.as_bytes()).unwrap();
+            assert_eq!(page.data_set[0].cpu_count, None, "{model}");
+        }
     }
 }

@@ -36,7 +36,10 @@ async fn ready_only_after_the_first_poll_then_serves_ground_truth() {
     let (status, body) = get(&exporter.url("/readyz")).await;
     assert_eq!(
         (status, body.as_str()),
-        (503, "not ready: no successful poll yet\n")
+        (
+            503,
+            "not ready: waiting for every product's first poll, and one to succeed\n"
+        )
     );
     let before = exporter.metrics().await;
     assert_eq!(sample(&before, UP), Some(0.0));
