@@ -182,7 +182,7 @@ async fn start_demo(config: &mut Config) -> Result<Option<sim::Simulator>, RunEr
         return Ok(None);
     }
     let sim = sim::Simulator::start_demo().await.map_err(RunError::Demo)?;
-    tracing::warn!(api_url = %sim.url(), instances = sim.fleet_len(), "DEMO MODE: the instances served are SIMULATED, not a Zenlayer account");
+    tracing::warn!(api_url = %sim.url(), instances = sim.instances(), "DEMO MODE: the instances served are SIMULATED, not a Zenlayer account");
     config.api_url = sim.url();
     config.auth = Some(sim.auth());
     Ok(Some(sim))

@@ -163,7 +163,14 @@ fn common(id: &str, zone: &str, epoch: u64) -> Common {
         name: format!(
             "{}-{}-{:02}",
             pick(&ROLES, id, 5),
-            zone[..3].to_ascii_lowercase(),
+            // FRA-A is fra, asia-east-1a is asi, na-west-1b is na.
+            zone.split('-')
+                .next()
+                .unwrap_or(zone)
+                .chars()
+                .take(3)
+                .collect::<String>()
+                .to_ascii_lowercase(),
             hash(id, 6) % 100
         ),
         group: pick(&GROUPS, id, 4),

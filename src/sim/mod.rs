@@ -336,9 +336,17 @@ impl Simulator {
         out
     }
 
-    /// Instances in the fleet now.
+    /// Instances in the fleet now (account 0's VMs).
     pub fn fleet_len(&self) -> usize {
         self.state().fleet.len()
+    }
+
+    /// Instances of every product of account 0 now.
+    pub fn instances(&self) -> usize {
+        Product::ALL
+            .iter()
+            .map(|p| self.product(0, *p).fleet.len())
+            .sum()
     }
 
     /// The ground truth: every instance id and status, sorted by id.
