@@ -243,10 +243,10 @@ settings! {
             "products read, comma-separated: vm (legacy VM), zec (Elastic Compute), bmc (bare metal); an account's products in the accounts file override it",
             String => text(|t| Products::parse(t.split(','))));
         api_versions: PerProduct = ("ZENLAYER_EXPORTER_API_VERSIONS", "",
-            "X-ZC-Version per product, overriding the declared one (vm=2023-03-13, zec=2025-09-01, bmc=2026-02-01): e.g. vm=2026-04-01",
+            "X-ZC-Version per product, over the one each declares (docs/products.md): e.g. vm=2026-04-01",
             String => text(|t| PerProduct::parse(t, |d| d.version, api_version)));
         api_services: PerProduct = ("ZENLAYER_EXPORTER_API_SERVICES", "",
-            "service name per product (its path /api/v2/NAME and x-zc-service), overriding the declared one (vm, zec, bmc)",
+            "service name per product (its path /api/v2/NAME and x-zc-service), over the one each declares: e.g. zec=zec",
             String => text(|t| PerProduct::parse(t, |d| d.service, service_name)));
         listen_address: SocketAddr = ("ZENLAYER_EXPORTER_LISTEN_ADDRESS", "0.0.0.0:9612",
             "address:port where /metrics is served (:port for all IPv4 addresses)", String => text(listen_address));
@@ -411,27 +411,25 @@ fn shard(text: &str) -> Result<u32, Refused> {
     })
 }
 
+/// A version: letters, digits, `-` and `.`.
 fn api_version(text: &str) -> Result<(), String> {
-    match !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    {
-        true => Ok(()),
-        false => Err("a version must look like 2023-03-13".to_owned()),
-    }
+    made_of(text, |b| {
+        b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
+    })
+    .ok_or_else(|| "a version must look like 2023-03-13".to_owned())
 }
 
 /// A service name is one path segment and a header value.
 fn service_name(text: &str) -> Result<(), String> {
-    match !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    {
-        true => Ok(()),
-        false => Err("a service name is a-z, 0-9, - and _".to_owned()),
-    }
+    made_of(text, |b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+    })
+    .ok_or_else(|| "a service name is a-z, 0-9, - and _".to_owned())
+}
+
+/// Some text, every byte of which `allowed` admits.
+fn made_of(text: &str, allowed: fn(u8) -> bool) -> Option<()> {
+    (!text.is_empty() && text.bytes().all(allowed)).then_some(())
 }
 
 fn listen_address(text: &str) -> Result<SocketAddr, Refused> {

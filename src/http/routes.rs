@@ -253,31 +253,26 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
     // statuses, has its metadata or has finished a metadata poll: before that, an answer would leave out targets
     // that are coming (bare metal's come with its statuses, well before the others'). As ever, one settled account
     // with targets is enough to answer: a thousand accounts need not wait for the slowest.
-    let settled = |a: &Account| {
-        a.parts.iter().all(|p| {
-            let named = p.exposition.rendered().map(|r| r.named.is_some());
-            p.reports.load().is_some()
-                && (named != Some(false) || p.metadata_polled.load(Ordering::Relaxed))
-        })
-    };
-    let sources: Vec<Source> = accounts
-        .iter()
-        .flat_map(|a| a.parts.iter().map(move |p| (a, p)))
-        .filter_map(|(a, p)| {
-            Some(Source {
-                account: a.name.clone(),
-                product: p.product,
-                rendered: p.exposition.rendered()?,
-            })
-        })
-        .collect();
-    let named = |a: &Account| {
-        a.parts
-            .iter()
-            .any(|p| p.exposition.rendered().is_some_and(|r| r.named.is_some()))
-    };
+    let mut sources: Vec<Source> = Vec::new();
+    let mut answerable = false;
+    for account in &accounts {
+        let (mut settled, mut named) = (true, false);
+        for part in &account.parts {
+            let rendered = part.exposition.rendered();
+            let has_metadata = rendered.as_ref().map(|r| r.named.is_some());
+            settled &= part.reports.load().is_some()
+                && (has_metadata != Some(false) || part.metadata_polled.load(Ordering::Relaxed));
+            named |= has_metadata == Some(true);
+            sources.extend(rendered.map(|rendered| Source {
+                account: account.name.clone(),
+                product: part.product,
+                rendered,
+            }));
+        }
+        answerable |= settled && named;
+    }
     // A shard that owns no account has nothing to wait for: its answer is the empty list, for good.
-    if !accounts.is_empty() && !accounts.iter().any(|a| settled(a) && named(a)) {
+    if !accounts.is_empty() && !answerable {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: no metadata poll has finished yet; Prometheus keeps the targets it has\n",
