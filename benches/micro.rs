@@ -1,6 +1,7 @@
-//! Micro-benchmarks of the hot paths, in-process: decoding an API page, building a snapshot, rendering and
-//! compressing it, and assembling one scrape's body. `cargo bench --bench micro`. Times are medians of
-//! repeated runs on this machine; compare them between commits, not across machines.
+//! Micro-benchmarks of the hot paths, in-process: decoding an API page (each product's walks, against the
+//! floor of reading the JSON at all), building a snapshot, rendering and compressing it, and assembling one
+//! scrape's body. `cargo bench --bench micro` (`-- decode`: the decoding alone). Times are medians of repeated
+//! runs on this machine; compare them between commits, not across machines.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
@@ -53,6 +54,12 @@ fn main() {
         page.len() / 1000,
         t.as_secs_f64() * 1e3
     );
+
+    decode_walks();
+    // `cargo bench --bench micro -- decode`: the decoding rows alone.
+    if std::env::args().skip(1).any(|a| a == "decode") {
+        return;
+    }
 
     for n in [100_000usize, 1_000_000] {
         let fleet = Fleet::generate(Product::Vm, n, 7);
@@ -117,5 +124,127 @@ fn main() {
                 t.as_secs_f64() * 1e6
             );
         }
+    }
+}
+
+/// Times `f` and `floor` in turn `runs` times (so a change in the machine's speed moves both alike): the
+/// medians of each and of their ratio.
+fn versus(runs: usize, mut floor: impl FnMut(), mut f: impl FnMut()) -> (Duration, Duration, f64) {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        floor();
+        let floor_took = started.elapsed();
+        let started = Instant::now();
+        f();
+        times.push((floor_took, started.elapsed()));
+    }
+    let mid = |mut v: Vec<Duration>| {
+        v.sort();
+        v[runs / 2]
+    };
+    let mut ratios: Vec<f64> = times
+        .iter()
+        .map(|(a, b)| b.as_secs_f64() / a.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    (
+        mid(times.iter().map(|t| t.0).collect()),
+        mid(times.iter().map(|t| t.1).collect()),
+        ratios[runs / 2],
+    )
+}
+
+/// A page of 1,000 rows of each product's walks, decoded as the polls decode it (and, for metadata, turned into
+/// the snapshot's rows as a walk does), beside the same page parsed into `serde::de::IgnoredAny`: what reading
+/// the JSON costs at all, the floor. The ratio is what decoding adds to it.
+fn decode_walks() {
+    use serde::de::IgnoredAny;
+    use zenlayer_exporter::config::values::TagLabels;
+    use zenlayer_exporter::metadata::poll::instance_meta;
+    use zenlayer_exporter::metadata::snapshot::Interner;
+    use zenlayer_exporter::sim::metadata;
+    use zenlayer_exporter::zenlayer::declaration::{self, Statuses};
+    let envelope = |rows: Vec<serde_json::Value>| {
+        serde_json::json!({"requestId": "T1", "response": {"requestId": "T1", "totalCount": 100000, "dataSet": rows}})
+            .to_string()
+            .into_bytes()
+    };
+    let row = |what: String, page: &[u8], (floor, took, ratio): (Duration, Duration, f64)| {
+        println!(
+            "| {what} (IgnoredAny {:.3} ms: {ratio:.2}x) | 1,000 rows, {} kB | {:.3} ms |",
+            floor.as_secs_f64() * 1e3,
+            page.len() / 1000,
+            took.as_secs_f64() * 1e3
+        );
+    };
+    let ignore = |page: &[u8]| {
+        black_box(serde_json::from_slice::<IgnoredAny>(black_box(page)).unwrap());
+    };
+    let tags = TagLabels::parse("env,team").unwrap();
+    for product in Product::ALL {
+        let declared = declaration::of(*product);
+        let fleet = Fleet::generate(*product, 1000, 3);
+        if let Statuses::Action(action) = declared.statuses {
+            let page = envelope(
+                fleet
+                    .instances()
+                    .iter()
+                    .map(|i| serde_json::json!({"instanceId": i.id, "instanceStatus": i.status}))
+                    .collect(),
+            );
+            let timed = versus(
+                201,
+                || ignore(&page),
+                || {
+                    black_box(
+                        model::decode_page::<InstanceStatus<Status>>(black_box(&page)).unwrap(),
+                    );
+                },
+            );
+            row(
+                format!("decode a {} {action} page", product.as_str()),
+                &page,
+                timed,
+            );
+        }
+        let page = envelope(
+            fleet
+                .instances()
+                .iter()
+                .map(|i| metadata::row(*product, &i.id, &i.status, 1_780_000_000, None))
+                .collect(),
+        );
+        let action = declared.metadata_action;
+        let timed = versus(
+            101,
+            || ignore(&page),
+            || {
+                black_box((declared.rows)(black_box(&page)).unwrap());
+            },
+        );
+        row(
+            format!("decode a {} {action} page", product.as_str()),
+            &page,
+            timed,
+        );
+        let timed = versus(
+            101,
+            || ignore(&page),
+            || {
+                let mut interner = Interner::default();
+                let rows = (declared.rows)(black_box(&page)).unwrap().data_set;
+                black_box(
+                    rows.into_iter()
+                        .map(|row| instance_meta(row, &tags, &mut interner))
+                        .collect::<Vec<_>>(),
+                );
+            },
+        );
+        row(
+            format!("decode a {} {action} page into metadata", product.as_str()),
+            &page,
+            timed,
+        );
     }
 }

@@ -17,12 +17,14 @@ use std::time::SystemTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
-use crate::metadata::{InstanceMeta, Interner, Metadata, Profile, TagLabels, label_safe};
+use crate::metadata::{InstanceMeta, Interner, Metadata, TagLabels, label_safe};
 use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
 use crate::zenlayer::ApiError;
-use crate::zenlayer::model::{Decode, InstanceInfo, MAX_INSTANCE_IDS};
+use crate::zenlayer::model::{
+    Addresses, DecodeRows, InstanceInfo, MAX_INSTANCE_IDS, Text, converting,
+};
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
 /// wait for the next status poll's round, or the next full poll.
@@ -32,7 +34,7 @@ pub const MAX_LOOKUP: usize = 1000;
 pub struct MetadataPoll {
     /// The product's metadata action and how its rows are read.
     action: &'static str,
-    rows: Decode<InstanceInfo>,
+    rows: DecodeRows,
     lane: Lane,
     pages: PageSettings,
     /// Bound on one round of lookups, as on a whole poll.
@@ -51,7 +53,7 @@ pub struct MetadataPoll {
 impl MetadataPoll {
     /// The poll of `action`, its pages read by `rows` (the product's declaration says both).
     pub fn new(
-        (action, rows): (&'static str, Decode<InstanceInfo>),
+        (action, rows): (&'static str, DecodeRows),
         lane: Lane,
         pages: PageSettings,
         lookup_timeout: Duration,
@@ -77,14 +79,7 @@ impl MetadataPoll {
     pub async fn poll_once(&mut self) -> Result<Arc<Metadata>, PollError> {
         let tags = self.tags.clone();
         let previous = self.current.clone();
-        let walk = Paging {
-            lane: &self.lane,
-            action: self.action,
-            instance_ids: Vec::new(),
-            page_size: self.pages.page_size,
-            concurrency: self.pages.concurrency,
-        }
-        .walk(self.rows, {
+        let read = converting(self.rows, {
             let mut interner = Interner::seeded(previous.as_deref());
             let previous = previous.clone();
             move |row: InstanceInfo| {
@@ -94,7 +89,15 @@ impl MetadataPoll {
                     None => Arc::new(row),
                 }
             }
-        })
+        });
+        let walk = Paging {
+            lane: &self.lane,
+            action: self.action,
+            instance_ids: Vec::new(),
+            page_size: self.pages.page_size,
+            concurrency: self.pages.concurrency,
+        }
+        .walk(&read)
         .await?;
         let shifted = walk.total_changed || walk.rows.len() as u64 != walk.first_total;
         let metadata = snapshot(walk.rows, shifted, previous).await?;
@@ -128,14 +131,12 @@ impl MetadataPoll {
                 page_size: MAX_INSTANCE_IDS as u32,
                 concurrency: 1,
             };
-            let walk = tokio::time::timeout(
-                self.lookup_timeout,
-                paging.walk(self.rows, |row: InstanceInfo| {
-                    instance_meta(row, &tags, &mut interner)
-                }),
-            )
-            .await
-            .unwrap_or(Err(PollError::Deadline(self.lookup_timeout)));
+            let read = converting(self.rows, |row: InstanceInfo| {
+                instance_meta(row, &tags, &mut interner)
+            });
+            let walk = tokio::time::timeout(self.lookup_timeout, paging.walk(&read))
+                .await
+                .unwrap_or(Err(PollError::Deadline(self.lookup_timeout)));
             match walk {
                 Ok(walk) => found.extend(walk.rows),
                 // Some of them were deleted between the status poll that saw them and this look-up, and the API may
@@ -243,7 +244,7 @@ pub async fn snapshot(
 /// timestamp drops that one fact, not the row: the names and zones matter more than one date, and the row's
 /// other series are still right.
 pub fn instance_meta(
-    info: InstanceInfo,
+    info: InstanceInfo<'_>,
     tags: &TagLabels,
     interner: &mut Interner,
 ) -> InstanceMeta {
@@ -274,7 +275,7 @@ pub fn instance_meta(
     safe.dedup_by(|later, first| later.0 == first.0);
     let safe: Vec<(&str, &str)> = safe.iter().map(|(k, v)| (&**k, *v)).collect();
     let all_tags = interner.tag_set(&safe);
-    let first_ipv4 = |list: &Option<Vec<Option<String>>>| {
+    let first_ipv4 = |list: &Addresses| {
         list.iter()
             .flatten()
             .flatten()
@@ -284,23 +285,28 @@ pub fn instance_meta(
         first_ipv4(&info.private_ip_addresses),
         first_ipv4(&info.public_ip_addresses),
     );
-    let mut text = |v: Option<&str>| -> Arc<str> { interner.intern(v.unwrap_or("")) };
-    let profile = Profile {
-        labels: [
-            text(info.zone_id.as_deref()),
-            text(info.instance_type.as_deref()),
-            text(info.image_name.as_deref()),
-            text(info.instance_charge_type.as_deref()),
-            text(info.resource_group_name.as_deref()),
-            text(info.resource_group_id.as_deref()),
+    fn text<'a>(v: &'a Option<Text>) -> &'a str {
+        v.as_deref().unwrap_or("")
+    }
+    let tag_values: Vec<&str> = tag_values.into_iter().map(|v| v.unwrap_or("")).collect();
+    let profile = interner.profile(
+        [
+            text(&info.zone_id),
+            text(&info.instance_type),
+            text(&info.image_name),
+            text(&info.instance_charge_type),
+            text(&info.resource_group_name),
+            text(&info.resource_group_id),
         ],
-        tags: tag_values.into_iter().map(&mut text).collect(),
-        cpu_count: count(info.cpu_count),
-        memory_bytes: count(info.memory).map(|gib| gib * 1024.0 * 1024.0 * 1024.0),
-    };
+        &tag_values,
+        (
+            count(info.cpu_count),
+            count(info.memory).map(|gib| gib * 1024.0 * 1024.0 * 1024.0),
+        ),
+    );
     InstanceMeta {
-        name: info.instance_name.unwrap_or_default().into(),
-        profile: interner.profile(profile),
+        name: info.instance_name.unwrap_or_default().0.into(),
+        profile,
         created: info.create_time.as_deref().and_then(unix_time),
         expiry: prepaid
             .then(|| info.expired_time.as_deref().and_then(unix_time))
@@ -352,7 +358,7 @@ mod tests {
     #[test]
     fn rows_become_snapshot_entries() {
         let tags = TagLabels::parse("env,team,dup").unwrap();
-        let tag = |k: &str, v: Option<&str>| Tag {
+        let tag = |k: &'static str, v: Option<&'static str>| Tag {
             key: Some(k.into()),
             value: v.map(Into::into),
         };
@@ -442,9 +448,15 @@ mod tests {
             twin("b", "FRA-A", &mut interner),
         );
         assert!(Arc::ptr_eq(&a.profile, &b.profile));
+        assert!(Arc::ptr_eq(&a.all_tags, &b.all_tags));
         assert!(!Arc::ptr_eq(
             &a.profile,
             &twin("c", "SIN-A", &mut interner).profile
         ));
+        // The next walk finds them by the rows' own values in what the served snapshot holds.
+        let served = Metadata::new(vec![a.clone()], std::time::SystemTime::now());
+        let next = twin("d", "FRA-A", &mut Interner::seeded(Some(&served)));
+        assert!(Arc::ptr_eq(&a.profile, &next.profile));
+        assert!(Arc::ptr_eq(&a.all_tags, &next.all_tags));
     }
 }

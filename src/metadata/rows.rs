@@ -10,12 +10,12 @@ use crate::poll::PollError;
 use crate::poll::paging::{Paging, Walk};
 use crate::status::poll::{StatusRows, Walked};
 use crate::status::snapshot::Instance;
-use crate::zenlayer::model::{Decode, InstanceInfo};
+use crate::zenlayer::model::{DecodeRows, InstanceInfo, converting};
 
 /// The status poll's rows of such a product, and the metadata they gave last time.
 pub struct InRows {
     action: &'static str,
-    rows: Decode<InstanceInfo>,
+    rows: DecodeRows,
     /// The tag allow-list; `None` when the metadata is off (`ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS=0`):
     /// then only the statuses are kept.
     tags: Option<Arc<TagLabels>>,
@@ -24,10 +24,7 @@ pub struct InRows {
 
 impl InRows {
     /// The rows of `action` read by `rows` (the product's declaration says both).
-    pub fn new(
-        (action, rows): (&'static str, Decode<InstanceInfo>),
-        tags: Option<Arc<TagLabels>>,
-    ) -> InRows {
+    pub fn new((action, rows): (&'static str, DecodeRows), tags: Option<Arc<TagLabels>>) -> InRows {
         InRows {
             action,
             rows,
@@ -39,7 +36,7 @@ impl InRows {
 
 /// Splits a row into its status and what else it says; a row without a status is in neither (the declared row
 /// type of such a product requires one, so a page without it fails as `decode`).
-fn split(mut row: InstanceInfo) -> Option<(Instance, InstanceInfo)> {
+fn split(mut row: InstanceInfo<'_>) -> Option<(Instance, InstanceInfo<'_>)> {
     let status = row.instance_status.take()?;
     let instance = Instance {
         id: row.instance_id.clone(),
@@ -57,9 +54,8 @@ impl StatusRows for InRows {
 
     async fn walk(&mut self, paging: Paging<'_>) -> Result<Walked<Metadata>, PollError> {
         let Some(tags) = self.tags.clone() else {
-            let walk = paging
-                .walk(self.rows, |row| split(row).map(|(instance, _)| instance))
-                .await?;
+            let read = converting(self.rows, |row| split(row).map(|(instance, _)| instance));
+            let walk = paging.walk(&read).await?;
             return Ok((
                 flattened(walk, |rows| rows.into_iter().flatten().collect()),
                 None,
@@ -67,17 +63,18 @@ impl StatusRows for InRows {
         };
         let previous = self.current.clone();
         let mut interner = Interner::seeded(previous.as_deref());
-        let walk = paging
-            .walk(self.rows, |row| {
-                let (instance, info) = split(row)?;
-                let meta = instance_meta(info, &tags, &mut interner);
-                let meta = match &previous {
-                    Some(previous) => previous.shared(meta),
-                    None => Arc::new(meta),
-                };
-                Some((instance, meta))
-            })
-            .await?;
+        let read = converting(self.rows, |row| {
+            let (instance, info) = split(row)?;
+            let meta = instance_meta(info, &tags, &mut interner);
+            let meta = match &previous {
+                Some(previous) => previous.shared(meta),
+                None => Arc::new(meta),
+            };
+            Some((instance, meta))
+        });
+        let walk = paging.walk(&read).await?;
+        // It borrows `previous`, which the snapshot takes next.
+        drop(read);
         let shifted = walk.total_changed || walk.rows.len() as u64 != walk.first_total;
         let mut metas = Vec::with_capacity(walk.rows.len());
         let walk = flattened(walk, |rows| {

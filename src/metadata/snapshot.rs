@@ -3,7 +3,7 @@
 //! the tag allow-list that decides which tags become labels. How it is gathered is `poll`'s concern,
 //! how it is written `exposition::render`'s.
 
-use std::collections::HashSet;
+use hashbrown::{Equivalent, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -75,6 +75,13 @@ impl std::hash::Hash for Profile {
     }
 }
 
+/// A walk tells its pages apart by the ids of their rows, as read into this form.
+impl crate::zenlayer::model::Row for InstanceMeta {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl InstanceMeta {
     /// A row named `name` with nothing else known: what tests build theirs from (`..InstanceMeta::bare(..)`), so
     /// a new field is written once here.
@@ -106,12 +113,53 @@ impl InstanceMeta {
 
 /// Label values and profiles stored once each: zones, types, images, billing, resource groups and tag values
 /// repeat across a whole fleet, and so do their combinations. Instance names do not (each is its own
-/// instance's), so they are not interned: the table would only grow as large as the fleet.
+/// instance's), so they are not interned: the table would only grow as large as the fleet. Every row of every
+/// walk is looked up here, so a profile or tag set is looked up by the row's own borrowed values, once, and its
+/// values interned only when it is new; and hashed with foldhash (hashbrown's default), whose seed is random per
+/// process, so values the API sends cannot be chosen to collide. SipHash and a lookup per value were most of
+/// what turning a row into this form cost.
 #[derive(Default)]
 pub struct Interner {
     values: HashSet<Arc<str>>,
     profiles: HashSet<Arc<Profile>>,
     tag_sets: HashSet<TagSet>,
+}
+
+/// A profile as a row gives it, its values borrowed: hashed as [`Profile`] hashes (a `&str` hashes as the
+/// `Arc<str>` holding it), so it finds the stored profile it equals.
+#[derive(Hash)]
+struct ProfileOf<'a> {
+    labels: [&'a str; 6],
+    tags: &'a [&'a str],
+    cpu_count: Option<u64>,
+    memory_bytes: Option<u64>,
+}
+
+impl Equivalent<Arc<Profile>> for ProfileOf<'_> {
+    fn equivalent(&self, stored: &Arc<Profile>) -> bool {
+        let strs = |a: &[&str], b: &[Arc<str>]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| *a == &**b)
+        };
+        strs(&self.labels, &stored.labels)
+            && strs(self.tags, &stored.tags)
+            && self.cpu_count == stored.cpu_count.map(f64::to_bits)
+            && self.memory_bytes == stored.memory_bytes.map(f64::to_bits)
+    }
+}
+
+/// A tag set as a row gives it, borrowed; hashed as the stored [`TagSet`] is.
+#[derive(Hash)]
+struct TagsOf<'a>(&'a [(&'a str, &'a str)]);
+
+impl Equivalent<TagSet> for TagsOf<'_> {
+    fn equivalent(&self, stored: &TagSet) -> bool {
+        self.0.len() == stored.len()
+            && self
+                .0
+                .iter()
+                .zip(stored.iter())
+                .all(|((k, v), (sk, sv))| *k == &**sk && *v == &**sv)
+    }
 }
 
 impl Interner {
@@ -140,43 +188,50 @@ impl Interner {
 
     /// The stored copy of `value`, stored now if it is new.
     pub fn intern(&mut self, value: &str) -> Arc<str> {
-        match self.values.get(value) {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared: Arc<str> = value.into();
-                self.values.insert(shared.clone());
-                shared
-            }
-        }
+        self.values
+            .get_or_insert_with(value, |value: &str| Arc::from(value))
+            .clone()
     }
 
     /// The stored set of these (label-safe key, value) pairs, sorted by key and each key once, stored now if it
     /// is new.
     pub fn tag_set(&mut self, pairs: &[(&str, &str)]) -> TagSet {
-        let pairs: Vec<(Arc<str>, Arc<str>)> = pairs
+        if let Some(stored) = self.tag_sets.get(&TagsOf(pairs)) {
+            return stored.clone();
+        }
+        let shared: TagSet = pairs
             .iter()
             .map(|(key, value)| (self.intern(key), self.intern(value)))
             .collect();
-        match self.tag_sets.get(pairs.as_slice()) {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared: TagSet = pairs.into();
-                self.tag_sets.insert(shared.clone());
-                shared
-            }
-        }
+        self.tag_sets.insert(shared.clone());
+        shared
     }
 
-    /// The stored copy of `profile` (its values taken from [`Interner::intern`]), stored now if it is new.
-    pub fn profile(&mut self, profile: Profile) -> Arc<Profile> {
-        match self.profiles.get(&profile) {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared = Arc::new(profile);
-                self.profiles.insert(shared.clone());
-                shared
-            }
+    /// The stored profile of these values (in the order of [`Profile::labels`] and of the allow-list), stored now
+    /// if it is new. The numbers are finite: the poll drops any other.
+    pub fn profile(
+        &mut self,
+        labels: [&str; 6],
+        tags: &[&str],
+        (cpu_count, memory_bytes): (Option<f64>, Option<f64>),
+    ) -> Arc<Profile> {
+        let wanted = ProfileOf {
+            labels,
+            tags,
+            cpu_count: cpu_count.map(f64::to_bits),
+            memory_bytes: memory_bytes.map(f64::to_bits),
+        };
+        if let Some(stored) = self.profiles.get(&wanted) {
+            return stored.clone();
         }
+        let shared = Arc::new(Profile {
+            labels: labels.map(|value| self.intern(value)),
+            tags: tags.iter().map(|value| self.intern(value)).collect(),
+            cpu_count,
+            memory_bytes,
+        });
+        self.profiles.insert(shared.clone());
+        shared
     }
 }
 

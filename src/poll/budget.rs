@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, watch};
 
-use crate::zenlayer::model::{Decode, Page, PageRequest};
+use crate::zenlayer::model::{Page, PageRequest, Read};
 use crate::zenlayer::{ApiError, Client, Service};
 
 /// The calls in flight of one account and who goes first.
@@ -140,16 +140,16 @@ impl Budget {
 }
 
 impl Lane {
-    /// One page of `action` read by `decode`, once the budget lets the call go.
+    /// One page of `action` read by `read`, once the budget lets the call go.
     pub async fn describe_page<T>(
         &self,
         action: &'static str,
         request: &PageRequest,
-        decode: Decode<T>,
+        read: &dyn Read<T>,
     ) -> Result<Page<T>, ApiError> {
         let _slot = self.budget.call(self.priority).await;
         self.client
-            .describe_page(&self.service, action, request, decode)
+            .describe_page(&self.service, action, request, read)
             .await
     }
 

@@ -6,7 +6,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use super::budget::Lane;
 pub use crate::telemetry::PollFailure;
 use crate::zenlayer::ApiError;
-use crate::zenlayer::model::{Decode, Page, PageRequest, Row};
+use crate::zenlayer::model::{Page, PageRequest, Read, Row};
 
 /// Most instances one poll will page through. Far above any account we know of, low enough that a `totalCount`
 /// the API got wrong cannot keep the exporter fetching pages (and memory) without end.
@@ -92,7 +92,11 @@ pub struct Paging<'a> {
 }
 
 impl Paging<'_> {
-    async fn fetch<T>(&self, page_num: u32, decode: Decode<T>) -> (u32, Result<Page<T>, ApiError>) {
+    async fn fetch<T>(
+        &self,
+        page_num: u32,
+        read: &dyn Read<T>,
+    ) -> (u32, Result<Page<T>, ApiError>) {
         let request = PageRequest {
             instance_ids: self.instance_ids.clone(),
             page_size: Some(self.page_size),
@@ -100,18 +104,15 @@ impl Paging<'_> {
         };
         (
             page_num,
-            self.lane.describe_page(self.action, &request, decode).await,
+            self.lane.describe_page(self.action, &request, read).await,
         )
     }
 
     /// Reads page 1 for `totalCount`, then the remaining pages with at most `concurrency` in flight, each read
-    /// by `decode`, turning each row into an `R` as it arrives (so a large fleet is never held twice). An empty
-    /// page ends the walk; any failed page fails it (dropping the others in flight).
-    pub async fn walk<T: Row, R>(
-        &self,
-        decode: Decode<T>,
-        mut convert: impl FnMut(T) -> R,
-    ) -> Result<Walk<R>, PollError> {
+    /// by `read`, which turns each row into the caller's form as the page arrives (so a large fleet is never
+    /// held twice, and its rows may borrow from the page). An empty page ends the walk; any failed page fails it
+    /// (dropping the others in flight).
+    pub async fn walk<R: Row>(&self, read: &dyn Read<R>) -> Result<Walk<R>, PollError> {
         let page_size = u64::from(self.page_size);
         let pages_for = |total: u64| -> Result<u32, PollError> {
             if total > MAX_INSTANCES {
@@ -119,7 +120,7 @@ impl Paging<'_> {
             }
             Ok(total.div_ceil(page_size) as u32)
         };
-        let (_, first) = self.fetch(1, decode).await;
+        let (_, first) = self.fetch(1, read).await;
         let first = first.map_err(|error| PollError::Api { page: 1, error })?;
         check_consistent(1, &first, page_size)?;
         let mut last_page = pages_for(first.total_count)?;
@@ -133,14 +134,13 @@ impl Paging<'_> {
             pages: 1,
         };
         let mut ended = first.data_set.is_empty();
-        walk.rows
-            .extend(first.data_set.into_iter().map(&mut convert));
+        walk.rows.extend(first.data_set);
 
         let mut next = 2u32;
         let mut in_flight = FuturesUnordered::new();
         loop {
             while !ended && next <= last_page && in_flight.len() < self.concurrency {
-                in_flight.push(self.fetch(next, decode));
+                in_flight.push(self.fetch(next, read));
                 next += 1;
             }
             let Some((page_num, result)) = in_flight.next().await else {
@@ -163,8 +163,7 @@ impl Paging<'_> {
             if page.data_set.is_empty() {
                 ended = true;
             }
-            walk.rows
-                .extend(page.data_set.into_iter().map(&mut convert));
+            walk.rows.extend(page.data_set);
         }
         Ok(walk)
     }

@@ -52,12 +52,15 @@ impl StatusRows for StatusAction {
         &mut self,
         paging: Paging<'_>,
     ) -> Result<(Walk<Instance>, Option<Arc<()>>), PollError> {
-        let walk = paging
-            .walk(decode_page::<InstanceStatus<Status>>, |row| Instance {
-                id: row.instance_id,
-                status: row.instance_status,
-            })
-            .await?;
+        let read = |body: &[u8]| {
+            Ok(
+                decode_page::<InstanceStatus<Status>>(body)?.map(|row| Instance {
+                    id: row.instance_id,
+                    status: row.instance_status,
+                }),
+            )
+        };
+        let walk = paging.walk(&read).await?;
         Ok((walk, None))
     }
 }

@@ -14,6 +14,13 @@ pub struct Instance {
     pub status: Status,
 }
 
+/// A walk tells its pages apart by the ids of their rows, as read into this form.
+impl crate::zenlayer::model::Row for Instance {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// The fleet as one poll saw it, sorted by instance id so output is stable from scrape to scrape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::error::{ApiError, clip, normalized_code};
-use super::model::{self, Decode, Page, PageRequest};
+use super::model::{self, Page, PageRequest, Read};
 pub use super::proxy::{Proxy, is_loopback};
 use super::sign::{self, SignInput};
 use crate::secret::Secret;
@@ -267,7 +267,7 @@ impl Client {
         service: &Service,
         action: &'static str,
         request: &PageRequest,
-        decode: Decode<T>,
+        decode: &dyn Read<T>,
     ) -> Result<Page<T>, ApiError> {
         let body = Bytes::from(serde_json::to_vec(request).map_err(|e| ApiError::Decode {
             status: 0,
@@ -315,7 +315,7 @@ impl Client {
         service: &Service,
         action: &'static str,
         body: &Bytes,
-        decode: Decode<T>,
+        decode: &dyn Read<T>,
     ) -> Result<Page<T>, ApiError> {
         let headers = self.headers(service, action, body);
         let request = self
@@ -443,7 +443,9 @@ pub fn classify<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Page<T>, ApiError> {
-    classify_with(status, headers, body, model::decode_page::<T>)
+    classify_with(status, headers, body, &|body: &[u8]| {
+        model::decode_page::<T>(body)
+    })
 }
 
 /// Turns a complete answer into a page read by `decode` or a typed error. Branches on the HTTP status and `code`
@@ -452,7 +454,7 @@ pub fn classify_with<T>(
     status: u16,
     headers: &HeaderMap,
     body: &[u8],
-    decode: Decode<T>,
+    decode: &dyn Read<T>,
 ) -> Result<Page<T>, ApiError> {
     if status == 200 {
         match decode(body) {

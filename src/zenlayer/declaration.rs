@@ -6,7 +6,8 @@
 //! `zenlayer-products.md` (ZEC, BMC).
 
 use super::model::{
-    DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, Decode, InstanceInfo, decode_page, decode_rows,
+    DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, DecodeRows, InstanceInfo, decode_page,
+    decode_rows,
 };
 use super::product::Product;
 use super::rows::{BmcInstance, ZecInstance};
@@ -38,7 +39,7 @@ pub struct Declaration {
     /// The action listing every instance's metadata.
     pub metadata_action: &'static str,
     /// How that action's pages are read into the common row.
-    pub rows: Decode<InstanceInfo>,
+    pub rows: DecodeRows,
 }
 
 impl Declaration {
@@ -62,7 +63,7 @@ const DECLARATIONS: [Declaration; 3] = [
         statuses: Statuses::Action(DESCRIBE_INSTANCES_STATUS),
         metadata_action: DESCRIBE_INSTANCES,
         // The common row is the VM API's row as sent.
-        rows: decode_page::<InstanceInfo>,
+        rows: |body| decode_page::<InstanceInfo>(body),
     },
     Declaration {
         product: Product::Zec,
@@ -72,7 +73,7 @@ const DECLARATIONS: [Declaration; 3] = [
         versions: &["2025-09-01", "2024-04-01"],
         statuses: Statuses::Action(DESCRIBE_INSTANCES_STATUS),
         metadata_action: DESCRIBE_INSTANCES,
-        rows: decode_rows::<ZecInstance>,
+        rows: |body| decode_rows::<ZecInstance>(body),
     },
     Declaration {
         product: Product::Bmc,
@@ -82,7 +83,7 @@ const DECLARATIONS: [Declaration; 3] = [
         versions: &["2026-02-01", "2022-11-20"],
         statuses: Statuses::InRows,
         metadata_action: DESCRIBE_INSTANCES,
-        rows: decode_rows::<BmcInstance>,
+        rows: |body| decode_rows::<BmcInstance>(body),
     },
 ];
 

@@ -3,6 +3,8 @@
 //! products' rows are `rows`'). Decoding only; what a status means to the exporter is decided by the poller and
 //! the renderer.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::error::clip;
@@ -32,12 +34,59 @@ pub(super) fn bounded_id<'de, D: serde::Deserializer<'de>>(
 
 pub(super) fn bounded_text<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
-) -> Result<Option<String>, D::Error> {
-    let text = Option::<String>::deserialize(deserializer)?;
+) -> Result<Option<Text<'de>>, D::Error> {
+    let text = Option::<Text<'de>>::deserialize(deserializer)?;
     if let Some(text) = &text {
         check_length(text, MAX_TEXT_BYTES, "a text field")?;
     }
     Ok(text)
+}
+
+/// A string of a row as sent, borrowed from the page's bytes unless it holds escapes. A metadata row is read
+/// only to be turned into the snapshot's form, whose repeated values are interned: an owned copy of every field
+/// of every row (a dozen allocations a row) was most of what decoding cost beyond reading the JSON at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(text: &'a str) -> Text<'a> {
+        Text(Cow::Borrowed(text))
+    }
+}
+
+impl From<String> for Text<'_> {
+    fn from(text: String) -> Self {
+        Text(Cow::Owned(text))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+            fn visit_string<E>(self, text: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
 }
 
 /// The body of a paged describe call. Empty `instance_ids` means every instance of the account.
@@ -80,29 +129,29 @@ impl<'de> Deserialize<'de> for BoundedText {
 /// for every product: decoded as it is from the VM API (whose field names these are), converted from the other
 /// products' rows (`rows`). Whether the API omits, nulls or empties an absent value is not documented, so every
 /// field but the id may be missing or null.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct InstanceInfo {
+pub struct InstanceInfo<'a> {
     #[serde(deserialize_with = "bounded_id")]
     pub instance_id: Box<str>,
     /// What bare metal's status poll reads (it has no status-only action), from its own row; the VM's and ZEC's
     /// metadata rows leave it unread, so a status there can never fail a metadata page.
     #[serde(default, skip_deserializing)]
     pub instance_status: Option<Status>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    pub instance_name: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    pub zone_id: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    pub instance_type: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    pub image_name: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    pub instance_charge_type: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    pub resource_group_name: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    pub resource_group_id: Option<String>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    pub instance_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    pub zone_id: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    pub instance_type: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    pub image_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    pub instance_charge_type: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    pub resource_group_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    pub resource_group_id: Option<Text<'a>>,
     /// A count, but read as a number of any shape: `4.0` must not fail a poll.
     #[serde(default)]
     pub cpu_count: Option<f64>,
@@ -110,54 +159,59 @@ pub struct InstanceInfo {
     #[serde(default)]
     pub memory: Option<f64>,
     /// ISO 8601, UTC.
-    #[serde(default)]
-    pub create_time: Option<String>,
+    #[serde(borrow, default)]
+    pub create_time: Option<Text<'a>>,
     /// ISO 8601, UTC; null for postpaid instances.
-    #[serde(default)]
-    pub expired_time: Option<String>,
+    #[serde(borrow, default)]
+    pub expired_time: Option<Text<'a>>,
     #[serde(default)]
     pub auto_renew: Option<bool>,
     /// IPv4 addresses; a null element is skipped like an absent list.
-    #[serde(default)]
-    pub public_ip_addresses: Option<Vec<Option<String>>>,
-    #[serde(default)]
-    pub private_ip_addresses: Option<Vec<Option<String>>>,
-    #[serde(default)]
-    pub tags: Option<Tags>,
+    #[serde(borrow, default)]
+    pub public_ip_addresses: Addresses<'a>,
+    #[serde(borrow, default)]
+    pub private_ip_addresses: Addresses<'a>,
+    #[serde(borrow, default)]
+    pub tags: Option<Tags<'a>>,
 }
 
+/// Addresses as sent: a null element is skipped like an absent list.
+pub type Addresses<'a> = Option<Vec<Option<Text<'a>>>>;
+
 /// `tags` as documented (`{"tags": [...]}`), or a bare list, which costs nothing to accept.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(untagged)]
-pub enum Tags {
-    Wrapped {
-        #[serde(default)]
-        tags: Option<Vec<Tag>>,
-    },
-    List(Vec<Tag>),
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tags<'a> {
+    Wrapped { tags: Option<Vec<Tag<'a>>> },
+    List(Vec<Tag<'a>>),
 }
 
 /// Told apart by the JSON's shape as it is read: serde's untagged enums buffer every value to try each variant,
 /// and a page holds a thousand rows' tags.
-impl<'de> Deserialize<'de> for Tags {
+impl<'de: 'a, 'a> Deserialize<'de> for Tags<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
         struct Shape;
         impl<'de> serde::de::Visitor<'de> for Shape {
-            type Value = Tags;
+            type Value = Tags<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(r#"tags as {"tags": [...]} or a list"#)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Tags, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Tags<'de>, A::Error> {
                 #[derive(Deserialize)]
-                struct Wrapped {
-                    #[serde(default)]
-                    tags: Option<Vec<Tag>>,
+                struct Wrapped<'a> {
+                    #[serde(borrow, default)]
+                    tags: Option<Vec<Tag<'a>>>,
                 }
                 let wrapped = Wrapped::deserialize(MapAccessDeserializer::new(map))?;
                 Ok(Tags::Wrapped { tags: wrapped.tags })
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Tags, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Tags<'de>, A::Error> {
                 Vec::<Tag>::deserialize(SeqAccessDeserializer::new(seq)).map(Tags::List)
             }
         }
@@ -165,8 +219,8 @@ impl<'de> Deserialize<'de> for Tags {
     }
 }
 
-impl Tags {
-    pub fn list(&self) -> &[Tag] {
+impl<'a> Tags<'a> {
+    pub fn list(&self) -> &[Tag<'a>] {
         match self {
             Tags::Wrapped { tags } => tags.as_deref().unwrap_or_default(),
             Tags::List(tags) => tags,
@@ -175,12 +229,12 @@ impl Tags {
 }
 
 /// One tag; its value may be absent.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Tag {
-    #[serde(default, deserialize_with = "bounded_text")]
-    pub key: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    pub value: Option<String>,
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Tag<'a> {
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    pub key: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    pub value: Option<Text<'a>>,
 }
 
 /// A row of a paged listing: what tells two rows (and so two pages) apart.
@@ -194,9 +248,29 @@ impl<S> Row for InstanceStatus<S> {
     }
 }
 
-impl Row for InstanceInfo {
+impl Row for InstanceInfo<'_> {
     fn id(&self) -> &str {
         &self.instance_id
+    }
+}
+
+/// A row in the caller's form is told apart by the row it came from: shared, paired with what else it gave, or
+/// left out (a row that is not one, which no id names).
+impl<R: Row> Row for std::sync::Arc<R> {
+    fn id(&self) -> &str {
+        R::id(self)
+    }
+}
+
+impl<R: Row, E> Row for (R, E) {
+    fn id(&self) -> &str {
+        self.0.id()
+    }
+}
+
+impl<R: Row> Row for Option<R> {
+    fn id(&self) -> &str {
+        self.as_ref().map_or("", Row::id)
     }
 }
 
@@ -237,28 +311,64 @@ pub struct PageDecodeError {
     pub request_id: Option<String>,
 }
 
-/// How the pages of one action are read: the JSON of a 200 answer into a page of `T`. A product's declaration
-/// names the one of its rows.
-pub type Decode<T> = fn(&[u8]) -> Result<Page<T>, PageDecodeError>;
+/// How the pages of one action are read: the JSON of a 200 answer into a page of `T`, each row turned into the
+/// caller's form while the bytes it may borrow are still there.
+pub trait Read<T>: Fn(&[u8]) -> Result<Page<T>, PageDecodeError> + Sync {}
 
-/// Decodes a page of a product's own rows `W` into the common [`InstanceInfo`], row by row.
-pub fn decode_rows<W: for<'de> Deserialize<'de> + Into<InstanceInfo>>(
-    body: &[u8],
-) -> Result<Page<InstanceInfo>, PageDecodeError> {
-    let page = decode_page::<W>(body)?;
-    Ok(Page {
-        request_id: page.request_id,
-        total_count: page.total_count,
-        data_set: page.data_set.into_iter().map(Into::into).collect(),
-    })
+impl<T, F: Fn(&[u8]) -> Result<Page<T>, PageDecodeError> + Sync> Read<T> for F {}
+
+/// How a product's `DescribeInstances` pages are read into the common row, which borrows from the page. A
+/// product's declaration names the one of its rows.
+pub type DecodeRows = for<'a> fn(&'a [u8]) -> Result<Page<InstanceInfo<'a>>, PageDecodeError>;
+
+/// Pages read by `decode`, each row turned into an `R` by `convert` as the page is read: the rows borrow from
+/// the page, and `convert` carries what the walk's rows share (an interner) from page to page. The pages of a
+/// walk in flight are all polled by its one task, so the lock is never waited for.
+pub fn converting<R>(
+    decode: DecodeRows,
+    convert: impl for<'a> FnMut(InstanceInfo<'a>) -> R + Send,
+) -> impl Read<R> {
+    let convert = std::sync::Mutex::new(convert);
+    move |body: &[u8]| {
+        let page = decode(body)?;
+        let mut convert = convert
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(page.map(&mut *convert))
+    }
 }
 
-/// Decodes a 200 answer. A missing or null `dataSet` is an empty page; a missing `totalCount` is an error, since
-/// paging cannot be planned without it.
-pub fn decode_page<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<Page<T>, PageDecodeError> {
+impl<T> Page<T> {
+    /// The same page with every row turned into a `U`.
+    pub fn map<U>(self, convert: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            request_id: self.request_id,
+            total_count: self.total_count,
+            data_set: self.data_set.into_iter().map(convert).collect(),
+        }
+    }
+}
+
+/// Decodes a page of a product's own rows `W` into the common [`InstanceInfo`], row by row.
+pub fn decode_rows<'a, W: Deserialize<'a> + Into<InstanceInfo<'a>>>(
+    body: &'a [u8],
+) -> Result<Page<InstanceInfo<'a>>, PageDecodeError> {
+    Ok(decode_page::<W>(body)?.map(Into::into))
+}
+
+/// Decodes a 200 answer, its rows borrowing from `body` where they can. A missing or null `dataSet` is an empty
+/// page; a missing `totalCount` is an error, since paging cannot be planned without it.
+pub fn decode_page<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<Page<T>, PageDecodeError> {
+    // JSON is UTF-8 (RFC 8259): checked once for the whole page, so that serde_json reads every string without
+    // checking it again (from bytes it checks each string it keeps on its own, the larger part of decoding a
+    // metadata page).
+    let text = std::str::from_utf8(body).map_err(|e| PageDecodeError {
+        detail: format!("invalid JSON page: not UTF-8 ({e})"),
+        request_id: None,
+    })?;
     // serde_json quotes the value it could not take (a 15 MiB string where a count belongs): clipped, since the
     // detail is logged at every failed poll and shown on the landing page.
-    let envelope: Envelope<T> = serde_json::from_slice(body).map_err(|e| PageDecodeError {
+    let envelope: Envelope<T> = serde_json::from_str(text).map_err(|e| PageDecodeError {
         detail: format!("invalid JSON page: {}", clip(&e.to_string())),
         request_id: None,
     })?;
@@ -392,6 +502,32 @@ mod tests {
     }
 
     #[test]
+    fn rows_borrow_from_the_page_and_a_page_must_be_utf8() {
+        let body = br#"{"totalCount":2,"dataSet":[{"instanceId":"a","instanceName":"web-01","zoneId":"FRA-A"},
+            {"instanceId":"b","instanceName":"caf\u00e9 \"01\""}]}"#;
+        let page = decode_page::<InstanceInfo>(body).unwrap();
+        fn name<'a>(row: &InstanceInfo<'a>) -> Cow<'a, str> {
+            row.instance_name.clone().unwrap().0
+        }
+        assert!(matches!(name(&page.data_set[0]), Cow::Borrowed("web-01")));
+        // Escapes cannot be borrowed: that one string is a copy, the others still borrowed.
+        assert_eq!(
+            name(&page.data_set[1]),
+            Cow::<str>::Owned("café \"01\"".into())
+        );
+        // A name in Latin-1, not UTF-8.
+        let mut latin1 = body.to_vec();
+        let at = body.windows(6).position(|w| w == b"web-01").unwrap();
+        latin1[at + 3] = 0xe9;
+        let e = decode_page::<InstanceInfo>(&latin1).unwrap_err();
+        assert!(
+            e.detail.starts_with("invalid JSON page: not UTF-8"),
+            "{}",
+            e.detail
+        );
+    }
+
+    #[test]
     fn wrapped_and_flat_envelopes_decode_alike() {
         let wrapped = br#"{"requestId":"T1","response":{"requestId":"T1","totalCount":2,
             "dataSet":[{"instanceId":"a","instanceStatus":"RUNNING"}]}}"#;
@@ -478,7 +614,7 @@ mod tests {
         assert_eq!(page.data_set[1].expired_time, None);
         assert_eq!(
             web.private_ip_addresses,
-            Some(vec![Some("10.0.0.12".to_owned())])
+            Some(vec![Some("10.0.0.12".into())])
         );
         assert_eq!(web.public_ip_addresses.as_ref().map(Vec::len), Some(2));
     }

@@ -5,64 +5,61 @@
 
 use serde::Deserialize;
 
-use super::model::{InstanceInfo, Status, Tags, bounded_id, bounded_text};
-
-/// An address list as sent: a null element is skipped like an absent list.
-type Addresses = Option<Vec<Option<String>>>;
+use super::model::{Addresses, InstanceInfo, Status, Tags, Text, bounded_id, bounded_text};
 
 /// A row of ZEC's `DescribeInstances` (version 2025-09-01; 2024-04-01 sends a subset of it).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ZecInstance {
+pub struct ZecInstance<'a> {
     #[serde(deserialize_with = "bounded_id")]
     instance_id: Box<str>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    instance_name: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    zone_id: Option<String>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    instance_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    zone_id: Option<Text<'a>>,
     /// Null for GPU instances.
-    #[serde(default, deserialize_with = "bounded_text")]
-    instance_type: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    image_name: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    resource_group_name: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    resource_group_id: Option<String>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    instance_type: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    image_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    resource_group_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    resource_group_id: Option<Text<'a>>,
     #[serde(default)]
     cpu: Option<f64>,
     #[serde(default)]
     memory: Option<f64>,
-    #[serde(default)]
-    create_time: Option<String>,
-    #[serde(default)]
-    expired_time: Option<String>,
-    #[serde(default)]
-    public_ip_addresses: Addresses,
-    #[serde(default)]
-    private_ip_addresses: Addresses,
+    #[serde(borrow, default)]
+    create_time: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    expired_time: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    public_ip_addresses: Addresses<'a>,
+    #[serde(borrow, default)]
+    private_ip_addresses: Addresses<'a>,
     /// A null element is skipped, as in the address lists.
-    #[serde(default)]
-    nics: Option<Vec<Option<ZecNic>>>,
-    #[serde(default)]
-    tags: Option<Tags>,
+    #[serde(borrow, default)]
+    nics: Option<Vec<Option<ZecNic<'a>>>>,
+    #[serde(borrow, default)]
+    tags: Option<Tags<'a>>,
 }
 
 /// One NIC of a ZEC instance: where its addresses are, the primary NIC's first.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ZecNic {
-    #[serde(default)]
-    nic_type: Option<String>,
-    #[serde(default)]
-    primary_ipv4: Option<String>,
-    #[serde(default)]
-    private_ip_list: Addresses,
-    #[serde(default)]
-    public_ip_list: Addresses,
+struct ZecNic<'a> {
+    #[serde(borrow, default)]
+    nic_type: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    primary_ipv4: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    private_ip_list: Addresses<'a>,
+    #[serde(borrow, default)]
+    public_ip_list: Addresses<'a>,
 }
 
-impl ZecNic {
+impl ZecNic<'_> {
     fn is_primary(&self) -> bool {
         self.nic_type
             .as_deref()
@@ -72,21 +69,21 @@ impl ZecNic {
 
 /// Every address of `nics` (the primary NIC first) that `pick` gives, then those of the row's own list: a
 /// service-discovery target is the first IPv4 of it, so the primary NIC's own address wins.
-fn addresses(
-    nics: &[ZecNic],
-    pick: fn(&ZecNic) -> Vec<Option<String>>,
-    row: Addresses,
-) -> Addresses {
-    let mut ordered: Vec<&ZecNic> = nics.iter().collect();
+fn addresses<'a>(
+    nics: &[ZecNic<'a>],
+    pick: fn(&ZecNic<'a>) -> Vec<Option<Text<'a>>>,
+    row: Addresses<'a>,
+) -> Addresses<'a> {
+    let mut ordered: Vec<&ZecNic<'a>> = nics.iter().collect();
     ordered.sort_by_key(|nic| !nic.is_primary());
-    let mut out: Vec<Option<String>> = ordered.into_iter().flat_map(pick).collect();
+    let mut out: Vec<Option<Text<'a>>> = ordered.into_iter().flat_map(pick).collect();
     out.extend(row.into_iter().flatten());
     (!out.is_empty()).then_some(out)
 }
 
-impl From<ZecInstance> for InstanceInfo {
-    fn from(row: ZecInstance) -> InstanceInfo {
-        let nics: Vec<ZecNic> = row.nics.into_iter().flatten().flatten().collect();
+impl<'a> From<ZecInstance<'a>> for InstanceInfo<'a> {
+    fn from(row: ZecInstance<'a>) -> InstanceInfo<'a> {
+        let nics: Vec<ZecNic<'a>> = row.nics.into_iter().flatten().flatten().collect();
         InstanceInfo {
             private_ip_addresses: addresses(
                 &nics,
@@ -128,43 +125,43 @@ impl From<ZecInstance> for InstanceInfo {
 /// `DescribeInstancesStatus`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BmcInstance {
+pub struct BmcInstance<'a> {
     #[serde(deserialize_with = "bounded_id")]
     instance_id: Box<str>,
     instance_status: Status,
-    #[serde(default, deserialize_with = "bounded_text")]
-    instance_name: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    zone_id: Option<String>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    instance_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    zone_id: Option<Text<'a>>,
     /// The model's id (`S9I`): what the VM and ZEC rows call the instance type.
-    #[serde(default, deserialize_with = "bounded_text")]
-    instance_type_id: Option<String>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    instance_type_id: Option<Text<'a>>,
     /// The model's details, an object here (a string in the other products).
     #[serde(default)]
     instance_type: Option<BmcModel>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    image_name: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    instance_charge_type: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    resource_group_name: Option<String>,
-    #[serde(default, deserialize_with = "bounded_text")]
-    resource_group_id: Option<String>,
-    #[serde(default)]
-    create_time: Option<String>,
-    #[serde(default)]
-    expired_time: Option<String>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    image_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    instance_charge_type: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    resource_group_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    resource_group_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    create_time: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    expired_time: Option<Text<'a>>,
     #[serde(default)]
     auto_renew: Option<bool>,
     /// Not always in `publicIpAddresses` (when it is not on the public interface).
-    #[serde(default)]
-    primary_public_ip_address: Option<String>,
-    #[serde(default)]
-    public_ip_addresses: Addresses,
-    #[serde(default)]
-    private_ip_addresses: Addresses,
-    #[serde(default)]
-    tags: Option<Tags>,
+    #[serde(borrow, default)]
+    primary_public_ip_address: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    public_ip_addresses: Addresses<'a>,
+    #[serde(borrow, default)]
+    private_ip_addresses: Addresses<'a>,
+    #[serde(borrow, default)]
+    tags: Option<Tags<'a>>,
 }
 
 /// The nested `instanceType` of a bare-metal row; anything else there (a plain type name, as the other products
@@ -221,11 +218,11 @@ impl<'de> Deserialize<'de> for BmcModel {
     }
 }
 
-impl From<BmcInstance> for InstanceInfo {
-    fn from(row: BmcInstance) -> InstanceInfo {
+impl<'a> From<BmcInstance<'a>> for InstanceInfo<'a> {
+    fn from(row: BmcInstance<'a>) -> InstanceInfo<'a> {
         let BmcModel(model) = row.instance_type.unwrap_or_default();
         let (cpus, memory) = (model.cpu_cores, model.memory_size);
-        let mut public: Vec<Option<String>> = vec![row.primary_public_ip_address];
+        let mut public: Vec<Option<Text<'a>>> = vec![row.primary_public_ip_address];
         public.extend(row.public_ip_addresses.into_iter().flatten());
         InstanceInfo {
             instance_id: row.instance_id,
@@ -265,8 +262,8 @@ mod tests {
 
     #[test]
     fn zec_rows_read_their_own_names_and_the_primary_nic_first() {
-        let page: Page<InstanceInfo> =
-            decode_rows::<ZecInstance>(&example("zec-describe-instances-example.json")).unwrap();
+        let body = example("zec-describe-instances-example.json");
+        let page: Page<InstanceInfo> = decode_rows::<ZecInstance>(&body).unwrap();
         assert_eq!(page.total_count, 2);
         let [web, gpu] = &page.data_set[..] else {
             panic!("two rows")
@@ -281,7 +278,7 @@ mod tests {
         assert_eq!(web.instance_charge_type, None);
         let first = |list: &Addresses| {
             list.as_ref()
-                .and_then(|l| l.iter().flatten().next().cloned())
+                .and_then(|l| l.iter().flatten().next().map(|a| a.to_string()))
         };
         assert_eq!(
             first(&web.private_ip_addresses).as_deref(),
@@ -298,8 +295,8 @@ mod tests {
 
     #[test]
     fn bmc_rows_read_the_model_object_and_the_primary_address() {
-        let page: Page<InstanceInfo> =
-            decode_rows::<BmcInstance>(&example("bmc-describe-instances-example.json")).unwrap();
+        let body = example("bmc-describe-instances-example.json");
+        let page: Page<InstanceInfo> = decode_rows::<BmcInstance>(&body).unwrap();
         let [db, edge] = &page.data_set[..] else {
             panic!("two rows")
         };

@@ -379,15 +379,15 @@ mod tests {
         );
         let tags = TagLabels::default();
         let mut interner = Interner::default();
-        let ips = |list: &[&str]| Some(list.iter().map(|a| Some(a.to_string())).collect());
-        let tag = |k: &str, v: &str| Tag {
+        let ips = |list: &[&str]| Some(list.iter().map(|a| Some(a.to_string().into())).collect());
+        let tag = |k: &'static str, v: &'static str| Tag {
             key: Some(k.into()),
             value: Some(v.into()),
         };
         let rows = ["a", "b", "c", "x"].map(|id| {
             let info = InstanceInfo {
                 instance_id: id.into(),
-                instance_name: Some(format!("vm \"{id}\"")),
+                instance_name: Some(format!("vm \"{id}\"").into()),
                 zone_id: Some("FRA-A".into()),
                 private_ip_addresses: match id {
                     "b" => ips(&["fe80::1"]),
