@@ -1,6 +1,7 @@
 //! The simulated API's answer to one request to one product's service: authentication exactly as documented
 //! (ZC2-HMAC-SHA256 or a bearer token), header and parameter checks (the versions and actions the product's
-//! declaration names), injected faults, and the paged answer in the API's envelopes.
+//! declaration names), injected faults, and the paged answer in the API's envelopes; and the timing every answer
+//! is given (latency, jitter, churn), which the server and the control endpoint both read.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,23 @@ use super::metadata::MetadataOverride;
 use crate::zenlayer::declaration;
 use crate::zenlayer::model::{MAX_INSTANCE_IDS, MAX_PAGE_SIZE, PageRequest};
 use crate::zenlayer::sign::{self, SignInput};
+
+/// Settings read on every call outside the state lock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub churn_per_second: f64,
+}
+
+/// A JSON response of the simulator's own (control endpoint, routing errors).
+pub(crate) fn json_response(status: u16, body: serde_json::Value) -> SimResponse {
+    SimResponse {
+        status,
+        headers: vec![("content-type", "application/json".into())],
+        body: body.to_string().into_bytes(),
+    }
+}
 
 /// Credentials the simulator accepts.
 #[derive(Debug, Clone)]

@@ -10,10 +10,8 @@ use http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Timing;
-use super::api::{SimCredentials, SimResponse, SimState};
+use super::api::{SimCredentials, SimResponse, SimState, Timing, json_response};
 use super::faults::FaultRule;
-use super::json_response;
 use super::metadata::MetadataOverride;
 
 #[derive(Deserialize)]
