@@ -101,6 +101,7 @@ impl Paging<'_> {
             instance_ids: self.instance_ids.clone(),
             page_size: Some(self.page_size),
             page_num: Some(page_num),
+            ..PageRequest::default()
         };
         (
             page_num,

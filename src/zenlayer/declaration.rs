@@ -2,13 +2,16 @@
 //! `x-zc-service`, as every vendor SDK derives both from one name), the API version, where its statuses come
 //! from, its metadata action and how that action's rows are read. The client, the polls, the budget, the
 //! snapshots, the rendering and `/sd` are the same for every product; a new product is a declaration here, its
-//! rows in `rows` if they differ, its statuses in `vocabulary`, and tests. Facts: `zenlayer-api.md` (VM) and
+//! rows in `rows` if they differ, its statuses in `vocabulary`, and tests. Hardware health and planned
+//! maintenance are a product's when its declaration names their action and feed (`operations` has their wire
+//! facts). Facts: `zenlayer-api.md` (VM) and
 //! `zenlayer-products.md` (ZEC, BMC).
 
 use super::model::{
     DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, DecodeRows, InstanceInfo, decode_page,
     decode_rows,
 };
+use super::operations::DESCRIBE_INSTANCES_MONITOR_HEALTH;
 use super::product::Product;
 use super::rows::{BmcInstance, ZecInstance};
 
@@ -40,6 +43,10 @@ pub struct Declaration {
     pub metadata_action: &'static str,
     /// How that action's pages are read into the common row.
     pub rows: DecodeRows,
+    /// The action reporting each instance's hardware health, ten ids a call (`operations`), if it has one.
+    pub health_action: Option<&'static str>,
+    /// Its `product` in `DescribeMaintenanceAlerts` of the maintenance service, if it has planned maintenance.
+    pub maintenance: Option<&'static str>,
 }
 
 impl Declaration {
@@ -64,6 +71,8 @@ const DECLARATIONS: [Declaration; 3] = [
         metadata_action: DESCRIBE_INSTANCES,
         // The common row is the VM API's row as sent.
         rows: |body| decode_page::<InstanceInfo>(body),
+        health_action: None,
+        maintenance: None,
     },
     Declaration {
         product: Product::Zec,
@@ -74,6 +83,8 @@ const DECLARATIONS: [Declaration; 3] = [
         statuses: Statuses::Action(DESCRIBE_INSTANCES_STATUS),
         metadata_action: DESCRIBE_INSTANCES,
         rows: |body| decode_rows::<ZecInstance>(body),
+        health_action: None,
+        maintenance: None,
     },
     Declaration {
         product: Product::Bmc,
@@ -84,6 +95,8 @@ const DECLARATIONS: [Declaration; 3] = [
         statuses: Statuses::InRows,
         metadata_action: DESCRIBE_INSTANCES,
         rows: |body| decode_rows::<BmcInstance>(body),
+        health_action: Some(DESCRIBE_INSTANCES_MONITOR_HEALTH),
+        maintenance: Some("BMC"),
     },
 ];
 

@@ -7,6 +7,7 @@ pub mod client;
 pub mod declaration;
 pub mod error;
 pub mod model;
+pub mod operations;
 pub mod product;
 pub mod proxy;
 pub mod rows;

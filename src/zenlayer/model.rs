@@ -89,10 +89,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-/// The body of a paged describe call. Empty `instance_ids` means every instance of the account.
+/// The body of a describe call: paged (`page_size`, `page_num`), by ids, or (maintenance) by `product`. Empty
+/// `instance_ids` means every instance of the account.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PageRequest {
+    /// `DescribeMaintenanceAlerts`' one (required) field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instance_ids: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
