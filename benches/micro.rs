@@ -107,6 +107,7 @@ fn main() {
         let only = [zenlayer_exporter::exposition::scrape::Contribution {
             rendered: Some(rendered),
             health: Default::default(),
+            sides: Default::default(),
         }];
         let tail = vec![b'x'; 8 * 1024];
         for gzip in [false, true] {

@@ -19,6 +19,9 @@
 //! - [`poll`]: the loop every poll runs (interval, deadline, metrics, publication), the paged walk and the budget.
 //! - [`status`]: the status poll, its snapshot and its families.
 //! - [`metadata`]: the metadata poll, its snapshot and the tag allow-list.
+//! - [`hardware`], [`maintenance`]: bare metal's hardware health (ten servers a call, the servers the status
+//!   snapshot lists) and planned maintenance (one call of the maintenance service): each a poll, its snapshot and
+//!   its families, served beside the instance families.
 //! - [`exposition`]: an account's snapshots → the exposition bytes served, compressed once per change and held
 //!   so, and every account's joined family by family for a scrape.
 //! - [`web`]: the web configuration (TLS, client certificates, basic authentication), loaded and checked.
@@ -33,8 +36,10 @@ pub mod account;
 pub mod config;
 pub mod exposition;
 pub mod files;
+pub mod hardware;
 pub mod http;
 pub mod labels;
+pub mod maintenance;
 pub mod metadata;
 pub mod names;
 pub mod poll;

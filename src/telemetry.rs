@@ -26,6 +26,17 @@ crate::labels::label_values! {
     }
 }
 
+crate::labels::label_values! {
+    /// Why a row of an answer was left out while the rest of the answer was used
+    /// (`zenlayer_exporter_rows_skipped_total`).
+    pub enum Skipped {
+        /// A maintenance window's start or end that does not parse as a time.
+        Time = "time",
+        /// A hardware health row's temperatures in a unit other than Celsius or Fahrenheit.
+        Unit = "unit",
+    }
+}
+
 /// Why a poll failed, as its metric label: an API call's kind of failure, or one of the poll's own (the
 /// whole-poll deadline, paging the exporter refused, a bug of its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +242,7 @@ pub struct AccountMetrics {
     pub api_requests: IntCounterVec,
     pub api_failures: IntCounterVec,
     pub api_duration: HistogramVec,
+    pub rows_skipped: IntCounterVec,
     /// Bumped after every change, so the exposition renders these series again only when they changed.
     generation: Arc<AtomicU64>,
 }
@@ -301,6 +313,15 @@ impl AccountMetrics {
             ]),
             &["action"],
         )?;
+        let rows_skipped = IntCounterVec::new(
+            Opts::new(
+                "zenlayer_exporter_rows_skipped_total",
+                "Rows of an API answer left out while the rest of the answer was used, by action and reason: \
+                 time (a maintenance window whose start or end does not parse), unit (hardware temperatures in \
+                 an unknown unit; the components are still served).",
+            ),
+            &["action", "reason"],
+        )?;
         registry.register(Box::new(up.clone()))?;
         registry.register(Box::new(last_poll_success.clone()))?;
         registry.register(Box::new(poll_duration.clone()))?;
@@ -309,6 +330,7 @@ impl AccountMetrics {
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_failures.clone()))?;
         registry.register(Box::new(api_duration.clone()))?;
+        registry.register(Box::new(rows_skipped.clone()))?;
         let metrics = AccountMetrics {
             registry,
             up,
@@ -319,6 +341,7 @@ impl AccountMetrics {
             api_requests,
             api_failures,
             api_duration,
+            rows_skipped,
             generation: Arc::new(AtomicU64::new(0)),
         };
         metrics.track_action(declaration::of(product).status_action());
@@ -340,6 +363,21 @@ impl AccountMetrics {
             self.api_failures
                 .with_label_values(&[action, reason.as_str()]);
         }
+        self.changed();
+    }
+
+    /// Puts the series of rows of `action` skipped for `reason` in place at zero.
+    pub fn track_skipped(&self, action: &str, reason: Skipped) {
+        self.rows_skipped
+            .with_label_values(&[action, reason.as_str()]);
+        self.changed();
+    }
+
+    /// Counts `rows` of `action` skipped for `reason`.
+    pub fn skipped(&self, action: &str, reason: Skipped, rows: usize) {
+        self.rows_skipped
+            .with_label_values(&[action, reason.as_str()])
+            .inc_by(rows as u64);
         self.changed();
     }
 

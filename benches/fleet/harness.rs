@@ -181,6 +181,7 @@ pub fn wait_until(what: &str, limit: Duration, mut probe: impl FnMut() -> bool) 
 pub struct Polls {
     status: Arc<std::sync::Mutex<Vec<f64>>>,
     metadata: Arc<std::sync::Mutex<Vec<f64>>>,
+    health: Arc<std::sync::Mutex<Vec<f64>>>,
 }
 
 impl Polls {
@@ -189,8 +190,13 @@ impl Polls {
         let polls = Polls {
             status: Default::default(),
             metadata: Default::default(),
+            health: Default::default(),
         };
-        let (status, metadata) = (polls.status.clone(), polls.metadata.clone());
+        let (status, metadata, health) = (
+            polls.status.clone(),
+            polls.metadata.clone(),
+            polls.health.clone(),
+        );
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
@@ -199,6 +205,7 @@ impl Polls {
                 let sink = match event["message"].as_str() {
                     Some("poll succeeded") => &status,
                     Some("metadata poll succeeded") => &metadata,
+                    Some("hardware health poll succeeded") => &health,
                     _ => continue,
                 };
                 if let Some(ms) = event["duration_ms"].as_f64() {
@@ -217,6 +224,11 @@ impl Polls {
     /// Their durations in ms, in order.
     pub fn durations(&self) -> Vec<f64> {
         self.status.lock().unwrap().clone()
+    }
+
+    /// The successful hardware health polls' durations in ms, in order.
+    pub fn health_durations(&self) -> Vec<f64> {
+        self.health.lock().unwrap().clone()
     }
 
     /// The successful metadata polls' durations in ms, in order.

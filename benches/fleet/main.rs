@@ -11,12 +11,15 @@
 //!   cargo bench --bench fleet -- sd [--instances N] # /sd at 100k: render, cached rates beside nginx, memory
 //!   cargo bench --bench fleet -- products [--instances N]   # 100k in one product against 100k over three:
 //!                                                   # start-to-ready against the ideal, memory
+//!   cargo bench --bench fleet -- health [--instances N]     # bare metal's health poll of N servers (10,000):
+//!                                                   # its duration against its interval, status polls beside it
 //!
 //! Needs `wrk` and `nginx` (Debian's `wrk` and `nginx-light`). See benches/README.md for how to read it.
 
 mod accounts;
 mod defaults;
 mod harness;
+mod health;
 mod products;
 mod sd;
 
@@ -189,6 +192,14 @@ fn main() {
     }
     if args.iter().any(|a| a == "sd") {
         sd::sd_main(instances, seconds, &work);
+        return;
+    }
+    if args.iter().any(|a| a == "health") {
+        let servers = args
+            .iter()
+            .position(|a| a == "--instances")
+            .map_or(10_000, |_| instances);
+        health::health_main(servers);
         return;
     }
     if args.iter().any(|a| a == "products") {

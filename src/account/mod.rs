@@ -19,18 +19,22 @@ use tracing::Instrument as _;
 
 use crate::config::Config;
 use crate::exposition::Exposition;
+use crate::hardware::poll::HealthPoll;
+use crate::maintenance::poll::MaintenancePoll;
 use crate::metadata::poll::MetadataPoll;
 use crate::metadata::rows::InRows;
 use crate::names::AccountName;
 use crate::poll::budget::{Budget, Lane};
 use crate::poll::{Pacing, PageSettings, Poller, Publish};
 use crate::status::poll::{PollReport, Polled, StatusAction, StatusPoll, StatusRows};
+use crate::status::snapshot::Snapshot;
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::client::Auth;
-use crate::zenlayer::declaration::{self, Statuses};
+use crate::zenlayer::declaration::{self, Declaration, Statuses};
+use crate::zenlayer::operations::{MAINTENANCE_SERVICE, MAINTENANCE_VERSION};
 use crate::zenlayer::product::Product;
-use crate::zenlayer::{CallSettings, Client, Endpoint};
+use crate::zenlayer::{CallSettings, Client, Endpoint, Service};
 
 /// Why an account could not start.
 #[derive(Debug, thiserror::Error)]
@@ -139,10 +143,12 @@ impl Shared<'_> {
             page_size: config.page_size,
             concurrency: config.page_concurrency,
         };
-        let (status_lane, metadata_lane) =
-            self.budget.lanes(self.client.clone(), Arc::new(service));
+        let service = Arc::new(service);
+        let (status_lane, metadata_lane) = self.budget.lanes(self.client.clone(), service.clone());
         let metadata_on = config.metadata_interval.is_some();
         let metadata_polled = Arc::new(AtomicBool::new(false));
+        // The status snapshot served: which servers the hardware health poll asks about.
+        let served: Arc<Store<Snapshot>> = Arc::default();
         let part = PartPolls {
             product,
             pages,
@@ -156,7 +162,9 @@ impl Shared<'_> {
                 let (unknown_tx, unknown_rx) = mpsc::channel::<Vec<Box<str>>>(1);
                 let publish: Publish<_> = {
                     let exposition = exposition.clone();
+                    let served = served.clone();
                     Arc::new(move |polled: Arc<Polled<()>>| {
+                        served.publish(polled.status.clone());
                         let unknown = exposition.status(polled.status.clone());
                         if metadata_on && !unknown.is_empty() {
                             let _ = unknown_tx.try_send(unknown);
@@ -191,19 +199,75 @@ impl Shared<'_> {
                 );
                 let publish: Publish<_> = {
                     let exposition = exposition.clone();
+                    let served = served.clone();
                     Arc::new(move |polled: Arc<Polled<_>>| {
+                        served.publish(polled.status.clone());
                         exposition.both(polled.status.clone(), polled.extra.clone())
                     })
                 };
                 tasks.push(self.status(&part, rows, status_lane, publish));
             }
         }
+        tasks.extend(self.operations(&part, declared, &service, &served, &exposition)?);
         Ok(Part {
             product,
             exposition,
             reports,
             metadata_polled,
         })
+    }
+}
+
+impl Shared<'_> {
+    /// Starts the hardware health and maintenance polls of the product `declared`, where it has them and they
+    /// are on: health through the product's `service`, of the servers `served` lists; maintenance through the
+    /// maintenance service. Both behind the status calls, both publishing to `exposition`.
+    fn operations(
+        &self,
+        part: &PartPolls,
+        declared: &Declaration,
+        service: &Arc<Service>,
+        served: &Arc<Store<Snapshot>>,
+        exposition: &Arc<Exposition>,
+    ) -> Result<Vec<JoinHandle<()>>, StartError> {
+        let config = self.config;
+        let mut tasks = Vec::new();
+        if let (Some(action), Some(interval)) = (declared.health_action, config.health_interval) {
+            let lane = self
+                .budget
+                .behind_status(self.client.clone(), service.clone());
+            let source = HealthPoll::new(
+                action,
+                lane,
+                served.clone(),
+                part.pages.concurrency,
+                part.metrics.clone(),
+            );
+            let publish: Publish<_> = {
+                let exposition = exposition.clone();
+                Arc::new(move |servers| exposition.hardware(servers))
+            };
+            let pacing = self.pacing(interval);
+            tasks.push(self.spawn(Poller::new(source, pacing, part.metrics.clone(), publish)));
+        }
+        if let (Some(feed), Some(interval)) = (declared.maintenance, config.maintenance_interval) {
+            let service = self.client.service(
+                MAINTENANCE_SERVICE,
+                MAINTENANCE_VERSION,
+                part.metrics.clone(),
+            )?;
+            let lane = self
+                .budget
+                .behind_status(self.client.clone(), Arc::new(service));
+            let source = MaintenancePoll::new(lane, feed, part.metrics.clone());
+            let publish: Publish<_> = {
+                let exposition = exposition.clone();
+                Arc::new(move |windows| exposition.maintenance(windows))
+            };
+            let pacing = self.pacing(interval);
+            tasks.push(self.spawn(Poller::new(source, pacing, part.metrics.clone(), publish)));
+        }
+        Ok(tasks)
     }
 }
 

@@ -266,6 +266,10 @@ settings! {
             "current (one series per instance) or all (a state set)", StatusSeries => one_of);
         metadata_interval: Option<Duration> = ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300",
             "seconds between DescribeInstances polls (names, zones, tags, expiry); 0 turns them off", f64 => interval_or_off);
+        health_interval: Option<Duration> = ("ZENLAYER_EXPORTER_HEALTH_INTERVAL_SECONDS", "60",
+            "seconds between bare-metal hardware health polls (DescribeInstancesMonitorHealth, 10 servers a call); 0 turns them off", f64 => interval_or_off);
+        maintenance_interval: Option<Duration> = ("ZENLAYER_EXPORTER_MAINTENANCE_INTERVAL_SECONDS", "300",
+            "seconds between planned maintenance polls (DescribeMaintenanceAlerts, one call per product that has it); 0 turns them off", f64 => interval_or_off);
         tag_labels: Arc<TagLabels> = ("ZENLAYER_EXPORTER_TAG_LABELS", "",
             "comma-separated tag keys exported as tag_<key> labels of zenlayer_instance_info",
             String => text(|t| TagLabels::parse(t).map(Arc::new)));

@@ -1,8 +1,10 @@
 //! Every instance family, declared once, in the order served: its name, its help, and which samples it holds.
-//! The `HELP`/`TYPE` heads, the order of an account's parts and their count all derive from these two lists;
-//! the samples are written by `status::families` and `metadata::families`, which take the name from here. A new
+//! The `HELP`/`TYPE` heads, the order of an account's parts and their count all derive from these lists; the
+//! samples are written by `status::families`, `metadata::families`, and for bare metal's hardware health and
+//! planned maintenance `hardware::families` and `maintenance::families`, which take the name from here. A new
 //! family is a row here, and its samples' writer if none of the existing ones fits.
 
+use crate::maintenance::families::WindowSamples;
 use crate::metadata::InstanceMeta;
 use crate::text::Head;
 
@@ -99,13 +101,65 @@ group (name and id) and allow-listed tags (ZENLAYER_EXPORTER_TAG_LABELS). Join o
     },
 ];
 
-/// Every instance family's head, in serving order.
+/// The samples of a family of the hardware health snapshot (bare metal), rendered again at every health poll.
+#[derive(Clone, Copy)]
+pub enum HardwareSamples {
+    /// One series per component reported (or a state set of its documented values), labelled with its health.
+    Components,
+    /// One series per temperature sensor that gave a reading.
+    Temperatures,
+}
+
+/// The hardware health families, after the metadata ones.
+pub const HARDWARE: [Family<HardwareSamples>; 2] = [
+    Family {
+        name: "zenlayer_instance_component_health",
+        help: "Hardware health of each bare-metal server's components (cpu, memory, disk, psu, fan, wan_port, ipmi, \
+ipmi_ping): 1 for the component's current health (OK, WARNING, CRITICAL, UNKNOWN: not collected; other values as \
+sent); with ZENLAYER_EXPORTER_STATUS_SERIES=all, also 0 for its other documented values.",
+        samples: HardwareSamples::Components,
+    },
+    Family {
+        name: "zenlayer_instance_temperature_celsius",
+        help: "Temperature of each bare-metal server's sensors (cpu, cpu0 to cpu2, inlet), in degrees Celsius; no \
+series where the API gives no reading (null or 0).",
+        samples: HardwareSamples::Temperatures,
+    },
+];
+
+/// The planned maintenance families, last.
+pub const MAINTENANCE: [Family<WindowSamples>; 3] = [
+    Family {
+        name: "zenlayer_maintenance_start_timestamp_seconds",
+        help: "Unix time a planned maintenance of the resource instance_id starts (status as the API sends it; one \
+window per resource and status, the earliest).",
+        samples: WindowSamples::Time(|w| w.start),
+    },
+    Family {
+        name: "zenlayer_maintenance_end_timestamp_seconds",
+        help: "Unix time a planned maintenance of the resource instance_id ends.",
+        samples: WindowSamples::Time(|w| w.end),
+    },
+    Family {
+        name: "zenlayer_maintenance_info",
+        help: "Always 1: the location and impact of each planned maintenance, as the API words them (one line, \
+clipped to 200 characters). Join on product, instance_id and status.",
+        samples: WindowSamples::Info,
+    },
+];
+
+/// Every family's head, in serving order.
 pub fn heads() -> impl Iterator<Item = Head> {
     STATUS
         .iter()
         .map(Family::head)
         .chain(METADATA.iter().map(Family::head))
+        .chain(HARDWARE.iter().map(Family::head))
+        .chain(MAINTENANCE.iter().map(Family::head))
 }
 
-/// How many instance families there are.
-pub const COUNT: usize = STATUS.len() + METADATA.len();
+/// How many instance families there are: those an account's [`Rendered`](super::render::Rendered) holds.
+pub const INSTANCE_COUNT: usize = STATUS.len() + METADATA.len();
+
+/// How many families there are.
+pub const COUNT: usize = INSTANCE_COUNT + HARDWARE.len() + MAINTENANCE.len();

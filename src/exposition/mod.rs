@@ -1,11 +1,14 @@
 //! What one account serves of one product: the pair of snapshots served together (the latest status snapshot and
 //! the latest metadata snapshot), rendered into one `Rendered` whenever either changes, so every scrape sees one
-//! consistent pair; and its own poll and API metrics, rendered when they change. It also tells which instances
+//! consistent pair; bare metal's hardware health and maintenance, each rendered apart when its poll publishes
+//! (`side`); and its own poll and API metrics, rendered when they change. It also tells which instances
 //! the status poll sees that the metadata does not know yet, for the metadata poller to look up. `scrape`
 //! joins what several accounts serve into one scrape; `sd` answers service discovery from the same pairs.
 
 use std::sync::{Arc, Mutex};
 
+use crate::hardware::Servers;
+use crate::maintenance::Windows;
 use crate::metadata::{Metadata, TagLabels};
 pub mod families;
 pub mod gzip;
@@ -13,6 +16,7 @@ pub mod health;
 pub mod render;
 pub mod scrape;
 pub mod sd;
+pub mod side;
 
 use crate::names::AccountName;
 use crate::status::snapshot::Snapshot;
@@ -23,6 +27,7 @@ use crate::zenlayer::product::Product;
 use health::HealthCache;
 use render::{Rendered, StatusSeries};
 use scrape::Contribution;
+use side::{Kind, SIDES, Side};
 
 #[derive(Default)]
 struct Latest {
@@ -40,6 +45,9 @@ pub struct Exposition {
     /// without the account for `/probe` or the only account.
     openings: Openings,
     health: HealthCache,
+    /// Bare metal's hardware health and maintenance as rendered, in the order of [`SIDES`]; each replaced whole
+    /// by its own poll, apart from the instance families.
+    sides: [Store<Side>; SIDES.len()],
 }
 
 impl Exposition {
@@ -59,7 +67,26 @@ impl Exposition {
             tags,
             openings: Openings::new(account.as_deref(), product.as_str()),
             health: HealthCache::new(metrics, account),
+            sides: Default::default(),
         }
+    }
+
+    /// Serves a new hardware health snapshot.
+    pub fn hardware(&self, servers: Arc<Servers>) {
+        let side = Side::hardware(servers, self.series.0, &self.openings);
+        self.side(Kind::Hardware).publish(Arc::new(side));
+    }
+
+    /// Serves a new maintenance snapshot.
+    pub fn maintenance(&self, windows: Arc<Windows>) {
+        let side = Side::maintenance(windows, &self.openings);
+        self.side(Kind::Maintenance).publish(Arc::new(side));
+    }
+
+    /// The side of `kind` served now.
+    pub fn side(&self, kind: Kind) -> &Store<Side> {
+        let at = SIDES.iter().position(|(k, _)| *k == kind);
+        &self.sides[at.unwrap_or_default()]
     }
 
     /// Serves a new status snapshot. Returns the ids it holds that the metadata lacks (none before the first
@@ -105,6 +132,7 @@ impl Exposition {
         Contribution {
             rendered: self.rendered(),
             health: self.health.get(labeled),
+            sides: std::array::from_fn(|i| self.sides[i].load()),
         }
     }
 

@@ -418,6 +418,7 @@ mod tests {
         [Contribution {
             rendered: rendered.cloned(),
             health: Arc::new(Health::default()),
+            sides: Default::default(),
         }]
     }
 
@@ -457,6 +458,7 @@ mod tests {
                 None,
             ))),
             health: Arc::new(Health::default()),
+            sides: Default::default(),
         };
         let accounts = [
             account("prod", &[("i-1", "RUNNING")]),

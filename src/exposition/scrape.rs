@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use super::families::INSTANCE_COUNT;
 use super::gzip::{self, Part};
 pub use super::gzip::{Chunk, Frames};
 use super::health::Health;
 use super::render::{FAMILIES, Rendered, Series, heads};
+use super::side::{SIDES, Side};
 use crate::metadata::{Metadata, TagLabels};
 use crate::status::snapshot::Snapshot;
 
@@ -16,6 +18,24 @@ use crate::status::snapshot::Snapshot;
 pub struct Contribution {
     pub rendered: Option<Arc<Rendered>>,
     pub health: Arc<Health>,
+    /// Its side families (bare metal's hardware health and maintenance), in the order of [`SIDES`]; `None`
+    /// where there is none or no poll of it has succeeded yet.
+    pub sides: [Option<Arc<Side>>; SIDES.len()],
+}
+
+impl Contribution {
+    /// Its part of every family, in serving order: `None` where it has none.
+    fn parts(&self, labeled: bool) -> Vec<Option<&Part>> {
+        let instance = self.rendered.as_deref().map(|r| r.parts(labeled));
+        let mut out: Vec<Option<&Part>> = (0..INSTANCE_COUNT)
+            .map(|i| instance.as_ref().and_then(|p| p.get(i).copied()))
+            .collect();
+        for (side, (_, families)) in self.sides.iter().zip(SIDES) {
+            let parts = side.as_deref().map(|s| s.parts(labeled));
+            out.extend((0..families).map(|i| parts.and_then(|p| p.get(i))));
+        }
+        out
+    }
 }
 
 /// The body of one scrape as a list of chunks served back to back, most of them shared, not copied (or, plain,
@@ -55,13 +75,9 @@ impl ScrapeBody {
 /// kilobytes, and setting up a compressor for it would cost more than the bytes it saves.
 pub fn assemble(accounts: &[Contribution], labeled: bool, tail: Vec<u8>, gzip: bool) -> ScrapeBody {
     let mut parts: Vec<&Part> = Vec::with_capacity(accounts.len() * 40 + FAMILIES);
-    let instance_parts: Vec<Vec<&Part>> = accounts
-        .iter()
-        .filter_map(|a| a.rendered.as_deref())
-        .map(|r| r.parts(labeled))
-        .collect();
+    let family_parts: Vec<Vec<Option<&Part>>> = accounts.iter().map(|a| a.parts(labeled)).collect();
     for (i, head) in heads().iter().enumerate() {
-        let mut family = instance_parts.iter().filter_map(|p| p.get(i)).peekable();
+        let mut family = family_parts.iter().filter_map(|p| p[i]).peekable();
         if family.peek().is_some() {
             parts.push(head);
             parts.extend(family);
@@ -110,6 +126,7 @@ pub fn render_instances(
     let accounts = [Contribution {
         rendered: Some(Arc::new(rendered)),
         health: Arc::new(Health::default()),
+        sides: Default::default(),
     }];
     assemble(&accounts, false, Vec::new(), false).to_vec()
 }

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use std::time::SystemTime;
 
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use crate::metadata::{InstanceMeta, Interner, Metadata, TagLabels, label_safe};
@@ -23,7 +22,7 @@ use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
 use crate::zenlayer::ApiError;
 use crate::zenlayer::model::{
-    Addresses, DecodeRows, InstanceInfo, MAX_INSTANCE_IDS, Text, converting,
+    Addresses, DecodeRows, InstanceInfo, MAX_INSTANCE_IDS, Text, converting, unix_time,
 };
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
@@ -317,23 +316,6 @@ pub fn instance_meta(
         all_tags,
         id: info.instance_id,
     }
-}
-
-/// Seconds since the Unix epoch of an ISO 8601 time: RFC 3339 (`2026-01-15T08:30:00Z`, any offset, fractions),
-/// or the same without an offset (taken as UTC, which the API documents its times to be).
-pub fn unix_time(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
-        .ok()
-        .or_else(|| {
-            let format = time::macros::format_description!(
-                "[year]-[month]-[day][first [T][ ]][hour]:[minute]:[second]"
-            );
-            time::PrimitiveDateTime::parse(text, format)
-                .ok()
-                .map(time::PrimitiveDateTime::assume_utc)
-        })?;
-    Some(parsed.unix_timestamp_nanos() as f64 / 1e9)
 }
 
 #[cfg(test)]

@@ -95,6 +95,12 @@ impl Budget {
         )
     }
 
+    /// A lane behind the status calls, as the metadata lane is, calling `service` with `client`: what the
+    /// hardware health and maintenance polls call through, so neither ever delays a status page.
+    pub fn behind_status(self: &Arc<Self>, client: Arc<Client>, service: Arc<Service>) -> Lane {
+        self.lanes(client, service).1
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

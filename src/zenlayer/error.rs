@@ -129,12 +129,18 @@ fn describe(code: &Option<String>, message: &Option<String>) -> String {
 /// break a line or reorder what a reader sees (line and paragraph separators, bidirectional controls, invisible
 /// marks), become spaces.
 pub(crate) fn clip(text: &str) -> String {
+    clip_to(text, MAX_DETAIL_CHARS)
+}
+
+/// [`clip`] to at most `max` characters (and an ellipsis): for free text the API sends that the exporter serves
+/// as a label value (a maintenance's impact), which an alert quotes in one line.
+pub fn clip_to(text: &str, max: usize) -> String {
     let mut out: String = text
         .chars()
-        .take(MAX_DETAIL_CHARS)
+        .take(max)
         .map(|c| if shown_as_is(c) { c } else { ' ' })
         .collect();
-    if text.chars().count() > MAX_DETAIL_CHARS {
+    if text.chars().nth(max).is_some() {
         out.push('…');
     }
     out

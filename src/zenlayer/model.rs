@@ -399,6 +399,75 @@ pub fn decode_page<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<Page<T>, Pa
     })
 }
 
+/// An unpaged answer's rows, under the name its action gives them (`monitorHealthList` of the health action,
+/// `dataList` of maintenance's; one struct for both, since no answer has both).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListPayload<T> {
+    request_id: Option<String>,
+    #[serde(
+        default = "Option::default",
+        rename = "dataList",
+        alias = "monitorHealthList"
+    )]
+    list: Option<Vec<T>>,
+}
+
+/// Both envelopes at once, as for pages.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListEnvelope<T> {
+    request_id: Option<String>,
+    response: Option<ListPayload<T>>,
+    #[serde(
+        default = "Option::default",
+        rename = "dataList",
+        alias = "monitorHealthList"
+    )]
+    list: Option<Vec<T>>,
+}
+
+/// Decodes a 200 answer of an unpaged action (hardware health, maintenance) as a page holding every row: there
+/// is no `totalCount`, and a missing or null list is empty (`zenlayer-products.md` §4).
+pub fn decode_list<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<Page<T>, PageDecodeError> {
+    let text = std::str::from_utf8(body).map_err(|e| PageDecodeError {
+        detail: format!("invalid JSON answer: not UTF-8 ({e})"),
+        request_id: None,
+    })?;
+    let envelope: ListEnvelope<T> = serde_json::from_str(text).map_err(|e| PageDecodeError {
+        detail: format!("invalid JSON answer: {}", clip(&e.to_string())),
+        request_id: None,
+    })?;
+    let (request_id, list) = match envelope.response {
+        Some(inner) => (inner.request_id.or(envelope.request_id), inner.list),
+        None => (envelope.request_id, envelope.list),
+    };
+    let data_set = list.unwrap_or_default();
+    Ok(Page {
+        request_id: request_id.as_deref().map(clip),
+        total_count: data_set.len() as u64,
+        data_set,
+    })
+}
+
+/// Seconds since the Unix epoch of an ISO 8601 time as the API sends it: RFC 3339 (`2026-01-15T08:30:00Z`, any
+/// offset, fractions), or the same without an offset (taken as UTC, which the API documents its times to be).
+pub fn unix_time(text: &str) -> Option<f64> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .or_else(|| {
+            let format = time::macros::format_description!(
+                "[year]-[month]-[day][first [T][ ]][hour]:[minute]:[second]"
+            );
+            time::PrimitiveDateTime::parse(text, format)
+                .ok()
+                .map(time::PrimitiveDateTime::assume_utc)
+        })?;
+    Some(parsed.unix_timestamp_nanos() as f64 / 1e9)
+}
+
 /// The error envelope `{requestId, code, message}`, flat or (defensively) wrapped in `response`.
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

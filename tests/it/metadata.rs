@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use zenlayer_exporter::metadata::label_name;
-use zenlayer_exporter::metadata::poll::unix_time;
 use zenlayer_exporter::sim::Simulator;
 use zenlayer_exporter::sim::faults::{Fault, FaultRule};
 use zenlayer_exporter::sim::metadata::MetadataOverride;
+use zenlayer_exporter::zenlayer::model::unix_time;
 
 use crate::common;
 use common::{Exporter, config_for, sample, series};
