@@ -1,6 +1,6 @@
-//! `zenlayer-sim`: the Zenlayer API simulator (VM, ZEC and bare metal) on its own, for pointing any client (the
-//! exporter, the vendor's SDK or CLI, curl) at a fleet and rehearsing alerts. Flags in, simulator out; the work
-//! is in `sim`.
+//! `zenlayer-sim`: the Zenlayer API simulator (VM, ZEC and bare metal, and the maintenance service) on its own,
+//! for pointing any client (the exporter, the vendor's SDK or CLI, curl) at a fleet and rehearsing alerts. Flags
+//! in, simulator out; the work is in `sim`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -11,7 +11,8 @@ use zenlayer_exporter::sim::{FaultRule, SimOptions, Simulator};
 use zenlayer_exporter::zenlayer::product::Product;
 
 const HELP: &str = "zenlayer-sim: a simulator of the Zenlayer Cloud compute APIs: VM (/api/v2/vm), ZEC
-(/api/v2/zec) and bare metal (/api/v2/bmc), DescribeInstancesStatus and DescribeInstances
+(/api/v2/zec) and bare metal (/api/v2/bmc), DescribeInstancesStatus and DescribeInstances, bare metal's
+DescribeInstancesMonitorHealth, and the maintenance service's DescribeMaintenanceAlerts (/api/v2/maintenance)
 
 Usage: zenlayer-sim [flags]
 
@@ -192,7 +193,8 @@ fn main() -> ExitCode {
         }
         banner.push_str(&format!(
             "Control endpoint: {url}/_sim/instances, {url}/_sim/faults, {url}/_sim/credentials, {url}/_sim/stats \
-             (another product's: {url}/_sim/zec/instances, ...)\n"
+             (another product's: {url}/_sim/zec/instances, ...; hardware health {url}/_sim/bmc/health, maintenance \
+             {url}/_sim/maintenance/alerts)\n"
         ));
         // Whoever started us may stop reading standard output (a closed pipe): keep serving regardless.
         let mut stdout = std::io::stdout().lock();

@@ -158,7 +158,7 @@ pub fn heads() -> impl Iterator<Item = Head> {
         .chain(MAINTENANCE.iter().map(Family::head))
 }
 
-/// How many instance families there are: those an account's [`Rendered`](super::render::Rendered) holds.
+/// How many instance families there are: those an account's rendering of its snapshots holds.
 pub const INSTANCE_COUNT: usize = STATUS.len() + METADATA.len();
 
 /// How many families there are.

@@ -29,6 +29,9 @@ pub const SIDES: [(Kind, usize); 2] = [
     (Kind::Maintenance, MAINTENANCE.len()),
 ];
 
+/// Renders a side's families with the opening given; it holds the snapshot.
+type Render = Box<dyn Fn(&[u8]) -> Vec<Part> + Send + Sync>;
+
 /// One snapshot's families, rendered.
 pub struct Side {
     pub taken_at: SystemTime,
@@ -38,8 +41,7 @@ pub struct Side {
     /// Whether `parts` carry the `account` label.
     labeled: bool,
     unlabeled: OnceLock<Vec<Part>>,
-    /// Renders the same families with another opening (the snapshot is held by it).
-    render: Box<dyn Fn(&[u8]) -> Vec<Part> + Send + Sync>,
+    render: Render,
     openings: Openings,
 }
 
@@ -48,7 +50,7 @@ impl Side {
         taken_at: SystemTime,
         rows: usize,
         openings: &Openings,
-        render: Box<dyn Fn(&[u8]) -> Vec<Part> + Send + Sync>,
+        render: Render,
     ) -> Side {
         Side {
             taken_at,
@@ -107,5 +109,92 @@ impl Side {
         }
         self.unlabeled
             .get_or_init(|| (self.render)(self.openings.get(false)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::Server;
+    use crate::maintenance::Window;
+
+    fn text(parts: &[Part]) -> String {
+        parts
+            .iter()
+            .map(|p| String::from_utf8(p.text()).unwrap())
+            .collect()
+    }
+
+    fn servers() -> Arc<Servers> {
+        let row = |json: &str| Server::from_row(serde_json::from_str(json).unwrap()).0;
+        Arc::new(Servers::new(
+            vec![
+                row(
+                    r#"{"instanceId":"s-2","psuStatus":"WARNING","ipmiPing":"LOST","cpu0Temp":91,"inletTemp":0}"#,
+                ),
+                row(r#"{"instanceId":"s-1","cpuStatus":"OK"}"#),
+            ],
+            SystemTime::UNIX_EPOCH,
+        ))
+    }
+
+    #[test]
+    fn hardware_health_is_the_current_value_or_a_state_set_of_the_documented_ones() {
+        let openings = Openings::new(Some("prod"), "bmc");
+        let side = Side::hardware(servers(), StatusSeries::Current, &openings);
+        let labeled = text(side.parts(true));
+        assert_eq!(
+            labeled,
+            "zenlayer_instance_component_health{account=\"prod\",product=\"bmc\",instance_id=\"s-1\",component=\"cpu\",health=\"OK\"} 1\n\
+             zenlayer_instance_component_health{account=\"prod\",product=\"bmc\",instance_id=\"s-2\",component=\"psu\",health=\"WARNING\"} 1\n\
+             zenlayer_instance_component_health{account=\"prod\",product=\"bmc\",instance_id=\"s-2\",component=\"ipmi_ping\",health=\"LOST\"} 1\n\
+             zenlayer_instance_temperature_celsius{account=\"prod\",product=\"bmc\",instance_id=\"s-2\",sensor=\"cpu0\"} 91\n"
+        );
+        assert_eq!(
+            text(side.parts(false)),
+            labeled.replace("account=\"prod\",", ""),
+            "/probe's parts lack the account label"
+        );
+        let all = text(Side::hardware(servers(), StatusSeries::All, &openings).parts(true));
+        let psu: Vec<&str> = all
+            .lines()
+            .filter(|l| l.contains("s-2\",component=\"psu\""))
+            .collect();
+        assert_eq!(psu.len(), 3, "OK, WARNING, UNKNOWN: {psu:?}");
+        assert_eq!(psu.iter().filter(|l| l.ends_with(" 1")).count(), 1);
+        let ping: Vec<&str> = all
+            .lines()
+            .filter(|l| l.contains("component=\"ipmi_ping\""))
+            .collect();
+        assert_eq!(
+            ping.len(),
+            4,
+            "OK, CRITICAL, UNKNOWN, and LOST as sent: {ping:?}"
+        );
+    }
+
+    #[test]
+    fn maintenance_windows_carry_their_words_escaped() {
+        let windows = Arc::new(
+            Windows::new(
+                vec![Window {
+                    instance_id: "s-1".into(),
+                    status: "in progress".into(),
+                    location: "SEL-A".into(),
+                    impact: "switch \"upgrade\"\\ up to 10 minutes".into(),
+                    start: 1_785_254_400.0,
+                    end: 1_785_261_600.0,
+                }],
+                SystemTime::UNIX_EPOCH,
+            )
+            .0,
+        );
+        let side = Side::maintenance(windows, &Openings::new(None, "bmc"));
+        assert_eq!(
+            text(side.parts(true)),
+            "zenlayer_maintenance_start_timestamp_seconds{product=\"bmc\",instance_id=\"s-1\",status=\"in progress\"} 1785254400\n\
+             zenlayer_maintenance_end_timestamp_seconds{product=\"bmc\",instance_id=\"s-1\",status=\"in progress\"} 1785261600\n\
+             zenlayer_maintenance_info{product=\"bmc\",instance_id=\"s-1\",status=\"in progress\",location=\"SEL-A\",impact=\"switch \\\"upgrade\\\"\\\\ up to 10 minutes\"} 1\n"
+        );
     }
 }

@@ -1,19 +1,24 @@
-//! The simulated API's answer to one request to one product's service: authentication exactly as documented
-//! (ZC2-HMAC-SHA256 or a bearer token), header and parameter checks (the versions and actions the product's
-//! declaration names), injected faults, and the paged answer in the API's envelopes; and the timing every answer
-//! is given (latency, jitter, churn), which the server and the control endpoint both read.
+//! The simulated API's answer to one request to one service, a product's or the maintenance service: its
+//! authentication (`auth`), header and parameter checks (the versions and actions the product's declaration
+//! names), injected faults, and the paged answer in the API's envelopes (the bare-metal operations' answers are
+//! `operations`'); and the timing every answer is given (latency, jitter, churn), which the server and the
+//! control endpoint both read.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::HeaderMap;
 use serde_json::{Value, json};
 
+use super::auth::{SimCredentials, authenticate, header};
 use super::faults::{Fault, FaultPlan};
 use super::fleet::Fleet;
+use super::maintenance::MaintenanceLists;
 use super::metadata::MetadataOverride;
 use crate::zenlayer::declaration;
 use crate::zenlayer::model::{MAX_INSTANCE_IDS, MAX_PAGE_SIZE, PageRequest};
-use crate::zenlayer::sign::{self, SignInput};
+use crate::zenlayer::operations::{
+    DESCRIBE_MAINTENANCE_ALERTS, MAINTENANCE_SERVICE, MAINTENANCE_VERSION,
+};
 
 /// Settings read on every call outside the state lock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,25 +34,6 @@ pub(crate) fn json_response(status: u16, body: serde_json::Value) -> SimResponse
         status,
         headers: vec![("content-type", "application/json".into())],
         body: body.to_string().into_bytes(),
-    }
-}
-
-/// Credentials the simulator accepts.
-#[derive(Debug, Clone)]
-pub struct SimCredentials {
-    pub access_key_id: String,
-    pub access_key_secret: String,
-    pub token: Option<String>,
-}
-
-impl SimCredentials {
-    /// The credentials of account `index` (> 0) of a simulator serving several.
-    pub fn account(index: usize) -> SimCredentials {
-        SimCredentials {
-            access_key_id: format!("SIMAKIDACCOUNT{index:06}"),
-            access_key_secret: format!("sim-secret-account-{index:06}"),
-            token: Some(format!("sim-token-account-{index:06}")),
-        }
     }
 }
 
@@ -83,7 +69,7 @@ pub struct SimResponse {
     pub body: Vec<u8>,
 }
 
-/// Mutable state of one account's product (its fleet says which), behind one lock.
+/// Mutable state of one account's product (its fleet says which), or of its maintenance service, behind one lock.
 #[derive(Debug)]
 pub struct SimState {
     pub fleet: Fleet,
@@ -110,9 +96,29 @@ pub struct SimState {
     /// Each instance's row as JSON text and the status it was made with: a row follows from its id, status and
     /// the epoch, so it is made once per status (an overridden row is made afresh every time).
     pub row_cache: std::collections::HashMap<String, (String, std::sync::Arc<str>)>,
+    /// Per-server changes to the generated hardware health row (`health`).
+    pub health_overrides: std::collections::HashMap<String, MetadataOverride>,
+    /// How many ids each call of the product's health action named, in order (refused calls too).
+    pub health_ids: Vec<usize>,
+    /// `Some` on an account's maintenance service (its fleet empty and unused): its lists by product.
+    pub maintenance: Option<MaintenanceLists>,
 }
 
-fn error(status: u16, request_id: &str, code: &str, message: &str) -> SimResponse {
+/// What a call asks of a state's service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    /// A page of statuses (`DescribeInstancesStatus`).
+    Status,
+    /// A page of full rows (`DescribeInstances`).
+    Metadata,
+    /// Hardware health of up to ten servers.
+    Health,
+    /// A product's planned maintenance.
+    Maintenance,
+}
+
+/// The API's error envelope.
+pub(super) fn error(status: u16, request_id: &str, code: &str, message: &str) -> SimResponse {
     SimResponse {
         status,
         headers: vec![("content-type", "application/json".into())],
@@ -120,10 +126,6 @@ fn error(status: u16, request_id: &str, code: &str, message: &str) -> SimRespons
             .to_string()
             .into_bytes(),
     }
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 impl SimState {
@@ -137,13 +139,12 @@ impl SimState {
     ) -> Answer {
         self.calls += 1;
         let call = self.calls;
-        *self
-            .calls_by_action
-            .entry(header(headers, "x-zc-action").unwrap_or("").to_owned())
-            .or_default() += 1;
-        let mut firing = self
-            .plan
-            .on_call(header(headers, "x-zc-action").unwrap_or(""));
+        let action = header(headers, "x-zc-action").unwrap_or("");
+        *self.calls_by_action.entry(action.to_owned()).or_default() += 1;
+        if declaration::of(self.fleet.product()).health_action == Some(action) {
+            self.note_health_call(body);
+        }
+        let mut firing = self.plan.on_call(action);
         if let Some(fault) = self.faults_on_call.remove(&call) {
             if fault.replaces_answer() {
                 firing.instead = Some(fault);
@@ -203,9 +204,10 @@ impl SimState {
         if let Err((code, message)) = authenticate(credentials, self.max_skew, headers, body) {
             return error(401, request_id, code, message);
         }
-        let declared = declaration::of(self.fleet.product());
+        let action = header(headers, "x-zc-action");
+        let (service, versions, served) = self.served(action);
         // Unconfirmed whether the API requires it; every SDK sends it, and a wrong one is a wrong service.
-        if header(headers, "x-zc-service").is_some_and(|s| s != declared.service) {
+        if header(headers, "x-zc-service").is_some_and(|s| s != service) {
             return error(
                 400,
                 request_id,
@@ -214,7 +216,7 @@ impl SimState {
             );
         }
         match header(headers, "x-zc-version") {
-            Some(v) if declared.versions.contains(&v) => {}
+            Some(v) if versions.contains(&v) => {}
             _ => {
                 return error(
                     400,
@@ -232,16 +234,14 @@ impl SimState {
                 "Content-Type must be application/json",
             );
         }
-        let action = header(headers, "x-zc-action");
-        let metadata = action == Some(declared.metadata_action);
-        if !metadata && action != Some(declared.status_action()) {
+        let Some(served) = served else {
             return error(
                 400,
                 request_id,
                 "INVALID_ACTION",
                 "the action is missing or not served here",
             );
-        }
+        };
         let request: PageRequest = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(_) => {
@@ -253,6 +253,12 @@ impl SimState {
                 );
             }
         };
+        match served {
+            Served::Health => return self.health_answer(request_id, &request),
+            Served::Maintenance => return self.maintenance_answer(request_id, &request),
+            Served::Status | Served::Metadata => {}
+        }
+        let metadata = served == Served::Metadata;
         let page_size = request.page_size.unwrap_or(20);
         let page_num = request.page_num.unwrap_or(1);
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
@@ -311,9 +317,17 @@ impl SimState {
                 ),
             }
         }
+        self.success(
+            request_id,
+            &format!(r#""totalCount":{total},"dataSet":[{data_set}]"#),
+        )
+    }
+
+    /// A successful answer whose payload is `requestId` and `fields` (JSON members, as text), in the wrapped
+    /// envelope (`response`) or the flat one.
+    pub(super) fn success(&self, request_id: &str, fields: &str) -> SimResponse {
         let id = Value::from(request_id).to_string();
-        let payload =
-            format!(r#"{{"requestId":{id},"totalCount":{total},"dataSet":[{data_set}]}}"#);
+        let payload = format!(r#"{{"requestId":{id},{fields}}}"#);
         let body = match self.flat_envelope {
             true => payload,
             false => format!(r#"{{"requestId":{id},"response":{payload}}}"#),
@@ -323,6 +337,28 @@ impl SimState {
             headers: vec![("content-type", "application/json".into())],
             body: body.into_bytes(),
         }
+    }
+
+    /// This state's service: its name, the versions it serves, and what `action` asks of it (`None`: an action
+    /// not served here).
+    fn served(
+        &self,
+        action: Option<&str>,
+    ) -> (&'static str, &'static [&'static str], Option<Served>) {
+        const MAINTENANCE_VERSIONS: &[&str] = &[MAINTENANCE_VERSION];
+        if self.maintenance.is_some() {
+            let served =
+                (action == Some(DESCRIBE_MAINTENANCE_ALERTS)).then_some(Served::Maintenance);
+            return (MAINTENANCE_SERVICE, MAINTENANCE_VERSIONS, served);
+        }
+        let declared = declaration::of(self.fleet.product());
+        let served = match action {
+            Some(a) if a == declared.metadata_action => Some(Served::Metadata),
+            Some(a) if a == declared.status_action() => Some(Served::Status),
+            Some(a) if declared.health_action == Some(a) => Some(Served::Health),
+            _ => None,
+        };
+        (declared.service, declared.versions, served)
     }
 
     /// A fault served instead of the answer. Faults that corrupt a body corrupt the real one.
@@ -467,65 +503,4 @@ impl SimState {
             | Fault::IgnorePageNum => Answer::Respond(answer(self, std::slice::from_ref(fault))),
         }
     }
-}
-
-/// Checks the signature exactly as the API documents it, over the `Content-Type` and `Host` received and
-/// the body bytes received, within `max_skew` of the clock; or the bearer token.
-fn authenticate(
-    credentials: &SimCredentials,
-    max_skew: Duration,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), (&'static str, &'static str)> {
-    let authorization =
-        header(headers, "authorization").ok_or(("AUTH_MISSING", "no Authorization header"))?;
-    if let Some(token) = authorization.strip_prefix("Bearer ") {
-        return match &credentials.token {
-            Some(expected) if sign::signatures_equal(token, expected) => Ok(()),
-            _ => Err(("INVALID_TOKEN", "the access token is not valid")),
-        };
-    }
-    let parsed = sign::parse_authorization(authorization)
-        .ok_or(("INVALID_AUTHORIZATION", "malformed Authorization header"))?;
-    if header(headers, "x-zc-signature-method") != Some(sign::ALGORITHM) {
-        return Err((
-            "INVALID_SIGNATURE_METHOD",
-            "X-ZC-Signature-Method must be ZC2-HMAC-SHA256",
-        ));
-    }
-    if parsed.signed_headers != sign::SIGNED_HEADERS {
-        return Err((
-            "INVALID_AUTHORIZATION",
-            "SignedHeaders must be content-type;host",
-        ));
-    }
-    if parsed.credential != credentials.access_key_id {
-        return Err(("INVALID_ACCESS_KEY", "the access key does not exist"));
-    }
-    let timestamp: u64 = header(headers, "x-zc-timestamp")
-        .and_then(|t| t.parse().ok())
-        .ok_or((
-            "INVALID_TIMESTAMP",
-            "X-ZC-Timestamp is missing or not a number",
-        ))?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    if now.abs_diff(timestamp) > max_skew.as_secs() {
-        return Err((
-            "TIMESTAMP_EXPIRED",
-            "X-ZC-Timestamp is too far from the server's clock",
-        ));
-    }
-    let input = SignInput {
-        content_type: header(headers, "content-type").unwrap_or(""),
-        host: header(headers, "host").unwrap_or(""),
-        body,
-        timestamp,
-    };
-    let expected = sign::signature(&credentials.access_key_secret, &input);
-    if !sign::signatures_equal(parsed.signature, &expected) {
-        return Err(("SIGNATURE_MISMATCH", "the signature does not match"));
-    }
-    Ok(())
 }

@@ -1,6 +1,6 @@
-//! The simulator's control endpoint, under `/_sim/` on the same server: read the ground truth (statuses and
-//! metadata), change the fleet and instances' metadata, set latency, churn and fault rules, change the accepted
-//! credentials. JSON in, JSON out.
+//! The simulator's control endpoint, under `/_sim/` on the same server: read the ground truth (statuses,
+//! metadata, hardware health, maintenance), change the fleet, instances' metadata and health, the maintenance
+//! lists, set latency, churn and fault rules, change the accepted credentials. JSON in, JSON out.
 //! It has no authentication: the simulator is a test and demo tool, bound to loopback by default.
 
 use std::sync::Mutex;
@@ -10,9 +10,12 @@ use http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::api::{SimCredentials, SimResponse, SimState, Timing, json_response};
+use super::api::{SimResponse, SimState, Timing, json_response};
+use super::auth::SimCredentials;
 use super::faults::FaultRule;
+use super::maintenance::MaintenanceWindow;
 use super::metadata::MetadataOverride;
+use crate::zenlayer::declaration;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -66,6 +69,24 @@ fn settings(state: &SimState, timing: &Timing) -> Value {
         "churnPerSecond": timing.churn_per_second,
         "flatEnvelope": state.flat_envelope,
     })
+}
+
+/// Every server's hardware health row, or 404 where the product has no health action.
+fn health_truth(state: &SimState) -> Result<Vec<Value>, SimResponse> {
+    match declaration::of(state.fleet.product()).health_action {
+        Some(_) if state.maintenance.is_none() => Ok(state.health_truth()),
+        _ => Err(json_response(
+            404,
+            json!({"error": "this product reports no hardware health (/_sim/bmc/health does)"}),
+        )),
+    }
+}
+
+fn not_maintenance() -> SimResponse {
+    json_response(
+        404,
+        json!({"error": "maintenance is listed by /_sim/maintenance/alerts"}),
+    )
 }
 
 /// Answers one control request; `path` is what follows `/_sim/`.
@@ -156,6 +177,40 @@ fn control(
             state.metadata_overrides.remove(*id);
             json_response(200, json!({"instanceId": id}))
         }
+        ("GET", ["health"]) => {
+            let rows = health_truth(state)?;
+            json_response(200, json!({"totalCount": rows.len(), "instances": rows}))
+        }
+        ("DELETE", ["health"]) => {
+            health_truth(state)?;
+            state.clear_health(None);
+            json_response(200, json!({}))
+        }
+        ("PUT", ["instances", id, "health"]) => {
+            let change: MetadataOverride = parse(body)?;
+            health_truth(state)?;
+            let Some(status) = state.fleet.status(id).map(str::to_owned) else {
+                return Err(json_response(404, json!({"error": "no such instance"})));
+            };
+            state.override_health(id, change);
+            json_response(200, state.health_row(id, &status))
+        }
+        ("DELETE", ["instances", id, "health"]) => {
+            state.clear_health(Some(id));
+            json_response(200, json!({"instanceId": id}))
+        }
+        ("GET", ["alerts"]) => match &state.maintenance {
+            Some(lists) => json_response(200, json!(lists)),
+            None => return Err(not_maintenance()),
+        },
+        ("PUT", ["alerts", product]) => {
+            let windows: Vec<MaintenanceWindow> = parse(body)?;
+            if state.maintenance.is_none() {
+                return Err(not_maintenance());
+            }
+            state.set_maintenance(product, windows).map_err(bad)?;
+            json_response(200, json!(state.maintenance_windows(product)))
+        }
         ("GET", ["faults"]) => json_response(200, settings(state, &timing)),
         ("POST", ["faults"]) => {
             let rule: FaultRule = parse(body)?;
@@ -208,7 +263,7 @@ fn control(
         (
             _,
             [
-                "instances" | "faults" | "credentials" | "stats" | "metadata",
+                "instances" | "faults" | "credentials" | "stats" | "metadata" | "health" | "alerts",
                 ..,
             ],
         ) => json_response(405, json!({"error": "method not allowed"})),

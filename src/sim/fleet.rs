@@ -23,6 +23,8 @@ pub struct Fleet {
     /// Ids in a transitional status, so a churn step touches only those, not the whole fleet.
     in_transition: HashSet<String>,
     rng_state: u64,
+    /// The seed it was generated from.
+    seed: u64,
     /// The size churn keeps the fleet near.
     target_size: usize,
 }
@@ -175,6 +177,7 @@ impl Fleet {
             index: HashMap::new(),
             in_transition: HashSet::new(),
             rng_state: seed,
+            seed,
             target_size: count,
         };
         for _ in 0..count {
@@ -188,6 +191,11 @@ impl Fleet {
     /// The product whose instances these are.
     pub fn product(&self) -> Product {
         self.product
+    }
+
+    /// The seed the fleet was generated from: what else is drawn for its instances (their hardware) mixes it in.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// A fresh id shaped like the product's (decimal digits, as the vendor's examples show), unique in this fleet.

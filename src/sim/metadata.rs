@@ -47,7 +47,7 @@ const TEAMS: [&str; 3] = ["edge", "core", "data"];
 const DAY: u64 = 86_400;
 
 /// A stable 64-bit hash of `id` mixed with `salt` (FNV-1a, then a splitmix finaliser).
-fn hash(id: &str, salt: u64) -> u64 {
+pub(super) fn hash(id: &str, salt: u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     for b in id.bytes() {
         h ^= u64::from(b);
@@ -125,15 +125,25 @@ pub fn row(
         Product::Zec => zec_row(id, status, epoch),
         Product::Bmc => bmc_row(id, status, epoch),
     };
-    if let (Some(over), Some(fields)) = (over, row.as_object_mut()) {
-        for (key, value) in &over.set {
-            fields.insert(key.clone(), value.clone());
-        }
-        for key in &over.remove {
-            fields.remove(key);
-        }
+    if let Some(over) = over {
+        over.apply(&mut row);
     }
     row
+}
+
+impl MetadataOverride {
+    /// Replaces the fields set and leaves out those removed, in a generated row (any row: the hardware health rows
+    /// are overridden alike).
+    pub fn apply(&self, row: &mut Value) {
+        if let Some(fields) = row.as_object_mut() {
+            for (key, value) in &self.set {
+                fields.insert(key.clone(), value.clone());
+            }
+            for key in &self.remove {
+                fields.remove(key);
+            }
+        }
+    }
 }
 
 /// What every product's row says alike: name, resource group, tags, times, billing, addresses.

@@ -1,14 +1,20 @@
-//! A simulator of the Zenlayer API's compute products (VM, ZEC, bare metal) on a real loopback HTTP server, for
-//! `--demo`, the `zenlayer-sim` binary, tests and benchmarks. Each account has a fleet per product, each served
-//! at its product's path. `fleet` holds and pages the instances, `metadata` makes their rows, `api` answers one
-//! call, `faults` decides what goes wrong, `control` is the JSON endpoint that drives it, `server` serves it
-//! and churns the fleets; this file is the handle that starts, inspects and drives a running simulator.
+//! A simulator of the Zenlayer API's compute products (VM, ZEC, bare metal) and its maintenance service on a
+//! real loopback HTTP server, for `--demo`, the `zenlayer-sim` binary, tests and benchmarks. Each account has a
+//! fleet per product, each served at its product's path, and its maintenance lists. `fleet` holds and pages the
+//! instances, `metadata` makes their rows, `health` bare metal's hardware health, `maintenance` the planned
+//! maintenance, `api` answers one call (`auth` lets it in, `operations` answers the bare-metal operations),
+//! `faults` decides what goes wrong, `control` is the JSON endpoint that drives it, `server` serves it and
+//! churns the fleets; this file is the handle that starts, inspects and drives a running simulator.
 
 pub mod api;
+mod auth;
 pub mod control;
 pub mod faults;
 pub mod fleet;
+pub mod health;
+pub mod maintenance;
 pub mod metadata;
+mod operations;
 mod server;
 
 use std::net::SocketAddr;
@@ -20,9 +26,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
 
-pub use api::{Answer, FleetChange, SimCredentials, SimResponse, SimState, Timing};
+pub use api::{Answer, FleetChange, SimResponse, SimState, Timing};
+pub use auth::SimCredentials;
 pub use faults::{Fault, FaultPlan, FaultRule};
 pub use fleet::{Fleet, SimInstance};
+pub use maintenance::MaintenanceWindow;
 
 use crate::secret::Secret;
 use crate::zenlayer::Auth;
@@ -108,27 +116,22 @@ impl Simulator {
                     .map(|&product| {
                         // Each product's fleet its own seed, so their ids differ.
                         let seed = options.seed + i as u64 + (product.index() as u64) * 1_000_003;
-                        Mutex::new(SimState {
-                            fleet: Fleet::generate(product, size(product), seed),
-                            plan: FaultPlan {
-                                rules: match product {
-                                    Product::Vm => faults.take().unwrap_or_default(),
-                                    _ => Vec::new(),
-                                },
-                            },
-                            flat_envelope: options.flat_envelope,
-                            max_skew: Duration::from_secs(300),
-                            calls: 0,
-                            calls_by_action: Default::default(),
-                            pages_served: Vec::new(),
-                            faults_on_call: Default::default(),
-                            scheduled_changes: Vec::new(),
+                        let rules = match product {
+                            Product::Vm => faults.take().unwrap_or_default(),
+                            _ => Vec::new(),
+                        };
+                        Mutex::new(SimState::new(
+                            Fleet::generate(product, size(product), seed),
+                            rules,
+                            options.flat_envelope,
                             epoch,
-                            metadata_overrides: Default::default(),
-                            row_cache: Default::default(),
-                        })
+                        ))
                     })
                     .collect(),
+                maintenance: Mutex::new(SimState {
+                    maintenance: Some(Default::default()),
+                    ..SimState::new(Fleet::default(), Vec::new(), options.flat_envelope, epoch)
+                }),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -153,9 +156,11 @@ impl Simulator {
     }
 
     /// The fleet `--demo` shows: a few dozen instances of each product, some stopped, some in transition, changing
-    /// as it runs.
+    /// as it runs; three bare-metal servers in hardware trouble (a power supply, an IPMI address, a CPU at 91 °C:
+    /// [`SimState::demo_health`]), two of the others in planned maintenance (one upcoming, one under way), and a
+    /// cloud networking node's upcoming maintenance, the times relative to the start.
     pub async fn start_demo() -> std::io::Result<Simulator> {
-        Simulator::start(SimOptions {
+        let sim = Simulator::start(SimOptions {
             instances: 36,
             products: vec![(Product::Zec, 24), (Product::Bmc, 12)],
             seed: 2026,
@@ -164,7 +169,35 @@ impl Simulator {
             churn_per_second: 0.2,
             ..SimOptions::default()
         })
-        .await
+        .await?;
+        let (epoch, servers) = {
+            let mut bmc = sim.product(0, Product::Bmc);
+            let troubled = bmc.demo_health();
+            // Running servers apart from the troubled ones, each with the zone it is in.
+            let servers: Vec<(String, String)> = bmc
+                .fleet
+                .instances()
+                .iter()
+                .filter(|i| i.status == crate::status::Known::Running.as_str())
+                .filter(|i| !troubled.contains(&i.id))
+                .map(|i| {
+                    let zone = bmc.metadata_row(i)["zoneId"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned();
+                    (i.id.clone(), zone)
+                })
+                .collect();
+            (bmc.epoch, servers)
+        };
+        if let [(upcoming, its_zone), (running, zone), ..] = servers.as_slice() {
+            for (product, windows) in
+                maintenance::demo(epoch, (upcoming, its_zone), (running, zone))
+            {
+                sim.set_maintenance(0, product, windows);
+            }
+        }
+        Ok(sim)
     }
 
     /// The base URL to point a client at.
@@ -218,6 +251,21 @@ impl Simulator {
     /// Locks account `index`'s state of `product`: its fleet and faults.
     pub fn product(&self, index: usize, product: Product) -> MutexGuard<'_, SimState> {
         self.shared.product(index, product)
+    }
+
+    /// Locks account `index`'s maintenance service (`/api/v2/maintenance`): its lists, faults, calls and envelope.
+    pub fn maintenance(&self, index: usize) -> MutexGuard<'_, SimState> {
+        self.shared.maintenance(index)
+    }
+
+    /// Replaces what account `index`'s `DescribeMaintenanceAlerts` lists for `product` (`BMC` or `SDN`).
+    ///
+    /// # Panics
+    /// For another product: the API refuses it, so no list of it would ever be served.
+    pub fn set_maintenance(&self, index: usize, product: &str, windows: Vec<MaintenanceWindow>) {
+        if let Err(e) = self.maintenance(index).set_maintenance(product, windows) {
+            panic!("set_maintenance: {e}");
+        }
     }
 
     /// Accounts served.
@@ -309,6 +357,27 @@ impl Simulator {
 }
 
 impl SimState {
+    /// The state of a product (or, with its lists set, of the maintenance service) serving `fleet`, with `rules`.
+    fn new(fleet: Fleet, rules: Vec<FaultRule>, flat_envelope: bool, epoch: u64) -> SimState {
+        SimState {
+            fleet,
+            plan: FaultPlan { rules },
+            flat_envelope,
+            max_skew: Duration::from_secs(300),
+            calls: 0,
+            calls_by_action: Default::default(),
+            pages_served: Vec::new(),
+            faults_on_call: Default::default(),
+            scheduled_changes: Vec::new(),
+            epoch,
+            metadata_overrides: Default::default(),
+            row_cache: Default::default(),
+            health_overrides: Default::default(),
+            health_ids: Vec::new(),
+            maintenance: None,
+        }
+    }
+
     /// The `DescribeInstances` row of one instance, overrides applied.
     pub fn metadata_row(&self, instance: &fleet::SimInstance) -> serde_json::Value {
         metadata::row(

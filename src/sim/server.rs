@@ -21,9 +21,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-use super::api::{Answer, SimCredentials, SimResponse, SimState, Timing, json_response};
+use super::api::{Answer, SimResponse, SimState, Timing, json_response};
+use super::auth::SimCredentials;
 use super::control;
 use crate::zenlayer::declaration;
+use crate::zenlayer::operations::MAINTENANCE_SERVICE;
 use crate::zenlayer::product::Product;
 
 /// Largest request body the simulator reads; real requests are a few hundred bytes.
@@ -43,17 +45,51 @@ pub(super) struct Shared {
     pub(super) max_in_flight: AtomicU64,
 }
 
-/// One simulated account: its credentials, the same for every product, and one state per product (in the order
-/// of [`Product::ALL`]).
+/// One simulated account: its credentials, the same for every service, one state per product (in the order of
+/// [`Product::ALL`]) and its maintenance service's.
 pub(super) struct SimAccount {
     pub(super) credentials: Mutex<SimCredentials>,
     pub(super) products: Vec<Mutex<SimState>>,
+    pub(super) maintenance: Mutex<SimState>,
 }
 
 impl SimAccount {
     pub(super) fn credentials(&self) -> MutexGuard<'_, SimCredentials> {
         self.credentials.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn state(&self, service: Service) -> &Mutex<SimState> {
+        match service {
+            Service::Product(product) => &self.products[product.index()],
+            Service::Maintenance => &self.maintenance,
+        }
+    }
+}
+
+/// One of the services every account has.
+#[derive(Debug, Clone, Copy)]
+enum Service {
+    Product(Product),
+    Maintenance,
+}
+
+impl Service {
+    /// The service `name` (its path `/api/v2/NAME`): a product's, as declared (overriding one with
+    /// `ZENLAYER_EXPORTER_API_SERVICES` is for the real API), or the maintenance service.
+    fn named(name: &str) -> Option<Service> {
+        match Product::ALL
+            .iter()
+            .find(|p| declaration::of(**p).service == name)
+        {
+            Some(product) => Some(Service::Product(*product)),
+            None => (name == MAINTENANCE_SERVICE).then_some(Service::Maintenance),
+        }
+    }
+}
+
+/// Locks a state: a panic while holding the lock can only come from a bug in a test; the state is still usable.
+fn lock(state: &Mutex<SimState>) -> MutexGuard<'_, SimState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
@@ -62,10 +98,11 @@ impl Shared {
     }
 
     pub(super) fn product(&self, index: usize, product: Product) -> MutexGuard<'_, SimState> {
-        // A panic while holding the lock can only come from a bug in a test; the state is still usable.
-        self.accounts[index].products[product.index()]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        lock(&self.accounts[index].products[product.index()])
+    }
+
+    pub(super) fn maintenance(&self, index: usize) -> MutexGuard<'_, SimState> {
+        lock(&self.accounts[index].maintenance)
     }
 
     /// The account whose access key id or token the request's `Authorization` carries; account 0 (which then
@@ -140,11 +177,7 @@ async fn churn(shared: Arc<Shared>) {
         let events = owed.floor();
         owed -= events;
         for state in shared.accounts.iter().flat_map(|a| &a.products) {
-            state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .fleet
-                .churn_step(events as usize);
+            lock(state).fleet.churn_step(events as usize);
         }
     }
 }
@@ -264,14 +297,14 @@ async fn serve(
         }
     };
     if let Some(rest) = path.strip_prefix("/_sim/") {
-        // `/_sim/zec/instances` is account 0's ZEC; without a product, its VM. The credentials are the account's,
-        // every product's.
+        // `/_sim/zec/instances` is account 0's ZEC, `/_sim/maintenance/alerts` its maintenance service; without a
+        // service, its VM. The credentials are the account's, every service's.
         let (first, after) = rest.split_once('/').unwrap_or((rest, ""));
-        let (product, rest) = match Product::named(first) {
-            Some(product) => (product, after),
-            None => (Product::Vm, rest),
+        let (service, rest) = match Service::named(first) {
+            Some(service) => (service, after),
+            None => (Service::Product(Product::Vm), rest),
         };
-        let mut state = shared.product(0, product);
+        let mut state = lock(shared.accounts[0].state(service));
         let credentials = &shared.accounts[0].credentials;
         let answer = control::handle(
             &mut state,
@@ -283,14 +316,7 @@ async fn serve(
         );
         return Ok(respond(answer, Delivery::Whole));
     }
-    // The declared services: overriding one (`ZENLAYER_EXPORTER_API_SERVICES`) is for the real API.
-    let served = path.strip_prefix("/api/v2/").and_then(|service| {
-        Product::ALL
-            .iter()
-            .copied()
-            .find(|p| declaration::of(*p).service == service)
-    });
-    let Some(product) = served else {
+    let Some(service) = path.strip_prefix("/api/v2/").and_then(Service::named) else {
         let e = serde_json::json!({"code": "NOT_FOUND", "message": "no such path"});
         return Ok(respond(json_response(404, e), Delivery::Whole));
     };
@@ -305,10 +331,7 @@ async fn serve(
     }
     let account = shared.account_for(&parts.headers);
     let credentials = account.credentials().clone();
-    let answer = account.products[product.index()]
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .handle(&parts.headers, &body, &credentials);
+    let answer = lock(account.state(service)).handle(&parts.headers, &body, &credentials);
     match answer {
         Answer::Respond(response) => Ok(respond(response, Delivery::Whole)),
         Answer::Hang(response) => Ok(respond(response, Delivery::Stalled)),

@@ -25,5 +25,6 @@ mod prometheus_e2e;
 mod sd;
 mod secrets;
 mod signing;
+mod sim_bare_metal;
 mod simulator;
 mod web_config;
