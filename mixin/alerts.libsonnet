@@ -1,6 +1,8 @@
 // The recording rules and alerts. An alert's annotations are a function of a "voice": `templates` gives the
 // Go templates Prometheus renders, and the unit tests (tests.libsonnet) pass a voice that says the same
 // sentences with a test's values, so the expected annotations are the real text, not a copy of it.
+local duration = import 'lib/duration.libsonnet';
+local hardware = import 'lib/hardware.libsonnet';
 local products = import 'lib/products.libsonnet';
 local statuses = import 'lib/statuses.libsonnet';
 
@@ -9,12 +11,26 @@ local statuses = import 'lib/statuses.libsonnet';
   local by = std.join(', ', ['job', 'instance'] + c.groupLabels),
   local byInstance = by + ', instance_id',
   local sel(extra='') = '{' + std.join(',', [s for s in [c.selector, extra] if s != '']) + '}',
+  // `body` run on the latest sample within the hour of `metric` whose `labels` are the alert's (nothing when
+  // there is none): a lookup when the alert is evaluated, rather than a join into its labels.
+  local lookup(metric, labels, body) =
+    local matchers = std.join(',', ['%s=%%q' % l for l in labels]);
+    local args = std.join(' ', ['$labels.' + l for l in labels]);
+    '{{ with printf "last_over_time(%s{%s}[1h])" %s | query }}{{ with first . }}%s{{ end }}{{ end }}' % [metric, matchers, args, body],
+  local instanceLabels = ['job', 'instance'] + c.groupLabels + ['instance_id'],
   local infoLookup =
-    // The instance's name and zone, looked up when the alert is evaluated rather than joined into its labels:
-    // an alert keeps its identity (and its `for:` clock) when metadata arrives, changes or is switched off.
-    local matchers = std.join(',', ['%s=%%q' % l for l in ['job', 'instance'] + c.groupLabels + ['instance_id']]);
-    local args = std.join(' ', ['$labels.' + l for l in ['job', 'instance'] + c.groupLabels + ['instance_id']]);
-    '{{ $name := $labels.instance_id }}{{ $where := "" }}{{ with printf "last_over_time(zenlayer_instance_info{%s}[1h])" %s | query }}{{ with first . }}{{ with .Labels.instance_name }}{{ $name = . }}{{ end }}{{ with .Labels.zone_id }}{{ $where = printf " in %%s" . }}{{ end }}{{ end }}{{ end }}' % [matchers, args],
+    // The instance's name and zone, looked up rather than joined: an alert keeps its identity (and its `for:`
+    // clock) when metadata arrives, changes or is switched off.
+    '{{ $name := $labels.instance_id }}{{ $where := "" }}'
+    + lookup('zenlayer_instance_info', instanceLabels, '{{ with .Labels.instance_name }}{{ $name = . }}{{ end }}{{ with .Labels.zone_id }}{{ $where = printf " in %s" . }}{{ end }}'),
+  local maintenanceLookup =
+    // A maintenance window's start and end (in UTC, to the minute), location and impact (the API's text).
+    local window = instanceLabels + ['status'];
+    local time(variable) = '{{ $%s = (toTime .Value).UTC.Format "2006-01-02 15:04 UTC" }}' % variable;
+    '{{ $start := "unknown" }}{{ $end := "unknown" }}{{ $location := "" }}{{ $impact := "" }}'
+    + lookup('zenlayer_maintenance_start_timestamp_seconds', window, time('start'))
+    + lookup('zenlayer_maintenance_end_timestamp_seconds', window, time('end'))
+    + lookup('zenlayer_maintenance_info', window, '{{ $location = .Labels.location }}{{ $impact = .Labels.impact }}'),
 
   // The shard alerts count accounts over the replicas of a job: by job and the labels every replica shares.
   local shardBy = std.join(', ', ['job'] + c.shardLabels),
@@ -37,15 +53,33 @@ local statuses = import 'lib/statuses.libsonnet';
     // `text` (with `%s` for the product) when the series has a product (vm, zec, bmc), else nothing.
     product(text): '{{ with $labels.product }}' + (text % '{{ . }}') + '{{ end }}',
     instanceLookup: infoLookup,
+    // A maintenance window's start and end, "2026-03-01 02:00 UTC" ("unknown" when not served).
+    start: '{{ $start }}',
+    end: '{{ $end }}',
+    // `text` (with `%s` for the window's location or impact, as the API words it) when it has one, else nothing.
+    location(text): '{{ with $location }}' + (text % '{{ . }}') + '{{ end }}',
+    impact(text): '{{ with $impact }}' + (text % '{{ . }}') + '{{ end }}',
+    // `cases[v]` where the label `l` is v, else `otherwise`.
+    choose(l, cases, otherwise):
+      if cases == {} then otherwise
+      else '{{ ' + std.join('{{ else ', [
+        'if eq $labels.%s %s }}%s' % [l, std.escapeStringJson(k), cases[k]]
+        for k in std.objectFields(cases)
+      ]) + '{{ else }}%s{{ end }}' % otherwise,
     // The replicas owning accounts whose series match the alert's `labels`: "a:9612 (shard 0 of 2), ...".
     owners(labels): ownersLookup(labels),
   },
 
-  // The instance alerts read the carried-forward status, less the instances an operator parked.
+  // The instances an operator parked, to leave out of an expression per instance: `expr + parked`.
+  local parked = '\nunless on (%s)\n  last_over_time(zenlayer_instance_info%s[1h])\n' % [byInstance, sel(c.excludeSelector)],
+  // The instance alerts read the carried-forward status, less the parked instances.
   local lastKnown(status) =
     local known = 'zenlayer:instance_status:last_known%s' % sel(status);
-    if c.excludeSelector == '' then known
-    else known + '\nunless on (%s)\n  last_over_time(zenlayer_instance_info%s[1h])\n' % [byInstance, sel(c.excludeSelector)],
+    if c.excludeSelector == '' then known else known + parked,
+  // Any other expression per instance, less the parked instances.
+  local unlessParked(expr) =
+    if c.excludeSelector == '' then expr
+    else '(\n%s\n)%s' % [std.join('\n', ['  ' + l for l in std.split(std.rstripChars(expr, '\n'), '\n')]), parked],
 
   // An alert over series that carry `product` (the instance families, an account's own poll and API metrics):
   // it fires per product and names it.
@@ -53,6 +87,45 @@ local statuses = import 'lib/statuses.libsonnet';
   local instanceAlert(alert) = alert {
     instance:: true,
   } + perProduct,
+  // A bare-metal server's hardware or maintenance alert: an instance alert over the live series, less the
+  // parked servers, kept firing for keepFiringFor once its condition is gone (config.libsonnet says why).
+  local serverAlert(alert) = instanceAlert(alert {
+    expr: unlessParked(super.expr),
+    keep_firing_for: c.keepFiringFor,
+  }),
+  // ... naming its window's times, location and impact too.
+  local maintenanceAlert(alert) = serverAlert(alert) { maintenance:: true },
+  // A window the API says is in progress: `in progress` is the documented spelling; other casings and an
+  // underscore or hyphen are the same words.
+  local inProgress = '(?i)in[ _-]?progress',
+  // Each sensor over its threshold: its own, or the common one.
+  local temperatureHigh =
+    local metric = 'zenlayer_instance_temperature_celsius';
+    local own = c.temperatureHighCelsiusBySensor;
+    local unknown = [s for s in std.objectFields(own) if !std.member(hardware.sensors, s)];
+    assert unknown == [] : 'temperatureHighCelsiusBySensor: no sensor %s (there are %s)' % [unknown, hardware.sensors];
+    std.join('\nor ', [
+      '%s%s > %s' % [metric, sel(if own == {} then '' else 'sensor!~"%s"' % std.join('|', std.objectFields(own))), c.temperatureHighCelsius],
+    ] + [
+      '%s%s > %s' % [metric, sel('sensor="%s"' % s), own[s]]
+      for s in std.objectFields(own)
+    ]) + '\n',
+  // No successful poll of `polls` (products.libsonnet) for `seconds`, never-succeeded included: a key that may
+  // not call the action is the first thing this finds.
+  local pollStale(alert, what, polls, seconds, forDuration, description) = {
+    alert: alert,
+    perProduct:: true,
+    expr: std.join('\nor\n', [
+      'time() - zenlayer_exporter_last_poll_success_timestamp_seconds%s > %d' % [sel(products.selector(poll)), seconds]
+      for poll in polls
+    ]),
+    'for': forDuration,
+    labels: { severity: 'warning' },
+    annotations(v):: {
+      summary: 'zenlayer-exporter %s has had no successful %s%s poll for over %d minutes%s' % [v.label('instance'), v.product('%s '), what, seconds / 60, v.account(' (account %s)')],
+      description: description(v),
+    },
+  },
 
   alertList:: [
     instanceAlert({
@@ -98,6 +171,57 @@ local statuses = import 'lib/statuses.libsonnet';
       annotations(v):: {
         summary: 'Prepaid Zenlayer %sinstance %s%s%s expires in %s without auto-renewal' % [v.product('%s '), v.name, v.where, v.account(' (account %s)'), v.value('humanizeDuration')],
         description: 'Instance %s%s (id %s%s) is prepaid, does not renew automatically, and expires in %s. Renew it or turn auto-renewal on, or it will be stopped and released.' % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.value('humanizeDuration')],
+      },
+    }),
+    serverAlert({
+      // A documented alarm (WARNING; CRITICAL for ipmi_ping) or a value the API added; not UNKNOWN, which is
+      // "not collected", nor the zeros of a state set.
+      alert: 'ZenlayerHardwareUnhealthy',
+      expr: 'zenlayer_instance_component_health%s == 1' % sel('health!~"%s"' % std.join('|', hardware.quiet)),
+      'for': c.hardwareUnhealthyFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'Zenlayer %sserver %s%s%s reports %s %s' % [v.product('%s '), v.name, v.where, v.account(' (account %s)'), v.label('component'), v.label('health')],
+        description: "Zenlayer's hardware monitoring has reported the %s of server %s%s (id %s%s) as %s for more than %s. Open a ticket with Zenlayer support quoting the server id and the component; if the part is not redundant, move the server's work off it first." % [v.label('component'), v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.label('health'), c.hardwareUnhealthyFor],
+      },
+    }),
+    serverAlert({
+      alert: 'ZenlayerTemperatureHigh',
+      expr: temperatureHigh,
+      'for': c.temperatureHighFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'Zenlayer %sserver %s%s%s: %s temperature %s °C' % [v.product('%s '), v.name, v.where, v.account(' (account %s)'), v.label('sensor'), v.value()],
+        description: 'The %s sensor of server %s%s (id %s%s) has read over %s °C for more than %s (%s °C now). A fan alarm beside it (ZenlayerHardwareUnhealthy) is the cause to report; a hot inlet is the room: ask Zenlayer support. Otherwise look at what loads the server.' % [v.label('sensor'), v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.choose('sensor', c.temperatureHighCelsiusBySensor, c.temperatureHighCelsius), c.temperatureHighFor, v.value()],
+      },
+    }),
+    maintenanceAlert({
+      // A window not yet in progress that starts within the lead time; the value is the time left.
+      alert: 'ZenlayerMaintenanceUpcoming',
+      expr: 'zenlayer_maintenance_start_timestamp_seconds%s - time() > 0 <= %d' % [sel('status!~"%s"' % inProgress), duration(c.maintenanceLeadTime)],
+      'for': c.maintenanceUpcomingFor,
+      labels: { severity: 'warning' },
+      annotations(v):: {
+        summary: 'Planned maintenance of Zenlayer %sserver %s%s%s starts %s (in %s)' % [v.product('%s '), v.name, v.where, v.account(' (account %s)'), v.start, v.value('humanizeDuration')],
+        description: 'Zenlayer plans maintenance of server %s%s (id %s%s) from %s to %s (status %s%s), within the next %s. Move its work elsewhere or plan around the window before it starts.%s' % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.start, v.end, v.label('status'), v.location('; location %s'), c.maintenanceLeadTime, v.impact(' Impact: %s')],
+      },
+    }),
+    maintenanceAlert({
+      // A window started and not ended, or that the API says is in progress whatever its times (one that
+      // overruns, or starts early).
+      alert: 'ZenlayerMaintenanceInProgress',
+      expr: |||
+        (
+          zenlayer_maintenance_start_timestamp_seconds%(sel)s <= time()
+          unless on (%(key)s, status) zenlayer_maintenance_end_timestamp_seconds%(sel)s <= time()
+        )
+        or zenlayer_maintenance_start_timestamp_seconds%(inProgress)s
+      ||| % { sel: sel(), key: byInstance, inProgress: sel('status=~"%s"' % inProgress) },
+      'for': c.maintenanceInProgressFor,
+      labels: { severity: 'info' },
+      annotations(v):: {
+        summary: 'Zenlayer %sserver %s%s%s is in planned maintenance until %s' % [v.product('%s '), v.name, v.where, v.account(' (account %s)'), v.end],
+        description: "Zenlayer's planned maintenance of server %s%s (id %s%s) runs from %s to %s (status %s%s): expect the server down or degraded until it ends. If it is not back after, its STOPPED and hardware alerts say so.%s" % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.start, v.end, v.label('status'), v.location('; location %s'), v.impact(' Impact: %s')],
       },
     }),
     {
@@ -157,7 +281,7 @@ local statuses = import 'lib/statuses.libsonnet';
             time() - zenlayer_exporter_last_poll_success_timestamp_seconds%(sel)s > %(seconds)d
             and zenlayer_exporter_last_poll_success_timestamp_seconds%(sel)s > 0
           )
-        ||| % { sel: sel('action="%s",product=~"%s"' % [poll.action, std.join('|', poll.products)]), seconds: c.dataStaleSeconds }
+        ||| % { sel: sel(products.selector(poll)), seconds: c.dataStaleSeconds }
         for poll in products.statusPolls
       ]),
       'for': c.dataStaleFor,
@@ -167,18 +291,14 @@ local statuses = import 'lib/statuses.libsonnet';
         description: 'The data served by %s is %s old: polls fail or hang.' % [v.label('instance'), v.value('humanizeDuration')],
       },
     },
-    {
-      alert: 'ZenlayerMetadataStale',
-      perProduct:: true,
-      // The products whose metadata has a poll of its own: bare metal's comes with its statuses.
-      expr: 'time() - zenlayer_exporter_last_poll_success_timestamp_seconds%s > %d' % [sel('action="DescribeInstances",product=~"%s"' % std.join('|', products.metadataPolled)), c.metadataStaleSeconds],
-      'for': c.metadataStaleFor,
-      labels: { severity: 'warning' },
-      annotations(v):: {
-        summary: 'zenlayer-exporter %s has had no successful %smetadata poll for over %d minutes%s' % [v.label('instance'), v.product('%s '), c.metadataStaleSeconds / 60, v.account(' (account %s)')],
-        description: 'DescribeInstances polls from %s fail (or never succeeded): statuses are current, but names, zones, tags and expiry dates are %s old, and instances created meanwhile have no names. zenlayer_exporter_poll_failures_total{action="DescribeInstances"} says why.' % [v.label('instance'), v.value('humanizeDuration')],
-      },
-    },
+    // The products whose metadata has a poll of its own: bare metal's comes with its statuses.
+    pollStale('ZenlayerMetadataStale', 'metadata', products.metadataPolls, c.metadataStaleSeconds, c.metadataStaleFor, function(v)
+      'DescribeInstances polls from %s fail (or never succeeded): statuses are current, but names, zones, tags and expiry dates are %s old, and instances created meanwhile have no names. zenlayer_exporter_poll_failures_total{action="DescribeInstances"} says why.' % [v.label('instance'), v.value('humanizeDuration')]),
+    // Neither is in zenlayer_up, which is the status poll's: the status alerts are right while these fail.
+    pollStale('ZenlayerHardwareHealthStale', 'hardware health', products.healthPolls, c.hardwareHealthStaleSeconds, c.hardwareHealthStaleFor, function(v)
+      'Polls of %s from %s fail (or never succeeded): the hardware health and temperatures served, if any, are %s old, so ZenlayerHardwareUnhealthy and ZenlayerTemperatureHigh judge an old state and servers added meanwhile are not watched. zenlayer_exporter_poll_failures_total{action="%s"} says why.' % [v.label('action'), v.label('instance'), v.value('humanizeDuration'), v.label('action')]),
+    pollStale('ZenlayerMaintenanceStale', 'maintenance', products.maintenancePolls, c.maintenanceStaleSeconds, c.maintenanceStaleFor, function(v)
+      'Polls of %s from %s fail (or never succeeded): the planned maintenance served, if any, is %s old, so a window announced meanwhile does not warn. zenlayer_exporter_poll_failures_total{action="%s"} says why (auth: the key may not read the maintenance service).' % [v.label('action'), v.label('instance'), v.value('humanizeDuration'), v.label('action')]),
     {
       alert: 'ZenlayerApiThrottled',
       perProduct:: true,
@@ -263,7 +383,8 @@ local statuses = import 'lib/statuses.libsonnet';
     for k in std.objectFields(alert)
   } + {
     annotations: {
-      local prelude = if std.objectHasAll(alert, 'instance') then infoLookup else '',
+      local prelude = (if std.objectHasAll(alert, 'instance') then infoLookup else '')
+                      + (if std.objectHasAll(alert, 'maintenance') then maintenanceLookup else ''),
       [k]: prelude + alert.annotations($.templates)[k]
       for k in std.objectFields(alert.annotations($.templates))
     } + { runbook_url: c.runbookURL % std.asciiLower(alert.alert) },

@@ -14,8 +14,8 @@
     // replica of one job must share them, so leave out any label that differs between replicas (like `instance`,
     // `pod`).
     shardLabels: [l for l in self.groupLabels if l != 'account' && l != 'product'],
-    // Instances kept out of the STOPPED, stuck and create-failed alerts: those whose info series matches this
-    // (labels of zenlayer_instance_info). The default needs `monitoring` in ZENLAYER_EXPORTER_TAG_LABELS; tag
+    // Instances kept out of the STOPPED, stuck and create-failed alerts, and the bare-metal hardware,
+    // temperature and maintenance ones: those whose info series matches this (labels of zenlayer_instance_info). The default needs `monitoring` in ZENLAYER_EXPORTER_TAG_LABELS; tag
     // an instance monitoring=off to park it. '' keeps every instance in.
     excludeSelector: 'tag_monitoring="off"',
     // Where each alert's runbook is: the anchor is the alert's name in lower case.
@@ -39,6 +39,18 @@
     accountUnownedFor: '15m',
     accountOwnedTwiceFor: '15m',
     shardsDisagreeFor: '15m',
+    hardwareUnhealthyFor: '5m',
+    temperatureHighFor: '5m',
+    maintenanceUpcomingFor: '5m',
+    maintenanceInProgressFor: '1m',
+    hardwareHealthStaleFor: '5m',
+    maintenanceStaleFor: '15m',
+    // How long the hardware, temperature and maintenance alerts keep firing once their condition is gone. They
+    // read the live series, which vanish while the exporter cannot be scraped or has restarted and not polled
+    // yet: an exporter rollout would resolve and re-fire every one of them (and lift the inhibition a
+    // maintenance in progress puts on its server's STOPPED page). The price: a fixed component, or a window's
+    // end, resolves this much later.
+    keepFiringFor: '10m',
 
     // Thresholds.
     expiringWithinDays: 7,
@@ -47,6 +59,17 @@
     dataStaleSeconds: 600,
     metadataStaleSeconds: 3600,
     throttledShare: 0.2,
+    // A planned maintenance warns this long before it starts (a Prometheus duration).
+    maintenanceLeadTime: '24h',
+    // Degrees Celsius (the API's scale is 0 to 100) over which a sensor warns: every sensor but those named in
+    // ...BySensor. The inlet sensor reads the intake air, the room's: 40 °C is the top of ASHRAE's A3 allowable
+    // class, beyond what most servers are rated for, where 85 °C would never come before the servers fail.
+    temperatureHighCelsius: 85,
+    temperatureHighCelsiusBySensor: { inlet: 40 },
+    // No successful hardware health poll (every minute by default) / maintenance poll (every 5 minutes) for
+    // this long. Maintenance is announced days ahead, so an hour of it missing costs nothing yet.
+    hardwareHealthStaleSeconds: 900,
+    maintenanceStaleSeconds: 3600,
 
     // The Grafana dashboard.
     dashboardUID: 'zenlayer-fleet',

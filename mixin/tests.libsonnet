@@ -3,6 +3,8 @@
 // equality matchers). Expected annotations come from the alerts' own sentences (alerts.libsonnet), said with
 // each test's values. Series are one sample a minute; `v*N` repeats a value N times.
 local mixin = import 'mixin.libsonnet';
+local duration = import 'lib/duration.libsonnet';
+local hardware = import 'lib/hardware.libsonnet';
 
 function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer-exporter' }) {
   local m = mixin { _config+:: config },
@@ -16,7 +18,7 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
   ])),
   local labelText(labels) = std.join(',', ['%s="%s"' % [k, labels[k]] for k in std.objectFields(labels)]),
   // The families that carry `product`: the instance series and an account's own poll and API metrics.
-  local carriesProduct(name) = std.length([p for p in ['zenlayer_instance', 'zenlayer_up', 'zenlayer_exporter_poll', 'zenlayer_exporter_api', 'zenlayer_exporter_last_poll'] if std.startsWith(name, p)]) > 0,
+  local carriesProduct(name) = std.length([p for p in ['zenlayer_instance', 'zenlayer_maintenance', 'zenlayer_up', 'zenlayer_exporter_poll', 'zenlayer_exporter_api', 'zenlayer_exporter_last_poll'] if std.startsWith(name, p)]) > 0,
   local vm = { product: 'vm' },
   // A series of the exporter `instance`, with `labels` besides the target's (and the product, where it has one).
   local series(name, labels, values, instance='exp:9612') = {
@@ -37,6 +39,36 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
   }, values),
   local per(metric, id, values) = series(metric, { instance_id: id }, values),
 
+  // Bare metal: a server's component health and sensor readings, and its maintenance windows.
+  local bmc = { product: 'bmc' },
+  local server(id, extra={}) = base + bmc + extra + { instance_id: id },
+  local health(id, component, value, values, extra={}) =
+    series('zenlayer_instance_component_health', bmc + extra + { instance_id: id, component: component, health: value }, values),
+  local temperature(id, sensor, values) = series('zenlayer_instance_temperature_celsius', bmc { instance_id: id, sensor: sensor }, values),
+  // A window of server `id` the whole test long (`samples` minutes): its start and end series and, when it has
+  // a location or impact, its info series; `labels` and `found` are what its alerts carry and look up.
+  local window(id, status, start, end, location='', impact='', extra={}, samples=61) = {
+    local labels = bmc + extra + { instance_id: id, status: status },
+    series: [
+      series('zenlayer_maintenance_start_timestamp_seconds', labels, '%d*%d' % [start, samples]),
+      series('zenlayer_maintenance_end_timestamp_seconds', labels, '%d*%d' % [end, samples]),
+    ] + (if location == '' && impact == '' then [] else [
+      series('zenlayer_maintenance_info', labels { location: location, impact: impact }, '1*%d' % samples),
+    ]),
+    labels: base + labels,
+    found: { start: start, end: end, location: location, impact: impact },
+  },
+  local HOUR = 3600,
+  // A Unix time as the maintenance alerts say it: "1970-01-01 05:00 UTC" (Howard Hinnant's civil_from_days).
+  local utc(t) =
+    local days = std.floor(t / DAY), minutes = std.floor((t - days * DAY) / 60);
+    local z = days + 719468, era = std.floor(z / 146097), doe = z - era * 146097;
+    local yoe = std.floor((doe - std.floor(doe / 1460) + std.floor(doe / 36524) - std.floor(doe / 146096)) / 365);
+    local doy = doe - (365 * yoe + std.floor(yoe / 4) - std.floor(yoe / 100));
+    local mp = std.floor((5 * doy + 2) / 153);
+    local month = if mp < 10 then mp + 3 else mp - 9;
+    '%04d-%02d-%02d %02d:%02d UTC' % [yoe + era * 400 + (if month <= 2 then 1 else 0), month, doy - std.floor((153 * mp + 2) / 5) + 1, std.floor(minutes / 60), minutes % 60],
+
   // The alerts' sentences with one alert's values: what Prometheus renders from the templates.
   local voice(labels, value, found) = {
     name: if std.objectHas(found, 'instance_name') && found.instance_name != '' then found.instance_name else std.get(labels, 'instance_id', ''),
@@ -48,6 +80,11 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
     owners(_):
       local owners = std.get(found, 'owners', []);
       if owners == [] then 'none' else std.join(', ', ['%s (shard %s of %s)' % o for o in owners]),
+    start: if std.objectHas(found, 'start') then utc(found.start) else 'unknown',
+    end: if std.objectHas(found, 'end') then utc(found.end) else 'unknown',
+    location(text): if std.get(found, 'location', '') != '' then text % found.location else '',
+    impact(text): if std.get(found, 'impact', '') != '' then text % found.impact else '',
+    choose(l, cases, otherwise): std.toString(std.get(cases, labels[l], otherwise)),
   },
   local alert(name, labels, value='', found={}) =
     local a = alerts[name];
@@ -167,6 +204,147 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
         check('14m', 'ZenlayerPrepaidInstanceExpiring'),
         check('20m', 'ZenlayerPrepaidInstanceExpiring', [
           alert('ZenlayerPrepaidInstanceExpiring', base { instance_id: 'i-1' }, '2d 23h 40m 0s', found={ instance_name: 'web-fra-01', zone_id: 'FRA-A' }),
+        ]),
+      ],
+    },
+    {
+      name: "every component's documented alarm, and a value the API added, warns after 5 minutes naming the server; OK, UNKNOWN, a state set's zeros and a short alarm do not",
+      input_series: [info('b-1', 'db-01', 'LAX-A', '1*11', bmc)]
+                    + [health('b-1', component.name, alarm, '1*11') for component in hardware.components for alarm in component.alarms]
+                    // As with ZENLAYER_EXPORTER_STATUS_SERIES=all: every documented value, OK at 1 and the others at 0.
+                    + [health('b-2', component.name, v, if v == 'OK' then '1*11' else '0*11') for component in hardware.components for v in component.values]
+                    + [health('b-3', component.name, 'UNKNOWN', '1*11') for component in hardware.components]
+                    + [
+                      health('b-4', 'fan', 'DEGRADED', '1*11'),
+                      health('b-5', 'disk', 'WARNING', '1*3 stale'),
+                      health('b-5', 'disk', 'OK', '_*3 1*8'),
+                    ],
+      alert_rule_test: [
+        check('4m', 'ZenlayerHardwareUnhealthy'),
+        check('10m', 'ZenlayerHardwareUnhealthy', [
+          alert('ZenlayerHardwareUnhealthy', server('b-1') { component: component.name, health: alarm }, found={ instance_name: 'db-01', zone_id: 'LAX-A' })
+          for component in hardware.components
+          for alarm in component.alarms
+        ] + [alert('ZenlayerHardwareUnhealthy', server('b-4') { component: 'fan', health: 'DEGRADED' })]),
+      ],
+    },
+    {
+      name: 'a hardware alarm that clears resolves 10 minutes later; one whose series vanish for a while (the exporter restarting) keeps firing',
+      input_series: [
+        health('b-1', 'disk', 'WARNING', '1*10 stale'),
+        health('b-1', 'disk', 'OK', '_*10 1*20'),
+        health('b-2', 'psu', 'WARNING', '1*10 stale _*5 1*15'),
+      ],
+      local disk = alert('ZenlayerHardwareUnhealthy', server('b-1') { component: 'disk', health: 'WARNING' }),
+      local psu = alert('ZenlayerHardwareUnhealthy', server('b-2') { component: 'psu', health: 'WARNING' }),
+      alert_rule_test: [
+        check('15m', 'ZenlayerHardwareUnhealthy', [disk, psu]),
+        check('21m', 'ZenlayerHardwareUnhealthy', [psu]),
+      ],
+    },
+    {
+      name: 'a sensor over 85 °C for 5 minutes warns, an inlet over its own 40 °C; at the threshold, under it, or hot briefly, none does',
+      input_series: [
+        info('b-1', 'db-01', 'LAX-A', '1*11', bmc),
+        temperature('b-1', 'cpu0', '91*11'),
+        temperature('b-1', 'cpu1', '80*11'),
+        temperature('b-2', 'inlet', '45*11'),
+        temperature('b-3', 'cpu', '85*11'),
+        temperature('b-4', 'inlet', '35*11'),
+        temperature('b-5', 'cpu0', '95*3 70*8'),
+      ],
+      alert_rule_test: [
+        check('4m', 'ZenlayerTemperatureHigh'),
+        check('10m', 'ZenlayerTemperatureHigh', [
+          alert('ZenlayerTemperatureHigh', server('b-1') { sensor: 'cpu0' }, '91', found={ instance_name: 'db-01', zone_id: 'LAX-A' }),
+          alert('ZenlayerTemperatureHigh', server('b-2') { sensor: 'inlet' }, '45'),
+        ]),
+      ],
+    },
+    {
+      name: 'a planned maintenance warns within 24 hours of its start, naming the server, its times, location and impact; one further off, past or in progress does not',
+      local soon = window('b-1', 'scheduled', 5 * HOUR, 9 * HOUR, 'LAX1', 'Power work: the server is off for up to 2 hours.', prod),
+      local bare = window('b-2', 'scheduled', 6 * HOUR, 7 * HOUR),
+      input_series: [info('b-1', 'db-01', 'LAX-A', '1*11', bmc + prod)] + soon.series + bare.series
+                    // Enters the lead time at 8 minutes: pending at 10.
+                    + window('b-3', 'scheduled', DAY + 8 * 60, DAY + HOUR).series
+                    + window('b-4', 'scheduled', 30 * HOUR, 31 * HOUR).series
+                    + window('b-5', 'scheduled', 60, 5 * 60).series
+                    + window('b-6', 'in progress', 2 * HOUR, 3 * HOUR).series,
+      alert_rule_test: [
+        check('4m', 'ZenlayerMaintenanceUpcoming'),
+        check('10m', 'ZenlayerMaintenanceUpcoming', [
+          alert('ZenlayerMaintenanceUpcoming', soon.labels, '4h 50m 0s', found=soon.found { instance_name: 'db-01', zone_id: 'LAX-A' }),
+          alert('ZenlayerMaintenanceUpcoming', bare.labels, '5h 50m 0s', found=bare.found),
+        ]),
+      ],
+    },
+    {
+      name: 'a maintenance in progress is said while its window runs and 10 minutes more, or while the API says so, in any casing',
+      local running = window('b-1', 'scheduled', 2 * 60, 30 * 60, 'LAX1', 'Power work.'),
+      local overrun = window('b-2', 'in progress', 60, 5 * 60),
+      local early = window('b-3', 'In Progress', 2 * HOUR, 3 * HOUR),
+      input_series: [info('b-1', 'db-01', 'LAX-A', '1*61', bmc)] + running.series + overrun.series + early.series,
+      local named = running.found { instance_name: 'db-01', zone_id: 'LAX-A' },
+      alert_rule_test: [
+        check('20m', 'ZenlayerMaintenanceInProgress', [
+          alert('ZenlayerMaintenanceInProgress', running.labels, found=named),
+          alert('ZenlayerMaintenanceInProgress', overrun.labels, found=overrun.found),
+          alert('ZenlayerMaintenanceInProgress', early.labels, found=early.found),
+        ]),
+        check('45m', 'ZenlayerMaintenanceInProgress', [
+          alert('ZenlayerMaintenanceInProgress', overrun.labels, found=overrun.found),
+          alert('ZenlayerMaintenanceInProgress', early.labels, found=early.found),
+        ]),
+      ],
+    },
+    {
+      name: 'a window ahead is not in progress, nor one long past (after its 10 minutes more)',
+      input_series: window('b-1', 'scheduled', 2 * HOUR, 3 * HOUR).series + window('b-2', 'scheduled', 0, 5 * 60).series,
+      alert_rule_test: [check('20m', 'ZenlayerMaintenanceInProgress')],
+    },
+    {
+      name: 'a bare-metal server tagged monitoring=off is kept out of the hardware, temperature and maintenance alerts; monitoring=on is not',
+      local windows(id) = [window(id, 'scheduled', 5 * HOUR, 6 * HOUR), window(id, 'in progress', 0, HOUR)],
+      input_series: [
+        info('b-1', 'watched', 'LAX-A', '1*11', bmc { tag_monitoring: 'on' }),
+        info('p-1', 'parked', 'LAX-A', '1*11', bmc { tag_monitoring: 'off' }),
+      ] + std.flattenArrays([
+        [health(id, 'disk', 'WARNING', '1*11'), temperature(id, 'cpu0', '95*11')] + std.flattenArrays([w.series for w in windows(id)])
+        for id in ['b-1', 'p-1']
+      ]),
+      local named = { instance_name: 'watched', zone_id: 'LAX-A' },
+      local upcoming = windows('b-1')[0],
+      local now = windows('b-1')[1],
+      alert_rule_test: [
+        check('10m', 'ZenlayerHardwareUnhealthy', [alert('ZenlayerHardwareUnhealthy', server('b-1') { component: 'disk', health: 'WARNING' }, found=named)]),
+        check('10m', 'ZenlayerTemperatureHigh', [alert('ZenlayerTemperatureHigh', server('b-1') { sensor: 'cpu0' }, '95', found=named)]),
+        check('10m', 'ZenlayerMaintenanceUpcoming', [alert('ZenlayerMaintenanceUpcoming', upcoming.labels, '4h 50m 0s', found=named + upcoming.found)]),
+        check('10m', 'ZenlayerMaintenanceInProgress', [alert('ZenlayerMaintenanceInProgress', now.labels, found=named + now.found)]),
+      ],
+    },
+    {
+      name: 'hardware health and maintenance polls that stopped succeeding, or never did, warn; polls that keep succeeding do not',
+      local poll(action, values, instance) = series('zenlayer_exporter_last_poll_success_timestamp_seconds', bmc { action: action }, values, instance),
+      local health = hardware.constants.DESCRIBE_INSTANCES_MONITOR_HEALTH,
+      local maintenance = hardware.constants.DESCRIBE_MAINTENANCE_ALERTS,
+      input_series: [
+        poll(health, '60*90', 'a:9612'),
+        poll(health, '0+60x89', 'b:9612'),
+        poll(health, '0*90', 'c:9612'),
+        poll(maintenance, '60*90', 'a:9612'),
+        // Every 5 minutes, its interval.
+        poll(maintenance, std.join(' ', ['%d*5' % (i * 300) for i in std.range(0, 17)]), 'b:9612'),
+      ],
+      alert_rule_test: [
+        check('20m', 'ZenlayerHardwareHealthStale'),
+        check('25m', 'ZenlayerHardwareHealthStale', [
+          alert('ZenlayerHardwareHealthStale', target { instance: 'a:9612', action: health } + bmc, '24m 0s'),
+          alert('ZenlayerHardwareHealthStale', target { instance: 'c:9612', action: health } + bmc, '25m 0s'),
+        ]),
+        check('75m', 'ZenlayerMaintenanceStale'),
+        check('80m', 'ZenlayerMaintenanceStale', [
+          alert('ZenlayerMaintenanceStale', target { instance: 'a:9612', action: maintenance } + bmc, '1h 19m 0s'),
         ]),
       ],
     },

@@ -2,6 +2,7 @@
 // exporter's own health. Every query selects `job=~"$job"`, `instance=~"$instance"` (the exporter target) and
 // each of `_config.groupLabels`; the job variable offers the jobs `_config.selector` matches. A `=~".*"` (All)
 // also matches series without the label, so `account` works with and without an accounts file.
+local hardware = import '../lib/hardware.libsonnet';
 local products = import '../lib/products.libsonnet';
 local statuses = import '../lib/statuses.libsonnet';
 
@@ -24,11 +25,22 @@ local statuses = import '../lib/statuses.libsonnet';
   } + { [s]: 'dark-red' for s in statuses.failed },
   local nameLegend = '{{instance_name}} {{zone_id}} {{instance_id}}',
 
+  // `expr` with the `labels` of the series of `info` it matches `on`; the series `known` does not match are
+  // kept without them.
+  local joined(expr, on, labels, info, known) =
+    '(%(e)s) * on (%(k)s) group_left (%(l)s) %(info)s\nor on (%(k)s) ((%(e)s) unless on (%(k)s) %(known)s)'
+    % { e: expr, k: on, l: labels, info: info, known: known },
   // `expr` (per instance) with each instance's name and zone, filtered by the zone variable; instances the
   // metadata does not know (metadata off, or created since the last metadata poll) are kept, unnamed.
-  local named(expr) =
-    '(%(e)s) * on (%(k)s) group_left (instance_name, zone_id) %(info)s\nor on (%(k)s) ((%(e)s) unless on (%(k)s) zenlayer_instance_info{%(sel)s})'
-    % { e: expr, k: key, info: info, sel: sel },
+  local named(expr) = joined(expr, key, 'instance_name, zone_id', info, 'zenlayer_instance_info{%s}' % sel),
+  // `expr` (per maintenance window) with its location and impact, and named.
+  local windowed(expr) =
+    local windowInfo = 'zenlayer_maintenance_info{%s}' % sel;
+    named(joined(expr, key + ', status', 'location, impact', windowInfo, windowInfo)),
+  // A health value that is an alarm: what ZenlayerHardwareUnhealthy warns about. The documented alarms' colours;
+  // any other orange.
+  local alarm = 'health!~"%s"' % std.join('|', hardware.quiet),
+  local alarmColor(h) = std.get({ WARNING: 'orange', CRITICAL: 'red' }, h, 'orange'),
 
   local target(expr, legend='', instant=false, format='time_series', ref='A') = {
     datasource: ds,
@@ -85,6 +97,14 @@ local statuses = import '../lib/statuses.libsonnet';
   },
   local sortBy(field, desc) = { id: 'sortBy', options: { sort: [{ field: field, desc: desc }] } },
   local hidden = { Time: true, __name__: true, job: true, instance: true },
+  // Time since the last successful poll of `polls` (products.libsonnet), the oldest over the selection.
+  local pollAge(title, description, polls, x, y, steps) = stat(
+    title, description,
+    'max(' + std.join(' or ', [
+      'time() - zenlayer_exporter_last_poll_success_timestamp_seconds{%s,%s}' % [sel, products.selector(poll)]
+      for poll in polls
+    ]) + ')', x, y, steps, unit='s'
+  ),
 
   local codes = { [statuses.known[i]]: i + 1 for i in std.range(0, std.length(statuses.known) - 1) },
   local codeExpr = 'max by (%s) (\n' % key + std.join('\n  or ', [
@@ -92,7 +112,8 @@ local statuses = import '../lib/statuses.libsonnet';
     for s in statuses.known
   ]) + '\n  or zenlayer_instance_status{%s,instance_id=~"$instance_id",status!~"%s"} * 99\n)' % [sel, known],
 
-  local H = 52,
+  local B = 52,
+  local H = B + 25,
   local panels = [
     row('Fleet', 0),
     stat('Instances', 'Every instance the API lists.', 'sum(zenlayer_instances{%s})' % sel, 0, 1, [{ color: 'blue', value: null }]),
@@ -193,22 +214,105 @@ local statuses = import '../lib/statuses.libsonnet';
       options: { showHeader: true },
     }),
 
+    row('Bare metal', B),
+    panel('table', 'Hardware health by component',
+          "How many bare-metal servers report each health for each component (Zenlayer's hardware monitoring): UNKNOWN is not collected; WARNING, CRITICAL (ipmi_ping only) and any value the API added are alarms, in colour.",
+          [target('count by (component, health) (zenlayer_instance_component_health{%s} == 1)' % sel, instant=true, format='table')],
+          0, B + 1, 8, 8, 'none', {
+      fieldConfig+: { overrides: [
+        {
+          matcher: { id: 'byName', options: h },
+          properties: [
+            { id: 'custom.cellOptions', value: { type: 'color-background' } },
+            { id: 'thresholds', value: { mode: 'absolute', steps: [{ color: 'transparent', value: null }, { color: alarmColor(h), value: 1 }] } },
+          ],
+        }
+        for h in hardware.alarms
+      ] },
+      transformations: [
+        { id: 'groupingToMatrix', options: { columnField: 'health', rowField: 'component', valueField: 'Value', emptyValue: 'zero' } },
+        organize({}, { 'component\\health': 'Component' }),
+      ],
+      options: { showHeader: true },
+    }),
+    panel('table', 'Servers not OK',
+          'Each component of each server in alarm (WARNING; CRITICAL for ipmi_ping; or a value the API added): ZenlayerHardwareUnhealthy warns after %s. UNKNOWN (not collected) is counted beside, not listed.' % c.hardwareUnhealthyFor,
+          [target(named('zenlayer_instance_component_health{%s,instance_id=~"$instance_id",%s} == 1' % [sel, alarm]), instant=true, format='table')],
+          8, B + 1, 16, 8, 'none', {
+      fieldConfig+: { overrides: [{
+        matcher: { id: 'byName', options: 'Health' },
+        properties: [
+          { id: 'custom.cellOptions', value: { type: 'color-text' } },
+          { id: 'mappings', value: [{ type: 'value', options: {
+            [hardware.alarms[i]]: { color: alarmColor(hardware.alarms[i]), index: i }
+            for i in std.range(0, std.length(hardware.alarms) - 1)
+          } }] },
+        ],
+      }] },
+      transformations: [
+        organize(hidden { Value: true }, { instance_name: 'Name', zone_id: 'Zone', instance_id: 'Server', component: 'Component', health: 'Health' },
+                 { instance_name: 0, zone_id: 1, instance_id: 2, component: 3, health: 4 }),
+        sortBy('Name', false),
+      ],
+      options: { showHeader: true },
+    }),
+    panel('timeseries', 'Hottest servers',
+          'The 10 servers with the highest reading over their sensors (CPU, each socket, inlet), in °C. ZenlayerTemperatureHigh warns past %s °C%s.' % [
+            c.temperatureHighCelsius,
+            std.join('', ['; %s past %s °C' % [s, c.temperatureHighCelsiusBySensor[s]] for s in std.objectFields(c.temperatureHighCelsiusBySensor)]),
+          ],
+          [target('topk(10, %s)' % named('max by (%s) (zenlayer_instance_temperature_celsius{%s,instance_id=~"$instance_id"})' % [key, sel]), nameLegend)],
+          0, B + 9, 24, 8, 'celsius', {
+      fieldConfig+: { defaults+: {
+        min: 0,
+        custom: { thresholdsStyle: { mode: 'line' } },
+        thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'red', value: c.temperatureHighCelsius }] },
+      } },
+      options: {
+        legend: { displayMode: 'table', placement: 'right', calcs: ['max', 'lastNotNull'] },
+        tooltip: { mode: 'multi', sort: 'desc' },
+      },
+    }),
+    panel('table', 'Planned maintenance',
+          "Each server's planned maintenance windows as Zenlayer announces them (one per server and status, the earliest not yet ended), with the location and impact in its words. ZenlayerMaintenanceUpcoming warns %s before a start." % c.maintenanceLeadTime,
+          [
+            // In milliseconds, as Grafana's date units read them; the merge joins the two on their labels.
+            target(windowed('1000 * zenlayer_maintenance_%s_timestamp_seconds{%s,instance_id=~"$instance_id"}' % [edge[0], sel]), instant=true, format='table', ref=edge[1])
+            for edge in [['start', 'A'], ['end', 'B']]
+          ],
+          0, B + 17, 24, 8, 'dateTimeAsIso', {
+      transformations: [
+        { id: 'merge', options: {} },
+        organize(hidden, {
+          instance_name: 'Name',
+          zone_id: 'Zone',
+          instance_id: 'Server',
+          status: 'Status',
+          'Value #A': 'Start',
+          'Value #B': 'End',
+          location: 'Location',
+          impact: 'Impact',
+        }, { instance_name: 0, zone_id: 1, instance_id: 2, status: 3, 'Value #A': 4, 'Value #B': 5, location: 6, impact: 7 }),
+        sortBy('Start', false),
+      ],
+      options: { showHeader: true },
+    }),
+
     row('Exporter health', H),
     stat('Last poll', "Whether the exporter's last poll of the Zenlayer API succeeded (zenlayer_up).", 'min(zenlayer_up{%s})' % sel, 0, H + 1,
          [{ color: 'red', value: null }, { color: 'green', value: 1 }],
          mappings=[{ type: 'value', options: { '0': { text: 'FAILING', index: 0 }, '1': { text: 'OK', index: 1 } } }]),
-    stat('Data age', 'Time since the last successful status poll: the staleness alert fires past %d minutes.' % (c.dataStaleSeconds / 60),
-         'max(' + std.join(' or ', [
-           'time() - zenlayer_exporter_last_poll_success_timestamp_seconds{%s,action="%s",product=~"%s"}' % [sel, poll.action, std.join('|', poll.products)]
-           for poll in products.statusPolls
-         ]) + ')', 4, H + 1,
-         [{ color: 'green', value: null }, { color: 'orange', value: 120 }, { color: 'red', value: c.dataStaleSeconds }], unit='s'),
+    pollAge('Data age', 'Time since the last successful status poll: the staleness alert fires past %d minutes.' % (c.dataStaleSeconds / 60),
+            products.statusPolls, 4, H + 1, [{ color: 'green', value: null }, { color: 'orange', value: 120 }, { color: 'red', value: c.dataStaleSeconds }]),
     stat('Throttled calls', 'Share of API calls throttled over the last 15 minutes (ZenlayerApiThrottled past %d%%).' % (c.throttledShare * 100),
          'sum(rate(zenlayer_exporter_api_request_failures_total{%s,reason="throttled"}[15m])) / sum(rate(zenlayer_exporter_api_requests_total{%s}[15m]))' % [sel, sel],
          8, H + 1, [{ color: 'green', value: null }, { color: 'orange', value: 0.05 }, { color: 'red', value: c.throttledShare }], unit='percentunit'),
-    stat('Metadata age', 'Time since the last successful metadata poll (DescribeInstances): names, zones, tags and expiry dates are this old. ZenlayerMetadataStale warns past %d minutes.' % (c.metadataStaleSeconds / 60),
-         'max(time() - zenlayer_exporter_last_poll_success_timestamp_seconds{%s,action="DescribeInstances",product=~"%s"})' % [sel, std.join('|', products.metadataPolled)], 0, H + 5,
-         [{ color: 'green', value: null }, { color: 'orange', value: 900 }, { color: 'red', value: c.metadataStaleSeconds }], unit='s'),
+    pollAge('Metadata age', 'Time since the last successful metadata poll (DescribeInstances): names, zones, tags and expiry dates are this old. ZenlayerMetadataStale warns past %d minutes.' % (c.metadataStaleSeconds / 60),
+            products.metadataPolls, 0, H + 5, [{ color: 'green', value: null }, { color: 'orange', value: 900 }, { color: 'red', value: c.metadataStaleSeconds }]),
+    pollAge('Health age', "Time since the last successful bare-metal hardware health poll: the components' health and temperatures are this old. ZenlayerHardwareHealthStale warns past %d minutes." % (c.hardwareHealthStaleSeconds / 60),
+            products.healthPolls, 4, H + 5, [{ color: 'green', value: null }, { color: 'orange', value: 300 }, { color: 'red', value: c.hardwareHealthStaleSeconds }]),
+    pollAge('Maintenance age', 'Time since the last successful planned maintenance poll: the windows shown are this old. ZenlayerMaintenanceStale warns past %d minutes.' % (c.maintenanceStaleSeconds / 60),
+            products.maintenancePolls, 8, H + 5, [{ color: 'green', value: null }, { color: 'orange', value: 900 }, { color: 'red', value: c.maintenanceStaleSeconds }]),
     panel('timeseries', 'Poll duration', 'How long whole polls take (every page), by action: p50 and p99.', [
       target('histogram_quantile(0.5, sum by (le, action) (rate(zenlayer_exporter_poll_duration_seconds_bucket{%s}[$__rate_interval])))' % sel, 'p50 {{action}}'),
       target('histogram_quantile(0.99, sum by (le, action) (rate(zenlayer_exporter_poll_duration_seconds_bucket{%s}[$__rate_interval])))' % sel, 'p99 {{action}}', ref='B'),
@@ -250,7 +354,7 @@ local statuses = import '../lib/statuses.libsonnet';
     'zenlayer-fleet.json': {
       title: 'Zenlayer fleet',
       uid: c.dashboardUID,
-      description: "Zenlayer Cloud VM instances by status, zone and billing, from zenlayer-exporter, and the exporter's own health.",
+      description: "Zenlayer Cloud instances (VM, ZEC, bare metal) by status, zone and billing, bare-metal hardware health and planned maintenance, from zenlayer-exporter, and the exporter's own health.",
       tags: c.dashboardTags,
       timezone: '',
       editable: true,

@@ -132,7 +132,7 @@ pub const MAINTENANCE: [Family<WindowSamples>; 3] = [
     Family {
         name: "zenlayer_maintenance_start_timestamp_seconds",
         help: "Unix time a planned maintenance of the resource instance_id starts (status as the API sends it; one \
-window per resource and status, the earliest).",
+window per resource and status: the next to end).",
         samples: WindowSamples::Time(|w| w.start),
     },
     Family {

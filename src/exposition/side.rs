@@ -46,12 +46,7 @@ pub struct Side {
 }
 
 impl Side {
-    fn new(
-        taken_at: SystemTime,
-        rows: usize,
-        openings: &Openings,
-        render: Render,
-    ) -> Side {
+    fn new(taken_at: SystemTime, rows: usize, openings: &Openings, render: Render) -> Side {
         Side {
             taken_at,
             rows,

@@ -32,7 +32,8 @@ impl crate::zenlayer::model::Row for Window {
 }
 
 /// What a maintenance poll found: the windows of one product's resources, sorted by resource and status, one
-/// window for each pair (the earliest start: the one to act on first).
+/// window for each pair: the earliest that has not ended when the poll was taken (the one to act on first), or
+/// the latest to end if all have (an overrun the API still lists).
 #[derive(Debug)]
 pub struct Windows {
     windows: Vec<Window>,
@@ -43,10 +44,21 @@ impl Windows {
     /// The snapshot of `windows`, one per resource and status; returns how many later windows were left out.
     pub fn new(mut windows: Vec<Window>, taken_at: SystemTime) -> (Windows, usize) {
         let before = windows.len();
+        let now = taken_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        // Within a pair: windows still to end first, by start; then ended ones, the latest end first.
+        let order = |w: &Window| match w.end > now {
+            true => (0, w.start),
+            false => (1, -w.end),
+        };
         windows.sort_by(|a, b| {
             (&a.instance_id, &a.status)
                 .cmp(&(&b.instance_id, &b.status))
-                .then(a.start.total_cmp(&b.start))
+                .then_with(|| {
+                    let (a, b) = (order(a), order(b));
+                    a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+                })
         });
         windows.dedup_by(|later, first| {
             later.instance_id == first.instance_id && later.status == first.status
@@ -69,7 +81,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_window_per_resource_and_status_the_earliest() {
+    fn one_window_per_resource_and_status_the_earliest_not_ended() {
         let window = |id: &str, status: &str, start: f64| Window {
             instance_id: id.into(),
             status: status.into(),
@@ -88,6 +100,15 @@ mod tests {
             SystemTime::UNIX_EPOCH,
         );
         assert_eq!(dropped, 1);
+        // A window that has ended does not hide the next one of the same status.
+        let (later, _) = Windows::new(
+            vec![
+                window("c", "scheduled", 100.0),
+                window("c", "scheduled", 5.0),
+            ],
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(50),
+        );
+        assert_eq!(later.windows()[0].start, 100.0);
         let kept: Vec<_> = windows
             .windows()
             .iter()

@@ -6,6 +6,7 @@
 mod common;
 
 mod accounts;
+mod bare_metal;
 mod cli;
 mod config;
 mod deploy;

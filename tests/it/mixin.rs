@@ -14,6 +14,10 @@ use serde_json::Value;
 
 use crate::common::tools::{assert_clean, path, promtool_rules, render_mixin as render, run};
 use zenlayer_exporter::status::{Kind, Known};
+use zenlayer_exporter::zenlayer::declaration;
+use zenlayer_exporter::zenlayer::operations::{
+    COMPONENTS, DESCRIBE_MAINTENANCE_ALERTS, Health, SENSORS,
+};
 use zenlayer_exporter::zenlayer::product::Product;
 
 /// Where each file the mixin renders is committed.
@@ -56,24 +60,7 @@ fn committed_files_are_what_the_mixin_renders() {
 /// the transitional and failed sets, as the exporter knows them.
 #[test]
 fn the_mixin_reads_every_products_vocabulary_as_the_exporter_declares_it() {
-    let out = run(
-        "python3",
-        "PyPI's `gojsonnet` (go-jsonnet)",
-        &[
-            "-c",
-            "import _gojsonnet, sys; print(_gojsonnet.evaluate_file('mixin/lib/statuses.libsonnet'))",
-        ],
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
-    );
-    assert_clean("statuses.libsonnet", &out);
-    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_owned())
-            .collect()
-    };
+    let read = evaluate("statuses.libsonnet");
     let declared = |keep: &dyn Fn(Known) -> bool| -> Vec<String> {
         Known::ALL
             .into_iter()
@@ -94,6 +81,77 @@ fn the_mixin_reads_every_products_vocabulary_as_the_exporter_declares_it() {
         assert_eq!(
             names(&read["products"][product.as_str()]),
             declared(&|k| k.is_of(*product)),
+            "{product}"
+        );
+    }
+}
+
+/// What the mixin library `mixin/lib/NAME` evaluates to.
+fn evaluate(name: &str) -> Value {
+    let script = format!("import _gojsonnet; print(_gojsonnet.evaluate_file('mixin/lib/{name}'))");
+    let out = run(
+        "python3",
+        "PyPI's `gojsonnet` (go-jsonnet)",
+        &["-c", &script],
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    assert_clean(name, &out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The strings of a JSON list.
+fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The hardware alerts read the components, their documented values and the sensors from the exporter's source
+/// text, and the poll alerts each product's health and maintenance actions from its declaration.
+#[test]
+fn the_mixin_reads_the_hardware_vocabulary_and_the_actions_as_declared() {
+    let hardware = evaluate("hardware.libsonnet");
+    assert_eq!(
+        hardware["components"].as_array().unwrap().len(),
+        COMPONENTS.len()
+    );
+    for (read, declared) in hardware["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&COMPONENTS)
+    {
+        assert_eq!(read["name"], declared.name);
+        assert_eq!(
+            names(&read["values"]),
+            declared
+                .values
+                .iter()
+                .map(|h| h.as_str())
+                .collect::<Vec<_>>()
+        );
+    }
+    let words = |list: &[Health]| list.iter().map(|h| h.as_str()).collect::<Vec<_>>();
+    assert_eq!(names(&hardware["health"]), words(Health::ALL));
+    assert_eq!(
+        names(&hardware["quiet"]),
+        words(&[Health::Ok, Health::Unknown])
+    );
+    assert_eq!(
+        names(&hardware["sensors"]),
+        SENSORS.iter().map(|s| s.name).collect::<Vec<_>>()
+    );
+    let products = evaluate("products.libsonnet");
+    for (i, product) in Product::ALL.iter().enumerate() {
+        let declared = declaration::of(*product);
+        let read = &products["all"][i];
+        assert_eq!(read["status"], declared.status_action(), "{product}");
+        assert_eq!(read["health"].as_str(), declared.health_action, "{product}");
+        assert_eq!(
+            read["maintenance"].as_str(),
+            declared.maintenance.map(|_| DESCRIBE_MAINTENANCE_ALERTS),
             "{product}"
         );
     }
@@ -142,8 +200,9 @@ fn without_the_exclusion_parked_instances_page() {
     assert!(report.contains("instance_id=\"i-1\""), "{report}");
     let failed = report.matches("alertname:").count();
     assert_eq!(
-        failed, 4,
-        "the STOPPED check twice, stuck and create-failed once each:\n{report}"
+        failed, 8,
+        "the STOPPED check twice, stuck and create-failed once each, and the parked bare-metal server's hardware, \
+         temperature, upcoming and in-progress maintenance checks:\n{report}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,7 @@
 //! The deployment files against a real Prometheus server (Debian's `prometheus` package), started by the test
 //! and scraping the exporter, which polls the simulator: every dashboard query and every rule parses and returns
 //! data, the STOPPED alert goes pending then firing for exactly the stopped instances and resolves when they
-//! boot, and the blind-exporter alerts fire (with STOPPED alerts kept) when the API refuses the credentials and
+//! boot, bare metal's hardware and maintenance alerts fire for their servers, naming them, and the blind-exporter alerts fire (with STOPPED alerts kept) when the API refuses the credentials and
 //! when the exporter goes away. Every wait polls Prometheus' API under a deadline.
 
 use std::collections::BTreeSet;
@@ -11,9 +11,11 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use zenlayer_exporter::sim::SimCredentials;
 use zenlayer_exporter::sim::metadata::{MetadataOverride, iso8601};
+use zenlayer_exporter::sim::{SimCredentials, SimOptions, Simulator};
+use zenlayer_exporter::zenlayer::product::Product;
 
+use crate::bare_metal::Trouble;
 use crate::common;
 use common::prometheus::{Prometheus, TempDir};
 use common::tools::render_mixin;
@@ -178,7 +180,15 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_and_dashboard_against_a_real_prometheus() {
-    let sim = common::sim(16).await;
+    // Sixteen VM instances, and six bare-metal servers for the hardware and maintenance alerts.
+    let sim = Simulator::start(SimOptions {
+        instances: 16,
+        products: vec![(Product::Bmc, 6)],
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts");
+    let trouble = Trouble::arrange(&sim);
     let stopped: BTreeSet<String> = {
         let mut state = sim.state();
         let ids = state.fleet.ids();
@@ -232,9 +242,14 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
         &[
             ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300"),
             ("ZENLAYER_EXPORTER_TAG_LABELS", "env,team"),
+            ("ZENLAYER_EXPORTER_PRODUCTS", "vm,bmc"),
+            ("ZENLAYER_EXPORTER_HEALTH_INTERVAL_SECONDS", "60"),
+            ("ZENLAYER_EXPORTER_MAINTENANCE_INTERVAL_SECONDS", "60"),
         ],
     );
     config.poll_interval = Duration::from_millis(500);
+    config.health_interval = Some(Duration::from_secs(1));
+    config.maintenance_interval = Some(Duration::from_secs(1));
     let exporter = Exporter::start(config).await;
     let prometheus = start_prometheus(exporter.addr).await;
 
@@ -272,6 +287,8 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
         summaries[&example],
         "Zenlayer vm instance web-fra-01 in FRA-A is STOPPED"
     );
+    // Bare metal's hardware and maintenance alerts name their servers and windows.
+    trouble.assert_alerts(&prometheus).await;
     // The prepaid instance expiring without auto-renewal warns; the renewing and far-off ones do not.
     eventually("the expiry alert firing", || async {
         (prometheus

@@ -99,15 +99,16 @@ pub fn config_for(sim: &Simulator, extra: &[(&str, &str)]) -> Config {
             "placeholder".into(),
         ),
     ];
-    // Tests of the status poll count its calls and aim faults at them: the metadata poll stays off unless asked for.
-    if !extra
-        .iter()
-        .any(|(k, _)| *k == "ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS")
-    {
-        vars.push((
-            "ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS".into(),
-            "0".into(),
-        ));
+    // Tests of the status poll count its calls and aim faults at them: the metadata, hardware health and
+    // maintenance polls stay off unless asked for.
+    for variable in [
+        "ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS",
+        "ZENLAYER_EXPORTER_HEALTH_INTERVAL_SECONDS",
+        "ZENLAYER_EXPORTER_MAINTENANCE_INTERVAL_SECONDS",
+    ] {
+        if !extra.iter().any(|(k, _)| *k == variable) {
+            vars.push((variable.into(), "0".into()));
+        }
     }
     vm_only_unless_asked(&mut vars, extra);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
