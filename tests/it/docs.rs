@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 
 use zenlayer_exporter::config::VARIABLES;
+use zenlayer_exporter::sim::{SimOptions, Simulator};
+use zenlayer_exporter::zenlayer::product::Product;
 
 use crate::common;
 use common::{Exporter, config_for, sample};
@@ -36,16 +38,32 @@ fn table_names(heading: &str) -> Vec<(String, Vec<String>)> {
 
 #[tokio::test]
 async fn metrics_table_matches_what_is_served() {
-    let sim = common::sim(30).await;
-    // The default configuration, so the metadata families are served too.
+    // VM and bare metal (with its hardware health and a maintenance window) at the default intervals, so every
+    // instance family is served.
+    let sim = Simulator::start(SimOptions {
+        instances: 30,
+        products: vec![(Product::Bmc, 6)],
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts");
+    crate::bare_metal::Trouble::arrange(&sim);
     let exporter = Exporter::start(config_for(
         &sim,
-        &[("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300")],
+        &[
+            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300"),
+            ("ZENLAYER_EXPORTER_PRODUCTS", "vm,bmc"),
+            ("ZENLAYER_EXPORTER_HEALTH_INTERVAL_SECONDS", "60"),
+            ("ZENLAYER_EXPORTER_MAINTENANCE_INTERVAL_SECONDS", "300"),
+        ],
     ))
     .await;
     let body = exporter
-        .metrics_until("first status and metadata polls", |b| {
-            sample(b, "zenlayer_up") == Some(1.0) && b.contains("zenlayer_instance_info{")
+        .metrics_until("first status, metadata, health and maintenance polls", |b| {
+            sample(b, "zenlayer_up{product=\"vm\"}") == Some(1.0)
+                && b.contains("zenlayer_instance_info{")
+                && b.contains("zenlayer_instance_temperature_celsius{")
+                && b.contains("zenlayer_maintenance_info{")
         })
         .await;
     // With an accounts file, two families more are served.
