@@ -4,8 +4,6 @@
 use std::collections::BTreeSet;
 
 use zenlayer_exporter::config::VARIABLES;
-use zenlayer_exporter::sim::{SimOptions, Simulator};
-use zenlayer_exporter::zenlayer::product::Product;
 
 use crate::common;
 use common::{Exporter, config_for, sample};
@@ -40,13 +38,7 @@ fn table_names(heading: &str) -> Vec<(String, Vec<String>)> {
 async fn metrics_table_matches_what_is_served() {
     // VM and bare metal (with its hardware health and a maintenance window) at the default intervals, so every
     // instance family is served.
-    let sim = Simulator::start(SimOptions {
-        instances: 30,
-        products: vec![(Product::Bmc, 6)],
-        ..SimOptions::default()
-    })
-    .await
-    .expect("simulator starts");
+    let sim = common::vm_and_bare_metal(30, 6).await;
     crate::bare_metal::Trouble::arrange(&sim);
     let exporter = Exporter::start(config_for(
         &sim,
@@ -59,12 +51,15 @@ async fn metrics_table_matches_what_is_served() {
     ))
     .await;
     let body = exporter
-        .metrics_until("first status, metadata, health and maintenance polls", |b| {
-            sample(b, "zenlayer_up{product=\"vm\"}") == Some(1.0)
-                && b.contains("zenlayer_instance_info{")
-                && b.contains("zenlayer_instance_temperature_celsius{")
-                && b.contains("zenlayer_maintenance_info{")
-        })
+        .metrics_until(
+            "first status, metadata, health and maintenance polls",
+            |b| {
+                sample(b, "zenlayer_up{product=\"vm\"}") == Some(1.0)
+                    && b.contains("zenlayer_instance_info{")
+                    && b.contains("zenlayer_instance_temperature_celsius{")
+                    && b.contains("zenlayer_maintenance_info{")
+            },
+        )
         .await;
     // With an accounts file, two families more are served.
     let sims = common::accounts_sim(2, 3).await;

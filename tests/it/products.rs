@@ -4,7 +4,6 @@
 //! targets of every product; and the vendor's official Python SDK paging the simulated ZEC and bare-metal APIs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -325,26 +324,18 @@ async fn the_vendors_python_sdk_pages_zec_and_bare_metal_exactly() {
     let credentials = sim.credentials(0);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/page_products.py");
     let host = sim.addr().to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .args([
-                script,
-                &host,
-                &credentials.access_key_id,
-                &credentials.access_key_secret,
-                "100",
-            ])
-            .output()
-            .expect("python3 runs (the SDK is PyPI's zenlayercloud-sdk-python, which .ci/test installs)")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "the SDK script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    let read = common::python_json(
+        [
+            script,
+            &host,
+            &credentials.access_key_id,
+            &credentials.access_key_secret,
+            "100",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
+    .await;
     let rows = |key: &str| -> Vec<Vec<Value>> {
         let mut rows: Vec<Vec<Value>> = read[key]
             .as_array()

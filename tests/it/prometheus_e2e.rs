@@ -11,9 +11,8 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use zenlayer_exporter::sim::SimCredentials;
 use zenlayer_exporter::sim::metadata::{MetadataOverride, iso8601};
-use zenlayer_exporter::sim::{SimCredentials, SimOptions, Simulator};
-use zenlayer_exporter::zenlayer::product::Product;
 
 use crate::bare_metal::Trouble;
 use crate::common;
@@ -181,13 +180,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_and_dashboard_against_a_real_prometheus() {
     // Sixteen VM instances, and six bare-metal servers for the hardware and maintenance alerts.
-    let sim = Simulator::start(SimOptions {
-        instances: 16,
-        products: vec![(Product::Bmc, 6)],
-        ..SimOptions::default()
-    })
-    .await
-    .expect("simulator starts");
+    let sim = common::vm_and_bare_metal(16, 6).await;
     let trouble = Trouble::arrange(&sim);
     let stopped: BTreeSet<String> = {
         let mut state = sim.state();

@@ -4,7 +4,6 @@
 //! `--demo` shows, and the vendor's official Python SDK reading both.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -661,19 +660,7 @@ async fn the_vendors_python_sdk_reads_health_and_maintenance() {
         fields.join(","),
         ids.join(","),
     ];
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3").args(args).output().expect(
-            "python3 runs (the SDK is PyPI's zenlayercloud-sdk-python, which .ci/test installs)",
-        )
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "the SDK script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    let read = common::python_json(args.to_vec()).await;
     let state = sim.product(0, BMC);
     let expected: Vec<Value> = ids[..10]
         .iter()

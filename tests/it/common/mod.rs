@@ -28,6 +28,37 @@ pub async fn sim(instances: usize) -> Simulator {
     .expect("simulator starts")
 }
 
+/// A simulator of `instances` VM instances and `servers` bare-metal servers.
+pub async fn vm_and_bare_metal(instances: usize, servers: usize) -> Simulator {
+    Simulator::start(SimOptions {
+        instances,
+        products: vec![(zenlayer_exporter::zenlayer::product::Product::Bmc, servers)],
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// Runs python3 with `args` (a script and its arguments) on a blocking thread, as the tests that drive the
+/// vendor's Python SDK (PyPI's `zenlayercloud-sdk-python`, which .ci/test installs) do, and returns the JSON it
+/// prints; fails the test with its standard error if it fails.
+pub async fn python_json(args: Vec<String>) -> serde_json::Value {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(args)
+            .output()
+            .expect("python3 runs (the SDK is PyPI's zenlayercloud-sdk-python, which .ci/test installs)")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the SDK script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from the script")
+}
+
 /// A simulator serving `accounts` accounts of `instances` each.
 pub async fn accounts_sim(accounts: usize, instances: usize) -> Simulator {
     Simulator::start(SimOptions {
