@@ -61,6 +61,13 @@
     throttledShare: 0.2,
     // A planned maintenance warns this long before it starts (a Prometheus duration).
     maintenanceLeadTime: '24h',
+    // How long past a window's end ZenlayerMaintenanceInProgress goes on firing (with window="overrun") while the
+    // API still says the window is `in progress` (a Prometheus duration). Such a window overruns, and the grace
+    // covers it for a working shift; past it, the status is more likely one the API never updated, or the last
+    // snapshot still served while the maintenance poll fails (ZenlayerMaintenanceStale), so the alert stops, and
+    // with it the hold it puts on its server's stuck, hardware and temperature alerts. An overrun never holds
+    // back the server's STOPPED page: that takes a current window (deploy/alertmanager/alertmanager.yml).
+    maintenanceOverrunGrace: '6h',
     // Degrees Celsius (the API's scale is 0 to 100) over which a sensor warns: every sensor but those named in
     // ...BySensor. The inlet sensor reads the intake air, the room's: 40 °C is the top of ASHRAE's A3 allowable
     // class, beyond what most servers are rated for, where 85 °C would never come before the servers fail.

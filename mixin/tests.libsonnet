@@ -45,18 +45,24 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
   local health(id, component, value, values, extra={}) =
     series('zenlayer_instance_component_health', bmc + extra + { instance_id: id, component: component, health: value }, values),
   local temperature(id, sensor, values) = series('zenlayer_instance_temperature_celsius', bmc { instance_id: id, sensor: sensor }, values),
-  // A window of server `id` the whole test long (`samples` minutes): its start and end series and, when it has
-  // a location or impact, its info series; `labels` and `found` are what its alerts carry and look up.
+  // A window of server `id` the whole test long (`samples` minutes, as promtool's `v+0xN`: the tests of an
+  // overrun last hours): its start and end series and, when it has a location or impact, its info series;
+  // `labels` and `found` are what its alerts carry and look up, `current` and `overrun` its in-progress alert
+  // with that `window` label.
   local window(id, status, start, end, location='', impact='', extra={}, samples=61) = {
     local labels = bmc + extra + { instance_id: id, status: status },
+    local constant(v) = '%d+0x%d' % [v, samples - 1],
     series: [
-      series('zenlayer_maintenance_start_timestamp_seconds', labels, '%d*%d' % [start, samples]),
-      series('zenlayer_maintenance_end_timestamp_seconds', labels, '%d*%d' % [end, samples]),
+      series('zenlayer_maintenance_start_timestamp_seconds', labels, constant(start)),
+      series('zenlayer_maintenance_end_timestamp_seconds', labels, constant(end)),
     ] + (if location == '' && impact == '' then [] else [
-      series('zenlayer_maintenance_info', labels { location: location, impact: impact }, '1*%d' % samples),
+      series('zenlayer_maintenance_info', labels { location: location, impact: impact }, constant(1)),
     ]),
     labels: base + labels,
     found: { start: start, end: end, location: location, impact: impact },
+    local inProgress(phase, found) = alert('ZenlayerMaintenanceInProgress', self.labels { window: phase }, found=self.found + found),
+    current(found={}): inProgress('current', found),
+    overrun(found={}): inProgress('overrun', found),
   },
   local HOUR = 3600,
   // A Unix time as the maintenance alerts say it: "1970-01-01 05:00 UTC" (Howard Hinnant's civil_from_days).
@@ -280,22 +286,39 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
       ],
     },
     {
-      name: 'a maintenance in progress is said while its window runs and 10 minutes more, or while the API says so, in any casing',
+      name: 'a maintenance in progress is said while its window runs and 10 minutes more, or while the API says so, in any casing: early as current, late as an overrun',
       local running = window('b-1', 'scheduled', 2 * 60, 30 * 60, 'LAX1', 'Power work.'),
       local overrun = window('b-2', 'in progress', 60, 5 * 60),
       local early = window('b-3', 'In Progress', 2 * HOUR, 3 * HOUR),
       input_series: [info('b-1', 'db-01', 'LAX-A', '1*61', bmc)] + running.series + overrun.series + early.series,
-      local named = running.found { instance_name: 'db-01', zone_id: 'LAX-A' },
+      local named = { instance_name: 'db-01', zone_id: 'LAX-A' },
       alert_rule_test: [
-        check('20m', 'ZenlayerMaintenanceInProgress', [
-          alert('ZenlayerMaintenanceInProgress', running.labels, found=named),
-          alert('ZenlayerMaintenanceInProgress', overrun.labels, found=overrun.found),
-          alert('ZenlayerMaintenanceInProgress', early.labels, found=early.found),
-        ]),
-        check('45m', 'ZenlayerMaintenanceInProgress', [
-          alert('ZenlayerMaintenanceInProgress', overrun.labels, found=overrun.found),
-          alert('ZenlayerMaintenanceInProgress', early.labels, found=early.found),
-        ]),
+        check('20m', 'ZenlayerMaintenanceInProgress', [running.current(named), overrun.overrun(), early.current()]),
+        check('45m', 'ZenlayerMaintenanceInProgress', [overrun.overrun(), early.current()]),
+      ],
+    },
+    {
+      name: 'an overrun the API reports is said until maintenanceOverrunGrace past the end, then no longer, though the snapshot stays served',
+      local grace = duration(m._config.maintenanceOverrunGrace),
+      local keep = duration(m._config.keepFiringFor),
+      // `late` ends 5 minutes in; at `at` it is past its end by more than the grace (and the keep_firing_for
+      // after it), while `later`, which ends 10 minutes less than the grace before `at`, is past its by less.
+      local at = 5 * 60 + grace + keep + 10 * 60,
+      local samples = at / 60 + 1,
+      local late = window('b-1', 'in progress', 60, 5 * 60, 'LAX1', 'Power work.', samples=samples),
+      local laterEnd = at - grace + 10 * 60,
+      local later = window('b-2', 'in progress', 60, laterEnd, samples=samples),
+      // The same times without the status: ended, so not in progress.
+      local ended = window('b-3', 'scheduled', 60, 5 * 60, samples=samples),
+      input_series: late.series + later.series + ended.series,
+      alert_rule_test: [
+        check('30m', 'ZenlayerMaintenanceInProgress', [late.overrun(), later.current()]),
+        // Past its end, `later` is an overrun; as current it keeps firing for keep_firing_for (which is what
+        // holds the server's STOPPED page back) and then resolves.
+        check('%dm' % ((laterEnd + keep / 2) / 60), 'ZenlayerMaintenanceInProgress', [late.overrun(), later.current(), later.overrun()]),
+        // A minute short of the grace past its end, `late` is still said.
+        check('%dm' % ((5 * 60 + grace) / 60 - 1), 'ZenlayerMaintenanceInProgress', [late.overrun(), later.overrun()]),
+        check('%dm' % (at / 60), 'ZenlayerMaintenanceInProgress', [later.overrun()]),
       ],
     },
     {
@@ -320,7 +343,7 @@ function(config={}, target={ job: 'zenlayer-exporter' }, absent={ job: 'zenlayer
         check('10m', 'ZenlayerHardwareUnhealthy', [alert('ZenlayerHardwareUnhealthy', server('b-1') { component: 'disk', health: 'WARNING' }, found=named)]),
         check('10m', 'ZenlayerTemperatureHigh', [alert('ZenlayerTemperatureHigh', server('b-1') { sensor: 'cpu0' }, '95', found=named)]),
         check('10m', 'ZenlayerMaintenanceUpcoming', [alert('ZenlayerMaintenanceUpcoming', upcoming.labels, '4h 50m 0s', found=named + upcoming.found)]),
-        check('10m', 'ZenlayerMaintenanceInProgress', [alert('ZenlayerMaintenanceInProgress', now.labels, found=named + now.found)]),
+        check('10m', 'ZenlayerMaintenanceInProgress', [now.current(named)]),
       ],
     },
     {

@@ -30,9 +30,12 @@ crate::labels::label_values! {
     /// Why a row of an answer was left out while the rest of the answer was used
     /// (`zenlayer_exporter_rows_skipped_total`).
     pub enum Skipped {
-        /// A maintenance window's start or end that does not parse as a time.
+        /// A row that does not decode (a field of the wrong type, an id over the bound): that row alone.
+        Row = "row",
+        /// A maintenance window whose start or end is no time, or ends before it starts.
         Time = "time",
-        /// A hardware health row's temperatures in a unit other than Celsius or Fahrenheit.
+        /// A hardware health row's temperatures in a unit other than Celsius or Fahrenheit (its components are
+        /// served).
         Unit = "unit",
     }
 }
@@ -316,9 +319,10 @@ impl AccountMetrics {
         let rows_skipped = IntCounterVec::new(
             Opts::new(
                 "zenlayer_exporter_rows_skipped_total",
-                "Rows of an API answer left out while the rest of the answer was used, by action and reason: \
-                 time (a maintenance window whose start or end does not parse), unit (hardware temperatures in \
-                 an unknown unit; the components are still served).",
+                "Rows of an API answer left out while the rest of the answer was served, by action and reason: \
+                 row (a row that does not decode), time (a maintenance window whose start or end is no time, or \
+                 that ends before it starts), unit (hardware temperatures in an unknown unit; the components are \
+                 still served).",
             ),
             &["action", "reason"],
         )?;

@@ -1,7 +1,8 @@
 //! One account, each of its products read by its polls: the unit the exporter runs once per account. An
 //! [`Account`] owns its API client (credentials, retries) and its budget of calls, shared by its products; and
-//! per product ([`Part`]) a status poll (and a metadata poll, unless the status poll's rows carry the metadata),
-//! that product's own poll and API metrics, and what it serves. Nothing in it is shared with another account,
+//! per product ([`Part`]) a status poll (and a metadata poll, unless the status poll's rows carry the metadata;
+//! for bare metal, its hardware health and maintenance polls), that product's own poll and API metrics, and what
+//! it serves. Nothing in it is shared with another account,
 //! so one failing, throttled or slow account never delays another; a product the account may not read fails
 //! that product's polls alone. [`set`] keeps the accounts this replica polls, and takes up a changed accounts
 //! file.
@@ -259,7 +260,7 @@ impl Shared<'_> {
             let lane = self
                 .budget
                 .behind_status(self.client.clone(), Arc::new(service));
-            let source = MaintenancePoll::new(lane, feed, part.metrics.clone());
+            let source = MaintenancePoll::new(lane, feed, served.clone(), part.metrics.clone());
             let publish: Publish<_> = {
                 let exposition = exposition.clone();
                 Arc::new(move |windows| exposition.maintenance(windows))

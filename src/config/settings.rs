@@ -257,7 +257,7 @@ settings! {
         page_size: u32 = ("ZENLAYER_EXPORTER_PAGE_SIZE", "1000",
             "instances per API page, 1 to 1000", u32 => whole(1, MAX_PAGE_SIZE));
         page_concurrency: usize = ("ZENLAYER_EXPORTER_PAGE_CONCURRENCY", "4",
-            "API calls in flight per account across its status and metadata polls (status pages first), 1 to 64", usize => whole(1, 64));
+            "API calls in flight per account across its polls (status pages first), 1 to 64", usize => whole(1, 64));
         request_timeout: Duration = ("ZENLAYER_EXPORTER_REQUEST_TIMEOUT_SECONDS", "10",
             "bound on one API call, body included", f64 => seconds(0.1, 600.0));
         max_retries: u32 = ("ZENLAYER_EXPORTER_MAX_RETRIES", "3",

@@ -4,6 +4,7 @@
 //! planned maintenance `hardware::families` and `maintenance::families`, which take the name from here. A new
 //! family is a row here, and its samples' writer if none of the existing ones fits.
 
+use crate::hardware::families::HardwareSamples;
 use crate::maintenance::families::WindowSamples;
 use crate::metadata::InstanceMeta;
 use crate::text::Head;
@@ -101,28 +102,19 @@ group (name and id) and allow-listed tags (ZENLAYER_EXPORTER_TAG_LABELS). Join o
     },
 ];
 
-/// The samples of a family of the hardware health snapshot (bare metal), rendered again at every health poll.
-#[derive(Clone, Copy)]
-pub enum HardwareSamples {
-    /// One series per component reported (or a state set of its documented values), labelled with its health.
-    Components,
-    /// One series per temperature sensor that gave a reading.
-    Temperatures,
-}
-
 /// The hardware health families, after the metadata ones.
 pub const HARDWARE: [Family<HardwareSamples>; 2] = [
     Family {
         name: "zenlayer_instance_component_health",
-        help: "Hardware health of each bare-metal server's components (cpu, memory, disk, psu, fan, wan_port, ipmi, \
-ipmi_ping): 1 for the component's current health (OK, WARNING, CRITICAL, UNKNOWN: not collected; other values as \
-sent); with ZENLAYER_EXPORTER_STATUS_SERIES=all, also 0 for its other documented values.",
+        help: "Hardware health of each bare-metal server's components: 1 for the component's current health (OK, \
+WARNING, CRITICAL, UNKNOWN: not collected; another value as sent); with ZENLAYER_EXPORTER_STATUS_SERIES=all, also 0 \
+for its other documented values.",
         samples: HardwareSamples::Components,
     },
     Family {
         name: "zenlayer_instance_temperature_celsius",
-        help: "Temperature of each bare-metal server's sensors (cpu, cpu0 to cpu2, inlet), in degrees Celsius; no \
-series where the API gives no reading (null or 0).",
+        help: "Temperature of each bare-metal server's sensors, in degrees Celsius; no series where the API gives no \
+reading (null or 0).",
         samples: HardwareSamples::Temperatures,
     },
 ];
@@ -132,7 +124,7 @@ pub const MAINTENANCE: [Family<WindowSamples>; 3] = [
     Family {
         name: "zenlayer_maintenance_start_timestamp_seconds",
         help: "Unix time a planned maintenance of the resource instance_id starts (status as the API sends it; one \
-window per resource and status: the next to end).",
+window per resource and status: the earliest not yet ended).",
         samples: WindowSamples::Time(|w| w.start),
     },
     Family {

@@ -85,8 +85,7 @@ impl Exposition {
 
     /// The side of `kind` served now.
     pub fn side(&self, kind: Kind) -> &Store<Side> {
-        let at = SIDES.iter().position(|(k, _)| *k == kind);
-        &self.sides[at.unwrap_or_default()]
+        &self.sides[kind as usize]
     }
 
     /// Serves a new status snapshot. Returns the ids it holds that the metadata lacks (none before the first

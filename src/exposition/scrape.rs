@@ -24,6 +24,29 @@ pub struct Contribution {
 }
 
 impl Contribution {
+    /// Whether its parts for `labeled` are rendered (an account's parts without its label are rendered on the
+    /// first `/probe` that asks).
+    pub fn parts_ready(&self, labeled: bool) -> bool {
+        self.rendered
+            .as_ref()
+            .is_none_or(|r| r.parts_ready(labeled))
+            && self.sides.iter().flatten().all(|s| s.parts_ready(labeled))
+    }
+
+    /// What renders its parts for `labeled`, to run where a long render is welcome (a blocking thread).
+    pub fn prepare(&self, labeled: bool) -> impl FnOnce() + Send + 'static {
+        let rendered = self.rendered.clone();
+        let sides: Vec<Arc<Side>> = self.sides.iter().flatten().cloned().collect();
+        move || {
+            if let Some(rendered) = rendered {
+                drop(rendered.parts(labeled));
+            }
+            for side in sides {
+                side.parts(labeled);
+            }
+        }
+    }
+
     /// Its part of every family, in serving order: `None` where it has none.
     fn parts(&self, labeled: bool) -> Vec<Option<&Part>> {
         let instance = self.rendered.as_deref().map(|r| r.parts(labeled));

@@ -5,22 +5,23 @@
 //! ([`SIDES`]).
 
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
 
-use super::families::{self, HARDWARE, MAINTENANCE};
+use super::families::{HARDWARE, MAINTENANCE};
 use super::gzip::Part;
 use crate::hardware::Servers;
-use crate::hardware::families::{component_lines, temperature_lines};
+use crate::hardware::families::{HardwareSamples, component_lines, temperature_lines};
 use crate::maintenance::Windows;
 use crate::maintenance::families::window_lines;
 use crate::status::families::StatusSeries;
 use crate::text::Openings;
+#[cfg(test)]
+use std::time::SystemTime;
 
-/// Which snapshot a side renders, in serving order: its position in a contribution's sides.
+/// Which snapshot a side renders, in serving order: its position (`as usize`) in a contribution's sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    Hardware,
-    Maintenance,
+    Hardware = 0,
+    Maintenance = 1,
 }
 
 /// The sides in serving order, each with the number of its families; they come after the instance families.
@@ -34,9 +35,6 @@ type Render = Box<dyn Fn(&[u8]) -> Vec<Part> + Send + Sync>;
 
 /// One snapshot's families, rendered.
 pub struct Side {
-    pub taken_at: SystemTime,
-    /// Rows of the snapshot (servers, windows), for the landing page.
-    pub rows: usize,
     parts: Vec<Part>,
     /// Whether `parts` carry the `account` label.
     labeled: bool,
@@ -46,10 +44,8 @@ pub struct Side {
 }
 
 impl Side {
-    fn new(taken_at: SystemTime, rows: usize, openings: &Openings, render: Render) -> Side {
+    fn new(openings: &Openings, render: Render) -> Side {
         Side {
-            taken_at,
-            rows,
             parts: render(openings.get(true)),
             labeled: openings.named(),
             unlabeled: OnceLock::new(),
@@ -60,29 +56,27 @@ impl Side {
 
     /// The hardware health families of `servers`, the components as `mode` says.
     pub fn hardware(servers: Arc<Servers>, mode: StatusSeries, openings: &Openings) -> Side {
-        let (taken_at, rows) = (servers.taken_at(), servers.servers().len());
         let render = move |opening: &[u8]| {
             let servers = servers.servers();
             HARDWARE
                 .iter()
                 .map(|family| {
                     Part::rendered(servers, |out, batch| match family.samples {
-                        families::HardwareSamples::Components => {
+                        HardwareSamples::Components => {
                             component_lines(out, family.name, batch, mode, opening)
                         }
-                        families::HardwareSamples::Temperatures => {
+                        HardwareSamples::Temperatures => {
                             temperature_lines(out, family.name, batch, opening)
                         }
                     })
                 })
                 .collect()
         };
-        Side::new(taken_at, rows, openings, Box::new(render))
+        Side::new(openings, Box::new(render))
     }
 
     /// The maintenance families of `windows`.
     pub fn maintenance(windows: Arc<Windows>, openings: &Openings) -> Side {
-        let (taken_at, rows) = (windows.taken_at(), windows.windows().len());
         let render = move |opening: &[u8]| {
             MAINTENANCE
                 .iter()
@@ -93,11 +87,17 @@ impl Side {
                 })
                 .collect()
         };
-        Side::new(taken_at, rows, openings, Box::new(render))
+        Side::new(openings, Box::new(render))
+    }
+
+    /// Whether [`Side::parts`] has its answer for `labeled` ready, or would render it first (eight series a
+    /// server, more as a state set: work for a blocking thread at reseller sizes).
+    pub fn parts_ready(&self, labeled: bool) -> bool {
+        labeled || !self.labeled || self.unlabeled.get().is_some()
     }
 
     /// Its families' samples, in serving order; `labeled: false` gives them without the `account` label,
-    /// rendered on first use (small: a side is a few series per server or window).
+    /// rendered on first use.
     pub fn parts(&self, labeled: bool) -> &[Part] {
         if labeled || !self.labeled {
             return &self.parts;

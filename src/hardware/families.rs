@@ -7,6 +7,15 @@ pub use crate::config::values::StatusSeries;
 use crate::text::Sample;
 use crate::zenlayer::operations::{COMPONENTS, SENSORS};
 
+/// What a hardware health family's samples are.
+#[derive(Clone, Copy)]
+pub enum HardwareSamples {
+    /// One series per component reported (or a state set of its documented values), labelled with its health.
+    Components,
+    /// One series per temperature sensor that gave a reading.
+    Temperatures,
+}
+
 /// The samples of the component family `name` for `servers`: with `current`, one series per component reported,
 /// its health as label; with `all`, every documented value of the component (1 for the current one), and the
 /// current value as sent if it is none of them. A component the API did not report has no series.

@@ -109,16 +109,6 @@ impl Servers {
     pub fn taken_at(&self) -> SystemTime {
         self.taken_at
     }
-
-    /// Components whose health is neither OK nor UNKNOWN (not collected), over every server: what the landing
-    /// page and the demo's log line say.
-    pub fn not_ok(&self) -> usize {
-        self.servers
-            .iter()
-            .flat_map(|s| s.components.iter().flatten())
-            .filter(|r| !matches!(r, Reading::Known(Health::Ok | Health::Unknown)))
-            .count()
-    }
 }
 
 #[cfg(test)]

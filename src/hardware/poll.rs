@@ -1,21 +1,25 @@
 //! The hardware health poll of bare metal as a [`Source`]: every server of the bare-metal status snapshot being
 //! served, asked about ten at a time (the API's bound) through the account's budget, behind the status pages.
 //! A server the status poll no longer lists is not asked again, so it leaves the snapshot at the next poll; a
-//! call that fails fails the poll, and the last good snapshot stays served.
+//! call that fails fails the poll, and the last good snapshot stays served. A call refused because one of its
+//! servers is gone is asked again one server at a time, so the others are still reported. A row that does not
+//! decode is left out alone, counted and said once.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde_json::value::RawValue;
 
 use super::{Server, Servers, UnknownUnit};
 use crate::poll::budget::Lane;
-use crate::poll::{PollError, Source};
-use crate::status::snapshot::Snapshot;
+use crate::poll::{PollError, Skips, Source};
+use crate::status::snapshot::{Snapshot, first_served};
 use crate::store::Store;
 use crate::telemetry::{AccountMetrics, Skipped};
-use crate::zenlayer::model::{PageRequest, decode_list};
+use crate::zenlayer::ApiError;
+use crate::zenlayer::model::{PageRequest, decode_list, decode_row};
 use crate::zenlayer::operations::{InstanceHealth, MAX_HEALTH_IDS};
 
 /// The health poll of one account's bare metal.
@@ -26,10 +30,12 @@ pub struct HealthPoll {
     servers: Arc<Store<Snapshot>>,
     /// Calls in flight at most (the account's budget bounds every poll's together).
     concurrency: usize,
-    metrics: AccountMetrics,
-    /// Whether rows in a unit it cannot read were said already: once a run of them, not once a poll.
-    unit_said: bool,
+    skips: Skips,
 }
+
+/// A health row read: the server, and whether its temperatures were left out for their unit; or why the row was
+/// left out.
+type Read = Result<(Server, Option<UnknownUnit>), String>;
 
 impl HealthPoll {
     pub fn new(
@@ -39,33 +45,52 @@ impl HealthPoll {
         concurrency: usize,
         metrics: AccountMetrics,
     ) -> Self {
-        metrics.track_skipped(action, Skipped::Unit);
         HealthPoll {
             action,
             lane,
             servers,
             concurrency: concurrency.max(1),
-            metrics,
-            unit_said: false,
+            skips: Skips::new(action, metrics, &[Skipped::Row, Skipped::Unit]),
         }
     }
+}
 
-    /// Counts and (once a run) logs rows whose temperatures were left out for their unit.
-    fn skipped(&mut self, rows: usize, example: Option<&str>) {
-        if rows == 0 {
-            self.unit_said = false;
-            return;
+/// Asks about `ids` (at most ten): their rows, those of other ids left out. A refusal because some server is
+/// gone (deleted since the status poll) is asked again one server at a time, and a server refused alone is gone.
+async fn ask(
+    lane: &Lane,
+    action: &'static str,
+    ids: &[Box<str>],
+    read: &(dyn crate::zenlayer::model::Read<Read> + Send),
+) -> Result<Vec<Read>, ApiError> {
+    let request = |ids: &[Box<str>]| PageRequest {
+        instance_ids: ids.iter().map(|id| id.to_string()).collect(),
+        ..PageRequest::default()
+    };
+    let rows = match lane.describe_page(action, &request(ids), read).await {
+        Ok(page) => page.data_set,
+        Err(error) if error.is_not_found() && ids.len() > 1 => {
+            let mut rows = Vec::new();
+            for id in ids {
+                match lane
+                    .describe_page(action, &request(std::slice::from_ref(id)), read)
+                    .await
+                {
+                    Ok(page) => rows.extend(page.data_set),
+                    Err(error) if error.is_not_found() => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            rows
         }
-        self.metrics.skipped(self.action, Skipped::Unit, rows);
-        if !std::mem::replace(&mut self.unit_said, true) {
-            tracing::warn!(
-                action = self.action,
-                rows,
-                instance_id = example,
-                "temperatures in a unit other than Celsius left out; the components are served"
-            );
-        }
-    }
+        Err(error) if error.is_not_found() => Vec::new(),
+        Err(error) => return Err(error),
+    };
+    let asked: HashSet<&str> = ids.iter().map(|id| &**id).collect();
+    Ok(rows
+        .into_iter()
+        .filter(|row| row.as_ref().map_or(true, |(s, _)| asked.contains(&*s.id)))
+        .collect())
 }
 
 impl Source for HealthPoll {
@@ -78,10 +103,11 @@ impl Source for HealthPoll {
         self.action
     }
 
-    /// After every product's first status poll: start-up to ready is the status walks alone, and the servers
-    /// to ask about are known by then.
+    /// Once the bare-metal status snapshot is served (after every product's first status poll, so start-up to
+    /// ready is the status walks alone): the servers to ask about are known by then.
     async fn before_first_poll(&mut self) {
         self.lane.after_first_status_polls().await;
+        first_served(&self.servers).await;
     }
 
     async fn poll(&mut self) -> Result<Arc<Servers>, PollError> {
@@ -91,52 +117,47 @@ impl Source for HealthPoll {
             .load()
             .map(|s| s.instances().iter().map(|i| i.id.clone()).collect())
             .unwrap_or_default();
-        let read = |body: &[u8]| Ok(decode_list::<InstanceHealth>(body)?.map(Server::from_row));
+        let read = |body: &[u8]| {
+            Ok(decode_list::<&RawValue>(body)?
+                .map(|raw| decode_row::<InstanceHealth>(raw).map(Server::from_row)))
+        };
         let (lane, action, read) = (&self.lane, self.action, &read);
+        // Each call owns its ids: a future borrowing them would tie the stream to the closure's argument.
         let call = |(call, batch): (usize, &[Box<str>])| {
-            let request = PageRequest {
-                instance_ids: batch.iter().map(|id| id.to_string()).collect(),
-                ..PageRequest::default()
-            };
-            async move {
-                let answer = lane.describe_page(action, &request, read).await;
-                (call, request.instance_ids, answer)
-            }
+            let batch = batch.to_vec();
+            async move { (call, ask(lane, action, &batch, read).await) }
         };
         // At most `concurrency` calls at once, the next started as one ends (as the paged walks do).
         let mut batches = ids.chunks(MAX_HEALTH_IDS).enumerate();
         let mut calls = FuturesUnordered::new();
         calls.extend(batches.by_ref().take(self.concurrency).map(call));
         let mut servers = Vec::with_capacity(ids.len());
-        let (mut unit_rows, mut example) = (0, None);
-        while let Some((call_number, asked, answer)) = calls.next().await {
+        let (mut unit, mut undecoded) = (Vec::new(), Vec::new());
+        while let Some((call_number, answer)) = calls.next().await {
             calls.extend(batches.next().map(call));
-            let rows = match answer {
-                Ok(page) => page.data_set,
-                // Servers deleted since the status poll: nothing to report of them.
-                Err(error) if error.is_not_found() => Vec::new(),
-                Err(error) => {
-                    return Err(PollError::Api {
-                        page: call_number as u32 + 1,
-                        error,
-                    });
+            let rows = answer.map_err(|error| PollError::Api {
+                page: call_number as u32 + 1,
+                error,
+            })?;
+            for row in rows {
+                match row {
+                    Ok((server, skipped)) => {
+                        if skipped == Some(UnknownUnit) {
+                            unit.push(server.id.clone());
+                        }
+                        servers.push(server);
+                    }
+                    Err(detail) => undecoded.push(detail),
                 }
-            };
-            // Only the servers asked about: a row of another id is not this call's answer.
-            let asked: HashSet<&str> = asked.iter().map(String::as_str).collect();
-            for (server, skipped) in rows {
-                if !asked.contains(&*server.id) {
-                    continue;
-                }
-                if skipped == Some(UnknownUnit) {
-                    unit_rows += 1;
-                    example.get_or_insert_with(|| server.id.clone());
-                }
-                servers.push(server);
             }
         }
         drop(calls);
-        self.skipped(unit_rows, example.as_deref());
+        let example = unit
+            .first()
+            .map(|id| (&**id, "temperatures in an unknown unit"));
+        self.skips.record(Skipped::Unit, unit.len(), example);
+        let example = undecoded.first().map(|detail| ("", detail.as_str()));
+        self.skips.record(Skipped::Row, undecoded.len(), example);
         Ok(Arc::new(Servers::new(servers, taken_at)))
     }
 

@@ -175,13 +175,13 @@ async fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Ch
     // the account, too long for a runtime worker that also answers /healthz.
     let unready: Vec<_> = contributions
         .iter()
-        .filter_map(|c| c.rendered.clone())
-        .filter(|r| !r.parts_ready(false))
+        .filter(|c| !c.parts_ready(false))
+        .map(|c| c.prepare(false))
         .collect();
     if !unready.is_empty() {
         let done = tokio::task::spawn_blocking(move || {
-            for rendered in unready {
-                drop(rendered.parts(false));
+            for prepare in unready {
+                prepare();
             }
         })
         .await;

@@ -1,62 +1,85 @@
 //! The planned maintenance poll of one product as a [`Source`]: one unpaged call of the maintenance service
-//! naming the product's feed, through the account's budget behind the status pages. A row whose start or end
-//! does not parse is left out, counted and said once, and the rest of the answer is served.
+//! naming the product's feed, through the account's budget behind the status pages. A row that does not decode,
+//! or whose start or end is no time, is left out, counted and said once, and the rest of the answer is served.
+//! An account with none of the product's instances is not asked: its windows would concern nothing it has.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use serde_json::value::RawValue;
+
 use super::{MAX_TEXT_CHARS, Window, Windows};
 use crate::poll::budget::Lane;
-use crate::poll::{PollError, Source};
+use crate::poll::{PollError, Skips, Source};
+use crate::status::snapshot::{Snapshot, first_served};
+use crate::store::Store;
 use crate::telemetry::{AccountMetrics, Skipped};
 use crate::zenlayer::error::clip_to;
-use crate::zenlayer::model::{PageRequest, decode_list, unix_time};
+use crate::zenlayer::model::{PageRequest, decode_list, decode_row};
 use crate::zenlayer::operations::{DESCRIBE_MAINTENANCE_ALERTS, MaintenanceAlert};
 
-/// A row read: its window, or the id of a row whose times do not parse and the time as sent.
-type Read = Result<Window, (Box<str>, String)>;
+/// A row read: its window, or why it was left out, its id (if it has one) and what was wrong.
+type Read = Result<Window, (Skipped, String, String)>;
 
 /// The maintenance poll of one product of an account.
 pub struct MaintenancePoll {
     lane: Lane,
     /// The product's `product` in the request (`BMC`).
     feed: &'static str,
-    metrics: AccountMetrics,
-    /// Whether unreadable times were said already: once a run of them, not once a poll.
-    time_said: bool,
+    /// The product's status snapshot served: whether the account has any of its instances.
+    servers: Arc<Store<Snapshot>>,
+    skips: Skips,
 }
 
 impl MaintenancePoll {
-    /// Polls the maintenance of `feed` through `lane` (the maintenance service's).
-    pub fn new(lane: Lane, feed: &'static str, metrics: AccountMetrics) -> Self {
-        metrics.track_skipped(DESCRIBE_MAINTENANCE_ALERTS, Skipped::Time);
+    /// Polls the maintenance of `feed` through `lane` (the maintenance service's), while `servers` (the
+    /// product's status snapshot served) lists any.
+    pub fn new(
+        lane: Lane,
+        feed: &'static str,
+        servers: Arc<Store<Snapshot>>,
+        metrics: AccountMetrics,
+    ) -> Self {
+        let skips = Skips::new(
+            DESCRIBE_MAINTENANCE_ALERTS,
+            metrics,
+            &[Skipped::Row, Skipped::Time],
+        );
         MaintenancePoll {
             lane,
             feed,
-            metrics,
-            time_said: false,
+            servers,
+            skips,
         }
     }
 }
 
-/// A row as served: its times parsed, its free text clipped to one line.
+/// A row as served: its times parsed and in order, its free text clipped to one line.
 fn window(row: MaintenanceAlert<'_>) -> Read {
-    let time = |text: Option<&str>| {
-        let text = text.unwrap_or("");
-        unix_time(text).ok_or_else(|| clip_to(text, 40))
+    let id = row.instance_id;
+    let (start, end) = match (&row.start_time, &row.end_time) {
+        (Some(start), Some(end)) => (start, end),
+        _ => return Err((Skipped::Time, id.into(), "no start or no end".into())),
     };
-    let start = time(row.start_time.as_deref());
-    let end = time(row.end_time.as_deref());
-    let (start, end) = match (start, end) {
-        (Ok(start), Ok(end)) => (start, end),
-        (Err(bad), _) | (_, Err(bad)) => return Err((row.instance_id, bad)),
+    let (start, end) = match (start.unix(), end.unix()) {
+        (Some(s), Some(e)) if e >= s => (s, e),
+        (Some(_), Some(_)) => {
+            let detail = format!(
+                "ends ({}) before it starts ({})",
+                end.shown(),
+                start.shown()
+            );
+            return Err((Skipped::Time, id.into(), clip_to(&detail, 120)));
+        }
+        (None, _) => return Err((Skipped::Time, id.into(), clip_to(&start.shown(), 60))),
+        (_, None) => return Err((Skipped::Time, id.into(), clip_to(&end.shown(), 60))),
     };
     let text = |t: Option<&str>| clip_to(t.unwrap_or(""), MAX_TEXT_CHARS).into_boxed_str();
     Ok(Window {
         status: text(row.status.as_deref()),
         location: text(row.location.as_deref()),
         impact: text(row.impact.as_deref()),
-        instance_id: row.instance_id,
+        instance_id: id,
         start,
         end,
     })
@@ -72,42 +95,51 @@ impl Source for MaintenancePoll {
         DESCRIBE_MAINTENANCE_ALERTS
     }
 
-    /// After every product's first status poll: start-up to ready is the status walks alone.
+    /// Once the product's status snapshot is served (after every product's first status poll, so start-up to
+    /// ready is the status walks alone).
     async fn before_first_poll(&mut self) {
         self.lane.after_first_status_polls().await;
+        first_served(&self.servers).await;
     }
 
     async fn poll(&mut self) -> Result<Arc<Windows>, PollError> {
         let taken_at = SystemTime::now();
+        let none = self.servers.load().is_none_or(|s| s.instances().is_empty());
+        if none {
+            return Ok(Arc::new(Windows::new(Vec::new(), taken_at).0));
+        }
         let request = PageRequest {
             product: Some(self.feed.to_owned()),
             ..PageRequest::default()
         };
-        let read = |body: &[u8]| Ok(decode_list::<MaintenanceAlert>(body)?.map(window));
+        let read = |body: &[u8]| {
+            Ok(decode_list::<&RawValue>(body)?.map(|raw| {
+                decode_row::<MaintenanceAlert>(raw)
+                    .map_err(|detail| (Skipped::Row, String::new(), detail))
+                    .and_then(window)
+            }))
+        };
         let rows = self
             .lane
             .describe_page(DESCRIBE_MAINTENANCE_ALERTS, &request, &read)
             .await
             .map_err(|error| PollError::Api { page: 1, error })?
             .data_set;
-        let (windows, bad): (Vec<Read>, Vec<Read>) = rows.into_iter().partition(Result::is_ok);
-        let windows: Vec<Window> = windows.into_iter().flatten().collect();
-        match bad.first() {
-            Some(Err((instance_id, time))) => {
-                self.metrics
-                    .skipped(DESCRIBE_MAINTENANCE_ALERTS, Skipped::Time, bad.len());
-                if !std::mem::replace(&mut self.time_said, true) {
-                    tracing::warn!(
-                        action = DESCRIBE_MAINTENANCE_ALERTS,
-                        product = self.feed,
-                        rows = bad.len(),
-                        instance_id = &**instance_id,
-                        time = %time,
-                        "maintenance windows whose start or end is no time left out; the others are served"
-                    );
-                }
+        let mut windows = Vec::with_capacity(rows.len());
+        let mut left_out: Vec<(Skipped, String, String)> = Vec::new();
+        for row in rows {
+            match row {
+                Ok(window) => windows.push(window),
+                Err(why) => left_out.push(why),
             }
-            _ => self.time_said = false,
+        }
+        for reason in [Skipped::Row, Skipped::Time] {
+            let mut of = left_out.iter().filter(|(r, _, _)| *r == reason);
+            let example = of
+                .clone()
+                .next()
+                .map(|(_, id, what)| (id.as_str(), what.as_str()));
+            self.skips.record(reason, of.by_ref().count(), example);
         }
         let (windows, dropped) = Windows::new(windows, taken_at);
         if dropped > 0 {
@@ -122,5 +154,35 @@ impl Source for MaintenancePoll {
 
     fn len(snapshot: &Windows) -> usize {
         snapshot.windows().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(json: &str) -> Read {
+        window(serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn a_window_needs_two_times_in_order() {
+        let ok = read(
+            r#"{"instanceId":"1","startTime":"2026-07-28T16:00:00Z","endTime":"2026-07-28T18:00:00Z","status":"in progress"}"#,
+        );
+        assert_eq!(ok.unwrap().end - 7200.0, 1_785_254_400.0);
+        let reversed = read(
+            r#"{"instanceId":"1","startTime":"2026-07-28T18:00:00Z","endTime":"2026-07-28T16:00:00Z"}"#,
+        );
+        assert!(
+            matches!(reversed, Err((Skipped::Time, id, what)) if id == "1" && what.starts_with("ends ("))
+        );
+        assert!(
+            matches!(read(r#"{"instanceId":"1","startTime":"soon","endTime":1}"#), Err((Skipped::Time, _, what)) if what == "soon")
+        );
+        assert!(matches!(
+            read(r#"{"instanceId":"1","endTime":1}"#),
+            Err((Skipped::Time, _, _))
+        ));
     }
 }

@@ -1,8 +1,10 @@
 //! One account's API budget, shared by the polls of all its products: at most `PAGE_CONCURRENCY` calls in flight
 //! across them (Zenlayer rate-limits per account, and walks at once would multiply the burst it sees), a freed
-//! slot going to a waiting status call before a metadata call, and the first metadata walk only once every
-//! product's first status poll has finished, so that start-up to ready is the status walks alone. Each poll
-//! calls the API through its [`Lane`]: its product's service, through the account's budget.
+//! slot going to a waiting status call before any other (metadata, bare metal's hardware health and
+//! maintenance), and the first of those only once every product's first status poll has finished, so that
+//! start-up to ready is the status walks alone. A slot is held for one attempt, not while a call waits to retry.
+//! Each poll calls the API through its [`Lane`]: its product's service (or the maintenance service), through the
+//! account's budget.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -146,16 +148,17 @@ impl Budget {
 }
 
 impl Lane {
-    /// One page of `action` read by `read`, once the budget lets the call go.
+    /// One page of `action` read by `read`, each attempt once the budget lets it go (a retry waits for a slot
+    /// again, after its backoff).
     pub async fn describe_page<T>(
         &self,
         action: &'static str,
         request: &PageRequest,
         read: &dyn Read<T>,
     ) -> Result<Page<T>, ApiError> {
-        let _slot = self.budget.call(self.priority).await;
+        let slot = || self.budget.call(self.priority);
         self.client
-            .describe_page(&self.service, action, request, read)
+            .describe_page(&self.service, action, request, read, slot)
             .await
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use paging::{MAX_INSTANCES, PageSettings, PollError, PollFailure};
 
-use crate::telemetry::AccountMetrics;
+use crate::telemetry::{AccountMetrics, Skipped};
 use crate::zenlayer::ApiError;
 
 /// How a poll is paced: the loop's business. How it is paged is its source's ([`PageSettings`]).
@@ -71,6 +71,52 @@ pub fn latest_by_id<R>(rows: &mut Vec<R>, id: impl Fn(&R) -> &str) -> usize {
     rows.truncate(kept);
     rows.shrink_to_fit();
     before - kept
+}
+
+/// The rows of one action's answers left out while the rest was served: counted by reason in
+/// `zenlayer_exporter_rows_skipped_total`, and said once per run of polls that leave some out (a warning each
+/// poll would repeat itself every interval for as long as the API sends them).
+pub struct Skips {
+    action: &'static str,
+    metrics: AccountMetrics,
+    /// Per reason of `Skipped::ALL`: whether the last poll left such rows out, so the next says nothing new.
+    said: Vec<bool>,
+}
+
+impl Skips {
+    /// The skips of `action`, each of `reasons` in place at zero.
+    pub fn new(action: &'static str, metrics: AccountMetrics, reasons: &[Skipped]) -> Self {
+        for reason in reasons {
+            metrics.track_skipped(action, *reason);
+        }
+        Skips {
+            action,
+            metrics,
+            said: vec![false; Skipped::ALL.len()],
+        }
+    }
+
+    /// Records one poll's `rows` left out for `reason`; `example` names one (its id and what was wrong).
+    pub fn record(&mut self, reason: Skipped, rows: usize, example: Option<(&str, &str)>) {
+        let at = Skipped::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        let first = rows > 0 && !self.said[at];
+        self.said[at] = rows > 0;
+        if rows == 0 {
+            return;
+        }
+        self.metrics.skipped(self.action, reason, rows);
+        if first {
+            let (instance_id, detail) = example.unwrap_or_default();
+            tracing::warn!(
+                action = self.action,
+                reason = reason.as_str(),
+                rows,
+                instance_id,
+                detail,
+                "rows of the answer left out; the rest is served"
+            );
+        }
+    }
 }
 
 /// Instances below which a snapshot is published on the poller's own task rather than a blocking thread.

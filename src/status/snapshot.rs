@@ -7,6 +7,19 @@ use std::time::SystemTime;
 pub use crate::status::{KNOWN_STATUSES, Known, Status};
 use crate::zenlayer::product::Product;
 
+/// The status snapshot `served` holds once a status poll has succeeded: what the polls that ask about the
+/// instances a status poll found (bare metal's hardware health and maintenance) wait for before their first
+/// poll, rather than report an empty fleet as if it were one.
+pub async fn first_served(served: &crate::store::Store<Snapshot>) -> std::sync::Arc<Snapshot> {
+    loop {
+        if let Some(snapshot) = served.load() {
+            return snapshot;
+        }
+        // A status poll is due every few seconds at the least; this wait is the first poll's only.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// One instance as the snapshot holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {

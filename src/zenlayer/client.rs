@@ -1,6 +1,7 @@
 //! One signed API call with retries: build the request, sign the exact bytes sent, read a bounded body,
 //! classify the answer into a page or a typed error. Paging across calls is the poller's business.
 
+use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -259,15 +260,18 @@ impl Client {
         true
     }
 
-    /// Calls a paged describe action of `service`, its pages read by `decode`, retrying throttling, server
-    /// errors and network failures with capped, jittered exponential backoff (or the server's `Retry-After`).
-    /// Each attempt is signed afresh, since the timestamp is part of the signature.
-    pub async fn describe_page<T>(
+    /// Calls a describe action of `service`, its answer read by `decode`, retrying throttling, server errors and
+    /// network failures with capped, jittered exponential backoff (or the server's `Retry-After`). Each attempt
+    /// is signed afresh, since the timestamp is part of the signature, and holds what `gate` gives (a slot of the
+    /// account's budget) while it is in flight, never while it waits to retry: a call backing off or throttled
+    /// leaves its slot to other calls meanwhile.
+    pub async fn describe_page<T, G, F: Future<Output = G>>(
         &self,
         service: &Service,
         action: &'static str,
         request: &PageRequest,
         decode: &dyn Read<T>,
+        gate: impl Fn() -> F,
     ) -> Result<Page<T>, ApiError> {
         let body = Bytes::from(serde_json::to_vec(request).map_err(|e| ApiError::Decode {
             status: 0,
@@ -276,8 +280,10 @@ impl Client {
         })?);
         let mut attempt = 0u32;
         loop {
+            let held = gate().await;
             let started = Instant::now();
             let result = self.attempt(service, action, &body, decode).await;
+            drop(held);
             service
                 .observer
                 .attempted(action, started.elapsed(), result.as_ref().err());

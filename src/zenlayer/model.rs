@@ -450,6 +450,14 @@ pub fn decode_list<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<Page<T>, Pa
     })
 }
 
+/// One row of an unpaged answer read on its own (from [`decode_list`] of `&RawValue`s): a row that does not decode
+/// is that row's error, clipped to a line, and the rest of the answer is still read.
+pub fn decode_row<'a, T: Deserialize<'a>>(
+    row: &'a serde_json::value::RawValue,
+) -> Result<T, String> {
+    serde_json::from_str(row.get()).map_err(|e| clip(&e.to_string()))
+}
+
 /// Seconds since the Unix epoch of an ISO 8601 time as the API sends it: RFC 3339 (`2026-01-15T08:30:00Z`, any
 /// offset, fractions), or the same without an offset (taken as UTC, which the API documents its times to be).
 pub fn unix_time(text: &str) -> Option<f64> {

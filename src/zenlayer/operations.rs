@@ -181,26 +181,82 @@ pub struct InstanceHealth<'a> {
     pub temp_unit: Option<Text<'a>>,
 }
 
-/// One planned maintenance of `DescribeMaintenanceAlerts`: every field a string, free text but the times.
+/// One planned maintenance of `DescribeMaintenanceAlerts`: every field a string, free text but the times. The
+/// free text is read whatever its length and clipped when served, not refused.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MaintenanceAlert<'a> {
     /// The affected resource: a bare-metal server's instance id for `BMC`.
     #[serde(deserialize_with = "bounded_id")]
     pub instance_id: Box<str>,
-    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    #[serde(borrow, default)]
     pub location: Option<Text<'a>>,
-    /// Free text: longer than the bound of other text fields is not an error here (it is clipped, not refused).
     #[serde(borrow, default)]
     pub impact: Option<Text<'a>>,
-    /// ISO 8601, UTC.
-    #[serde(borrow, default, deserialize_with = "bounded_text")]
-    pub start_time: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "bounded_text")]
-    pub end_time: Option<Text<'a>>,
-    /// Free text; `in progress` is the one documented value.
-    #[serde(borrow, default, deserialize_with = "bounded_text")]
+    #[serde(borrow, default)]
+    pub start_time: Option<Moment<'a>>,
+    #[serde(borrow, default)]
+    pub end_time: Option<Moment<'a>>,
+    /// `in progress` is the one documented value.
+    #[serde(borrow, default)]
     pub status: Option<Text<'a>>,
+}
+
+/// A time as sent: ISO 8601 in UTC, as documented, or (accepted, since nothing forbids it) a number of seconds
+/// since the Unix epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Moment<'a> {
+    Text(Text<'a>),
+    Number(f64),
+}
+
+impl Moment<'_> {
+    /// Seconds since the Unix epoch; `None` for text that is no time. A number above 10^11 is taken as
+    /// milliseconds (in seconds it would be past the year 5000).
+    pub fn unix(&self) -> Option<f64> {
+        match self {
+            Moment::Text(text) => super::model::unix_time(text),
+            Moment::Number(n) if !n.is_finite() => None,
+            Moment::Number(n) if n.abs() > 1e11 => Some(n / 1000.0),
+            Moment::Number(n) => Some(*n),
+        }
+    }
+
+    /// As sent, for a log line.
+    pub fn shown(&self) -> String {
+        match self {
+            Moment::Text(text) => text.to_string(),
+            Moment::Number(n) => n.to_string(),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Moment<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Moment<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a time: ISO 8601 text or seconds since the epoch")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Moment<'de>, E> {
+                Ok(Moment::Text(text.into()))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Moment<'de>, E> {
+                Ok(Moment::Text(text.to_owned().into()))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Moment<'de>, E> {
+                Ok(Moment::Number(n))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Moment<'de>, E> {
+                Ok(Moment::Number(n as f64))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Moment<'de>, E> {
+                Ok(Moment::Number(n as f64))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl super::model::Row for InstanceHealth<'_> {
@@ -241,5 +297,23 @@ mod tests {
         // A row with its id alone (an older version, or a server the API knows little of) is a row.
         let bare: InstanceHealth = serde_json::from_str(r#"{"instanceId":"1"}"#).unwrap();
         assert!(COMPONENTS.iter().all(|c| (c.value)(&bare).is_none()));
+    }
+
+    #[test]
+    fn maintenance_times_are_iso_8601_or_epoch_numbers_and_free_text_has_no_bound() {
+        fn row(json: &str) -> MaintenanceAlert<'_> {
+            serde_json::from_str(json).unwrap()
+        }
+        let long = "x".repeat(5000);
+        let json = format!(
+            r#"{{"instanceId":"1","startTime":"2026-07-28T16:00:00Z","endTime":1785261600,"location":"{long}","status":"{long}"}}"#
+        );
+        let alert = row(&json);
+        assert_eq!(alert.start_time.unwrap().unix(), Some(1_785_254_400.0));
+        assert_eq!(alert.end_time.unwrap().unix(), Some(1_785_261_600.0));
+        assert_eq!(alert.location.unwrap().len(), 5000);
+        let ms = row(r#"{"instanceId":"1","startTime":1785254400000,"endTime":"soon"}"#);
+        assert_eq!(ms.start_time.unwrap().unix(), Some(1_785_254_400.0));
+        assert_eq!(ms.end_time.unwrap().unix(), None);
     }
 }

@@ -150,6 +150,51 @@ async fn every_servers_hardware_is_served_exactly_ten_servers_a_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_refused_for_a_server_gone_asks_again_by_server_and_a_row_unread_is_left_out_alone()
+{
+    let sim = servers(12).await;
+    let ids = sim.product(0, Product::Bmc).fleet.ids();
+    // The first health call is refused as if one of its ten servers were gone; a temperature that is no number
+    // makes one row unreadable.
+    sim.product(0, Product::Bmc)
+        .plan
+        .rules
+        .push(FaultRule::times(Fault::NotFound, 1).on_action(DESCRIBE_INSTANCES_MONITOR_HEALTH));
+    sim.product(0, Product::Bmc)
+        .set_health_field(&ids[5], SENSORS[1].field, "hot".into());
+    let exporter = exporter(&sim, &[]).await;
+    let (mut components, temperatures) = truth(&sim);
+    components.retain(|(id, _, _)| *id != ids[5]);
+    let expected = (
+        components,
+        temperatures
+            .into_iter()
+            .filter(|(id, _, _)| *id != ids[5])
+            .collect(),
+    );
+    let skipped = "zenlayer_exporter_rows_skipped_total{action=\"DescribeInstancesMonitorHealth\",reason=\"row\",product=\"bmc\"}";
+    let body = exporter
+        .metrics_until("every server's health but the unreadable row", |b| {
+            served(b) == expected && sample(b, skipped).is_some_and(|n| n >= 1.0)
+        })
+        .await;
+    let calls = sim.product(0, Product::Bmc).health_ids.clone();
+    assert_eq!(
+        &calls[..3],
+        &[10, 2, 1],
+        "the refused ten, the other two, then the ten one at a time: {calls:?}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "zenlayer_exporter_poll_failures_total{action=\"DescribeInstancesMonitorHealth\",reason=\"client_error\",product=\"bmc\"}"
+        ),
+        Some(0.0),
+        "a server gone is no failure"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_health_call_keeps_the_last_values_and_a_server_gone_loses_its_series() {
     let sim = servers(12).await;
     let ids = sim.product(0, Product::Bmc).fleet.ids();
