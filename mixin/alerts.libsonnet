@@ -224,7 +224,7 @@ local statuses = import 'lib/statuses.libsonnet';
         or
         label_replace(
           zenlayer_maintenance_start_timestamp_seconds%(inProgress)s
-          and on (%(key)s, status) (time() - %(grace)d < zenlayer_maintenance_end_timestamp_seconds%(sel)s <= time()),
+          and on (%(key)s, status) (time() - zenlayer_maintenance_end_timestamp_seconds%(sel)s >= 0 < %(grace)d),
           "window", "overrun", "", ""
         )
       ||| % { sel: sel(), key: byInstance, inProgress: sel('status=~"%s"' % inProgress), grace: duration(c.maintenanceOverrunGrace) },
@@ -235,7 +235,7 @@ local statuses = import 'lib/statuses.libsonnet';
           overrun: 'Zenlayer %sserver %s%s%s is still in planned maintenance, past its end at %s' % [v.product('%s '), v.name, v.where, v.account(' (account %s)'), v.end],
         }, 'Zenlayer %sserver %s%s%s is in planned maintenance until %s' % [v.product('%s '), v.name, v.where, v.account(' (account %s)'), v.end]),
         description: v.choose('window', {
-          overrun: "Zenlayer's planned maintenance of server %s%s (id %s%s) was to run from %s to %s, but Zenlayer still gives its status as %s%s. Its STOPPED alert is no longer held back; its stuck, hardware and temperature alerts are while this fires, for %s past the end at most. Ask Zenlayer support, quoting the server id and the window, when it ends; if ZenlayerMaintenanceStale fires too, the status is old rather than the window late.%s" % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.start, v.end, v.label('status'), v.location(' (location %s)'), c.maintenanceOverrunGrace, v.impact(' Impact: %s')],
+          overrun: "Zenlayer's planned maintenance of server %s%s (id %s%s) was to run from %s to %s, but Zenlayer still gives its status as %s%s. Its STOPPED alert is no longer held back; its stuck, hardware and temperature alerts stay held back while this fires, %s past the end at most. Ask Zenlayer support, quoting the server id and the window, when it ends; if ZenlayerMaintenanceStale fires too, the status is old rather than the window late.%s" % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.start, v.end, v.label('status'), v.location(' (location %s)'), c.maintenanceOverrunGrace, v.impact(' Impact: %s')],
         }, "Zenlayer's planned maintenance of server %s%s (id %s%s) runs from %s to %s (status %s%s): expect the server down or degraded until it ends. If it is not back after, its STOPPED alert says so (its hardware alerts too, unless Zenlayer still says the window is in progress).%s" % [v.name, v.where, v.label('instance_id'), v.account(', account %s'), v.start, v.end, v.label('status'), v.location('; location %s'), v.impact(' Impact: %s')]),
       },
     }),
