@@ -11,6 +11,7 @@ use zenlayer_exporter::exposition::scrape;
 use zenlayer_exporter::sim::Fleet;
 use zenlayer_exporter::status::Status;
 use zenlayer_exporter::status::snapshot::{Instance, Snapshot};
+use zenlayer_exporter::text::Format;
 use zenlayer_exporter::zenlayer::model::{self, InstanceStatus};
 use zenlayer_exporter::zenlayer::product::Product;
 
@@ -110,17 +111,21 @@ fn main() {
             sides: Default::default(),
         }];
         let tail = vec![b'x'; 8 * 1024];
-        for gzip in [false, true] {
+        for (gzip, format) in [false, true]
+            .into_iter()
+            .flat_map(|g| Format::ALL.iter().map(move |f| (g, *f)))
+        {
             let t = median(2001, || {
                 black_box(zenlayer_exporter::exposition::scrape::assemble(
                     &only,
                     false,
                     tail.clone(),
                     gzip,
+                    format,
                 ));
             });
             println!(
-                "| assemble one scrape ({}) | {n} instances, 8 kB tail | {:.1} µs |",
+                "| assemble one scrape ({}, {format:?}) | {n} instances, 8 kB tail | {:.1} µs |",
                 if gzip { "gzip" } else { "plain" },
                 t.as_secs_f64() * 1e6
             );

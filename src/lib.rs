@@ -112,6 +112,8 @@ pub async fn run(
         }
     });
     let stopped = || root.clone().cancelled_owned();
+    // What `POST /-/reload` asks: every watcher of a file, as SIGHUP does.
+    let reloads = reload::Reloads::default();
 
     let accounts = Arc::new(match config.accounts.clone() {
         Some(specs) => {
@@ -142,6 +144,7 @@ pub async fn run(
                     path,
                     config.secret_reload_interval,
                     account.client.clone(),
+                    reloads.clone(),
                     stopped(),
                 ));
             }
@@ -149,11 +152,13 @@ pub async fn run(
         }
     });
     if let Some(path) = config.accounts_file.clone() {
-        tokio::spawn(
-            accounts
-                .clone()
-                .watch(path, config.clone(), root.clone(), metrics.clone()),
-        );
+        tokio::spawn(accounts.clone().watch(
+            path,
+            config.clone(),
+            root.clone(),
+            metrics.clone(),
+            reloads.clone(),
+        ));
     }
     let web = Arc::new(arc_swap::ArcSwap::new(config.web.clone()));
     if let Some(path) = config.web_config_file.clone() {
@@ -162,6 +167,7 @@ pub async fn run(
             config.secret_reload_interval,
             web.clone(),
             metrics.web_config_reload_ok.clone(),
+            reloads.clone(),
             stopped(),
         ));
     }
@@ -169,6 +175,7 @@ pub async fn run(
         accounts: accounts.clone(),
         sd: Arc::new(exposition::sd::Cache::new(metrics.clone())),
         metrics,
+        reloads,
         poll_interval: config.poll_interval,
         metadata_interval: config.metadata_interval,
         web,

@@ -1,8 +1,10 @@
-//! Re-reads files an operator rotates without restarting the exporter, every few seconds and on SIGHUP: the
-//! secret file behind the credentials (a rotated Kubernetes Secret or systemd credential) and the web
-//! configuration with the certificates it names (cert-manager renewals, changed users). A file that cannot be
-//! read or does not load keeps what is in use: a half-written rotation must not take the exporter down, and a
-//! web configuration that would lower protection (lose TLS, client certificates or users) is never taken up.
+//! Re-reads files an operator rotates without restarting the exporter, every few seconds, on SIGHUP and on
+//! `POST /-/reload` ([`Reloads`], which answers with each file's outcome): the secret file behind the
+//! credentials (a rotated Kubernetes Secret or systemd credential) and the web configuration with the
+//! certificates it names (cert-manager renewals, changed users); the accounts file is watched the same way
+//! (`account::set`). A file that cannot be read or does not load keeps what is in use: a half-written rotation
+//! must not take the exporter down, and a web configuration that would lower protection (lose TLS, client
+//! certificates or users) is never taken up.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -25,6 +27,80 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// their metadata says.
 pub(crate) const SIGHUP: &str = "SIGHUP";
 
+/// The reason a check is given for `POST /-/reload`: what SIGHUP does.
+pub(crate) const HTTP: &str = "POST /-/reload";
+
+/// Whether a check was asked for by an operator (SIGHUP or `POST /-/reload`), who expects the files to be read
+/// whatever their metadata says.
+pub(crate) fn asked(reason: &str) -> bool {
+    reason == SIGHUP || reason == HTTP
+}
+
+/// What one watcher's reload asked over HTTP came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The file watched (`accounts file`, `web configuration`, `secret file`) and its path.
+    pub what: &'static str,
+    pub path: PathBuf,
+    /// `None` when what the file holds is in use (loaded, or unchanged); else why what was in use stays.
+    pub problem: Option<String>,
+}
+
+/// A reload asked of one watcher, and where its outcome goes.
+type Ask = tokio::sync::oneshot::Sender<Outcome>;
+
+/// The watchers running, so `POST /-/reload` can ask each to check its file as SIGHUP does and say how it went.
+/// Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Reloads {
+    watchers: Arc<std::sync::Mutex<Vec<tokio::sync::mpsc::Sender<Ask>>>>,
+}
+
+impl Reloads {
+    /// A watcher's end of the asks.
+    fn subscribe(&self) -> tokio::sync::mpsc::Receiver<Ask> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        self.watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tx);
+        rx
+    }
+
+    /// Asks every watcher to check its file now, as SIGHUP does, and returns each outcome: none when there is no
+    /// file to watch. A watcher whose check does not answer within [`CHECK_TIMEOUT`] (a hung mount) says so.
+    pub async fn reload(&self) -> Vec<Outcome> {
+        let watchers: Vec<_> = self
+            .watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|w| !w.is_closed())
+            .cloned()
+            .collect();
+        let mut outcomes = Vec::new();
+        for watcher in watchers {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if watcher.send(tx).await.is_err() {
+                continue;
+            }
+            // The check itself is bounded by CHECK_TIMEOUT; a little more covers the queue before it.
+            match tokio::time::timeout(CHECK_TIMEOUT + Duration::from_secs(1), rx).await {
+                Ok(Ok(outcome)) => outcomes.push(outcome),
+                _ => outcomes.push(Outcome {
+                    what: "a watcher",
+                    path: PathBuf::new(),
+                    problem: Some(format!(
+                        "did not answer within {} s; what is in use stays",
+                        CHECK_TIMEOUT.as_secs() + 1
+                    )),
+                }),
+            }
+        }
+        outcomes
+    }
+}
+
 /// What a watcher reads, for the line that says its check is stuck, and the gauge that then reads 0.
 pub(crate) struct Watched {
     pub what: &'static str,
@@ -32,38 +108,52 @@ pub(crate) struct Watched {
     pub loaded: Option<Gauge>,
 }
 
-/// Calls `check` with the reason every `every` and on each SIGHUP, until `shutdown`. Each check runs on a blocking
-/// thread (it reads files: a FIFO or a hung mount must not hold a runtime worker), one at a time; one that has
-/// not finished within [`CHECK_TIMEOUT`] is logged once and sets `watched.loaded` to 0, and the triggers that
-/// come while it runs are skipped until it returns.
+/// Calls `check` with the reason every `every`, on each SIGHUP and on each reload asked through `reloads`, until
+/// `shutdown`; `check` returns why what is in use stays (`None`: the file's content is in use), which an ask is
+/// answered with. Each check runs on a blocking thread (it reads files: a FIFO or a hung mount must not hold a
+/// runtime worker), one at a time; one that has not finished within [`CHECK_TIMEOUT`] is logged once and sets
+/// `watched.loaded` to 0, and the triggers that come while it runs are skipped until it returns (an ask is
+/// answered that the check is still running).
 pub(crate) async fn on_triggers<F>(
     every: Duration,
     shutdown: impl Future<Output = ()>,
     watched: Watched,
+    reloads: &Reloads,
     check: F,
 ) where
-    F: FnMut(&'static str) + Send + 'static,
+    F: FnMut(&'static str) -> Option<String> + Send + 'static,
 {
     tokio::pin!(shutdown);
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut asks = reloads.subscribe();
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     let mut idle = Some(check);
-    let mut running: Option<tokio::task::JoinHandle<F>> = None;
+    let mut running: Option<tokio::task::JoinHandle<(F, Option<String>)>> = None;
+    let outcome = |problem| Outcome {
+        what: watched.what,
+        path: watched.path.clone(),
+        problem,
+    };
     loop {
-        let reason = tokio::select! {
+        let (reason, ask) = tokio::select! {
             _ = &mut shutdown => return,
-            _ = ticker.tick() => "interval",
-            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => SIGHUP,
+            _ = ticker.tick() => ("interval", None),
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => (SIGHUP, None),
+            Some(ask) = asks.recv() => (HTTP, Some(ask)),
         };
         if let Some(task) = running.take() {
             if !task.is_finished() {
                 running = Some(task);
+                if let Some(ask) = ask {
+                    let stuck = "the previous check of the file has not finished (a hung mount?); what is in use stays";
+                    let _ = ask.send(outcome(Some(stuck.to_owned())));
+                }
                 continue;
             }
             match task.await {
-                Ok(check) => idle = Some(check),
+                Ok((check, _)) => idle = Some(check),
                 Err(error) => {
                     return tracing::error!(what = watched.what, %error, "the reload check failed; reloads stop");
                 }
@@ -73,15 +163,27 @@ pub(crate) async fn on_triggers<F>(
             return;
         };
         let mut task = tokio::task::spawn_blocking(move || {
-            check(reason);
-            check
+            let problem = check(reason);
+            (check, problem)
         });
         match tokio::time::timeout(CHECK_TIMEOUT, &mut task).await {
-            Ok(Ok(check)) => idle = Some(check),
+            Ok(Ok((check, problem))) => {
+                idle = Some(check);
+                if let Some(ask) = ask {
+                    let _ = ask.send(outcome(problem));
+                }
+            }
             Ok(Err(error)) => {
                 return tracing::error!(what = watched.what, %error, "the reload check failed; reloads stop");
             }
             Err(_) => {
+                if let Some(ask) = ask {
+                    let stuck = format!(
+                        "reading the file has not finished within {} s (a hung mount?); what is in use stays",
+                        CHECK_TIMEOUT.as_secs()
+                    );
+                    let _ = ask.send(outcome(Some(stuck)));
+                }
                 if let Some(loaded) = &watched.loaded {
                     loaded.set(0.0);
                 }
@@ -113,6 +215,7 @@ pub async fn watch(
     path: PathBuf,
     every: Duration,
     client: Arc<Client>,
+    reloads: Reloads,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut last_error = None;
@@ -122,14 +225,13 @@ pub async fn watch(
         path: path.clone(),
         loaded: None,
     };
-    on_triggers(every, shutdown, watched, move |reason| {
-        let asked = reason == SIGHUP;
+    on_triggers(every, shutdown, watched, &reloads, move |reason| {
         if seen
             .as_mut()
-            .is_some_and(|s| s.unchanged(&path, MAX_SECRET_BYTES, asked))
+            .is_some_and(|s| s.unchanged(&path, MAX_SECRET_BYTES, asked(reason)))
         {
             last_error = None;
-            return;
+            return None;
         }
         match read_secret_file_seen(&path) {
             Ok((secret, now)) => {
@@ -138,10 +240,14 @@ pub async fn watch(
                 if client.replace_secret(secret) {
                     tracing::info!(path = %path.display(), reason, "secret re-read from its file and put in use");
                 }
+                None
             }
-            Err(error) => once(&mut last_error, Some(error), |error| {
-                tracing::warn!(path = %path.display(), %error, "cannot re-read the secret file; keeping the secret in use");
-            }),
+            Err(error) => {
+                once(&mut last_error, Some(error.clone()), |error| {
+                    tracing::warn!(path = %path.display(), %error, "cannot re-read the secret file; keeping the secret in use");
+                });
+                Some(error)
+            }
         }
     })
     .await;
@@ -154,6 +260,7 @@ pub async fn watch_web(
     every: Duration,
     web: Arc<ArcSwap<WebConfig>>,
     loaded: Gauge,
+    reloads: Reloads,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut last_error = None;
@@ -162,7 +269,7 @@ pub async fn watch_web(
         path: path.clone(),
         loaded: Some(loaded.clone()),
     };
-    on_triggers(every, shutdown, watched, move |reason| {
+    on_triggers(every, shutdown, watched, &reloads, move |reason| {
         let problem = match WebConfig::load(&path) {
             Ok(new) => {
                 let dropped = new.dropped_from(&web.load());
@@ -182,9 +289,10 @@ pub async fn watch_web(
             Err(problems) => Some(problems.join("; ")),
         };
         loaded.set(if problem.is_none() { 1.0 } else { 0.0 });
-        once(&mut last_error, problem, |problems| {
+        once(&mut last_error, problem.clone(), |problems| {
             tracing::warn!(path = %path.display(), %problems, "web configuration not reloaded; keeping the one in use");
         });
+        problem
     })
     .await;
 }

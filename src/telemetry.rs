@@ -10,6 +10,7 @@ use prometheus::{
 };
 
 pub use crate::config::values::LogFormat;
+use crate::text::Format;
 use crate::zenlayer::declaration;
 use crate::zenlayer::error::ErrorKind;
 use crate::zenlayer::product::Product;
@@ -37,6 +38,8 @@ crate::labels::label_values! {
         /// A hardware health row's temperatures in a unit other than Celsius or Fahrenheit (its components are
         /// served).
         Unit = "unit",
+        /// A temperature no sensor reads (below -50 or above 150 °C): that reading alone is left out.
+        Value = "value",
     }
 }
 
@@ -99,6 +102,7 @@ pub struct Metrics {
     pub endpoint_changes: IntCounter,
     pub sd_requests: IntCounterVec,
     pub sd_without_address: IntGaugeVec,
+    pub scrapes: IntCounterVec,
 }
 
 /// The answers `/sd` gives, counted by `zenlayer_exporter_sd_requests_total{code}`.
@@ -192,6 +196,17 @@ impl Metrics {
             ),
             &["address"],
         )?;
+        let scrapes = IntCounterVec::new(
+            Opts::new(
+                "zenlayer_exporter_scrapes_total",
+                "Scrapes of /metrics and /probe answered, by the format the scraper's Accept header chose: text \
+                 (0.0.4) or openmetrics (1.0.0).",
+            ),
+            &["format"],
+        )?;
+        for format in Format::ALL {
+            scrapes.with_label_values(&[format.as_str()]);
+        }
         // Its label values are /sd's to give: `exposition::sd::Cache::new` sets each at zero.
         let build_info = IntGaugeVec::new(
             Opts::new(
@@ -212,6 +227,7 @@ impl Metrics {
         }
         registry.register(Box::new(sd_requests.clone()))?;
         registry.register(Box::new(sd_without_address.clone()))?;
+        registry.register(Box::new(scrapes.clone()))?;
         registry.register(Box::new(build_info))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -227,6 +243,7 @@ impl Metrics {
             endpoint_changes,
             sd_requests,
             sd_without_address,
+            scrapes,
         })
     }
 }
@@ -322,7 +339,7 @@ impl AccountMetrics {
                 "Rows of an API answer left out while the rest of the answer was served, by action and reason: \
                  row (a row that does not decode), time (a maintenance window whose start or end is no time, or \
                  that ends before it starts), unit (hardware temperatures in an unknown unit; the components are \
-                 still served).",
+                 still served), value (a temperature no sensor reads, left out alone).",
             ),
             &["action", "reason"],
         )?;

@@ -1,30 +1,178 @@
-//! The text exposition format, written here and nowhere else: the content type, a family's `HELP` and `TYPE`
-//! lines, a sample (name, label set, value), the escaping of label values, and the prometheus crate's encoding
-//! of the self-metrics. Families decide what they say; this file decides how it is spelt.
+//! The exposition formats, written here and nowhere else: the text format 0.0.4 and OpenMetrics 1.0.0, which
+//! of them a scraper's `Accept` prefers, a family's metadata lines in each, a sample (name, label set, value: the
+//! same bytes in both, which is what lets one rendering serve either), the escaping of label values, and the
+//! prometheus crate's encoding of the self-metrics. Families decide what they say; this file decides how it is
+//! spelt.
 
 use std::io::Write as _;
+
+use prometheus::proto::{MetricFamily, MetricType};
 
 /// The exposition content type Prometheus negotiates for text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// A gauge family's name and help: what its `HELP` and `TYPE` lines say.
-#[derive(Debug, Clone, Copy)]
-pub struct Head {
-    pub name: &'static str,
-    pub help: &'static str,
+/// The OpenMetrics content type answered.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+crate::labels::label_values! {
+    /// The format of one answer, and the `format` label of `zenlayer_exporter_scrapes_total`. A sample line is the
+    /// same in both; what differs is each family's metadata lines (OpenMetrics names a counter's family without
+    /// `_total` and an info family without `_info`) and OpenMetrics' `# EOF` at the end. Per-format tables are
+    /// indexed `as usize`, in this order.
+    pub enum Format {
+        Text = "text",
+        OpenMetrics = "openmetrics",
+    }
 }
 
-impl Head {
-    /// The `HELP` and `TYPE` lines.
-    pub fn lines(&self) -> Vec<u8> {
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS,
+        }
+    }
+
+    /// What ends an answer.
+    pub fn end(self) -> &'static [u8] {
+        match self {
+            Format::Text => b"",
+            Format::OpenMetrics => b"# EOF\n",
+        }
+    }
+
+    /// The format `accept` (an `Accept` header) prefers: OpenMetrics 1.0.0 when a range admitting it has a higher
+    /// quality than the best range admitting text 0.0.4, text otherwise, and text when nothing is said or
+    /// nothing matches (the fallback every scraper reads). Each format takes the quality of the most specific
+    /// range that matches it (RFC 9110 §12.5.1): `type/subtype` with its parameters over `type/subtype` over
+    /// `type/*` over `*/*`. A `version` or `charset` parameter must be the one answered; others (`escaping`) are
+    /// not ours to refuse.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let quality = |format: Format| -> f32 {
+            let (kind, version) = match format {
+                Format::Text => ("text/plain", "0.0.4"),
+                Format::OpenMetrics => ("application/openmetrics-text", "1.0.0"),
+            };
+            let mut best: Option<(u8, f32)> = None;
+            for range in accept.split(',') {
+                let mut parts = range.split(';');
+                let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+                let (mut q, mut specific, mut fits) = (1.0f32, false, true);
+                for param in parts {
+                    let Some((key, value)) = param.split_once('=') else {
+                        continue;
+                    };
+                    let value = value.trim().trim_matches('"');
+                    match key.trim().to_ascii_lowercase().as_str() {
+                        "q" => q = value.parse().unwrap_or(0.0),
+                        "version" => {
+                            specific = true;
+                            fits &= value == version;
+                        }
+                        "charset" => {
+                            specific = true;
+                            fits &= value.eq_ignore_ascii_case("utf-8");
+                        }
+                        _ => {}
+                    }
+                }
+                let (major, _) = kind.split_once('/').unwrap_or_default();
+                let level = match media.as_str() {
+                    m if m == kind && specific => 3,
+                    m if m == kind => 2,
+                    m if m.strip_suffix("/*") == Some(major) => 1,
+                    "*/*" => 0,
+                    _ => continue,
+                };
+                if !fits {
+                    continue;
+                }
+                if best.is_none_or(|(at, _)| level > at) {
+                    best = Some((level, q.clamp(0.0, 1.0)));
+                }
+            }
+            best.map_or(0.0, |(_, q)| q)
+        };
+        match quality(Format::OpenMetrics) > quality(Format::Text) {
+            true => Format::OpenMetrics,
+            false => Format::Text,
+        }
+    }
+}
+
+/// What a family is, as its metadata line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    /// Always 1, its labels the information (`…_info`): a gauge in the text format, `info` in OpenMetrics.
+    Info,
+    Counter,
+    Histogram,
+    Unknown,
+}
+
+/// A family's name, help and kind: what its `HELP` and `TYPE` lines say.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    /// The name its samples carry (`…_total` for a counter, `…_info` for an info family).
+    pub name: &'a str,
+    pub help: &'a str,
+    pub kind: Kind,
+}
+
+impl Head<'_> {
+    /// The `HELP` and `TYPE` lines in `format`.
+    pub fn lines(&self, format: Format) -> Vec<u8> {
         let mut out = Vec::new();
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge",
-            name = self.name,
-            help = self.help
-        );
+        match format {
+            Format::Text => {
+                let kind = match self.kind {
+                    Kind::Gauge | Kind::Info => "gauge",
+                    Kind::Counter => "counter",
+                    Kind::Histogram => "histogram",
+                    Kind::Unknown => "untyped",
+                };
+                out.extend_from_slice(b"# HELP ");
+                out.extend_from_slice(self.name.as_bytes());
+                out.push(b' ');
+                escape_help(&mut out, self.help, false);
+                let _ = writeln!(out, "\n# TYPE {} {kind}", self.name);
+            }
+            Format::OpenMetrics => {
+                let (family, kind) = match self.kind {
+                    Kind::Gauge => (self.name, "gauge"),
+                    Kind::Info => (self.name.strip_suffix("_info").unwrap_or(self.name), "info"),
+                    Kind::Counter => (
+                        self.name.strip_suffix("_total").unwrap_or(self.name),
+                        "counter",
+                    ),
+                    Kind::Histogram => (self.name, "histogram"),
+                    Kind::Unknown => (self.name, "unknown"),
+                };
+                let _ = write!(out, "# TYPE {family} {kind}\n# HELP {family} ");
+                escape_help(&mut out, self.help, true);
+                out.push(b'\n');
+            }
+        }
         out
+    }
+}
+
+/// Appends `help` escaped for a `HELP` line: backslash and line feed, and in OpenMetrics the double quote too.
+fn escape_help(out: &mut Vec<u8>, help: &str, quote: bool) {
+    for c in help.chars() {
+        match c {
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '"' if quote => out.extend_from_slice(b"\\\""),
+            c => {
+                let mut buf = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
     }
 }
 
@@ -78,28 +226,45 @@ impl<'o> Sample<'o> {
     }
 }
 
-/// The text of `families` from a prometheus registry (the self-metrics), by the crate's own encoder, appended
-/// to `out`.
+/// `families` from a prometheus registry (the self-metrics) in `format`, appended to `out`: each family's metadata
+/// lines, then its samples as the crate's text encoder writes them (the same lines OpenMetrics reads).
 pub fn encode(
-    families: &[prometheus::proto::MetricFamily],
+    families: &[MetricFamily],
+    format: Format,
     out: &mut Vec<u8>,
 ) -> prometheus::Result<()> {
-    use prometheus::Encoder as _;
-    prometheus::TextEncoder::new().encode(families, out)
+    for family in families {
+        let (heads, samples) = encode_split(family)?;
+        out.extend_from_slice(&heads[format as usize]);
+        out.extend_from_slice(&samples);
+    }
+    Ok(())
 }
 
-/// One encoded family split into its `HELP` and `TYPE` lines and its samples: the encoder writes the two heads
-/// first, one line each (help text has its line feeds escaped).
-pub fn encode_split(
-    family: &prometheus::proto::MetricFamily,
-) -> prometheus::Result<(Vec<u8>, Vec<u8>)> {
-    let mut head = Vec::new();
-    encode(std::slice::from_ref(family), &mut head)?;
-    let head_len = memchr::memchr_iter(b'\n', &head)
+/// One family's metadata lines in each format (in [`Format::ALL`]'s order) and its samples, apart, so several
+/// accounts' samples of one family can be served under one head.
+pub fn encode_split(family: &MetricFamily) -> prometheus::Result<([Vec<u8>; 2], Vec<u8>)> {
+    use prometheus::Encoder as _;
+    let mut text = Vec::new();
+    prometheus::TextEncoder::new().encode(std::slice::from_ref(family), &mut text)?;
+    // The encoder writes the `HELP` and `TYPE` lines first, one line each (help has its line feeds escaped).
+    let head_len = memchr::memchr_iter(b'\n', &text)
         .nth(1)
-        .map_or(head.len(), |i| i + 1);
-    let samples = head.split_off(head_len);
-    Ok((head, samples))
+        .map_or(text.len(), |i| i + 1);
+    let samples = text.split_off(head_len);
+    let kind = match family.get_field_type() {
+        MetricType::COUNTER => Kind::Counter,
+        MetricType::GAUGE if family.name().ends_with("_info") => Kind::Info,
+        MetricType::GAUGE => Kind::Gauge,
+        MetricType::HISTOGRAM => Kind::Histogram,
+        _ => Kind::Unknown,
+    };
+    let head = Head {
+        name: family.name(),
+        help: family.help(),
+        kind,
+    };
+    Ok(([text, head.lines(Format::OpenMetrics)], samples))
 }
 
 /// What opens every label set of one account's series of one product: with the `account` label (several
@@ -193,6 +358,79 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "f{account=\"a\",id=\"i\\\"1\",status=\"RUNNING\"} 1\ng{id=\"2\"} 2147483648\nh{s=\"x\"} 7\n"
+        );
+    }
+
+    #[test]
+    fn accept_headers_choose_openmetrics_only_when_preferred() {
+        let cases = [
+            // Prometheus 2.x's default.
+            (
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                Format::OpenMetrics,
+            ),
+            // Prometheus 3.x's default (text 1.0.0 is not answered; 0.0.4 is below OpenMetrics anyway).
+            (
+                "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+                Format::OpenMetrics,
+            ),
+            ("application/openmetrics-text", Format::OpenMetrics),
+            (
+                "APPLICATION/OpenMetrics-Text; Version=1.0.0; charset=UTF-8",
+                Format::OpenMetrics,
+            ),
+            ("application/*;q=0.9, text/plain;q=0.5", Format::OpenMetrics),
+            // Text wins ties, and whenever it is preferred.
+            ("*/*", Format::Text),
+            ("text/plain", Format::Text),
+            (
+                "text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.9",
+                Format::Text,
+            ),
+            ("text/*,application/openmetrics-text;q=0.5", Format::Text),
+            // A version not answered does not match; nothing matching falls back to text.
+            ("application/openmetrics-text;version=0.0.1", Format::Text),
+            (
+                "application/openmetrics-text;version=2.0.0,text/plain;q=0.1",
+                Format::Text,
+            ),
+            ("application/json", Format::Text),
+            ("application/openmetrics-text;q=0", Format::Text),
+            ("application/openmetrics-text;charset=latin1", Format::Text),
+            ("", Format::Text),
+            ("garbage;;;=,", Format::Text),
+            // The most specific range decides: OpenMetrics refused explicitly despite */*.
+            ("application/openmetrics-text;q=0,*/*", Format::Text),
+        ];
+        for (accept, expected) in cases {
+            assert_eq!(Format::negotiate(Some(accept)), expected, "{accept}");
+        }
+        assert_eq!(Format::negotiate(None), Format::Text);
+    }
+
+    #[test]
+    fn openmetrics_names_families_without_their_suffixes_and_escapes_help() {
+        let head = |name, kind| Head {
+            name,
+            help: "a \"quoted\" \\ help\nline",
+            kind,
+        };
+        assert_eq!(
+            String::from_utf8(
+                head("zenlayer_instance_info", Kind::Info).lines(Format::OpenMetrics)
+            )
+            .unwrap(),
+            "# TYPE zenlayer_instance info\n# HELP zenlayer_instance a \\\"quoted\\\" \\\\ help\\nline\n"
+        );
+        assert_eq!(
+            String::from_utf8(head("zenlayer_instance_info", Kind::Info).lines(Format::Text))
+                .unwrap(),
+            "# HELP zenlayer_instance_info a \"quoted\" \\\\ help\\nline\n# TYPE zenlayer_instance_info gauge\n"
+        );
+        assert!(
+            String::from_utf8(head("x_polls_total", Kind::Counter).lines(Format::OpenMetrics))
+                .unwrap()
+                .starts_with("# TYPE x_polls counter\n# HELP x_polls ")
         );
     }
 

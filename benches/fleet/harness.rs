@@ -244,6 +244,16 @@ pub struct Wrk {
 }
 
 pub fn wrk(url: &str, connections: u32, seconds: u64, gzip: bool) -> Wrk {
+    let headers: &[&str] = if gzip {
+        &["Accept-Encoding: gzip"]
+    } else {
+        &[]
+    };
+    wrk_with(url, connections, seconds, headers)
+}
+
+/// `wrk` sending each of `headers` with every request.
+pub fn wrk_with(url: &str, connections: u32, seconds: u64, headers: &[&str]) -> Wrk {
     let threads = connections.min(2).to_string();
     let mut cmd = Command::new("wrk");
     cmd.args([
@@ -257,8 +267,8 @@ pub fn wrk(url: &str, connections: u32, seconds: u64, gzip: bool) -> Wrk {
         "--timeout",
         "30s",
     ]);
-    if gzip {
-        cmd.args(["-H", "Accept-Encoding: gzip"]);
+    for header in headers {
+        cmd.args(["-H", header]);
     }
     let out = cmd
         .arg(url)

@@ -11,6 +11,8 @@
 //!   cargo bench --bench fleet -- sd [--instances N] # /sd at 100k: render, cached rates beside nginx, memory
 //!   cargo bench --bench fleet -- products [--instances N]   # 100k in one product against 100k over three:
 //!                                                   # start-to-ready against the ideal, memory
+//!   cargo bench --bench fleet -- openmetrics [--instances N] # an OpenMetrics scrape against a text one, 100k
+//!                                                   # instances, 16 and 1 gzip scrapers, beside nginx
 //!   cargo bench --bench fleet -- health [--instances N]     # bare metal's health poll of N servers (10,000):
 //!                                                   # its duration against its interval, status polls beside it
 //!
@@ -20,6 +22,7 @@ mod accounts;
 mod defaults;
 mod harness;
 mod health;
+mod openmetrics;
 mod products;
 mod sd;
 
@@ -192,6 +195,11 @@ fn main() {
     }
     if args.iter().any(|a| a == "sd") {
         sd::sd_main(instances, seconds, &work);
+        return;
+    }
+    if args.iter().any(|a| a == "openmetrics") {
+        openmetrics::openmetrics_main(instances, seconds, &work);
+        let _ = std::fs::remove_dir_all(&work);
         return;
     }
     if args.iter().any(|a| a == "health") {

@@ -26,8 +26,8 @@ use crate::metadata::poll::MetadataPoll;
 use crate::metadata::rows::InRows;
 use crate::names::AccountName;
 use crate::poll::budget::{Budget, Lane};
-use crate::poll::{Pacing, PageSettings, Poller, Publish};
-use crate::status::poll::{PollReport, Polled, StatusAction, StatusPoll, StatusRows};
+use crate::poll::{Kind, Pacing, PageSettings, PollLog, PollReport, Poller, Publish};
+use crate::status::poll::{Polled, StatusAction, StatusPoll, StatusRows};
 use crate::status::snapshot::Snapshot;
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
@@ -62,19 +62,27 @@ pub struct Account {
 pub struct Part {
     pub product: Product,
     pub exposition: Arc<Exposition>,
-    /// The latest status poll's outcome, for the landing page and readiness.
+    /// The latest status poll's report (the first of `polls`): readiness waits for it.
     pub reports: Arc<Store<PollReport>>,
+    /// Every poll of the product as the landing page lists them, each with its latest report: `status`, then
+    /// `metadata`, `hardware health` and `maintenance` where they run.
+    pub polls: Vec<PollLog>,
     /// Whether a metadata poll has finished, successfully or not (set from the start when the status poll's rows
     /// carry the metadata): `/sd` waits for it, rather than answer without this product's targets.
     pub metadata_polled: Arc<AtomicBool>,
 }
+
+/// The polls of a product as the landing page names them, and what each finds.
+const STATUS: Kind = Kind::new("status", "instances");
+const METADATA: Kind = Kind::new("metadata", "instances");
+const HARDWARE: Kind = Kind::new("hardware health", "servers");
+const MAINTENANCE: Kind = Kind::new("maintenance", "windows");
 
 /// What the polls of one product of an account share.
 struct PartPolls<'a> {
     product: Product,
     pages: PageSettings,
     metrics: &'a AccountMetrics,
-    reports: &'a Arc<Store<PollReport>>,
 }
 
 /// What every product's polls of one account share.
@@ -96,30 +104,32 @@ impl Shared<'_> {
         }
     }
 
-    /// Runs `poller` until the account stops, its log lines in the account's span.
-    fn spawn<S: crate::poll::Source + Sync>(&self, poller: Poller<S>) -> JoinHandle<()> {
+    /// Runs `poller` until the account stops, its log lines in the account's span; lists it in `polls` as
+    /// `kind`.
+    fn spawn<S: crate::poll::Source + Sync>(
+        &self,
+        kind: Kind,
+        poller: Poller<S>,
+        polls: &mut Vec<PollLog>,
+    ) -> JoinHandle<()> {
+        polls.push(poller.log(kind));
         let until = self.until.clone().cancelled_owned();
         tokio::spawn(poller.run(until).instrument(self.span.clone()))
     }
 
-    /// Runs `product`'s status poll of `rows` through `lane`, each snapshot to `publish`.
+    /// Runs `product`'s status poll of `rows` through `lane`, each snapshot to `publish`, listed first in `polls`.
     fn status<R: StatusRows>(
         &self,
         part: &PartPolls,
         rows: R,
         lane: Lane,
         publish: Publish<Polled<R::Extra>>,
+        polls: &mut Vec<PollLog>,
     ) -> JoinHandle<()> {
-        let source = StatusPoll::new(
-            rows,
-            part.product,
-            lane,
-            part.pages,
-            part.metrics.clone(),
-            part.reports.clone(),
-        );
+        let source = StatusPoll::new(rows, part.product, lane, part.pages, part.metrics.clone());
         let pacing = self.pacing(self.config.poll_interval);
-        self.spawn(Poller::new(source, pacing, part.metrics.clone(), publish))
+        let poller = Poller::new(source, pacing, part.metrics.clone(), publish);
+        self.spawn(STATUS, poller, polls)
     }
 
     /// Starts the polls of `product`: its part, and their tasks pushed onto `tasks`.
@@ -139,7 +149,7 @@ impl Shared<'_> {
             self.name.cloned(),
             product,
         ));
-        let reports = Arc::new(Store::default());
+        let mut polls = Vec::new();
         let pages = PageSettings {
             page_size: config.page_size,
             concurrency: config.page_concurrency,
@@ -154,7 +164,6 @@ impl Shared<'_> {
             product,
             pages,
             metrics: &metrics,
-            reports: &reports,
         };
         match declared.statuses {
             Statuses::Action(action) => {
@@ -172,7 +181,8 @@ impl Shared<'_> {
                         }
                     })
                 };
-                tasks.push(self.status(&part, StatusAction(action), status_lane, publish));
+                let rows = StatusAction(action);
+                tasks.push(self.status(&part, rows, status_lane, publish, &mut polls));
                 if let Some(interval) = config.metadata_interval {
                     let publish: Publish<_> = {
                         let exposition = exposition.clone();
@@ -189,7 +199,7 @@ impl Shared<'_> {
                     );
                     let poller =
                         Poller::new(source, self.pacing(interval), metrics.clone(), publish);
-                    tasks.push(self.spawn(poller));
+                    tasks.push(self.spawn(METADATA, poller, &mut polls));
                 }
             }
             Statuses::InRows => {
@@ -206,14 +216,19 @@ impl Shared<'_> {
                         exposition.both(polled.status.clone(), polled.extra.clone())
                     })
                 };
-                tasks.push(self.status(&part, rows, status_lane, publish));
+                tasks.push(self.status(&part, rows, status_lane, publish, &mut polls));
             }
         }
-        tasks.extend(self.operations(&part, declared, &service, &served, &exposition)?);
+        let operations = self.operations(&part, declared, &service, &served, &exposition)?;
+        tasks.extend(operations.0);
+        polls.extend(operations.1);
+        // The status poll is started first in either case.
+        let reports = polls[0].reports.clone();
         Ok(Part {
             product,
             exposition,
             reports,
+            polls,
             metadata_polled,
         })
     }
@@ -222,7 +237,8 @@ impl Shared<'_> {
 impl Shared<'_> {
     /// Starts the hardware health and maintenance polls of the product `declared`, where it has them and they
     /// are on: health through the product's `service`, of the servers `served` lists; maintenance through the
-    /// maintenance service. Both behind the status calls, both publishing to `exposition`.
+    /// maintenance service. Both behind the status calls, both publishing to `exposition`. Returns their tasks
+    /// and how the landing page lists them.
     fn operations(
         &self,
         part: &PartPolls,
@@ -230,9 +246,9 @@ impl Shared<'_> {
         service: &Arc<Service>,
         served: &Arc<Store<Snapshot>>,
         exposition: &Arc<Exposition>,
-    ) -> Result<Vec<JoinHandle<()>>, StartError> {
+    ) -> Result<(Vec<JoinHandle<()>>, Vec<PollLog>), StartError> {
         let config = self.config;
-        let mut tasks = Vec::new();
+        let (mut tasks, mut polls) = (Vec::new(), Vec::new());
         if let (Some(action), Some(interval)) = (declared.health_action, config.health_interval) {
             let lane = self
                 .budget
@@ -248,8 +264,8 @@ impl Shared<'_> {
                 let exposition = exposition.clone();
                 Arc::new(move |servers| exposition.hardware(servers))
             };
-            let pacing = self.pacing(interval);
-            tasks.push(self.spawn(Poller::new(source, pacing, part.metrics.clone(), publish)));
+            let poller = Poller::new(source, self.pacing(interval), part.metrics.clone(), publish);
+            tasks.push(self.spawn(HARDWARE, poller, &mut polls));
         }
         if let (Some(feed), Some(interval)) = (declared.maintenance, config.maintenance_interval) {
             let service = self.client.service(
@@ -265,10 +281,10 @@ impl Shared<'_> {
                 let exposition = exposition.clone();
                 Arc::new(move |windows| exposition.maintenance(windows))
             };
-            let pacing = self.pacing(interval);
-            tasks.push(self.spawn(Poller::new(source, pacing, part.metrics.clone(), publish)));
+            let poller = Poller::new(source, self.pacing(interval), part.metrics.clone(), publish);
+            tasks.push(self.spawn(MAINTENANCE, poller, &mut polls));
         }
-        Ok(tasks)
+        Ok((tasks, polls))
     }
 }
 

@@ -17,7 +17,7 @@ use crate::config::accounts::{self, AccountSpec, Defaults};
 use crate::config::values::Products;
 use crate::files;
 use crate::names::AccountName;
-use crate::reload::{SIGHUP, Watched, on_triggers, once};
+use crate::reload::{Reloads, Watched, asked, on_triggers, once};
 use crate::telemetry::Metrics;
 use crate::zenlayer::Endpoint;
 
@@ -197,6 +197,7 @@ impl Accounts {
         config: Config,
         shutdown: CancellationToken,
         metrics: Metrics,
+        reloads: Reloads,
     ) {
         let mut last_error = None;
         // The files the last applied load read (the accounts file and every secret file it names), as they were:
@@ -210,9 +211,9 @@ impl Accounts {
             loaded: Some(metrics.config_reload_ok.clone()),
         };
         let every = config.secret_reload_interval;
-        on_triggers(every, stopped, watched, move |reason| {
-            if applied.as_mut().is_some_and(|seen| seen.unchanged(reason == SIGHUP)) {
-                return;
+        on_triggers(every, stopped, watched, &reloads, move |reason| {
+            if applied.as_mut().is_some_and(|seen| seen.unchanged(asked(reason))) {
+                return None;
             }
             let (problems, read) = self.reload(&path, &config, &shutdown, &metrics);
             applied = read.filter(|_| problems.is_empty());
@@ -220,9 +221,10 @@ impl Accounts {
             metrics
                 .config_reload_ok
                 .set(if problem.is_none() { 1.0 } else { 0.0 });
-            once(&mut last_error, problem, |problems| {
+            once(&mut last_error, problem.clone(), |problems| {
                 tracing::warn!(path = %path.display(), reason, %problems, "accounts file not reloaded; the accounts in use keep polling");
             });
+            problem
         })
         .await;
     }

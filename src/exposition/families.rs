@@ -7,7 +7,7 @@
 use crate::hardware::families::HardwareSamples;
 use crate::maintenance::families::WindowSamples;
 use crate::metadata::InstanceMeta;
-use crate::text::Head;
+use crate::text::{Head, Kind};
 
 /// One gauge family of the instances: `samples` says what its lines are made from.
 pub struct Family<S> {
@@ -16,11 +16,47 @@ pub struct Family<S> {
     pub samples: S,
 }
 
-impl<S> Family<S> {
-    pub const fn head(&self) -> Head {
+impl<S: Typed> Family<S> {
+    pub fn head(&self) -> Head<'static> {
         Head {
             name: self.name,
             help: self.help,
+            kind: self.samples.kind(),
+        }
+    }
+}
+
+/// What kind of family samples of this sort make: an info family (always 1, `…_info`) or a gauge.
+pub trait Typed {
+    fn kind(&self) -> Kind;
+}
+
+impl Typed for StatusSamples {
+    fn kind(&self) -> Kind {
+        Kind::Gauge
+    }
+}
+
+impl Typed for MetadataSamples {
+    fn kind(&self) -> Kind {
+        match self {
+            MetadataSamples::Info => Kind::Info,
+            MetadataSamples::Number(_) => Kind::Gauge,
+        }
+    }
+}
+
+impl Typed for HardwareSamples {
+    fn kind(&self) -> Kind {
+        Kind::Gauge
+    }
+}
+
+impl Typed for WindowSamples {
+    fn kind(&self) -> Kind {
+        match self {
+            WindowSamples::Info => Kind::Info,
+            WindowSamples::Time(_) => Kind::Gauge,
         }
     }
 }
@@ -141,7 +177,7 @@ clipped to 200 characters). Join on product, instance_id and status.",
 ];
 
 /// Every family's head, in serving order.
-pub fn heads() -> impl Iterator<Item = Head> {
+pub fn heads() -> impl Iterator<Item = Head<'static>> {
     STATUS
         .iter()
         .map(Family::head)

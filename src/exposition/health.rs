@@ -10,12 +10,20 @@ use prometheus::proto::LabelPair;
 use super::gzip::Part;
 use crate::names::AccountName;
 use crate::telemetry::AccountMetrics;
+use crate::text::Format;
 
-/// One family of an account's self-metrics: its `HELP` and `TYPE` lines and its samples, apart.
+/// One family of an account's self-metrics: its `HELP` and `TYPE` lines in each format and its samples, apart.
 pub struct HealthFamily {
     pub name: String,
-    pub head: Part,
+    heads: [Part; 2],
     pub samples: Part,
+}
+
+impl HealthFamily {
+    /// Its metadata lines in `format`.
+    pub fn head(&self, format: Format) -> &Part {
+        &self.heads[format as usize]
+    }
 }
 
 /// An account's self-metrics, rendered.
@@ -42,7 +50,7 @@ impl Health {
                         metric.set_label(labels);
                     }
                 }
-                let (head, samples) = match crate::text::encode_split(&family) {
+                let (heads, samples) = match crate::text::encode_split(&family) {
                     Ok(split) => split,
                     Err(error) => {
                         tracing::error!(%error, family = family.name(), "encoding a self-metric failed");
@@ -51,7 +59,7 @@ impl Health {
                 };
                 Some(HealthFamily {
                     name: family.name().to_owned(),
-                    head: Part::new(head),
+                    heads: heads.map(Part::new),
                     samples: Part::new(samples),
                 })
             })

@@ -3,7 +3,8 @@
 //! consistent pair; bare metal's hardware health and maintenance, each rendered apart when its poll publishes
 //! (`side`); and its own poll and API metrics, rendered when they change. It also tells which instances
 //! the status poll sees that the metadata does not know yet, for the metadata poller to look up. `scrape`
-//! joins what several accounts serve into one scrape; `sd` answers service discovery from the same pairs.
+//! joins what several accounts serve into one scrape; `sd` answers service discovery from the same pairs; the
+//! landing page reads the snapshots served (and the counts per status, made once per rendering).
 
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +20,7 @@ pub mod sd;
 pub mod side;
 
 use crate::names::AccountName;
+use crate::status::Status;
 use crate::status::snapshot::Snapshot;
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
@@ -48,7 +50,16 @@ pub struct Exposition {
     /// Bare metal's hardware health and maintenance as rendered, in the order of [`SIDES`]; each replaced whole
     /// by its own poll, apart from the instance families.
     sides: [Store<Side>; SIDES.len()],
+    /// The snapshots behind the sides, as published: what the landing page lists.
+    servers: Store<Servers>,
+    windows: Store<Windows>,
+    /// The instances per status of a rendering, by its serial: counted on the landing page's first request after
+    /// a change, not on each (a count walks the whole fleet).
+    counts: Mutex<Option<(u64, Counts)>>,
 }
+
+/// Instances per status, as [`Snapshot::counts`] gives them.
+pub type Counts = Arc<[(Status, usize)]>;
 
 impl Exposition {
     /// What the account named `account` serves of `product` (`None`: the only account, served without an
@@ -68,19 +79,50 @@ impl Exposition {
             openings: Openings::new(account.as_deref(), product.as_str()),
             health: HealthCache::new(metrics, account),
             sides: Default::default(),
+            servers: Store::default(),
+            windows: Store::default(),
+            counts: Mutex::new(None),
         }
     }
 
     /// Serves a new hardware health snapshot.
     pub fn hardware(&self, servers: Arc<Servers>) {
-        let side = Side::hardware(servers, self.series.0, &self.openings);
+        let side = Side::hardware(servers.clone(), self.series.0, &self.openings);
         self.side(Kind::Hardware).publish(Arc::new(side));
+        self.servers.publish(servers);
     }
 
     /// Serves a new maintenance snapshot.
     pub fn maintenance(&self, windows: Arc<Windows>) {
-        let side = Side::maintenance(windows, &self.openings);
+        let side = Side::maintenance(windows.clone(), &self.openings);
         self.side(Kind::Maintenance).publish(Arc::new(side));
+        self.windows.publish(windows);
+    }
+
+    /// The hardware health snapshot served now; `None` before the first health poll succeeded.
+    pub fn servers(&self) -> Option<Arc<Servers>> {
+        self.servers.load()
+    }
+
+    /// The maintenance snapshot served now; `None` before the first maintenance poll succeeded.
+    pub fn windows(&self) -> Option<Arc<Windows>> {
+        self.windows.load()
+    }
+
+    /// The instance families served now and their instances per status (every status of the product's
+    /// vocabulary, then any other seen); `None` before the first successful status poll.
+    pub fn counted(&self) -> Option<(Arc<Rendered>, Counts)> {
+        let rendered = self.rendered()?;
+        let lock = || self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((serial, counts)) = &*lock() {
+            if *serial == rendered.serial {
+                return Some((rendered, counts.clone()));
+            }
+        }
+        // Counted without the lock held: a request never waits for another's count.
+        let counts: Counts = rendered.sources().0.counts(self.series.1).into();
+        *lock() = Some((rendered.serial, counts.clone()));
+        Some((rendered, counts))
     }
 
     /// The side of `kind` served now.

@@ -15,7 +15,7 @@ pub use crate::status::families::StatusSeries;
 use crate::status::families::{count_lines, running_lines, status_lines};
 use crate::status::snapshot::Snapshot;
 pub use crate::text::CONTENT_TYPE;
-use crate::text::Openings;
+use crate::text::{Format, Openings};
 use crate::zenlayer::product::Product;
 
 /// How the status families are written: the series per instance (`ZENLAYER_EXPORTER_STATUS_SERIES`) and the
@@ -29,13 +29,14 @@ pub(super) const FAMILIES: usize = families::COUNT;
 /// Instances from which the metadata families are rendered on a thread of their own, beside the status ones.
 const PARALLEL_FROM: usize = 10_000;
 
-/// The `HELP` and `TYPE` lines of every instance family, compressed once.
-pub(super) fn heads() -> &'static [Part; FAMILIES] {
-    static HEADS: OnceLock<[Part; FAMILIES]> = OnceLock::new();
-    HEADS.get_or_init(|| {
+/// The `HELP` and `TYPE` lines of every family in `format`, compressed once.
+pub(super) fn heads(format: Format) -> &'static [Part; FAMILIES] {
+    static HEADS: OnceLock<[[Part; FAMILIES]; 2]> = OnceLock::new();
+    let heads = HEADS.get_or_init(|| {
         let heads: Vec<_> = families::heads().collect();
-        std::array::from_fn(|i| Part::new(heads[i].lines()))
-    })
+        std::array::from_fn(|f| std::array::from_fn(|i| Part::new(heads[i].lines(Format::ALL[f]))))
+    });
+    &heads[format as usize]
 }
 
 /// What an account's rendering is made from, kept to render it again without the `account` label for `/probe`.
@@ -423,7 +424,13 @@ mod tests {
     }
 
     fn body(rendered: &Arc<Rendered>, labeled: bool, tail: &[u8], gzip: bool) -> ScrapeBody {
-        assemble(&only(Some(rendered)), labeled, tail.to_vec(), gzip)
+        assemble(
+            &only(Some(rendered)),
+            labeled,
+            tail.to_vec(),
+            gzip,
+            Format::Text,
+        )
     }
 
     #[test]
@@ -443,7 +450,13 @@ mod tests {
             assert_eq!(gunzip(&gz.to_vec()), plain.to_vec());
             assert!(plain.to_vec().ends_with(tail));
         }
-        let alone = assemble(&only(None), false, b"zenlayer_up 0\n".to_vec(), true);
+        let alone = assemble(
+            &only(None),
+            false,
+            b"zenlayer_up 0\n".to_vec(),
+            true,
+            Format::Text,
+        );
         assert_eq!(gunzip(&alone.to_vec()), b"zenlayer_up 0\n");
     }
 
@@ -465,7 +478,8 @@ mod tests {
             account("staging", &[("i-2", "STOPPED")]),
         ];
         let text =
-            String::from_utf8(assemble(&accounts, true, Vec::new(), false).to_vec()).unwrap();
+            String::from_utf8(assemble(&accounts, true, Vec::new(), false, Format::Text).to_vec())
+                .unwrap();
         assert_eq!(
             text.matches("# TYPE zenlayer_instance_status gauge")
                 .count(),
@@ -487,19 +501,19 @@ mod tests {
         assert!(text.contains(
             "zenlayer_instances{account=\"staging\",product=\"vm\",status=\"STOPPED\"} 1\n"
         ));
-        let gz = assemble(&accounts, true, b"x 1\n".to_vec(), true);
+        let gz = assemble(&accounts, true, b"x 1\n".to_vec(), true, Format::Text);
         assert_eq!(
             gunzip(&gz.to_vec()),
-            assemble(&accounts, true, b"x 1\n".to_vec(), false).to_vec()
+            assemble(&accounts, true, b"x 1\n".to_vec(), false, Format::Text).to_vec()
         );
         // One account without its label, as /probe serves it, plain and gzip alike.
-        let probe = assemble(&accounts[1..], false, Vec::new(), false).to_vec();
+        let probe = assemble(&accounts[1..], false, Vec::new(), false, Format::Text).to_vec();
         let probe = String::from_utf8(probe).unwrap();
         assert!(probe.contains(
             "zenlayer_instance_status{product=\"vm\",instance_id=\"i-2\",status=\"STOPPED\"} 1\n"
         ));
         assert!(!probe.contains("account=") && !probe.contains("i-1"));
-        let gz = assemble(&accounts[1..], false, Vec::new(), true);
+        let gz = assemble(&accounts[1..], false, Vec::new(), true, Format::Text);
         assert_eq!(String::from_utf8(gunzip(&gz.to_vec())).unwrap(), probe);
     }
 

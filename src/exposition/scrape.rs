@@ -12,6 +12,7 @@ use super::render::{FAMILIES, Rendered, Series, heads};
 use super::side::{SIDES, Side};
 use crate::metadata::{Metadata, TagLabels};
 use crate::status::snapshot::Snapshot;
+use crate::text::Format;
 
 /// What one account contributes to a scrape: its instance families (none before its first successful poll)
 /// and its own poll and API metrics.
@@ -96,10 +97,16 @@ impl ScrapeBody {
 /// standard gzip member: the pre-compressed deflate blocks, then `tail` in stored (uncompressed) blocks ending
 /// the stream, then the CRC of all parts combined. A scrape thus compresses nothing: the tail is a few
 /// kilobytes, and setting up a compressor for it would cost more than the bytes it saves.
-pub fn assemble(accounts: &[Contribution], labeled: bool, tail: Vec<u8>, gzip: bool) -> ScrapeBody {
+pub fn assemble(
+    accounts: &[Contribution],
+    labeled: bool,
+    mut tail: Vec<u8>,
+    gzip: bool,
+    format: Format,
+) -> ScrapeBody {
     let mut parts: Vec<&Part> = Vec::with_capacity(accounts.len() * 40 + FAMILIES);
     let family_parts: Vec<Vec<Option<&Part>>> = accounts.iter().map(|a| a.parts(labeled)).collect();
-    for (i, head) in heads().iter().enumerate() {
+    for (i, head) in heads(format).iter().enumerate() {
         let mut family = family_parts.iter().filter_map(|p| p[i]).peekable();
         if family.peek().is_some() {
             parts.push(head);
@@ -126,13 +133,14 @@ pub fn assemble(accounts: &[Contribution], labeled: bool, tail: Vec<u8>, gzip: b
             };
             if let Some(family) = family {
                 if head.is_none() {
-                    head = Some(&family.head);
-                    parts.push(&family.head);
+                    head = Some(family.head(format));
+                    parts.push(family.head(format));
                 }
                 parts.push(&family.samples);
             }
         }
     }
+    tail.extend_from_slice(format.end());
     let (chunks, gzip) = gzip::body(&parts, tail, gzip);
     ScrapeBody { chunks, gzip }
 }
@@ -151,5 +159,5 @@ pub fn render_instances(
         health: Arc::new(Health::default()),
         sides: Default::default(),
     }];
-    assemble(&accounts, false, Vec::new(), false).to_vec()
+    assemble(&accounts, false, Vec::new(), false, Format::Text).to_vec()
 }

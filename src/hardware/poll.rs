@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use serde_json::value::RawValue;
 
-use super::{Server, Servers, UnknownUnit};
+use super::{Server, Servers};
 use crate::poll::budget::Lane;
 use crate::poll::{PollError, Skips, Source};
 use crate::status::snapshot::{Snapshot, first_served};
@@ -20,7 +19,7 @@ use crate::store::Store;
 use crate::telemetry::{AccountMetrics, Skipped};
 use crate::zenlayer::ApiError;
 use crate::zenlayer::model::{PageRequest, decode_list, decode_row};
-use crate::zenlayer::operations::{InstanceHealth, MAX_HEALTH_IDS};
+use crate::zenlayer::operations::{HEALTH_LIST, InstanceHealth, MAX_HEALTH_IDS};
 
 /// The health poll of one account's bare metal.
 pub struct HealthPoll {
@@ -31,11 +30,30 @@ pub struct HealthPoll {
     /// Calls in flight at most (the account's budget bounds every poll's together).
     concurrency: usize,
     skips: Skips,
+    /// The last snapshot published: a server whose row cannot be read this time keeps what it said then.
+    previous: Option<Arc<Servers>>,
 }
 
-/// A health row read: the server, and whether its temperatures were left out for their unit; or why the row was
-/// left out.
-type Read = Result<(Server, Option<UnknownUnit>), String>;
+/// A health row read: the server, and why part of it was left out (if it was); or, for a row that does not
+/// decode, its id (when that much can be read) and why.
+type Read = Result<(Server, Option<Skipped>), (Option<Box<str>>, String)>;
+
+/// What is read of a row that does not decode whole: its id, to name it and keep its last report.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdOnly {
+    instance_id: Option<String>,
+}
+
+/// Reads one health row.
+fn read_row(raw: &serde_json::value::RawValue) -> Read {
+    decode_row::<InstanceHealth>(raw)
+        .map(Server::from_row)
+        .map_err(|detail| {
+            let id = serde_json::from_str::<IdOnly>(raw.get()).ok();
+            (id.and_then(|r| r.instance_id).map(Into::into), detail)
+        })
+}
 
 impl HealthPoll {
     pub fn new(
@@ -50,7 +68,12 @@ impl HealthPoll {
             lane,
             servers,
             concurrency: concurrency.max(1),
-            skips: Skips::new(action, metrics, &[Skipped::Row, Skipped::Unit]),
+            skips: Skips::new(
+                action,
+                metrics,
+                &[Skipped::Row, Skipped::Unit, Skipped::Value],
+            ),
+            previous: None,
         }
     }
 }
@@ -87,10 +110,19 @@ async fn ask(
         Err(error) => return Err(error),
     };
     let asked: HashSet<&str> = ids.iter().map(|id| &**id).collect();
+    // A row that names an id not of this call is not its answer (one whose id cannot be read is counted).
     Ok(rows
         .into_iter()
-        .filter(|row| row.as_ref().map_or(true, |(s, _)| asked.contains(&*s.id)))
+        .filter(|row| row_id(row).is_none_or(|id| asked.contains(id)))
         .collect())
+}
+
+/// The id a row read names, if that much could be read.
+fn row_id(row: &Read) -> Option<&str> {
+    match row {
+        Ok((server, _)) => Some(&server.id),
+        Err((id, _)) => id.as_deref(),
+    }
 }
 
 impl Source for HealthPoll {
@@ -117,10 +149,7 @@ impl Source for HealthPoll {
             .load()
             .map(|s| s.instances().iter().map(|i| i.id.clone()).collect())
             .unwrap_or_default();
-        let read = |body: &[u8]| {
-            Ok(decode_list::<&RawValue>(body)?
-                .map(|raw| decode_row::<InstanceHealth>(raw).map(Server::from_row)))
-        };
+        let read = |body: &[u8]| Ok(decode_list(body, HEALTH_LIST)?.map(read_row));
         let (lane, action, read) = (&self.lane, self.action, &read);
         // Each call owns its ids: a future borrowing them would tie the stream to the closure's argument.
         let call = |(call, batch): (usize, &[Box<str>])| {
@@ -132,7 +161,8 @@ impl Source for HealthPoll {
         let mut calls = FuturesUnordered::new();
         calls.extend(batches.by_ref().take(self.concurrency).map(call));
         let mut servers = Vec::with_capacity(ids.len());
-        let (mut unit, mut undecoded) = (Vec::new(), Vec::new());
+        // Rows left out, in part or whole, by reason: the server's id and what was wrong.
+        let mut left_out: Vec<(Skipped, Box<str>, String)> = Vec::new();
         while let Some((call_number, answer)) = calls.next().await {
             calls.extend(batches.next().map(call));
             let rows = answer.map_err(|error| PollError::Api {
@@ -142,23 +172,26 @@ impl Source for HealthPoll {
             for row in rows {
                 match row {
                     Ok((server, skipped)) => {
-                        if skipped == Some(UnknownUnit) {
-                            unit.push(server.id.clone());
+                        if let Some(reason) = skipped {
+                            left_out.push((reason, server.id.clone(), reason.as_str().into()));
                         }
                         servers.push(server);
                     }
-                    Err(detail) => undecoded.push(detail),
+                    Err((id, detail)) => {
+                        // The server keeps its last report rather than vanish for one unreadable answer.
+                        let id = id.unwrap_or_default();
+                        let kept = self.previous.as_ref().and_then(|p| p.get(&id));
+                        servers.extend(kept.cloned());
+                        left_out.push((Skipped::Row, id, detail));
+                    }
                 }
             }
         }
         drop(calls);
-        let example = unit
-            .first()
-            .map(|id| (&**id, "temperatures in an unknown unit"));
-        self.skips.record(Skipped::Unit, unit.len(), example);
-        let example = undecoded.first().map(|detail| ("", detail.as_str()));
-        self.skips.record(Skipped::Row, undecoded.len(), example);
-        Ok(Arc::new(Servers::new(servers, taken_at)))
+        self.skips.record_all(&left_out);
+        let servers = Arc::new(Servers::new(servers, taken_at));
+        self.previous = Some(servers.clone());
+        Ok(servers)
     }
 
     fn len(snapshot: &Servers) -> usize {

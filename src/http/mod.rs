@@ -33,4 +33,6 @@ pub struct AppState {
     pub web: Arc<ArcSwap<WebConfig>>,
     /// `/sd`'s answers, kept until the snapshots they were made from change.
     pub sd: Arc<crate::exposition::sd::Cache>,
+    /// The file watchers `POST /-/reload` asks to check their files now.
+    pub reloads: crate::reload::Reloads,
 }

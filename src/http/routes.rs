@@ -18,11 +18,12 @@ use http_body::{Frame, SizeHint};
 
 use super::AppState;
 use crate::account::Account;
+use crate::exposition::scrape;
 use crate::exposition::scrape::{Chunk, Frames};
 use crate::exposition::sd::{Query, Refused, Source};
-use crate::exposition::{render, scrape};
 use crate::names::AccountName;
 use crate::telemetry::Rejected;
+use crate::text::Format;
 
 /// Dispatches one request. Every answer but a new `/sd` rendering, and the first `/probe` of a rendering, is ready
 /// in memory; those two are made on a blocking thread.
@@ -31,22 +32,40 @@ pub async fn route<B>(req: &Request<B>, state: &AppState) -> Response<ChunkBody>
     let head = req.method() == Method::HEAD;
     if !matches!(
         path,
-        "/metrics" | "/probe" | "/sd" | "/" | "/healthz" | "/readyz"
+        "/metrics"
+            | "/probe"
+            | "/sd"
+            | "/"
+            | "/healthz"
+            | "/readyz"
+            | "/-/healthy"
+            | "/-/ready"
+            | "/-/reload"
     ) {
         return plain(StatusCode::NOT_FOUND, "not found: try /metrics\n", head);
     }
-    if req.method() != Method::GET && !head {
-        let mut response = plain(
+    // Prometheus' own management convention: a reload is asked with POST (or PUT), never with a GET a crawler
+    // or a prefetching browser might send.
+    let (allowed, allow) = match path {
+        "/-/reload" => (
+            matches!(*req.method(), Method::POST | Method::PUT),
+            "POST, PUT",
+        ),
+        _ => (req.method() == Method::GET || head, "GET, HEAD"),
+    };
+    if !allowed {
+        let mut response = text(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed: use GET or HEAD\n",
+            format!("method not allowed: use {allow}\n"),
             false,
         );
         response
             .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
         return response;
     }
     match path {
+        "/-/reload" => reload(state).await,
         "/metrics" => metrics(req.headers(), state, head),
         "/probe" => probe(req, state, head).await,
         "/sd" => {
@@ -58,20 +77,65 @@ pub async fn route<B>(req: &Request<B>, state: &AppState) -> Response<ChunkBody>
                 .inc();
             response
         }
-        "/healthz" => plain(StatusCode::OK, "ok\n", head),
-        "/readyz" => match waiting_for(state) {
+        "/healthz" | "/-/healthy" => plain(StatusCode::OK, "ok\n", head),
+        "/readyz" | "/-/ready" => match waiting_for(state) {
             None => plain(StatusCode::OK, "ready\n", head),
             Some(reason) => text(StatusCode::SERVICE_UNAVAILABLE, reason, head),
         },
         _ => {
-            let mut response = text(StatusCode::OK, super::landing::page(state), head);
-            response.headers_mut().insert(
+            let mut response = text(
+                StatusCode::OK,
+                super::landing::page(state, req.uri().query()),
+                head,
+            );
+            let h = response.headers_mut();
+            h.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            // The page names what the API sends (instance names, impact texts): whatever slipped past its
+            // escaping still could not run, load or send anything.
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                ),
             );
             response
         }
     }
+}
+
+/// `POST /-/reload`: what SIGHUP does (the accounts file, the web configuration and the secret files checked now,
+/// byte for byte), answered with each file's outcome: 200 when every file's content is in use, 500 with the
+/// reasons when some file keeps what was in use (as Prometheus answers a failed reload).
+async fn reload(state: &AppState) -> Response<ChunkBody> {
+    let outcomes = state.reloads.reload().await;
+    if outcomes.is_empty() {
+        return plain(
+            StatusCode::OK,
+            "nothing to reload: no accounts file, web configuration file or secret file is configured\n",
+            false,
+        );
+    }
+    let mut body = String::new();
+    for outcome in &outcomes {
+        let path = outcome.path.display();
+        match &outcome.problem {
+            None => body.push_str(&format!("{} {path}: in use\n", outcome.what)),
+            Some(problem) => body.push_str(&format!(
+                "{} {path}: NOT reloaded, the previous one stays: {problem}\n",
+                outcome.what
+            )),
+        }
+    }
+    let failed = outcomes.iter().any(|o| o.problem.is_some());
+    tracing::info!(failed, files = outcomes.len(), "reload asked over HTTP");
+    let status = match failed {
+        true => StatusCode::INTERNAL_SERVER_ERROR,
+        false => StatusCode::OK,
+    };
+    text(status, body, false)
 }
 
 /// Why the exporter is not ready yet: some product of the only account has not finished its first poll, or none
@@ -101,9 +165,21 @@ fn waiting_for(state: &AppState) -> Option<String> {
     })
 }
 
+/// The format `headers`' `Accept` prefers, counted.
+fn format(headers: &HeaderMap, state: &AppState) -> Format {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    state
+        .metrics
+        .scrapes
+        .with_label_values(&[format.as_str()])
+        .inc();
+    format
+}
+
 fn metrics(headers: &HeaderMap, state: &AppState, head: bool) -> Response<ChunkBody> {
+    let format = format(headers, state);
     let mut tail = Vec::with_capacity(8 * 1024);
-    if let Err(e) = crate::text::encode(&state.metrics.registry.gather(), &mut tail) {
+    if let Err(e) = crate::text::encode(&state.metrics.registry.gather(), format, &mut tail) {
         tracing::error!(error = %e, "encoding the self-metrics failed");
         return plain(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,8 +195,8 @@ fn metrics(headers: &HeaderMap, state: &AppState, head: bool) -> Response<ChunkB
         .flat_map(|a| a.parts.iter())
         .map(|p| p.exposition.contribution(labeled))
         .collect();
-    let body = scrape::assemble(&contributions, labeled, tail, accepts_gzip(headers));
-    exposition(body, head)
+    let body = scrape::assemble(&contributions, labeled, tail, accepts_gzip(headers), format);
+    exposition(body, format, head)
 }
 
 /// One account's series from the cache, without its `account` label, which the scrape configuration sets from
@@ -194,13 +270,15 @@ async fn probe<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Ch
             );
         }
     }
+    let format = format(req.headers(), state);
     let body = scrape::assemble(
         &contributions,
         false,
         Vec::new(),
         accepts_gzip(req.headers()),
+        format,
     );
-    exposition(body, head)
+    exposition(body, format, head)
 }
 
 /// The account `name` of this replica, or what the 404 says of why it is not here.
@@ -323,11 +401,15 @@ async fn sd<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Chunk
     response
 }
 
-fn exposition(body: scrape::ScrapeBody, head: bool) -> Response<ChunkBody> {
-    let mut response = encoded(body.chunks, body.gzip, render::CONTENT_TYPE, head);
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+/// A scrape's answer in `format`, which varies with `Accept` as well as `Accept-Encoding`.
+fn exposition(body: scrape::ScrapeBody, format: Format, head: bool) -> Response<ChunkBody> {
+    let mut response = encoded(body.chunks, body.gzip, format.content_type(), head);
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
     response
 }
 

@@ -6,17 +6,17 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde_json::value::RawValue;
-
 use super::{MAX_TEXT_CHARS, Window, Windows};
 use crate::poll::budget::Lane;
 use crate::poll::{PollError, Skips, Source};
 use crate::status::snapshot::{Snapshot, first_served};
 use crate::store::Store;
 use crate::telemetry::{AccountMetrics, Skipped};
-use crate::zenlayer::error::clip_to;
+use crate::zenlayer::error::{clip_to, is_plain, tidy};
 use crate::zenlayer::model::{PageRequest, decode_list, decode_row};
-use crate::zenlayer::operations::{DESCRIBE_MAINTENANCE_ALERTS, MaintenanceAlert};
+use crate::zenlayer::operations::{
+    DESCRIBE_MAINTENANCE_ALERTS, MAINTENANCE_LIST, MaintenanceAlert,
+};
 
 /// A row read: its window, or why it was left out, its id (if it has one) and what was wrong.
 type Read = Result<Window, (Skipped, String, String)>;
@@ -54,14 +54,25 @@ impl MaintenancePoll {
     }
 }
 
-/// A row as served: its times parsed and in order, its free text clipped to one line.
+/// The latest time a window may have: the end of the year 9999, as far as an ISO 8601 time goes. A number
+/// beyond it is no time, and one that would print as hundreds of digits in a sample.
+const LAST_SECOND: f64 = 253_402_300_799.0;
+
+/// A row as served: its id plain (a join key is served as sent, so one with control or format characters is
+/// left out, not altered), its times parsed, in order and within years 1970 to 9999, its free text tidied to
+/// what it reads as.
 fn window(row: MaintenanceAlert<'_>) -> Read {
     let id = row.instance_id;
+    if !is_plain(&id) {
+        let detail = "an empty instance id, or one with control or format characters".to_owned();
+        return Err((Skipped::Row, clip_to(&id, 60), detail));
+    }
     let (start, end) = match (&row.start_time, &row.end_time) {
         (Some(start), Some(end)) => (start, end),
         _ => return Err((Skipped::Time, id.into(), "no start or no end".into())),
     };
-    let (start, end) = match (start.unix(), end.unix()) {
+    let within = |t: Option<f64>| t.filter(|t| (0.0..=LAST_SECOND).contains(t));
+    let (start, end) = match (within(start.unix()), within(end.unix())) {
         (Some(s), Some(e)) if e >= s => (s, e),
         (Some(_), Some(_)) => {
             let detail = format!(
@@ -74,7 +85,7 @@ fn window(row: MaintenanceAlert<'_>) -> Read {
         (None, _) => return Err((Skipped::Time, id.into(), clip_to(&start.shown(), 60))),
         (_, None) => return Err((Skipped::Time, id.into(), clip_to(&end.shown(), 60))),
     };
-    let text = |t: Option<&str>| clip_to(t.unwrap_or(""), MAX_TEXT_CHARS).into_boxed_str();
+    let text = |t: Option<&str>| tidy(t.unwrap_or(""), MAX_TEXT_CHARS).into_boxed_str();
     Ok(Window {
         status: text(row.status.as_deref()),
         location: text(row.location.as_deref()),
@@ -113,7 +124,7 @@ impl Source for MaintenancePoll {
             ..PageRequest::default()
         };
         let read = |body: &[u8]| {
-            Ok(decode_list::<&RawValue>(body)?.map(|raw| {
+            Ok(decode_list(body, MAINTENANCE_LIST)?.map(|raw| {
                 decode_row::<MaintenanceAlert>(raw)
                     .map_err(|detail| (Skipped::Row, String::new(), detail))
                     .and_then(window)
@@ -133,14 +144,7 @@ impl Source for MaintenancePoll {
                 Err(why) => left_out.push(why),
             }
         }
-        for reason in [Skipped::Row, Skipped::Time] {
-            let mut of = left_out.iter().filter(|(r, _, _)| *r == reason);
-            let example = of
-                .clone()
-                .next()
-                .map(|(_, id, what)| (id.as_str(), what.as_str()));
-            self.skips.record(reason, of.by_ref().count(), example);
-        }
+        self.skips.record_all(&left_out);
         let (windows, dropped) = Windows::new(windows, taken_at);
         if dropped > 0 {
             tracing::debug!(
@@ -163,6 +167,27 @@ mod tests {
 
     fn read(json: &str) -> Read {
         window(serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn a_window_has_a_plain_id_times_within_reason_and_tidy_words() {
+        let tidy = read(
+            r#"{"instanceId":"1","startTime":1,"endTime":2,"status":" in\u00a0 progress\n","location":"\u202eSEL-A"}"#,
+        )
+        .unwrap();
+        assert_eq!((&*tidy.status, &*tidy.location), ("in progress", "SEL-A"));
+        for id in ["", "id\\u0000", "a\\u202eb"] {
+            let json = format!(r#"{{"instanceId":"{id}","startTime":1,"endTime":2}}"#);
+            assert!(matches!(read(&json), Err((Skipped::Row, _, _))), "{id:?}");
+        }
+        assert!(matches!(
+            read(r#"{"instanceId":"1","startTime":1,"endTime":1e300}"#),
+            Err((Skipped::Time, _, _))
+        ));
+        assert!(matches!(
+            read(r#"{"instanceId":"1","startTime":-5,"endTime":2}"#),
+            Err((Skipped::Time, _, _))
+        ));
     }
 
     #[test]

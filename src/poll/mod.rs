@@ -1,19 +1,22 @@
 //! The poll loop every poll runs: on a fixed interval, never overlapping, each poll bounded by a deadline,
-//! measured into the per-action poll metrics, logged once per failure, and on success its snapshot published.
-//! A poll is a [`Source`] plugged into a [`Poller`]; what it asks the API and what its snapshot means are the
-//! source's business (`status/`, `metadata/`), the paged walk they share is [`paging`].
+//! measured into the per-action poll metrics, logged once per failure and reported ([`report`]: the landing
+//! page's), and on success its snapshot published. A poll is a [`Source`] plugged into a [`Poller`]; what it
+//! asks the API and what its snapshot means are the source's business (`status/`, `metadata/`), the paged walk
+//! they share is [`paging`].
 
 pub mod budget;
 pub mod paging;
+pub mod report;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use paging::{MAX_INSTANCES, PageSettings, PollError, PollFailure};
+pub use report::{Kind, PollLog, PollReport};
 
 use crate::telemetry::{AccountMetrics, Skipped};
-use crate::zenlayer::ApiError;
+use report::Record;
 
 /// How a poll is paced: the loop's business. How it is paged is its source's ([`PageSettings`]).
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +82,8 @@ pub fn latest_by_id<R>(rows: &mut Vec<R>, id: impl Fn(&R) -> &str) -> usize {
 pub struct Skips {
     action: &'static str,
     metrics: AccountMetrics,
+    /// The reasons this action's rows can be left out for.
+    reasons: Vec<Skipped>,
     /// Per reason of `Skipped::ALL`: whether the last poll left such rows out, so the next says nothing new.
     said: Vec<bool>,
 }
@@ -92,7 +97,22 @@ impl Skips {
         Skips {
             action,
             metrics,
+            reasons: reasons.to_vec(),
             said: vec![false; Skipped::ALL.len()],
+        }
+    }
+
+    /// Records one poll's rows `left_out`, each with its reason, its id and what was wrong: every reason of the
+    /// action's is recorded, none left out included, which ends its run.
+    pub fn record_all(&mut self, left_out: &[(Skipped, impl AsRef<str>, impl AsRef<str>)]) {
+        for reason in self.reasons.clone() {
+            let mut of = left_out.iter().filter(|(r, _, _)| *r == reason);
+            let example = of
+                .clone()
+                .next()
+                .map(|(_, id, what)| (id.as_ref(), what.as_ref()));
+            let rows = of.by_ref().count();
+            self.record(reason, rows, example);
         }
     }
 
@@ -177,7 +197,7 @@ pub struct Poller<S: Source> {
     timeout: Duration,
     metrics: AccountMetrics,
     publish: Publish<S::Snapshot>,
-    streak: Streak,
+    record: Record,
 }
 
 impl<S: Source> Poller<S> {
@@ -197,8 +217,13 @@ impl<S: Source> Poller<S> {
             timeout: pacing.timeout,
             metrics,
             publish,
-            streak: Streak::default(),
+            record: Record::new(action, pacing.interval, (S::NAME, S::KEPT)),
         }
+    }
+
+    /// Its polls as the landing page lists them, as `kind`: each one's report, published after it.
+    pub fn log(&self, kind: Kind) -> PollLog {
+        self.record.log(kind)
     }
 
     /// Polls until `shutdown` completes, which also interrupts a poll or work in progress. A poll that overruns
@@ -242,22 +267,26 @@ impl<S: Source> Poller<S> {
         }
     }
 
-    /// One poll, its metrics, its log line and, on success, its publication.
+    /// One poll, its metrics, its log line, on success its publication, and its report (last: what reads the
+    /// reports, readiness, sees a poll finished once its source has taken the outcome).
     pub async fn poll_and_publish(&mut self) {
         let (result, duration) =
             measured(&self.metrics, self.action, self.timeout, self.source.poll()).await;
-        match result {
+        let found = match result {
             Ok(snapshot) => {
-                let instances = S::len(&snapshot);
+                let found = S::len(&snapshot);
                 self.publish(snapshot).await;
-                self.streak.succeeded(S::NAME, instances, duration);
+                self.record.succeeded(found, duration);
                 self.source.finished(Ok(()), duration);
+                Some(found)
             }
             Err(error) => {
-                self.streak.failed(self.action, S::NAME, &error, S::KEPT);
+                self.record.failed(&error);
                 self.source.finished(Err(&error), duration);
+                None
             }
-        }
+        };
+        self.record.publish(duration, found);
     }
 
     async fn publish(&self, snapshot: Arc<S::Snapshot>) {
@@ -320,50 +349,6 @@ pub async fn measured<T>(
     }
     metrics.changed();
     (result, duration)
-}
-
-/// The log lines of one source's polls: every failure is a warning with all its details; the first success
-/// after failures says how many there were, other successes are debug lines.
-#[derive(Debug, Default)]
-struct Streak {
-    failures: u64,
-}
-
-impl Streak {
-    /// Logs a successful poll (`what` names it) that found `instances`.
-    fn succeeded(&mut self, what: &str, instances: usize, duration: Duration) {
-        if self.failures > 0 {
-            tracing::info!(
-                instances,
-                failed_polls = self.failures,
-                "{what} succeeded again"
-            );
-        } else {
-            tracing::debug!(
-                instances,
-                duration_ms = duration.as_millis() as u64,
-                "{what} succeeded"
-            );
-        }
-        self.failures = 0;
-    }
-
-    /// Logs a failed poll of `action` once, with the page, request id and status the operator quotes to
-    /// support; `kept` says what is served meanwhile.
-    fn failed(&mut self, action: &str, what: &str, error: &PollError, kept: &str) {
-        self.failures += 1;
-        let (page, api) = error.api();
-        tracing::warn!(
-            action,
-            page,
-            request_id = api.and_then(ApiError::request_id),
-            kind = error.kind().as_str(),
-            status = api.and_then(ApiError::status),
-            failed_polls = self.failures,
-            error = %error,
-            "{what} failed; {kept}"
-        );
-    }
 }
 
 fn unix_seconds(t: SystemTime) -> f64 {

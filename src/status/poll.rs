@@ -1,7 +1,8 @@
 //! The status poll of one product as a [`Source`]: page through its statuses ([`StatusRows`]: its
 //! `DescribeInstancesStatus`, or rows that carry more, as bare metal's `DescribeInstances`), reconcile them with
-//! the previous snapshot, and say how the poll went (`zenlayer_up`, the landing page's report). The loop that
-//! runs it is `poll`'s; it knows nothing of HTTP serving or of the exposition format.
+//! the previous snapshot, and say how the poll went (`zenlayer_up`; the landing page's report is the loop's,
+//! like every poll's). The loop that runs it is `poll`'s; it knows nothing of HTTP serving or of the exposition
+//! format.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -13,7 +14,6 @@ use crate::poll::paging::{Paging, Walk};
 use crate::poll::{PageSettings, PollError, Source};
 use crate::status::Status;
 use crate::status::snapshot::{Instance, Snapshot};
-use crate::store::Store;
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::error::{ApiError, ErrorKind};
 use crate::zenlayer::model::{InstanceStatus, decode_page};
@@ -72,15 +72,6 @@ pub struct Polled<E> {
     pub extra: Option<Arc<E>>,
 }
 
-/// The outcome of the latest poll, for the landing page.
-#[derive(Debug, Clone)]
-pub struct PollReport {
-    pub finished_at: SystemTime,
-    pub duration: Duration,
-    /// `None` when the poll succeeded; otherwise the failure, one line, no secrets.
-    pub error: Option<String>,
-}
-
 /// The status poll of one product and the state it carries from one poll to the next.
 pub struct StatusPoll<R: StatusRows> {
     rows: R,
@@ -88,7 +79,6 @@ pub struct StatusPoll<R: StatusRows> {
     lane: Lane,
     pages: PageSettings,
     metrics: AccountMetrics,
-    reports: Arc<Store<PollReport>>,
     previous: Option<Arc<Snapshot>>,
     /// Ids carried over from the previous snapshot by the last poll; never carried twice in a row.
     carried: HashSet<Box<str>>,
@@ -162,14 +152,13 @@ fn reconcile(
 }
 
 impl<R: StatusRows> StatusPoll<R> {
-    /// The poll of `product`'s statuses from `rows`; `reports` receives each poll's outcome for the landing page.
+    /// The poll of `product`'s statuses from `rows`.
     pub fn new(
         rows: R,
         product: Product,
         lane: Lane,
         pages: PageSettings,
         metrics: AccountMetrics,
-        reports: Arc<Store<PollReport>>,
     ) -> Self {
         StatusPoll {
             rows,
@@ -177,7 +166,6 @@ impl<R: StatusRows> StatusPoll<R> {
             lane,
             pages,
             metrics,
-            reports,
             previous: None,
             carried: HashSet::new(),
             refused: None,
@@ -247,8 +235,8 @@ impl<R: StatusRows> Source for StatusPoll<R> {
         polled.status.instances().len()
     }
 
-    /// `zenlayer_up` and the landing page's report follow the status poll alone.
-    fn finished(&mut self, outcome: Result<(), &PollError>, duration: Duration) {
+    /// `zenlayer_up` follows the status poll alone.
+    fn finished(&mut self, outcome: Result<(), &PollError>, _duration: Duration) {
         self.metrics.up.set(if outcome.is_ok() { 1.0 } else { 0.0 });
         self.metrics.changed();
         self.lane.status_polled();
@@ -280,10 +268,5 @@ impl<R: StatusRows> Source for StatusPoll<R> {
             }
             (Err(_), _) => {}
         }
-        self.reports.publish(Arc::new(PollReport {
-            finished_at: SystemTime::now(),
-            duration,
-            error: outcome.err().map(ToString::to_string),
-        }));
     }
 }

@@ -146,6 +146,46 @@ pub fn clip_to(text: &str, max: usize) -> String {
     out
 }
 
+/// Free text the API sends, as served in a label value (a maintenance's impact, a health value the API added):
+/// format characters (bidirectional controls, zero-width marks) dropped, since they would make a value look like
+/// another in an alert; every run of white space or control characters one space; trimmed; at most `max`
+/// characters and an ellipsis. So `" in\u{a0}progress\n"` is `in progress`, as a rule matching it expects.
+pub fn tidy(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 4));
+    let mut chars = 0;
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() || c.is_control() {
+            space = !out.is_empty();
+            continue;
+        }
+        if !shown_as_is(c) {
+            continue;
+        }
+        if chars == max {
+            out.push('…');
+            return out;
+        }
+        if std::mem::take(&mut space) {
+            out.push(' ');
+            chars += 1;
+            if chars == max {
+                out.push('…');
+                return out;
+            }
+        }
+        out.push(c);
+        chars += 1;
+    }
+    out
+}
+
+/// Whether `text` is non-empty and plain: no control or format character. What an id the exporter joins on must
+/// be, since it is served as sent and tidying it would make it another id.
+pub fn is_plain(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(shown_as_is)
+}
+
 /// Whether `c` can reach a log line or a page as it is: not a control character, and not one of the format
 /// characters a forged message would use to start a new line or show text in another order than it is stored.
 fn shown_as_is(c: char) -> bool {
@@ -286,6 +326,17 @@ mod tests {
             retryable,
             [true, true, false, false, false, true, true, false]
         );
+    }
+
+    #[test]
+    fn free_text_is_tidied_to_what_it_reads_as() {
+        assert_eq!(tidy(" in\u{a0}progress\n", 200), "in progress");
+        assert_eq!(tidy("\u{202e}in  \t progress\u{200b}", 200), "in progress");
+        assert_eq!(tidy("OK\u{0}", 200), "OK");
+        assert_eq!(tidy("abc def", 5), "abc d…");
+        assert_eq!(tidy("abc def", 3), "abc…");
+        assert_eq!(tidy("  \n ", 10), "");
+        assert_eq!(tidy("日本 ü", 10), "日本 ü");
     }
 
     #[test]

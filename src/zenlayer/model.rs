@@ -399,59 +399,55 @@ pub fn decode_page<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<Page<T>, Pa
     })
 }
 
-/// An unpaged answer's rows, under the name its action gives them (`monitorHealthList` of the health action,
-/// `dataList` of maintenance's; one struct for both, since no answer has both).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListPayload<T> {
-    request_id: Option<String>,
-    #[serde(
-        default = "Option::default",
-        rename = "dataList",
-        alias = "monitorHealthList"
-    )]
-    list: Option<Vec<T>>,
-}
-
-/// Both envelopes at once, as for pages.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListEnvelope<T> {
-    request_id: Option<String>,
-    response: Option<ListPayload<T>>,
-    #[serde(
-        default = "Option::default",
-        rename = "dataList",
-        alias = "monitorHealthList"
-    )]
-    list: Option<Vec<T>>,
-}
-
-/// Decodes a 200 answer of an unpaged action (hardware health, maintenance) as a page holding every row: there
-/// is no `totalCount`, and a missing or null list is empty (`zenlayer-products.md` §4).
-pub fn decode_list<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<Page<T>, PageDecodeError> {
-    let text = std::str::from_utf8(body).map_err(|e| PageDecodeError {
-        detail: format!("invalid JSON answer: not UTF-8 ({e})"),
+/// Decodes a 200 answer of an unpaged action (hardware health, maintenance) as a page holding every row of its
+/// list `key` (`monitorHealthList`, `dataList`), each row left as its JSON text ([`decode_row`] reads one): there
+/// is no `totalCount`, and a missing or null list is empty (`zenlayer-products.md` §4). Another action's list is
+/// not this one's. An answer that carries an error `code` (at the top or in `response`) is not read as an empty
+/// list: it is refused, so the caller classifies the error by its code, as for any other status.
+pub fn decode_list<'a>(
+    body: &'a [u8],
+    key: &str,
+) -> Result<Page<&'a serde_json::value::RawValue>, PageDecodeError> {
+    use serde_json::value::RawValue;
+    type Fields<'a> = std::collections::HashMap<String, &'a RawValue>;
+    let refused = |detail: String| PageDecodeError {
+        detail,
         request_id: None,
-    })?;
-    let envelope: ListEnvelope<T> = serde_json::from_str(text).map_err(|e| PageDecodeError {
-        detail: format!("invalid JSON answer: {}", clip(&e.to_string())),
-        request_id: None,
-    })?;
-    let (request_id, list) = match envelope.response {
-        Some(inner) => (inner.request_id.or(envelope.request_id), inner.list),
-        None => (envelope.request_id, envelope.list),
     };
-    let data_set = list.unwrap_or_default();
+    let text = std::str::from_utf8(body)
+        .map_err(|e| refused(format!("invalid JSON answer: not UTF-8 ({e})")))?;
+    let parse = |text: &'a str| -> Result<Fields<'a>, PageDecodeError> {
+        serde_json::from_str(text)
+            .map_err(|e| refused(format!("invalid JSON answer: {}", clip(&e.to_string()))))
+    };
+    let present = |fields: &Fields, name: &str| fields.get(name).is_some_and(|v| v.get() != "null");
+    let top = parse(text)?;
+    let payload = match top.get("response") {
+        Some(inner) if inner.get() != "null" => parse(inner.get())?,
+        _ => top.clone(),
+    };
+    if present(&top, "code") || present(&payload, "code") {
+        return Err(refused("the answer is an error envelope".into()));
+    }
+    let request_id = [&payload, &top]
+        .into_iter()
+        .find_map(|fields| fields.get("requestId"))
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+        .map(|id| clip(&id));
+    let data_set: Vec<&'a RawValue> = match payload.get(key) {
+        Some(list) if list.get() != "null" => serde_json::from_str(list.get())
+            .map_err(|e| refused(format!("invalid {key}: {}", clip(&e.to_string()))))?,
+        _ => Vec::new(),
+    };
     Ok(Page {
-        request_id: request_id.as_deref().map(clip),
+        request_id,
         total_count: data_set.len() as u64,
         data_set,
     })
 }
 
-/// One row of an unpaged answer read on its own (from [`decode_list`] of `&RawValue`s): a row that does not decode
-/// is that row's error, clipped to a line, and the rest of the answer is still read.
+/// One row of an unpaged answer read on its own (from [`decode_list`]): a row that does not decode is that row's
+/// error, clipped to a line, and the rest of the answer is still read.
 pub fn decode_row<'a, T: Deserialize<'a>>(
     row: &'a serde_json::value::RawValue,
 ) -> Result<T, String> {
@@ -717,6 +713,37 @@ mod tests {
         assert_eq!(decode_error(b"<html>blocked</html>"), None);
         assert_eq!(decode_error(b""), None);
         assert_eq!(decode_error(br#"{"requestId":"T"}"#), None);
+    }
+
+    #[test]
+    fn an_unpaged_answer_reads_its_own_list_and_an_error_envelope_is_no_empty_list() {
+        let rows = |body: &str, key: &str| {
+            decode_list(body.as_bytes(), key).map(|p| {
+                p.data_set
+                    .iter()
+                    .map(|r| r.get().to_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let both = r#"{"requestId":"T","response":{"monitorHealthList":[{"instanceId":"1"}],"dataList":[]}}"#;
+        assert_eq!(
+            rows(both, "monitorHealthList").unwrap(),
+            [r#"{"instanceId":"1"}"#]
+        );
+        assert_eq!(rows(both, "dataList").unwrap(), Vec::<String>::new());
+        let flat = r#"{"requestId":"T","dataList":[{"instanceId":"2"}]}"#;
+        assert_eq!(rows(flat, "dataList").unwrap().len(), 1);
+        assert_eq!(rows(r#"{"response":null}"#, "dataList").unwrap().len(), 0);
+        for refused in [
+            r#"{"requestId":"T","code":"INTERNAL_SERVER_ERROR","message":"boom"}"#,
+            r#"{"response":{"requestId":"T","code":"AUTH_FAILURE_SIGNATURE","message":"bad"}}"#,
+            r#"{"code":"X","response":{"monitorHealthList":[]}}"#,
+        ] {
+            assert!(rows(refused, "monitorHealthList").is_err(), "{refused}");
+            // The caller then reads the envelope as the error it is.
+            assert!(decode_error(refused.as_bytes()).is_some(), "{refused}");
+        }
+        assert!(rows("[]", "dataList").is_err());
     }
 
     #[test]

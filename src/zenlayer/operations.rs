@@ -14,6 +14,12 @@ pub const DESCRIBE_INSTANCES_MONITOR_HEALTH: &str = "DescribeInstancesMonitorHea
 /// Most ids one `DescribeInstancesMonitorHealth` call may name (the vendor's CLI and SDK comments).
 pub const MAX_HEALTH_IDS: usize = 10;
 
+/// Where the health action's answer lists its rows (not `dataSet`, and no `totalCount`).
+pub const HEALTH_LIST: &str = "monitorHealthList";
+
+/// Where the maintenance action's answer lists its rows.
+pub const MAINTENANCE_LIST: &str = "dataList";
+
 /// The action listing planned maintenance of one maintenance product.
 pub const DESCRIBE_MAINTENANCE_ALERTS: &str = "DescribeMaintenanceAlerts";
 

@@ -349,6 +349,28 @@ async fn maintenance_windows_are_served_in_their_words_and_a_bad_time_skips_its_
     );
     assert_eq!(first.0["location"], "SEL-A");
     assert!(polls(&body, DESCRIBE_MAINTENANCE_ALERTS) >= 1.0);
+    // An error in a 200 answer is the error its code says, not an empty list: the poll fails, and the windows
+    // served stay.
+    sim.maintenance(0)
+        .plan
+        .rules
+        .push(FaultRule::always(Fault::ServerError {
+            status: 200,
+            code: "OPERATION_DENIED".into(),
+        }));
+    let refused = format!(
+        "zenlayer_exporter_poll_failures_total{{action=\"{DESCRIBE_MAINTENANCE_ALERTS}\",reason=\"client_error\",product=\"bmc\"}}"
+    );
+    let body = exporter
+        .metrics_until("a refused maintenance poll", |b| {
+            sample(b, &refused).is_some_and(|n| n >= 1.0)
+        })
+        .await;
+    assert_eq!(
+        series(&body, "zenlayer_maintenance_start_timestamp_seconds").len(),
+        2,
+        "the last windows stay served"
+    );
     let calls = sim
         .maintenance(0)
         .calls_by_action

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use zenlayer_exporter::config::VARIABLES;
 
 use crate::common;
-use common::{Exporter, config_for, sample};
+use common::Exporter;
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
@@ -40,27 +40,9 @@ async fn metrics_table_matches_what_is_served() {
     // instance family is served.
     let sim = common::vm_and_bare_metal(30, 6).await;
     crate::bare_metal::Trouble::arrange(&sim);
-    let exporter = Exporter::start(config_for(
-        &sim,
-        &[
-            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300"),
-            ("ZENLAYER_EXPORTER_PRODUCTS", "vm,bmc"),
-            ("ZENLAYER_EXPORTER_HEALTH_INTERVAL_SECONDS", "60"),
-            ("ZENLAYER_EXPORTER_MAINTENANCE_INTERVAL_SECONDS", "300"),
-        ],
-    ))
-    .await;
-    let body = exporter
-        .metrics_until(
-            "first status, metadata, health and maintenance polls",
-            |b| {
-                sample(b, "zenlayer_up{product=\"vm\"}") == Some(1.0)
-                    && b.contains("zenlayer_instance_info{")
-                    && b.contains("zenlayer_instance_temperature_celsius{")
-                    && b.contains("zenlayer_maintenance_info{")
-            },
-        )
-        .await;
+    let every = std::time::Duration::from_secs(1);
+    let exporter = Exporter::start(common::every_poll(&sim, "vm,bmc", every, &[])).await;
+    let body = common::every_family(&exporter).await;
     // With an accounts file, two families more are served.
     let sims = common::accounts_sim(2, 3).await;
     let dir = common::scratch("docs-accounts");

@@ -106,7 +106,7 @@ async fn endpoints_methods_head_and_gzip() {
         .await
         .unwrap();
     assert_eq!(gz.headers()["content-encoding"], "gzip");
-    assert_eq!(gz.headers()["vary"], "Accept-Encoding");
+    assert_eq!(gz.headers()["vary"], "Accept, Accept-Encoding");
     let length: usize = gz.headers()["content-length"]
         .to_str()
         .unwrap()
@@ -149,6 +149,13 @@ async fn endpoints_methods_head_and_gzip() {
 
     let index = http.get(exporter.url("/")).send().await.unwrap();
     assert_eq!(index.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(
+        index.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'"),
+        "the landing page may run, load and send nothing"
+    );
     let html = index.text().await.unwrap();
     assert!(
         html.contains("10 instances") && html.contains("href=\"/metrics\""),
@@ -157,6 +164,12 @@ async fn endpoints_methods_head_and_gzip() {
     assert!(
         html.contains("<td>VM (legacy) (vm)</td>")
             && html.contains("off (ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS=0)"),
+        "{html}"
+    );
+    // The status poll's row, and the instances by status (the landing page's own tests are tests/it/landing.rs).
+    assert!(
+        html.contains("<span class=\"ok\">succeeded</span>: 10 instances")
+            && html.contains("<tr><th>By status</th>"),
         "{html}"
     );
 }
@@ -284,9 +297,12 @@ async fn revoked_credentials_fail_without_retry_and_keep_the_last_snapshot() {
         .unwrap()
             <= stamp + 1.0
     );
+    // The page says why, and the error as logged: the request id to quote to support.
     let html = get(&exporter.url("/")).await.1;
     assert!(
-        html.contains("FAILED") && html.contains("HTTP 401"),
+        html.contains("FAILED</span>: <b>auth</b>")
+            && html.contains(" request_id=")
+            && html.contains("kind=auth status=401 error=page 1 failed: "),
         "{html}"
     );
 }

@@ -5,8 +5,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use zenlayer_exporter::sim::Simulator;
+use zenlayer_exporter::sim::maintenance::MaintenanceWindow;
 use zenlayer_exporter::sim::metadata::MetadataOverride;
+use zenlayer_exporter::sim::{SimOptions, Simulator};
+use zenlayer_exporter::zenlayer::operations::{COMPONENTS, SENSORS};
+use zenlayer_exporter::zenlayer::product::Product;
 
 use crate::common;
 use common::{Exporter, config_for, sample};
@@ -16,10 +19,71 @@ const GOLDEN: &str = concat!(
     "/tests/fixtures/metrics.golden.txt"
 );
 
+/// The same exposition as OpenMetrics, for a scraper that prefers it.
+const GOLDEN_OPENMETRICS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/metrics.golden.om.txt"
+);
+
+/// Prometheus 2.x's `Accept`, which prefers OpenMetrics.
+pub const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
 /// The fleet the golden file shows: every kind of line the renderer writes, an unknown status among them, and
-/// metadata with fixed dates: prepaid and postpaid, odd tags, missing fields.
+/// metadata with fixed dates: prepaid and postpaid, odd tags, missing fields; two bare-metal servers with their
+/// hardware (an alarm, a value the API added, temperatures) and a maintenance window with quotes in its words.
 async fn golden_sim() -> Simulator {
-    let sim = common::sim(0).await;
+    let sim = Simulator::start(SimOptions {
+        products: vec![(Product::Bmc, 2)],
+        seed: 3,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts");
+    {
+        let mut bmc = sim.product(0, Product::Bmc);
+        for (i, id) in bmc.fleet.ids().into_iter().enumerate() {
+            bmc.fleet.set_status(&id, "RUNNING");
+            let set = serde_json::json!({
+                "createTime": "2025-11-02T03:04:05Z",
+                "expiredTime": null,
+                "instanceChargeType": "POSTPAID",
+                "tags": {"tags": []},
+            });
+            bmc.metadata_overrides.insert(
+                id.clone(),
+                MetadataOverride {
+                    set: set.as_object().unwrap().clone(),
+                    remove: Vec::new(),
+                },
+            );
+            for component in &COMPONENTS {
+                bmc.set_component(&id, component, "OK");
+            }
+            for sensor in &SENSORS {
+                bmc.set_sensor(&id, sensor, None);
+            }
+            bmc.set_sensor(&id, &SENSORS[1], Some(40.0 + i as f64));
+            if i == 0 {
+                bmc.set_component(&id, &COMPONENTS[3], "WARNING");
+                bmc.set_component(&id, &COMPONENTS[7], "FLAPPING");
+                bmc.set_sensor(&id, &SENSORS[4], Some(23.5));
+            }
+        }
+        let id = bmc.fleet.ids()[0].clone();
+        drop(bmc);
+        sim.set_maintenance(
+            0,
+            "BMC",
+            vec![MaintenanceWindow::new(
+                &id,
+                "SEL-A",
+                "Switch \"firmware\" upgrade\\ public network down up to 10 minutes",
+                1_785_254_400,
+                1_785_261_600,
+                "in progress",
+            )],
+        );
+    }
     {
         let mut state = sim.state();
         for (id, status, created, expiry) in [
@@ -91,15 +155,39 @@ async fn golden_sim() -> Simulator {
     sim
 }
 
-/// The golden configuration: metadata on, three tags allow-listed.
+/// The golden configuration: VM and bare metal, metadata, hardware health and maintenance on, three tags
+/// allow-listed.
 fn golden_config(sim: &Simulator) -> zenlayer_exporter::Config {
-    config_for(
-        sim,
-        &[
-            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300"),
-            ("ZENLAYER_EXPORTER_TAG_LABELS", "env,team,cost-center"),
-        ],
-    )
+    let tags = ("ZENLAYER_EXPORTER_TAG_LABELS", "env,team,cost-center");
+    common::every_poll(sim, "vm,bmc", std::time::Duration::from_secs(1), &[tags])
+}
+
+/// Fails unless the strict OpenMetrics parser of the Python `prometheus_client` (PyPI's `prometheus-client`,
+/// which .ci/test installs) accepts `body` whole, `# EOF` included.
+pub fn openmetrics_check(body: &str) {
+    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as parse\n\
+                  print(len(list(parse(sys.stdin.read()))))";
+    let out = fed(Command::new("python3").args(["-c", script]), body);
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser refused the body (PyPI's prometheus-client, which .ci/test installs): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `/metrics` (or `path`) as a scraper sending `accept` gets it, with its content type.
+pub async fn scrape_as(exporter: &Exporter, path: &str, accept: &str) -> (String, String) {
+    let response = common::client()
+        .get(exporter.url(path))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (content_type, response.text().await.unwrap())
 }
 
 /// Replaces what changes from run to run (self-metric values, the revision) so the rest can be compared.
@@ -142,20 +230,7 @@ pub fn promtool() -> String {
 }
 
 pub fn promtool_check(body: &str) -> (bool, String) {
-    let mut child = Command::new(promtool())
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = fed(Command::new(promtool()).args(["check", "metrics"]), body);
     let findings = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -164,22 +239,49 @@ pub fn promtool_check(body: &str) -> (bool, String) {
     (out.status.success(), findings)
 }
 
+/// What `command` answers with `body` on its standard input.
+fn fed(command: &mut Command, body: &str) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the checker runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[tokio::test]
 async fn golden_file() {
     let sim = golden_sim().await;
     let exporter = Exporter::start(golden_config(&sim)).await;
-    let body = exporter
-        .metrics_until("first status and metadata polls", |b| {
-            sample(b, "zenlayer_up") == Some(1.0) && b.contains("zenlayer_instance_info{")
-        })
-        .await;
-    let actual = normalize(&body);
+    let text = common::every_family(&exporter).await;
+    let (ok, findings) = promtool_check(&text);
+    assert!(ok, "promtool check metrics: {findings}");
+    let (content_type, openmetrics) = scrape_as(&exporter, "/metrics", PROMETHEUS_ACCEPT).await;
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    openmetrics_check(&openmetrics);
+    for (golden, body) in [(GOLDEN, &text), (GOLDEN_OPENMETRICS, &openmetrics)] {
+        compare_golden(golden, &normalize(body));
+    }
+}
+
+/// Compares `actual` with the golden file `golden`, or (with `UPDATE_GOLDEN` set) rewrites it.
+fn compare_golden(golden: &str, actual: &str) {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(GOLDEN, &actual).unwrap();
+        std::fs::write(golden, actual).unwrap();
         return;
     }
     let expected =
-        std::fs::read_to_string(GOLDEN).expect("golden file present (UPDATE_GOLDEN=1 writes it)");
+        std::fs::read_to_string(golden).expect("golden file present (UPDATE_GOLDEN=1 writes it)");
     if actual != expected {
         let diff: Vec<String> = expected
             .lines()
@@ -189,12 +291,45 @@ async fn golden_file() {
             .map(|(e, a)| format!("- {e}\n+ {a}"))
             .collect();
         panic!(
-            "/metrics differs from {GOLDEN} ({} vs {} lines); review, then rerun with UPDATE_GOLDEN=1:\n{}",
+            "/metrics differs from {golden} ({} vs {} lines); review, then rerun with UPDATE_GOLDEN=1:\n{}",
             expected.lines().count(),
             actual.lines().count(),
             diff.join("\n")
         );
     }
+}
+
+/// The two goldens are the same series: OpenMetrics differs only in its metadata lines and its `# EOF`.
+#[test]
+fn the_openmetrics_golden_is_the_text_golden_but_for_its_metadata() {
+    let samples = |file: &str| -> Vec<String> {
+        std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(samples(GOLDEN), samples(GOLDEN_OPENMETRICS));
+    let openmetrics = std::fs::read_to_string(GOLDEN_OPENMETRICS).unwrap();
+    assert!(openmetrics.ends_with("\n# EOF\n"));
+    for line in [
+        "# TYPE zenlayer_instance info",
+        "# TYPE zenlayer_maintenance info",
+        "# TYPE zenlayer_exporter_build info",
+        "# TYPE zenlayer_exporter_polls counter",
+        "# TYPE zenlayer_instance_status gauge",
+        "# TYPE zenlayer_exporter_poll_duration_seconds histogram",
+    ] {
+        assert!(openmetrics.lines().any(|l| l == line), "{line}");
+    }
+    let name = |line: &str| line.split(['{', ' ']).next().unwrap_or("").to_owned();
+    assert!(
+        !openmetrics
+            .lines()
+            .any(|l| !l.starts_with('#') && name(l).ends_with("_created")),
+        "no _created series unless asked"
+    );
 }
 
 /// Every label value from a fixed set is declared once, as an enum; the golden file shows each family with
@@ -204,7 +339,8 @@ fn each_label_enum_is_the_golden_files_values() {
     use std::collections::BTreeSet;
     use zenlayer_exporter::exposition::sd::Address;
     use zenlayer_exporter::status::Known;
-    use zenlayer_exporter::telemetry::{PollFailure, Rejected};
+    use zenlayer_exporter::telemetry::{PollFailure, Rejected, Skipped};
+    use zenlayer_exporter::text::Format;
     use zenlayer_exporter::zenlayer::error::ErrorKind;
 
     let golden = std::fs::read_to_string(GOLDEN).unwrap();
@@ -238,6 +374,16 @@ fn each_label_enum_is_the_golden_files_values() {
             "zenlayer_exporter_api_request_failures_total",
             "reason",
             of(&mut ErrorKind::ALL.iter().map(|k| k.as_str())),
+        ),
+        (
+            "zenlayer_exporter_rows_skipped_total",
+            "reason",
+            of(&mut Skipped::ALL.iter().map(|r| r.as_str())),
+        ),
+        (
+            "zenlayer_exporter_scrapes_total",
+            "format",
+            of(&mut Format::ALL.iter().map(|f| f.as_str())),
         ),
         (
             "zenlayer_exporter_sd_instances_without_address",

@@ -9,7 +9,6 @@ use zenlayer_exporter::poll::{PageSettings, PollError};
 use zenlayer_exporter::sim::{Fault, FaultRule, FleetChange, Simulator};
 use zenlayer_exporter::status::poll::{StatusAction, StatusPoll};
 use zenlayer_exporter::status::snapshot::Snapshot;
-use zenlayer_exporter::store::Store;
 use zenlayer_exporter::telemetry::AccountMetrics;
 use zenlayer_exporter::zenlayer::product::Product;
 use zenlayer_exporter::zenlayer::{CallSettings, Client, Endpoint, model};
@@ -44,7 +43,6 @@ fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPol
             concurrency: page_concurrency,
         },
         metrics,
-        Arc::new(Store::default()),
     )
 }
 

@@ -18,7 +18,7 @@ use crate::bare_metal::Trouble;
 use crate::common;
 use common::prometheus::{Prometheus, TempDir};
 use common::tools::render_mixin;
-use common::{Exporter, config_for, eventually};
+use common::{Exporter, eventually};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -230,19 +230,15 @@ async fn alerts_and_dashboard_against_a_real_prometheus() {
         .map(|r| (r["instanceId"].as_str().unwrap().to_owned(), r))
         .collect();
     let expiring: BTreeSet<String> = [sim.state().fleet.instances()[5].id.clone()].into();
-    let mut config = config_for(
+    let mut config = common::every_poll(
         &sim,
-        &[
-            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300"),
-            ("ZENLAYER_EXPORTER_TAG_LABELS", "env,team"),
-            ("ZENLAYER_EXPORTER_PRODUCTS", "vm,bmc"),
-            ("ZENLAYER_EXPORTER_HEALTH_INTERVAL_SECONDS", "60"),
-            ("ZENLAYER_EXPORTER_MAINTENANCE_INTERVAL_SECONDS", "60"),
-        ],
+        "vm,bmc",
+        Duration::from_secs(1),
+        &[("ZENLAYER_EXPORTER_TAG_LABELS", "env,team")],
     );
+    // The metadata once, at start: its alert tests change no name.
+    config.metadata_interval = Some(Duration::from_secs(300));
     config.poll_interval = Duration::from_millis(500);
-    config.health_interval = Some(Duration::from_secs(1));
-    config.maintenance_interval = Some(Duration::from_secs(1));
     let exporter = Exporter::start(config).await;
     let prometheus = start_prometheus(exporter.addr).await;
 

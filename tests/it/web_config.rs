@@ -188,7 +188,24 @@ async fn client_certificates_and_basic_auth_guard_every_endpoint() {
         (status == 200).then_some(())
     })
     .await;
-    for path in ["/metrics", "/", "/healthz", "/readyz", "/sd?port=9100"] {
+    // A reload is behind the same door: without the password it is refused before its method is looked at.
+    let (status, ..) = fetch(&good, &format!("{base}/-/reload"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 401, "/-/reload without the password");
+    let (status, ..) = fetch(&good, &format!("{base}/-/reload"), user)
+        .await
+        .unwrap();
+    assert_eq!(status, 405, "/-/reload is POST only");
+    for path in [
+        "/metrics",
+        "/",
+        "/healthz",
+        "/readyz",
+        "/-/healthy",
+        "/-/ready",
+        "/sd?port=9100",
+    ] {
         let (status, headers, body) = fetch(&good, &format!("{base}{path}"), user).await.unwrap();
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");

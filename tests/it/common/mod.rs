@@ -116,6 +116,39 @@ fn vm_only_unless_asked(vars: &mut Vec<(String, String)>, extra: &[(&str, &str)]
     }
 }
 
+/// A configuration of `sim` with every poll on (metadata, bare metal's hardware health and maintenance) and
+/// `products` read, each poll every `every`: what a test of every family, or of the landing page, wants.
+pub fn every_poll(
+    sim: &Simulator,
+    products: &str,
+    every: Duration,
+    extra: &[(&str, &str)],
+) -> Config {
+    let mut vars = vec![
+        ("ZENLAYER_EXPORTER_PRODUCTS", products),
+        ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300"),
+        ("ZENLAYER_EXPORTER_HEALTH_INTERVAL_SECONDS", "60"),
+        ("ZENLAYER_EXPORTER_MAINTENANCE_INTERVAL_SECONDS", "60"),
+    ];
+    vars.extend_from_slice(extra);
+    let mut config = config_for(sim, &vars);
+    config.metadata_interval = Some(every);
+    config.health_interval = Some(every);
+    config.maintenance_interval = Some(every);
+    config
+}
+
+/// The body of `exporter`'s first scrape that serves every family: statuses, metadata, hardware and maintenance.
+pub async fn every_family(exporter: &Exporter) -> String {
+    exporter
+        .metrics_until("statuses, metadata, hardware and maintenance", |b| {
+            b.contains("zenlayer_instance_info{")
+                && b.contains("zenlayer_instance_temperature_celsius{")
+                && b.contains("zenlayer_maintenance_info{")
+        })
+        .await
+}
+
 /// A configuration pointing at `sim`, with the short intervals tests want.
 pub fn config_for(sim: &Simulator, extra: &[(&str, &str)]) -> Config {
     let mut vars: Vec<(String, String)> = vec![
