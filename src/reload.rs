@@ -53,62 +53,88 @@ type Ask = tokio::sync::oneshot::Sender<Outcome>;
 /// Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Reloads {
-    watchers: Arc<std::sync::Mutex<Vec<tokio::sync::mpsc::Sender<Ask>>>>,
+    watchers: Arc<std::sync::Mutex<Vec<Watcher>>>,
+}
+
+/// One watcher as [`Reloads`] knows it: which file, and where to ask it.
+struct Watcher {
+    what: &'static str,
+    path: PathBuf,
+    asks: tokio::sync::mpsc::Sender<Ask>,
 }
 
 impl Reloads {
-    /// A watcher's end of the asks.
-    fn subscribe(&self) -> tokio::sync::mpsc::Receiver<Ask> {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
+    /// Registers the watcher of `what` at `path`, now (before its task runs, so a reload asked at once is not
+    /// answered without it): what [`on_triggers`] watches with.
+    pub(crate) fn watched(
+        &self,
+        what: &'static str,
+        path: PathBuf,
+        loaded: Option<Gauge>,
+    ) -> Watched {
+        let (tx, asks) = tokio::sync::mpsc::channel(4);
         self.watchers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(tx);
-        rx
+            .push(Watcher {
+                what,
+                path: path.clone(),
+                asks: tx,
+            });
+        Watched {
+            what,
+            path,
+            loaded,
+            asks,
+        }
     }
 
-    /// Asks every watcher to check its file now, as SIGHUP does, and returns each outcome: none when there is no
-    /// file to watch. A watcher whose check does not answer within [`CHECK_TIMEOUT`] (a hung mount) says so.
+    /// Asks every watcher at once to check its file now, as SIGHUP does, and returns each outcome, in the order
+    /// they were registered: none when there is no file to watch. A watcher that has stopped (its check failed,
+    /// which it logged) or that does not answer in time (a check of the file still running, on a hung mount)
+    /// says so: what is in use stays.
     pub async fn reload(&self) -> Vec<Outcome> {
-        let watchers: Vec<_> = self
+        let watchers: Vec<(&'static str, PathBuf, _)> = self
             .watchers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|w| !w.is_closed())
-            .cloned()
+            .map(|w| (w.what, w.path.clone(), w.asks.clone()))
             .collect();
-        let mut outcomes = Vec::new();
-        for watcher in watchers {
+        // A check already running (up to CHECK_TIMEOUT) may come first, then the asked one: both, and a margin.
+        let patience = 2 * CHECK_TIMEOUT + Duration::from_secs(1);
+        let asked = watchers.into_iter().map(|(what, path, asks)| async move {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            if watcher.send(tx).await.is_err() {
-                continue;
-            }
-            // The check itself is bounded by CHECK_TIMEOUT; a little more covers the queue before it.
-            match tokio::time::timeout(CHECK_TIMEOUT + Duration::from_secs(1), rx).await {
-                Ok(Ok(outcome)) => outcomes.push(outcome),
-                _ => outcomes.push(Outcome {
-                    what: "a watcher",
-                    path: PathBuf::new(),
-                    problem: Some(format!(
-                        "did not answer within {} s; what is in use stays",
-                        CHECK_TIMEOUT.as_secs() + 1
-                    )),
+            let answer = match asks.send(tx).await {
+                Ok(()) => tokio::time::timeout(patience, rx).await.ok().and_then(Result::ok),
+                Err(_) => None,
+            };
+            answer.unwrap_or_else(|| Outcome {
+                what,
+                path,
+                problem: Some(match asks.is_closed() {
+                    true => "its watcher has stopped (the log says why); a restart watches it again".into(),
+                    false => format!(
+                        "no answer within {} s: a check of the file is still running (a hung mount?)",
+                        patience.as_secs()
+                    ),
                 }),
-            }
-        }
-        outcomes
+            })
+        });
+        futures_util::future::join_all(asked).await
     }
 }
 
-/// What a watcher reads, for the line that says its check is stuck, and the gauge that then reads 0.
+/// What a watcher reads, for the line that says its check is stuck, and the gauge that then reads 0; and the
+/// reloads asked of it over HTTP.
 pub(crate) struct Watched {
     pub what: &'static str,
     pub path: PathBuf,
     pub loaded: Option<Gauge>,
+    asks: tokio::sync::mpsc::Receiver<Ask>,
 }
 
-/// Calls `check` with the reason every `every`, on each SIGHUP and on each reload asked through `reloads`, until
+/// Calls `check` with the reason every `every`, on each SIGHUP and on each reload asked of `watched`, until
 /// `shutdown`; `check` returns why what is in use stays (`None`: the file's content is in use), which an ask is
 /// answered with. Each check runs on a blocking thread (it reads files: a FIFO or a hung mount must not hold a
 /// runtime worker), one at a time; one that has not finished within [`CHECK_TIMEOUT`] is logged once and sets
@@ -117,15 +143,14 @@ pub(crate) struct Watched {
 pub(crate) async fn on_triggers<F>(
     every: Duration,
     shutdown: impl Future<Output = ()>,
-    watched: Watched,
-    reloads: &Reloads,
+    mut watched: Watched,
     check: F,
 ) where
     F: FnMut(&'static str) -> Option<String> + Send + 'static,
 {
     tokio::pin!(shutdown);
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut asks = reloads.subscribe();
+    let mut asks = std::mem::replace(&mut watched.asks, tokio::sync::mpsc::channel(1).1);
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -211,21 +236,17 @@ pub(crate) fn once(last: &mut Option<String>, problem: Option<String>, log: impl
 
 /// Watches `path` until `shutdown`, putting each new secret in `client`, which holds the only copy of the secret
 /// in use: the watcher keeps what the file held ([`Seen`]), so a file nobody touched costs one `stat`.
-pub async fn watch(
+pub fn watch(
     path: PathBuf,
     every: Duration,
     client: Arc<Client>,
     reloads: Reloads,
     shutdown: impl Future<Output = ()>,
-) {
+) -> impl Future<Output = ()> {
     let mut last_error = None;
     let mut seen: Option<Seen> = None;
-    let watched = Watched {
-        what: "secret file",
-        path: path.clone(),
-        loaded: None,
-    };
-    on_triggers(every, shutdown, watched, &reloads, move |reason| {
+    let watched = reloads.watched("secret file", path.clone(), None);
+    on_triggers(every, shutdown, watched, move |reason| {
         if seen
             .as_mut()
             .is_some_and(|s| s.unchanged(&path, MAX_SECRET_BYTES, asked(reason)))
@@ -250,26 +271,21 @@ pub async fn watch(
             }
         }
     })
-    .await;
 }
 
 /// Watches the web configuration file at `path` until `shutdown`, swapping `web` when what it loads differs
 /// from what is in use. `loaded` says whether the last attempt loaded cleanly.
-pub async fn watch_web(
+pub fn watch_web(
     path: PathBuf,
     every: Duration,
     web: Arc<ArcSwap<WebConfig>>,
     loaded: Gauge,
     reloads: Reloads,
     shutdown: impl Future<Output = ()>,
-) {
+) -> impl Future<Output = ()> {
     let mut last_error = None;
-    let watched = Watched {
-        what: "web configuration",
-        path: path.clone(),
-        loaded: Some(loaded.clone()),
-    };
-    on_triggers(every, shutdown, watched, &reloads, move |reason| {
+    let watched = reloads.watched("web configuration", path.clone(), Some(loaded.clone()));
+    on_triggers(every, shutdown, watched, move |reason| {
         let problem = match WebConfig::load(&path) {
             Ok(new) => {
                 let dropped = new.dropped_from(&web.load());
@@ -294,5 +310,4 @@ pub async fn watch_web(
         });
         problem
     })
-    .await;
 }

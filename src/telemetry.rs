@@ -337,7 +337,7 @@ impl AccountMetrics {
             Opts::new(
                 "zenlayer_exporter_rows_skipped_total",
                 "Rows of an API answer left out while the rest of the answer was served, by action and reason: \
-                 row (a row that does not decode), time (a maintenance window whose start or end is no time, or \
+                 row (a row that does not decode; a server keeps its last health report for 3 such polls), time (a maintenance window whose start or end is no time, or \
                  that ends before it starts), unit (hardware temperatures in an unknown unit; the components are \
                  still served), value (a temperature no sensor reads, left out alone).",
             ),

@@ -67,7 +67,13 @@ impl Format {
                     };
                     let value = value.trim().trim_matches('"');
                     match key.trim().to_ascii_lowercase().as_str() {
-                        "q" => q = value.parse().unwrap_or(0.0),
+                        "q" => {
+                            q = value
+                                .parse()
+                                .ok()
+                                .filter(|q: &f32| q.is_finite())
+                                .unwrap_or(0.0)
+                        }
                         "version" => {
                             specific = true;
                             fits &= value == version;
@@ -87,7 +93,8 @@ impl Format {
                     "*/*" => 0,
                     _ => continue,
                 };
-                if !fits {
+                // A version or charset is a media type's parameter: on a wildcard it says nothing of this one.
+                if level == 3 && !fits {
                     continue;
                 }
                 if best.is_none_or(|(at, _)| level > at) {
@@ -111,6 +118,7 @@ pub enum Kind {
     Info,
     Counter,
     Histogram,
+    Summary,
     Unknown,
 }
 
@@ -133,6 +141,7 @@ impl Head<'_> {
                     Kind::Gauge | Kind::Info => "gauge",
                     Kind::Counter => "counter",
                     Kind::Histogram => "histogram",
+                    Kind::Summary => "summary",
                     Kind::Unknown => "untyped",
                 };
                 out.extend_from_slice(b"# HELP ");
@@ -150,6 +159,7 @@ impl Head<'_> {
                         "counter",
                     ),
                     Kind::Histogram => (self.name, "histogram"),
+                    Kind::Summary => (self.name, "summary"),
                     Kind::Unknown => (self.name, "unknown"),
                 };
                 let _ = write!(out, "# TYPE {family} {kind}\n# HELP {family} ");
@@ -251,12 +261,13 @@ pub fn encode_split(family: &MetricFamily) -> prometheus::Result<([Vec<u8>; 2], 
     let head_len = memchr::memchr_iter(b'\n', &text)
         .nth(1)
         .map_or(text.len(), |i| i + 1);
-    let samples = text.split_off(head_len);
+    let samples = canonical_buckets(text.split_off(head_len));
     let kind = match family.get_field_type() {
         MetricType::COUNTER => Kind::Counter,
         MetricType::GAUGE if family.name().ends_with("_info") => Kind::Info,
         MetricType::GAUGE => Kind::Gauge,
         MetricType::HISTOGRAM => Kind::Histogram,
+        MetricType::SUMMARY => Kind::Summary,
         _ => Kind::Unknown,
     };
     let head = Head {
@@ -265,6 +276,32 @@ pub fn encode_split(family: &MetricFamily) -> prometheus::Result<([Vec<u8>; 2], 
         kind,
     };
     Ok(([text, head.lines(Format::OpenMetrics)], samples))
+}
+
+/// `samples` with every histogram bucket bound (`le`) in the canonical form OpenMetrics requires of it (`1.0`,
+/// not `1`), in both formats alike: one series must not have two names depending on what a scraper asked for.
+fn canonical_buckets(samples: Vec<u8>) -> Vec<u8> {
+    const LE: &[u8] = b"le=\"";
+    if memchr::memmem::find(&samples, LE).is_none() {
+        return samples;
+    }
+    let mut out = Vec::with_capacity(samples.len() + 64);
+    let mut rest = &samples[..];
+    while let Some(at) = memchr::memmem::find(rest, LE) {
+        let value_at = at + LE.len();
+        out.extend_from_slice(&rest[..value_at]);
+        rest = &rest[value_at..];
+        let end = memchr::memchr(b'"', rest).unwrap_or(rest.len());
+        let value = &rest[..end];
+        out.extend_from_slice(value);
+        let integer = !value.is_empty() && value.iter().all(|b| b.is_ascii_digit() || *b == b'-');
+        if integer {
+            out.extend_from_slice(b".0");
+        }
+        rest = &rest[end..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// What opens every label set of one account's series of one product: with the `account` label (several
@@ -401,6 +438,12 @@ mod tests {
             ("garbage;;;=,", Format::Text),
             // The most specific range decides: OpenMetrics refused explicitly despite */*.
             ("application/openmetrics-text;q=0,*/*", Format::Text),
+            ("application/openmetrics-text;q=NaN", Format::Text),
+            (
+                "application/openmetrics-text;q=0.5 , text/plain;q=0.4",
+                Format::OpenMetrics,
+            ),
+            ("*/*;version=1.0.0", Format::Text),
         ];
         for (accept, expected) in cases {
             assert_eq!(Format::negotiate(Some(accept)), expected, "{accept}");
@@ -431,6 +474,15 @@ mod tests {
             String::from_utf8(head("x_polls_total", Kind::Counter).lines(Format::OpenMetrics))
                 .unwrap()
                 .starts_with("# TYPE x_polls counter\n# HELP x_polls ")
+        );
+    }
+
+    #[test]
+    fn bucket_bounds_are_canonical() {
+        let samples = b"h_bucket{action=\"x\",le=\"0.05\"} 1\nh_bucket{action=\"x\",le=\"30\"} 2\nh_bucket{action=\"x\",le=\"+Inf\"} 2\nh_sum{action=\"x\"} 3\n";
+        assert_eq!(
+            String::from_utf8(canonical_buckets(samples.to_vec())).unwrap(),
+            "h_bucket{action=\"x\",le=\"0.05\"} 1\nh_bucket{action=\"x\",le=\"30.0\"} 2\nh_bucket{action=\"x\",le=\"+Inf\"} 2\nh_sum{action=\"x\"} 3\n"
         );
     }
 

@@ -17,7 +17,7 @@ use crate::config::accounts::{self, AccountSpec, Defaults};
 use crate::config::values::Products;
 use crate::files;
 use crate::names::AccountName;
-use crate::reload::{Reloads, Watched, asked, on_triggers, once};
+use crate::reload::{Reloads, asked, on_triggers, once};
 use crate::telemetry::Metrics;
 use crate::zenlayer::Endpoint;
 
@@ -191,28 +191,28 @@ impl Accounts {
     /// is applied only when the file and its secret files read the same again after [`SETTLE`]: a file caught
     /// half-written (an editor saving in place, `>`) lists fewer accounts or a cut URL, and taking it would stop
     /// accounts or send a credential to the wrong address. Such a reload is deferred to the next trigger.
-    pub async fn watch(
+    pub fn watch(
         self: Arc<Self>,
         path: PathBuf,
         config: Config,
         shutdown: CancellationToken,
         metrics: Metrics,
         reloads: Reloads,
-    ) {
+    ) -> impl std::future::Future<Output = ()> + use<> {
         let mut last_error = None;
         // The files the last applied load read (the accounts file and every secret file it names), as they were:
         // while none changes there is nothing to parse again, which for a thousand accounts is most of a reload.
         // Metadata and digests, not the bytes: secrets are held only as `Secret`s.
         let mut applied: Option<SeenFiles> = None;
         let stopped = shutdown.clone().cancelled_owned();
-        let watched = Watched {
-            what: "accounts file",
-            path: path.clone(),
-            loaded: Some(metrics.config_reload_ok.clone()),
-        };
+        let loaded = Some(metrics.config_reload_ok.clone());
+        let watched = reloads.watched("accounts file", path.clone(), loaded);
         let every = config.secret_reload_interval;
-        on_triggers(every, stopped, watched, &reloads, move |reason| {
-            if applied.as_mut().is_some_and(|seen| seen.unchanged(asked(reason))) {
+        on_triggers(every, stopped, watched, move |reason| {
+            if applied
+                .as_mut()
+                .is_some_and(|seen| seen.unchanged(asked(reason)))
+            {
                 return None;
             }
             let (problems, read) = self.reload(&path, &config, &shutdown, &metrics);
@@ -226,7 +226,6 @@ impl Accounts {
             });
             problem
         })
-        .await;
     }
 
     /// One reload: the problems that kept the file (or part of it) from being applied, and the files read, as

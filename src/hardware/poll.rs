@@ -5,7 +5,7 @@
 //! servers is gone is asked again one server at a time, so the others are still reported. A row that does not
 //! decode is left out alone, counted and said once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -32,7 +32,13 @@ pub struct HealthPoll {
     skips: Skips,
     /// The last snapshot published: a server whose row cannot be read this time keeps what it said then.
     previous: Option<Arc<Servers>>,
+    /// Servers whose row could not be read, and for how many polls in a row: one keeps its last report for
+    /// [`KEEP_UNREADABLE`] polls, not for ever (a stale OK could hide an alarm, a stale alarm never clear).
+    unreadable: HashMap<Box<str>, u32>,
 }
+
+/// Polls in a row a server whose row cannot be read keeps its last report for; then its series go.
+const KEEP_UNREADABLE: u32 = 3;
 
 /// A health row read: the server, and why part of it was left out (if it was); or, for a row that does not
 /// decode, its id (when that much can be read) and why.
@@ -74,6 +80,7 @@ impl HealthPoll {
                 &[Skipped::Row, Skipped::Unit, Skipped::Value],
             ),
             previous: None,
+            unreadable: HashMap::new(),
         }
     }
 }
@@ -163,6 +170,7 @@ impl Source for HealthPoll {
         let mut servers = Vec::with_capacity(ids.len());
         // Rows left out, in part or whole, by reason: the server's id and what was wrong.
         let mut left_out: Vec<(Skipped, Box<str>, String)> = Vec::new();
+        let mut unreadable = HashMap::new();
         while let Some((call_number, answer)) = calls.next().await {
             calls.extend(batches.next().map(call));
             let rows = answer.map_err(|error| PollError::Api {
@@ -178,10 +186,15 @@ impl Source for HealthPoll {
                         servers.push(server);
                     }
                     Err((id, detail)) => {
-                        // The server keeps its last report rather than vanish for one unreadable answer.
+                        // The server keeps its last report rather than vanish for one unreadable answer, for a
+                        // few polls.
                         let id = id.unwrap_or_default();
-                        let kept = self.previous.as_ref().and_then(|p| p.get(&id));
-                        servers.extend(kept.cloned());
+                        let polls = self.unreadable.get(&id).map_or(1, |n| n + 1);
+                        if !id.is_empty() && polls <= KEEP_UNREADABLE {
+                            let kept = self.previous.as_ref().and_then(|p| p.get(&id));
+                            servers.extend(kept.cloned());
+                        }
+                        unreadable.insert(id.clone(), polls);
                         left_out.push((Skipped::Row, id, detail));
                     }
                 }
@@ -189,6 +202,7 @@ impl Source for HealthPoll {
         }
         drop(calls);
         self.skips.record_all(&left_out);
+        self.unreadable = unreadable;
         let servers = Arc::new(Servers::new(servers, taken_at));
         self.previous = Some(servers.clone());
         Ok(servers)

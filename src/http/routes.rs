@@ -167,7 +167,14 @@ fn waiting_for(state: &AppState) -> Option<String> {
 
 /// The format `headers`' `Accept` prefers, counted.
 fn format(headers: &HeaderMap, state: &AppState) -> Format {
-    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    // Several Accept lines are one list (RFC 9110 §5.3).
+    let accept: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let accept = accept.join(",");
+    let format = Format::negotiate((!accept.is_empty()).then_some(accept.as_str()));
     state
         .metrics
         .scrapes

@@ -420,13 +420,26 @@ pub fn decode_list<'a>(
         serde_json::from_str(text)
             .map_err(|e| refused(format!("invalid JSON answer: {}", clip(&e.to_string()))))
     };
-    let present = |fields: &Fields, name: &str| fields.get(name).is_some_and(|v| v.get() != "null");
+    // An error code is a string, and no success code is documented: a `code` of `SUCCESS`, `OK`, `0` or a
+    // number is not taken for an error.
+    let error_code = |fields: &Fields| {
+        fields
+            .get("code")
+            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+            .is_some_and(|code| {
+                let code = code.trim();
+                !code.is_empty()
+                    && !["SUCCESS", "OK", "0"]
+                        .iter()
+                        .any(|ok| code.eq_ignore_ascii_case(ok))
+            })
+    };
     let top = parse(text)?;
     let payload = match top.get("response") {
         Some(inner) if inner.get() != "null" => parse(inner.get())?,
         _ => top.clone(),
     };
-    if present(&top, "code") || present(&payload, "code") {
+    if error_code(&top) || error_code(&payload) {
         return Err(refused("the answer is an error envelope".into()));
     }
     let request_id = [&payload, &top]
@@ -744,6 +757,13 @@ mod tests {
             assert!(decode_error(refused.as_bytes()).is_some(), "{refused}");
         }
         assert!(rows("[]", "dataList").is_err());
+        // A success that says so is read as one.
+        for success in [
+            r#"{"code":"SUCCESS","dataList":[{}]}"#,
+            r#"{"code":0,"dataList":[{}]}"#,
+        ] {
+            assert_eq!(rows(success, "dataList").unwrap().len(), 1, "{success}");
+        }
     }
 
     #[test]

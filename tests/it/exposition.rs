@@ -313,6 +313,13 @@ fn the_openmetrics_golden_is_the_text_golden_but_for_its_metadata() {
     assert_eq!(samples(GOLDEN), samples(GOLDEN_OPENMETRICS));
     let openmetrics = std::fs::read_to_string(GOLDEN_OPENMETRICS).unwrap();
     assert!(openmetrics.ends_with("\n# EOF\n"));
+    // Bucket bounds in their canonical form (OpenMetrics forbids `le="1"`), in both formats alike.
+    for golden in [&openmetrics, &std::fs::read_to_string(GOLDEN).unwrap()] {
+        for bound in golden.split("le=\"").skip(1) {
+            let bound = &bound[..bound.find('"').unwrap()];
+            assert!(bound == "+Inf" || bound.contains('.'), "le=\"{bound}\"");
+        }
+    }
     for line in [
         "# TYPE zenlayer_instance info",
         "# TYPE zenlayer_maintenance info",

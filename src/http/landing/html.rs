@@ -25,6 +25,10 @@ padding:.2rem .4rem}table.r td{display:block;border:0;padding:.1rem 0}\
 table.r td:first-child{font-weight:600}table.r td[data-l]::before{content:attr(data-l) \": \";color:#5a6275}\
 table.kv th{width:auto}}";
 
+/// Longest value written: above the longest line an error is logged with (320 characters), so none is cut
+/// twice.
+const MAX_TEXT_CHARS: usize = 400;
+
 /// The page being written, and the moment it describes (every age is from it).
 pub(super) struct Html {
     out: String,
@@ -54,9 +58,12 @@ impl Html {
         self
     }
 
-    /// Text, escaped for an element's content or a quoted attribute.
+    /// Text, escaped for an element's content or a quoted attribute, and at most [`MAX_TEXT_CHARS`] characters
+    /// (and an ellipsis): every value comes from the API or a log line, and the page's size bound must hold
+    /// whatever they hold.
     pub fn text(&mut self, text: &str) -> &mut Self {
-        for c in text.chars() {
+        let clipped = text.chars().nth(MAX_TEXT_CHARS).is_some();
+        for c in text.chars().take(MAX_TEXT_CHARS) {
             match c {
                 '&' => self.out.push_str("&amp;"),
                 '<' => self.out.push_str("&lt;"),
@@ -65,6 +72,9 @@ impl Html {
                 '\'' => self.out.push_str("&#39;"),
                 c => self.out.push(c),
             }
+        }
+        if clipped {
+            self.out.push('…');
         }
         self
     }
