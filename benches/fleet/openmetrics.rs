@@ -1,8 +1,7 @@
 //! `cargo bench --bench fleet -- openmetrics [--instances N] [--seconds S]`: what an OpenMetrics scrape costs
 //! against a text scrape of the same exporter, at N instances (100,000 by default) at the defaults (metadata on),
 //! in one run beside nginx serving the exporter's own text bytes: 16 concurrent gzip scrapers and a lone one,
-//! each format asked for with the `Accept` header Prometheus sends; each rate the mean of two runs in mirrored
-//! order. Both formats are assembled from the same
+//! each format asked for with the `Accept` header Prometheus sends; each rate the median of five interleaved runs. Both formats are assembled from the same
 //! pre-compressed parts; only the metadata lines and the small self-metrics differ.
 
 use std::time::Duration;
@@ -17,6 +16,8 @@ pub fn openmetrics_main(instances: usize, seconds: u64, work: &std::path::Path) 
     let (_sim, url, _) = sim(instances, 0);
     let mut settings = sim_account(&url).to_vec();
     settings.push(("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300"));
+    // The default interval, so the scrapes measured are scrapes, not scrapes racing a render every 2 s.
+    settings.push(("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "30"));
     let (_exporter, addr, polls, _) = exporter(std::path::Path::new(EXPORTER), &settings);
     wait_until("the first metadata poll", Duration::from_secs(600), || {
         !polls.metadata_durations().is_empty()
@@ -46,20 +47,27 @@ pub fn openmetrics_main(instances: usize, seconds: u64, work: &std::path::Path) 
         (&ours, vec![gzip, &accept_om]),
         (&theirs, vec![gzip]),
     ];
-    // Each measured twice, in the order A B C C B A, and averaged: this machine's speed drifts within a run, and
-    // the mirrored order gives each the same share of the drift.
+    // Five rounds of the three, each rate the median of its five: this machine's speed drifts within a run, and
+    // the exporter's poll (every 30 s) lands in some runs; interleaved rounds and medians give each the same
+    // share of both.
     let runs = |connections: u32| -> [Wrk; 3] {
-        let mut sums = [(0.0, 0.0); 3];
-        for i in [0, 1, 2, 2, 1, 0] {
-            let (url, headers) = &targets[i];
-            let w = wrk_with(url, connections, seconds, headers);
-            sums[i].0 += w.rps / 2.0;
-            sums[i].1 += w.p99_ms / 2.0;
+        let mut rates: [Vec<(f64, f64)>; 3] = Default::default();
+        for _ in 0..5 {
+            for (i, (url, headers)) in targets.iter().enumerate() {
+                let w = wrk_with(url, connections, seconds, headers);
+                rates[i].push((w.rps, w.p99_ms));
+            }
         }
-        sums.map(|(rps, p99_ms)| Wrk {
-            rps,
-            p50_ms: f64::NAN,
-            p99_ms,
+        rates.map(|mut r| {
+            let median = |r: &mut Vec<(f64, f64)>, key: fn(&(f64, f64)) -> f64| {
+                r.sort_by(|a, b| key(a).total_cmp(&key(b)));
+                key(&r[r.len() / 2])
+            };
+            Wrk {
+                rps: median(&mut r, |w| w.0),
+                p50_ms: f64::NAN,
+                p99_ms: median(&mut r, |w| w.1),
+            }
         })
     };
     let (crowd, lone) = (runs(16), runs(1));
