@@ -237,15 +237,19 @@ impl<'o> Sample<'o> {
 }
 
 /// `families` from a prometheus registry (the self-metrics) in `format`, appended to `out`: each family's metadata
-/// lines, then its samples as the crate's text encoder writes them (the same lines OpenMetrics reads).
+/// lines, then its samples as the crate's text encoder writes them (the same lines OpenMetrics reads). Done at
+/// every scrape, so only `format`'s metadata lines are made.
 pub fn encode(
     families: &[MetricFamily],
     format: Format,
     out: &mut Vec<u8>,
 ) -> prometheus::Result<()> {
     for family in families {
-        let (heads, samples) = encode_split(family)?;
-        out.extend_from_slice(&heads[format as usize]);
+        let (text_head, samples) = encode_text(family)?;
+        match format {
+            Format::Text => out.extend_from_slice(&text_head),
+            Format::OpenMetrics => out.extend_from_slice(&head_of(family).lines(format)),
+        }
         out.extend_from_slice(&samples);
     }
     Ok(())
@@ -254,6 +258,16 @@ pub fn encode(
 /// One family's metadata lines in each format (in [`Format::ALL`]'s order) and its samples, apart, so several
 /// accounts' samples of one family can be served under one head.
 pub fn encode_split(family: &MetricFamily) -> prometheus::Result<([Vec<u8>; 2], Vec<u8>)> {
+    let (text_head, samples) = encode_text(family)?;
+    Ok((
+        [text_head, head_of(family).lines(Format::OpenMetrics)],
+        samples,
+    ))
+}
+
+/// One family as the crate's text encoder writes it: its `HELP` and `TYPE` lines, and its samples (bucket bounds
+/// made canonical).
+fn encode_text(family: &MetricFamily) -> prometheus::Result<(Vec<u8>, Vec<u8>)> {
     use prometheus::Encoder as _;
     let mut text = Vec::new();
     prometheus::TextEncoder::new().encode(std::slice::from_ref(family), &mut text)?;
@@ -262,6 +276,11 @@ pub fn encode_split(family: &MetricFamily) -> prometheus::Result<([Vec<u8>; 2], 
         .nth(1)
         .map_or(text.len(), |i| i + 1);
     let samples = canonical_buckets(text.split_off(head_len));
+    Ok((text, samples))
+}
+
+/// What a registry's family is, as its metadata lines say.
+fn head_of(family: &MetricFamily) -> Head<'_> {
     let kind = match family.get_field_type() {
         MetricType::COUNTER => Kind::Counter,
         MetricType::GAUGE if family.name().ends_with("_info") => Kind::Info,
@@ -270,12 +289,11 @@ pub fn encode_split(family: &MetricFamily) -> prometheus::Result<([Vec<u8>; 2], 
         MetricType::SUMMARY => Kind::Summary,
         _ => Kind::Unknown,
     };
-    let head = Head {
+    Head {
         name: family.name(),
         help: family.help(),
         kind,
-    };
-    Ok(([text, head.lines(Format::OpenMetrics)], samples))
+    }
 }
 
 /// `samples` with every histogram bucket bound (`le`) in the canonical form OpenMetrics requires of it (`1.0`,

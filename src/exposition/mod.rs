@@ -4,7 +4,7 @@
 //! (`side`); and its own poll and API metrics, rendered when they change. It also tells which instances
 //! the status poll sees that the metadata does not know yet, for the metadata poller to look up. `scrape`
 //! joins what several accounts serve into one scrape; `sd` answers service discovery from the same pairs; the
-//! landing page reads the snapshots served (and the counts per status, made once per rendering).
+//! landing page reads the snapshots served (and the counts per status, made once per rendering, with it).
 
 use std::sync::{Arc, Mutex};
 
@@ -20,13 +20,13 @@ pub mod sd;
 pub mod side;
 
 use crate::names::AccountName;
-use crate::status::Status;
 use crate::status::snapshot::Snapshot;
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
 use crate::text::Openings;
 use crate::zenlayer::product::Product;
 use health::HealthCache;
+pub use render::Counts;
 use render::{Rendered, StatusSeries};
 use scrape::Contribution;
 use side::{Kind, SIDES, Side};
@@ -53,13 +53,7 @@ pub struct Exposition {
     /// The snapshots behind the sides, as published: what the landing page lists.
     servers: Store<Servers>,
     windows: Store<Windows>,
-    /// The instances per status of a rendering, by its serial: counted on the landing page's first request after
-    /// a change, not on each (a count walks the whole fleet).
-    counts: Mutex<Option<(u64, Counts)>>,
 }
-
-/// Instances per status, as [`Snapshot::counts`] gives them.
-pub type Counts = Arc<[(Status, usize)]>;
 
 impl Exposition {
     /// What the account named `account` serves of `product` (`None`: the only account, served without an
@@ -81,7 +75,6 @@ impl Exposition {
             sides: Default::default(),
             servers: Store::default(),
             windows: Store::default(),
-            counts: Mutex::new(None),
         }
     }
 
@@ -110,18 +103,11 @@ impl Exposition {
     }
 
     /// The instance families served now and their instances per status (every status of the product's
-    /// vocabulary, then any other seen); `None` before the first successful status poll.
+    /// vocabulary, then any other seen), as counted when they were rendered; `None` before the first successful
+    /// status poll.
     pub fn counted(&self) -> Option<(Arc<Rendered>, Counts)> {
         let rendered = self.rendered()?;
-        let lock = || self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((serial, counts)) = &*lock() {
-            if *serial == rendered.serial {
-                return Some((rendered, counts.clone()));
-            }
-        }
-        // Counted without the lock held: a request never waits for another's count.
-        let counts: Counts = rendered.sources().0.counts(self.series.1).into();
-        *lock() = Some((rendered.serial, counts.clone()));
+        let counts = rendered.counts.clone();
         Some((rendered, counts))
     }
 

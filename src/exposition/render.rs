@@ -11,6 +11,7 @@ use super::families::{self, METADATA, MetadataSamples, STATUS, StatusSamples};
 use super::gzip::Part;
 use crate::metadata::families::{info_lines, join, number_lines};
 use crate::metadata::{InstanceMeta, Metadata, TagLabels};
+use crate::status::Status;
 pub use crate::status::families::StatusSeries;
 use crate::status::families::{count_lines, running_lines, status_lines};
 use crate::status::snapshot::Snapshot;
@@ -39,6 +40,9 @@ pub(super) fn heads(format: Format) -> &'static [Part; FAMILIES] {
     &heads[format as usize]
 }
 
+/// Instances per status, as [`Snapshot::counts`] gives them.
+pub type Counts = Arc<[(Status, usize)]>;
+
 /// What an account's rendering is made from, kept to render it again without the `account` label for `/probe`.
 struct Inputs {
     snapshot: Arc<Snapshot>,
@@ -57,6 +61,9 @@ pub struct Rendered {
     pub serial: u64,
     pub instances: usize,
     pub taken_at: SystemTime,
+    /// Instances per status (every status of the product's vocabulary, then any other seen), counted once for
+    /// the count family and kept for the landing page.
+    pub counts: Counts,
     /// Instances with metadata served, and when the metadata's full poll was taken; `None` without metadata.
     pub named: Option<(usize, SystemTime)>,
     /// The status families' samples, with the `account` label when several accounts are served.
@@ -119,7 +126,12 @@ fn metadata_parts(
     (parts, joined.len())
 }
 
-fn status_parts(snapshot: &Snapshot, series: Series, label: &[u8]) -> [Part; STATUS_FAMILIES] {
+fn status_parts(
+    snapshot: &Snapshot,
+    series: Series,
+    counts: &[(Status, usize)],
+    label: &[u8],
+) -> [Part; STATUS_FAMILIES] {
     let instances = snapshot.instances();
     STATUS.map(|family| match family.samples {
         StatusSamples::Status => Part::rendered(instances, |out, batch| {
@@ -130,7 +142,7 @@ fn status_parts(snapshot: &Snapshot, series: Series, label: &[u8]) -> [Part; STA
         }),
         StatusSamples::Counts => {
             let mut out = Vec::with_capacity(2048);
-            count_lines(&mut out, family.name, snapshot, series.1, label);
+            count_lines(&mut out, family.name, counts, label);
             Part::new(out)
         }
     })
@@ -162,6 +174,10 @@ impl Rendered {
                 && p.inputs.series == series
                 && p.inputs.snapshot.instances() == snapshot.instances()
         });
+        let counts = match unchanged {
+            Some(p) => p.counts.clone(),
+            None => snapshot.counts(series.1).into(),
+        };
         let ids = metadata.map(|_| match unchanged.and_then(|p| p.metadata.as_ref()) {
             Some(m) => m.ids,
             None => ids_fingerprint(snapshot),
@@ -199,7 +215,7 @@ impl Rendered {
             };
             let status = match unchanged {
                 Some(p) => p.status.clone(),
-                None => status_parts(snapshot, series, label),
+                None => status_parts(snapshot, series, &counts, label),
             };
             // A panic in the renderer is a bug; rendering the families again here reports it in this thread.
             let meta = match (fresh, &reusable, metadata) {
@@ -236,6 +252,7 @@ impl Rendered {
             serial,
             instances: snapshot.instances().len(),
             taken_at: snapshot.taken_at(),
+            counts,
             named: meta.as_ref().map(|m| (m.named, m.metadata.taken_at())),
             status,
             metadata: meta,
@@ -280,7 +297,8 @@ impl Rendered {
                     openings,
                 } = &self.inputs;
                 let opening = openings.get(false);
-                let mut parts: Vec<Part> = status_parts(snapshot, *series, opening).into();
+                let mut parts: Vec<Part> =
+                    status_parts(snapshot, *series, &self.counts, opening).into();
                 if let Some((metadata, tags)) = metadata {
                     parts.extend(metadata_parts(snapshot, metadata, tags, opening).0);
                 }

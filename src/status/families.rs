@@ -3,7 +3,7 @@
 //! is spelt is `text`'s; which samples there are is here.
 
 pub use crate::config::values::StatusSeries;
-use crate::status::snapshot::{Instance, Known, Snapshot, Status};
+use crate::status::snapshot::{Instance, Known, Status};
 use crate::text::Sample;
 use crate::zenlayer::product::Product;
 
@@ -48,18 +48,12 @@ pub fn running_lines(out: &mut Vec<u8>, name: &str, instances: &[Instance], open
     }
 }
 
-/// The samples of the count family `name`: every status of `product`'s vocabulary, then any other the snapshot
-/// holds.
-pub fn count_lines(
-    out: &mut Vec<u8>,
-    name: &str,
-    snapshot: &Snapshot,
-    product: Product,
-    opening: &[u8],
-) {
-    for (status, count) in snapshot.counts(product) {
+/// The samples of the count family `name` of `counts` (a snapshot's, as `Snapshot::counts` gives them: every status of its
+/// product's vocabulary, then any other it holds).
+pub fn count_lines(out: &mut Vec<u8>, name: &str, counts: &[(Status, usize)], opening: &[u8]) {
+    for (status, count) in counts {
         Sample::open(out, name, opening)
             .label("status", status.as_str())
-            .count(count);
+            .count(*count);
     }
 }
