@@ -4,7 +4,7 @@
 //! (`side`); and its own poll and API metrics, rendered when they change. It also tells which instances
 //! the status poll sees that the metadata does not know yet, for the metadata poller to look up. `scrape`
 //! joins what several accounts serve into one scrape; `sd` answers service discovery from the same pairs; the
-//! landing page reads the snapshots served (and the counts per status, made once per rendering, with it).
+//! landing page reads the snapshots served (and the counts per status the rendering made).
 
 use std::sync::{Arc, Mutex};
 
@@ -26,7 +26,6 @@ use crate::telemetry::AccountMetrics;
 use crate::text::Openings;
 use crate::zenlayer::product::Product;
 use health::HealthCache;
-pub use render::Counts;
 use render::{Rendered, StatusSeries};
 use scrape::Contribution;
 use side::{Kind, SIDES, Side};
@@ -100,15 +99,6 @@ impl Exposition {
     /// The maintenance snapshot served now; `None` before the first maintenance poll succeeded.
     pub fn windows(&self) -> Option<Arc<Windows>> {
         self.windows.load()
-    }
-
-    /// The instance families served now and their instances per status (every status of the product's
-    /// vocabulary, then any other seen), as counted when they were rendered; `None` before the first successful
-    /// status poll.
-    pub fn counted(&self) -> Option<(Arc<Rendered>, Counts)> {
-        let rendered = self.rendered()?;
-        let counts = rendered.counts.clone();
-        Some((rendered, counts))
     }
 
     /// The side of `kind` served now.

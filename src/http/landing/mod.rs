@@ -186,7 +186,7 @@ fn fleet(h: &mut Html, accounts: &[AccountView]) {
         for (status, n) in parts
             .iter()
             .filter_map(|p| p.served.as_ref())
-            .flat_map(|s| &s.1[..])
+            .flat_map(|rendered| &rendered.counts[..])
         {
             if !status.is_running() && *n > 0 {
                 *not_running.entry(status.as_str()).or_default() += n;

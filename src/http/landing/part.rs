@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::html::{Html, every, span, utc};
 use crate::account::Part;
-use crate::exposition::Counts;
 use crate::exposition::render::Rendered;
 use crate::hardware::{Reading, Server, Servers};
 use crate::maintenance::Windows;
@@ -60,8 +59,8 @@ pub(super) struct PartView {
     pub product: Product,
     /// Each poll and its latest report.
     pub polls: Vec<(PollLog, Option<Arc<PollReport>>)>,
-    /// The instance families served and their instances per status.
-    pub served: Option<(Arc<Rendered>, Counts)>,
+    /// The instance families served, with their instances per status.
+    pub served: Option<Arc<Rendered>>,
     pub servers: Option<Arc<Servers>>,
     pub windows: Option<Arc<Windows>>,
 }
@@ -73,7 +72,7 @@ impl PartView {
             polls: (part.polls.iter())
                 .map(|log| (log.clone(), log.reports.load()))
                 .collect(),
-            served: part.exposition.counted(),
+            served: part.exposition.rendered(),
             servers: part.exposition.servers(),
             windows: part.exposition.windows(),
         }
@@ -89,11 +88,11 @@ impl PartView {
     pub fn instances(&self) -> usize {
         self.served
             .as_ref()
-            .map_or(0, |(rendered, _)| rendered.instances)
+            .map_or(0, |rendered| rendered.instances)
     }
 
     pub fn running(&self) -> usize {
-        let counts = self.served.as_ref().map(|(_, counts)| &counts[..]);
+        let counts = self.served.as_ref().map(|rendered| &rendered.counts[..]);
         (counts.unwrap_or_default().iter())
             .find(|(status, _)| status.is_running())
             .map_or(0, |(_, n)| *n)
@@ -112,7 +111,7 @@ impl PartView {
     }
 
     fn metadata(&self) -> Option<&Metadata> {
-        self.served.as_ref().and_then(|(r, _)| r.sources().1)
+        self.served.as_ref().and_then(|r| r.sources().1)
     }
 }
 
@@ -259,7 +258,7 @@ fn failures(h: &mut Html, log: &PollLog, report: &PollReport, cx: &Context) {
 /// The instances served, by status, and the metadata joined to them.
 fn served(h: &mut Html, part: &PartView, cx: &Context) {
     h.raw("<table class=\"kv\"><tr><th>Instances served</th><td>");
-    let Some((rendered, counts)) = &part.served else {
+    let Some(rendered) = &part.served else {
         h.raw("none yet: no status poll has succeeded</td></tr></table>");
         return;
     };
@@ -267,7 +266,7 @@ fn served(h: &mut Html, part: &PartView, cx: &Context) {
         .raw(", from a poll ")
         .age(rendered.taken_at)
         .raw("</td></tr><tr><th>By status</th><td>");
-    let mut seen = counts.iter().filter(|(_, n)| *n > 0);
+    let mut seen = rendered.counts.iter().filter(|(_, n)| *n > 0);
     for (i, (status, n)) in seen.by_ref().take(cx.bounds.statuses).enumerate() {
         if i > 0 {
             h.raw(" · ");
@@ -311,7 +310,7 @@ fn named(h: &mut Html, metadata: Option<&Metadata>, id: &str) {
 
 /// The instances not running, in id order, as many as the bound, with their status and zone.
 fn not_running(h: &mut Html, part: &PartView, metadata: Option<&Metadata>, cx: &Context) {
-    let (Some((rendered, _)), total) = (&part.served, part.not_running()) else {
+    let (Some(rendered), total) = (&part.served, part.not_running()) else {
         return;
     };
     if total == 0 {

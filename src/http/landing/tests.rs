@@ -64,12 +64,7 @@ fn poll(
 
 /// `instances` instances of `product`, `stopped` of them STOPPED, each named `name_chars` long (the first named
 /// [`HOSTILE`]), in a hostile zone; rendered once, shared by every account that shows it.
-fn served(
-    product: Product,
-    instances: usize,
-    stopped: usize,
-    name_chars: usize,
-) -> (Arc<Rendered>, crate::exposition::Counts) {
+fn served(product: Product, instances: usize, stopped: usize, name_chars: usize) -> Arc<Rendered> {
     let id = |i: usize| format!("{i:019}");
     let snapshot = Arc::new(Snapshot::new(
         (0..instances).map(|i| {
@@ -107,7 +102,7 @@ fn served(
         &Openings::new(Some("a"), product.as_str()),
         None,
     );
-    (Arc::new(rendered), snapshot.counts(product).into())
+    Arc::new(rendered)
 }
 
 /// Bare metal's hardware: every server with two components in trouble (one in a hostile word) and a reading.
@@ -182,7 +177,7 @@ fn worst_account(name: &str, shared: &Shared) -> AccountView {
 }
 
 struct Shared {
-    served: Vec<(Arc<Rendered>, crate::exposition::Counts)>,
+    served: Vec<Arc<Rendered>>,
     servers: Arc<Servers>,
     windows: Arc<Windows>,
 }
