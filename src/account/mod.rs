@@ -40,8 +40,6 @@ use crate::zenlayer::{CallSettings, Client, Endpoint, Service};
 /// Why an account could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot register metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
     #[error("cannot build the API client: {0}")]
     Client(#[from] crate::zenlayer::client::BuildError),
 }
@@ -136,7 +134,7 @@ impl Shared<'_> {
     fn start(&self, product: Product, tasks: &mut Vec<JoinHandle<()>>) -> Result<Part, StartError> {
         let config = self.config;
         let declared = declaration::of(product);
-        let metrics = AccountMetrics::new(product)?;
+        let metrics = AccountMetrics::new(product);
         let service = self.client.service(
             config.api_services.get(product),
             config.api_versions.get(product),

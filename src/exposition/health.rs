@@ -1,74 +1,62 @@
 //! One account's own poll and API metrics (`zenlayer_up`, poll and call counters and histograms) as served:
-//! gathered from the account's registry, given the `account` label when several accounts are served, split by
-//! family so `/metrics` can put every account's samples of a family together, and compressed. Rendered again
-//! only after the metrics changed, which is during polls: between polls every scrape reuses the same bytes.
+//! written from the account's counters, given the `account` label when several accounts are served, split by
+//! family so `/metrics` can put every account's samples of a family together under one head, and compressed.
+//! Rendered again only after the metrics changed, which is during polls: between polls every scrape reuses the
+//! same bytes.
 
-use std::sync::{Arc, Mutex};
-
-use prometheus::proto::LabelPair;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use super::gzip::Part;
 use crate::names::AccountName;
 use crate::telemetry::AccountMetrics;
+use crate::telemetry::account::FAMILIES;
 use crate::text::Format;
 
-/// One family of an account's self-metrics: its `HELP` and `TYPE` lines in each format and its samples, apart.
-pub struct HealthFamily {
-    pub name: String,
-    heads: [Part; 2],
-    pub samples: Part,
+/// Every family's `HELP` and `TYPE` lines in each format, made once for every account.
+static HEADS: LazyLock<Vec<[Part; 2]>> = LazyLock::new(|| {
+    FAMILIES
+        .iter()
+        .map(|(_, head)| std::array::from_fn(|i| Part::new(head.lines(Format::ALL[i]))))
+        .collect()
+});
+
+/// The metadata lines of the family at `index` of [`FAMILIES`] in `format`.
+pub fn head(index: usize, format: Format) -> &'static Part {
+    &HEADS[index][format as usize]
 }
 
-impl HealthFamily {
-    /// Its metadata lines in `format`.
-    pub fn head(&self, format: Format) -> &Part {
-        &self.heads[format as usize]
-    }
-}
-
-/// An account's self-metrics, rendered.
+/// An account's self-metrics, rendered: its samples of each family of [`FAMILIES`], in that order (`None`
+/// where it has none).
 #[derive(Default)]
 pub struct Health {
-    families: Vec<HealthFamily>,
+    families: Vec<Option<Part>>,
 }
 
 impl Health {
     /// Renders what `metrics` holds now, each sample given `account="NAME"` first when `account` is set.
     pub fn render(metrics: &AccountMetrics, account: Option<&str>) -> Health {
-        let families = metrics
-            .registry
-            .gather()
-            .into_iter()
-            .filter_map(|mut family| {
-                if let Some(account) = account {
-                    for metric in family.mut_metric() {
-                        let mut labels = metric.take_label();
-                        let mut pair = LabelPair::default();
-                        pair.set_name("account".to_owned());
-                        pair.set_value(account.to_owned());
-                        labels.insert(0, pair);
-                        metric.set_label(labels);
-                    }
-                }
-                let (heads, samples) = match crate::text::encode_split(&family) {
-                    Ok(split) => split,
-                    Err(error) => {
-                        tracing::error!(%error, family = family.name(), "encoding a self-metric failed");
-                        return None;
-                    }
-                };
-                Some(HealthFamily {
-                    name: family.name().to_owned(),
-                    heads: heads.map(Part::new),
-                    samples: Part::new(samples),
-                })
+        let opening = account.map(|name| {
+            let mut opening = Vec::with_capacity(name.len() + 12);
+            opening.extend_from_slice(b"account=\"");
+            crate::text::escape_label_value(&mut opening, name);
+            opening.extend_from_slice(b"\",");
+            opening
+        });
+        let mut text = Vec::new();
+        let families = FAMILIES
+            .iter()
+            .map(|(family, _)| {
+                text.clear();
+                metrics.write(*family, opening.as_deref(), &mut text);
+                (!text.is_empty()).then(|| Part::new(text.clone()))
             })
             .collect();
         Health { families }
     }
 
-    pub fn families(&self) -> &[HealthFamily] {
-        &self.families
+    /// Its samples of the family at `index` of [`FAMILIES`].
+    pub fn family(&self, index: usize) -> Option<&Part> {
+        self.families.get(index).and_then(Option::as_ref)
     }
 }
 

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use super::families::INSTANCE_COUNT;
 use super::gzip::{self, Part};
 pub use super::gzip::{Chunk, Frames};
-use super::health::Health;
+use super::health::{self, Health};
 use super::render::{FAMILIES, Rendered, Series, heads};
 use super::side::{SIDES, Side};
 use crate::metadata::{Metadata, TagLabels};
 use crate::status::snapshot::Snapshot;
+use crate::telemetry::account::FAMILIES as SELF_FAMILIES;
 use crate::text::Format;
 
 /// What one account contributes to a scrape: its instance families (none before its first successful poll)
@@ -113,31 +114,15 @@ pub fn assemble(
             parts.extend(family);
         }
     }
-    // Every account's registry has the same families in the same (the registry's) order: each is found at the
-    // same position in every account, or else looked up by name.
-    let mut names: Vec<&str> = Vec::new();
-    for account in accounts {
-        for family in account.health.families() {
-            if !names.contains(&family.name.as_str()) {
-                names.push(&family.name);
-            }
-        }
-    }
-    for (i, name) in names.iter().enumerate() {
-        let mut head = None;
-        for account in accounts {
-            let families = account.health.families();
-            let family = match families.get(i) {
-                Some(f) if f.name == *name => Some(f),
-                _ => families.iter().find(|f| f.name == *name),
-            };
-            if let Some(family) = family {
-                if head.is_none() {
-                    head = Some(family.head(format));
-                    parts.push(family.head(format));
-                }
-                parts.push(&family.samples);
-            }
+    // Every account has the same self-metric families, in the same order.
+    for i in 0..SELF_FAMILIES.len() {
+        let mut family = accounts
+            .iter()
+            .filter_map(|a| a.health.family(i))
+            .peekable();
+        if family.peek().is_some() {
+            parts.push(health::head(i, format));
+            parts.extend(family);
         }
     }
     tail.extend_from_slice(format.end());

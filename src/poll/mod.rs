@@ -10,7 +10,7 @@ pub mod report;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub use paging::{MAX_INSTANCES, PageSettings, PollError, PollFailure};
 pub use report::{Kind, PollLog, PollReport};
@@ -245,9 +245,11 @@ impl<S: Source> Poller<S> {
                 work = self.source.next_between() => Some(work),
             };
             let polled = work.is_none();
+            // Boxed: a poll's state (its pages in flight, their decoding) is most of the poller's size, and held
+            // inline it would be held for the whole interval by every idle poller of every account.
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = self.step(work) => {}
+                _ = Box::pin(self.step(work)) => {}
             }
             if polled && std::mem::take(&mut first) && !self.phase.is_zero() {
                 ticker.reset_at(started + self.interval + self.phase);
@@ -321,39 +323,19 @@ pub async fn blocking<T: Send + 'static>(
 /// its failure reason. Returns the outcome and how long it took.
 pub async fn measured<T>(
     metrics: &AccountMetrics,
-    action: &str,
+    action: &'static str,
     timeout: Duration,
     poll: impl Future<Output = Result<T, PollError>>,
 ) -> (Result<T, PollError>, Duration) {
     let started = Instant::now();
-    metrics.polls.with_label_values(&[action]).inc();
-    metrics.changed();
+    metrics.poll_started(action);
     let result = match tokio::time::timeout(timeout, poll).await {
         Ok(result) => result,
         Err(_) => Err(PollError::Deadline(timeout)),
     };
     let duration = started.elapsed();
-    metrics
-        .poll_duration
-        .with_label_values(&[action])
-        .observe(duration.as_secs_f64());
-    match &result {
-        Ok(_) => metrics
-            .last_poll_success
-            .with_label_values(&[action])
-            .set(unix_seconds(SystemTime::now())),
-        Err(error) => metrics
-            .poll_failures
-            .with_label_values(&[action, error.kind().as_str()])
-            .inc(),
-    }
-    metrics.changed();
+    metrics.poll_finished(action, duration, result.as_ref().err().map(PollError::kind));
     (result, duration)
-}
-
-fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -237,8 +237,7 @@ impl<R: StatusRows> Source for StatusPoll<R> {
 
     /// `zenlayer_up` follows the status poll alone.
     fn finished(&mut self, outcome: Result<(), &PollError>, _duration: Duration) {
-        self.metrics.up.set(if outcome.is_ok() { 1.0 } else { 0.0 });
-        self.metrics.changed();
+        self.metrics.set_up(outcome.is_ok());
         self.lane.status_polled();
         // A refusal is said once per run of them, with what to do: an account not allowed a product is refused
         // every poll, and one line every interval would bury the rest.

@@ -16,7 +16,7 @@ use zenlayer_exporter::zenlayer::{CallSettings, Client, Endpoint, model};
 use crate::common;
 
 fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPoll<StatusAction> {
-    let metrics = AccountMetrics::new(Product::Vm).expect("metrics");
+    let metrics = AccountMetrics::new(Product::Vm);
     let client = Client::new(
         Endpoint {
             base_url: sim.url(),

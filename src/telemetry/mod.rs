@@ -1,20 +1,15 @@
-//! The exporter's own metrics (one `Registry`, passed around, never global) and the logging set-up.
-//! Instance series are not here: they are rendered from snapshots by `exposition::render`.
+//! The exporter's own metrics and the logging set-up: the process-wide ones in one `Registry` (passed around,
+//! never global), each account's poll and API metrics as plain counters (`account`). Instance series are not
+//! here: they are rendered from snapshots by `exposition::render`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+pub mod account;
 
-use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry,
-};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 pub use crate::config::values::LogFormat;
 use crate::text::Format;
-use crate::zenlayer::declaration;
 use crate::zenlayer::error::ErrorKind;
-use crate::zenlayer::product::Product;
-use crate::zenlayer::{ApiError, CallObserver};
+pub use account::AccountMetrics;
 
 crate::labels::label_values! {
     /// Why the server refused a connection or request (`zenlayer_exporter_http_requests_rejected_total`).
@@ -68,6 +63,17 @@ impl PollFailure {
             .chain(own)
     }
 
+    /// Its place in [`PollFailure::all`].
+    pub fn index(self) -> usize {
+        let kinds = ErrorKind::ALL.len();
+        match self {
+            PollFailure::Api(kind) => ErrorKind::ALL.iter().position(|k| *k == kind).unwrap_or(0),
+            PollFailure::Deadline => kinds,
+            PollFailure::Pagination => kinds + 1,
+            PollFailure::Internal => kinds + 2,
+        }
+    }
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -86,7 +92,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const REVISION: &str = env!("ZENLAYER_BUILD_REVISION");
 
 /// The process-wide self-metrics: the server's, the configuration's and the process'. Cheap to clone: each
-/// field is an `Arc` inside. Each account's own poll and API metrics are an [`AccountMetrics`].
+/// field is an `Arc` inside. Each account's own poll and API metrics are an [`AccountMetrics`], apart.
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
@@ -245,194 +251,6 @@ impl Metrics {
             sd_without_address,
             scrapes,
         })
-    }
-}
-
-/// One account's poll and API metrics, in a registry of its own: they carry no `account` label here; the
-/// exposition adds it when it serves several accounts, and `/probe` serves them as they are. An account
-/// removed from the accounts file takes its registry, and so its series, with it. Cheap to clone.
-#[derive(Clone)]
-pub struct AccountMetrics {
-    pub registry: Registry,
-    pub up: Gauge,
-    pub last_poll_success: GaugeVec,
-    pub poll_duration: HistogramVec,
-    pub polls: IntCounterVec,
-    pub poll_failures: IntCounterVec,
-    pub api_requests: IntCounterVec,
-    pub api_failures: IntCounterVec,
-    pub api_duration: HistogramVec,
-    pub rows_skipped: IntCounterVec,
-    /// Bumped after every change, so the exposition renders these series again only when they changed.
-    generation: Arc<AtomicU64>,
-}
-
-impl AccountMetrics {
-    /// A fresh registry with every account metric registered and the status action's series present at zero,
-    /// each series labelled with `product`.
-    pub fn new(product: Product) -> Result<Self, prometheus::Error> {
-        let labels =
-            std::collections::HashMap::from([("product".to_owned(), product.as_str().to_owned())]);
-        let registry = Registry::new_custom(None, Some(labels))?;
-        let up = Gauge::new(
-            "zenlayer_up",
-            "1 if the last poll of the Zenlayer API succeeded, else 0.",
-        )?;
-        let last_poll_success = GaugeVec::new(
-            Opts::new(
-                "zenlayer_exporter_last_poll_success_timestamp_seconds",
-                "Unix time of the last successful poll of the action; 0 before the first.",
-            ),
-            &["action"],
-        )?;
-        let poll_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "zenlayer_exporter_poll_duration_seconds",
-                "Duration of whole polls (every page) of the action, successful or not.",
-            )
-            .buckets(vec![
-                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-            ]),
-            &["action"],
-        )?;
-        let polls = IntCounterVec::new(
-            Opts::new(
-                "zenlayer_exporter_polls_total",
-                "Polls attempted, by action.",
-            ),
-            &["action"],
-        )?;
-        let poll_failures = IntCounterVec::new(
-            Opts::new(
-                "zenlayer_exporter_poll_failures_total",
-                "Polls that failed, by action and reason; the previous snapshot kept being served.",
-            ),
-            &["action", "reason"],
-        )?;
-        let api_requests = IntCounterVec::new(
-            Opts::new(
-                "zenlayer_exporter_api_requests_total",
-                "API calls sent, each retry counted.",
-            ),
-            &["action"],
-        )?;
-        let api_failures = IntCounterVec::new(
-            Opts::new(
-                "zenlayer_exporter_api_request_failures_total",
-                "API calls that failed, each retry counted, by reason.",
-            ),
-            &["action", "reason"],
-        )?;
-        let api_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "zenlayer_exporter_api_request_duration_seconds",
-                "Latency of single API calls, including reading the body.",
-            )
-            .buckets(vec![
-                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ]),
-            &["action"],
-        )?;
-        let rows_skipped = IntCounterVec::new(
-            Opts::new(
-                "zenlayer_exporter_rows_skipped_total",
-                "Rows of an API answer left out while the rest of the answer was served, by action and reason: \
-                 row (a row that does not decode; a server keeps its last health report for 3 such polls), time (a maintenance window whose start or end is no time, or \
-                 that ends before it starts), unit (hardware temperatures in an unknown unit; the components are \
-                 still served), value (a temperature no sensor reads, left out alone).",
-            ),
-            &["action", "reason"],
-        )?;
-        registry.register(Box::new(up.clone()))?;
-        registry.register(Box::new(last_poll_success.clone()))?;
-        registry.register(Box::new(poll_duration.clone()))?;
-        registry.register(Box::new(polls.clone()))?;
-        registry.register(Box::new(poll_failures.clone()))?;
-        registry.register(Box::new(api_requests.clone()))?;
-        registry.register(Box::new(api_failures.clone()))?;
-        registry.register(Box::new(api_duration.clone()))?;
-        registry.register(Box::new(rows_skipped.clone()))?;
-        let metrics = AccountMetrics {
-            registry,
-            up,
-            last_poll_success,
-            poll_duration,
-            polls,
-            poll_failures,
-            api_requests,
-            api_failures,
-            api_duration,
-            rows_skipped,
-            generation: Arc::new(AtomicU64::new(0)),
-        };
-        metrics.track_action(declaration::of(product).status_action());
-        Ok(metrics)
-    }
-
-    /// Puts every series of a polled action in place at zero, so `rate()` works from its first failure.
-    pub fn track_action(&self, action: &str) {
-        self.last_poll_success.with_label_values(&[action]);
-        self.poll_duration.with_label_values(&[action]);
-        self.polls.with_label_values(&[action]);
-        for reason in PollFailure::all() {
-            self.poll_failures
-                .with_label_values(&[action, reason.as_str()]);
-        }
-        self.api_requests.with_label_values(&[action]);
-        self.api_duration.with_label_values(&[action]);
-        for reason in ErrorKind::ALL {
-            self.api_failures
-                .with_label_values(&[action, reason.as_str()]);
-        }
-        self.changed();
-    }
-
-    /// Puts the series of rows of `action` skipped for `reason` in place at zero.
-    pub fn track_skipped(&self, action: &str, reason: Skipped) {
-        self.rows_skipped
-            .with_label_values(&[action, reason.as_str()]);
-        self.changed();
-    }
-
-    /// Counts `rows` of `action` skipped for `reason`.
-    pub fn skipped(&self, action: &str, reason: Skipped, rows: usize) {
-        self.rows_skipped
-            .with_label_values(&[action, reason.as_str()])
-            .inc_by(rows as u64);
-        self.changed();
-    }
-
-    /// Says that a series changed; called after every update.
-    pub fn changed(&self) {
-        self.generation.fetch_add(1, Ordering::Release);
-    }
-
-    /// Which change the series are at: read before rendering them, so a change during the rendering makes
-    /// the next read differ.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-}
-
-/// Every API attempt counted, timed and, when it failed, counted by reason, per action.
-impl CallObserver for AccountMetrics {
-    fn attempted(
-        &self,
-        action: &'static str,
-        elapsed: std::time::Duration,
-        failure: Option<&ApiError>,
-    ) {
-        self.api_requests.with_label_values(&[action]).inc();
-        self.api_duration
-            .with_label_values(&[action])
-            .observe(elapsed.as_secs_f64());
-        // "No such instances" answers a look-up by ids: a call that worked, about instances deleted since.
-        if let Some(error) = failure.filter(|e| !e.is_not_found()) {
-            self.api_failures
-                .with_label_values(&[action, error.kind().as_str()])
-                .inc();
-        }
-        self.changed();
     }
 }
 
