@@ -19,6 +19,26 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
+/// Hands the free pages of glibc's heaps back to the system every `every`. By itself glibc returns memory only
+/// from the top of a heap; what a burst freed below the top stays resident for good. Every account's first polls
+/// start at once (thousands of connections and pages in flight at 1,000 accounts); with them gone, 30% of the
+/// resident set was such free pages (253 MB, 179 MB once trimmed). A pass over a heap of a few hundred megabytes takes
+/// milliseconds, on a blocking thread.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+async fn trim_heap(every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        // SAFETY: malloc_trim only releases free memory; it takes the allocator's own locks.
+        let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+async fn trim_heap(_every: std::time::Duration) {}
+
 use zenlayer_exporter::config::{self, Config};
 use zenlayer_exporter::http::server::ServerConfig;
 use zenlayer_exporter::http::slots;
@@ -94,6 +114,8 @@ fn main() -> ExitCode {
             }
         };
         tracing::info!(version = VERSION, revision = REVISION, credentials = %config.auth_summary(), "starting");
+        // After each round of status polls: their pages, and at start-up every account's first polls at once.
+        tokio::spawn(trim_heap(config.poll_interval));
         // Each account of an accounts file is counted in `credentials`; a thousand lines here would bury the rest.
         let accounts = |row: &config::Row| matches!(row.source, config::Source::AccountsFile(_));
         for row in config.rows().into_iter().filter(|row| !accounts(row)) {

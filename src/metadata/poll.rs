@@ -211,15 +211,15 @@ impl Source for MetadataPoll {
     }
 }
 
-/// The snapshot of a walk's `rows`, built off the runtime's threads. Offset paging under a changing fleet
-/// (`shifted`) may skip an instance: then what `previous` knew of the ones this walk missed is kept, for this
+/// The snapshot of a walk's `rows`, built off the runtime's threads when it is large. Offset paging under a
+/// changing fleet (`shifted`) may skip an instance: then what `previous` knew of the ones this walk missed is kept, for this
 /// poll (series are only written for instances the status poll sees).
 pub async fn snapshot(
     mut rows: Vec<Arc<InstanceMeta>>,
     shifted: bool,
     previous: Option<Arc<Metadata>>,
 ) -> Result<Arc<Metadata>, PollError> {
-    crate::poll::blocking(move || {
+    crate::poll::off_runtime(rows.len(), move || {
         if let (true, Some(previous)) = (shifted, previous) {
             let seen: HashSet<&str> = rows.iter().map(|r| &*r.id).collect();
             let missed: Vec<Arc<InstanceMeta>> = previous

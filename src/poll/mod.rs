@@ -139,8 +139,10 @@ impl Skips {
     }
 }
 
-/// Instances below which a snapshot is published on the poller's own task rather than a blocking thread.
-const INLINE_RENDER_BELOW: usize = 5_000;
+/// Rows below which a poll's work (building its snapshot, rendering it) is done on the poller's own task rather
+/// than a blocking thread: well under a millisecond, less than handing it over and back costs (two thread
+/// switches), which a thousand small accounts would otherwise pay thousands of times a round.
+const INLINE_BELOW: usize = 5_000;
 
 /// Receives every new snapshot of a source. Called on a blocking thread, since rendering a large fleet takes a
 /// while (a small one, on the poller's task).
@@ -293,7 +295,7 @@ impl<S: Source> Poller<S> {
 
     async fn publish(&self, snapshot: Arc<S::Snapshot>) {
         // A small snapshot renders in well under a millisecond: handing it to another thread would cost more.
-        if S::len(&snapshot) < INLINE_RENDER_BELOW {
+        if S::len(&snapshot) < INLINE_BELOW {
             return (self.publish)(snapshot);
         }
         // Renders are CPU-bound: at most one per core at once. A thousand accounts finishing their polls together
@@ -308,6 +310,18 @@ impl<S: Source> Poller<S> {
             tracing::error!(action = self.action, error = %e, "publishing the snapshot failed");
         }
     }
+}
+
+/// Runs `f`, work over `rows` rows, where it belongs: a small one on the caller's task, a large one on a blocking
+/// thread ([`blocking`]), off the threads that answer scrapes.
+pub async fn off_runtime<T: Send + 'static>(
+    rows: usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    if rows < INLINE_BELOW {
+        return Ok(f());
+    }
+    blocking(f).await
 }
 
 /// Runs `f` on a blocking thread in the caller's span, so that what it logs names the account like the rest of

@@ -186,12 +186,14 @@ impl<R: StatusRows> StatusPoll<R> {
         let previous = self.previous.clone();
         let carried_before = std::mem::take(&mut self.carried);
         // Sorting and reconciling a large fleet takes a while: keep it off the threads that answer scrapes.
-        let built =
-            crate::poll::blocking(move || reconcile(walk, previous.as_deref(), &carried_before))
-                .await
-                .map_err(|e| PollError::Internal {
-                    detail: format!("building the snapshot failed: {e}"),
-                })?;
+        let rows = walk.rows.len();
+        let built = crate::poll::off_runtime(rows, move || {
+            reconcile(walk, previous.as_deref(), &carried_before)
+        })
+        .await
+        .map_err(|e| PollError::Internal {
+            detail: format!("building the snapshot failed: {e}"),
+        })?;
         self.carried = built.carried;
         self.previous = Some(built.snapshot.clone());
         let differs = built.differs.is_some();
