@@ -368,6 +368,70 @@ async fn the_accounts_file_is_reloaded_without_a_restart() {
         .await;
 }
 
+/// Changing one account of a file of several (its products, here) restarts that account alone: every other one
+/// keeps its polls going (its counters carry on, never back to zero, which a restarted account's would be) and
+/// keeps serving its fleet throughout, and an unchanged file costs nothing to re-read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_one_account_restarts_that_account_alone() {
+    const ACCOUNTS: usize = 6;
+    let sim = common::accounts_sim(ACCOUNTS, 20).await;
+    let dir = scratch("accounts-one-change");
+    let file = dir.join("accounts.yml");
+    std::fs::write(&file, sim.accounts_file()).unwrap();
+    let exporter = Exporter::start(accounts_config(&file, &[])).await;
+    let polls = |b: &str, i: usize| {
+        sample(
+            b,
+            &format!(
+                "zenlayer_exporter_polls_total{{account=\"{}\",action=\"DescribeInstancesStatus\",product=\"vm\"}}",
+                Simulator::account_name(i)
+            ),
+        )
+        .unwrap_or(0.0)
+    };
+    let before = exporter
+        .metrics_until("every account polled a few times", |b| {
+            (0..ACCOUNTS).all(|i| polls(b, i) >= 5.0)
+        })
+        .await;
+    // sim-3 reads ZEC too: its polls start afresh.
+    let changed = sim.accounts_file().replacen(
+        "\n  - name: sim-4",
+        "\n    products: [vm, zec]\n  - name: sim-4",
+        1,
+    );
+    assert_ne!(changed, sim.accounts_file());
+    std::fs::write(&file, changed).unwrap();
+    let after = exporter
+        .metrics_until("sim-3 restarted with ZEC", |b| {
+            b.contains("zenlayer_up{account=\"sim-3\",product=\"zec\"} 1")
+        })
+        .await;
+    assert!(
+        polls(&after, 3) < polls(&before, 3),
+        "sim-3 started afresh: {} polls after, {} before",
+        polls(&after, 3),
+        polls(&before, 3)
+    );
+    for i in (0..ACCOUNTS).filter(|i| *i != 3) {
+        assert!(
+            polls(&after, i) > polls(&before, i),
+            "{} kept polling: {} polls after, {} before",
+            Simulator::account_name(i),
+            polls(&after, i),
+            polls(&before, i)
+        );
+    }
+    // The others' fleets are served as they are, at the moment sim-3 has only just started again (its first VM
+    // poll may not have finished yet).
+    let others = |mut by_account: BTreeMap<String, Vec<(String, String)>>| {
+        by_account.remove("sim-3");
+        by_account
+    };
+    assert_eq!(others(statuses_by_account(&after)), others(truth(&sim)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn shards_poll_every_account_exactly_once() {
     let sim = common::accounts_sim(12, 3).await;

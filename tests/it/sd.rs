@@ -362,10 +362,21 @@ async fn floods_of_distinct_queries_are_bounded_and_abandoned_renders_stop() {
         ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", "60".into()),
         (METADATA.0, METADATA.1.into()),
     ]);
+    // One client for the whole flood, built before it: a client built per request reads the platform's trust
+    // roots each time, and 256 of those in a row, while the first connections wait for their request to be sent,
+    // outlast the server's 10 s wait for a request on a loaded machine (it then closes them, rightly). Nothing is
+    // pooled, so every request is still a connection of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
     let sd = |query: String| {
         let url = exporter.url(&format!("/sd?{query}"));
+        let client = client.clone();
         async move {
-            let response = common::client().get(url).send().await.unwrap();
+            let response = client.get(url).send().await.unwrap();
             let status = response.status().as_u16();
             let retry_after = response.headers().get("retry-after").is_some();
             let body = response.bytes().await.unwrap();
