@@ -1,23 +1,60 @@
-//! `cargo bench --bench fleet -- accounts`: several accounts in one process against one account of as many
-//! instances, and 1,000 accounts over 4 shards.
+//! `cargo bench --bench fleet -- accounts [--before PATH]`: what an account costs beyond its instances. The same
+//! 100,000 instances held by one account in one product (the reference), by one account over the three products,
+//! and by 100 and 1,000 accounts over the three products; each fleet measured for this build and, with
+//! `--before`, another build, in turn against the same simulator. Then start-up at 1,000 accounts with 50 ms per
+//! call against the ideal, and 10,000 accounts over 5 shards.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-/// A simulator serving `accounts` accounts of `instances` each (in one process, as one API endpoint serves every
-/// account), and the accounts file it prints.
-fn accounts_sim(accounts: usize, instances: usize, work: &Path) -> (Proc, SocketAddr, PathBuf) {
-    let (count, size) = (accounts.to_string(), instances.to_string());
-    let mut sim = sim_process(&["--instances", &size, "--accounts", &count]);
-    let file = work.join(format!("accounts-{accounts}x{instances}.yml"));
+/// One fleet: `accounts` accounts, each holding `per_account` instances of vm, zec and bmc.
+#[derive(Clone, Copy)]
+struct Shape {
+    accounts: usize,
+    per_account: [usize; 3],
+}
+
+impl Shape {
+    fn instances(&self) -> usize {
+        self.accounts * self.per_account.iter().sum::<usize>()
+    }
+
+    fn label(&self) -> String {
+        let [vm, zec, bmc] = self.per_account;
+        match (zec, bmc) {
+            (0, 0) => format!("{} x {vm} vm", self.accounts),
+            _ => format!("{} x ({vm} vm, {zec} zec, {bmc} bmc)", self.accounts),
+        }
+    }
+}
+
+/// A simulator serving `shape` (one process, as one API endpoint serves every account) with `latency_ms` added to
+/// every call, and the accounts file for it.
+fn accounts_sim(shape: Shape, latency_ms: u64, work: &Path) -> (Proc, PathBuf) {
+    let [vm, zec, bmc] = shape.per_account.map(|n| n.to_string());
+    let (count, latency) = (shape.accounts.to_string(), latency_ms.to_string());
+    let (zec, bmc) = (format!("zec={zec}"), format!("bmc={bmc}"));
+    let mut sim = sim_process(&[
+        "--instances",
+        &vm,
+        "--product",
+        &zec,
+        "--product",
+        &bmc,
+        "--accounts",
+        &count,
+        "--latency-ms",
+        &latency,
+    ]);
+    let file = work.join(format!("accounts-{}.yml", shape.label().replace(' ', "")));
     let mut text = String::new();
     let mut lines = BufReader::new(sim.0.stdout.take().unwrap()).lines();
-    // A single account is printed as a banner, not a file: write that one's entry ourselves.
-    if accounts == 1 {
+    // A single account is printed as a banner, not a file: write that one's entry ourselves, so its series carry
+    // an `account` label like the others'.
+    if shape.accounts == 1 {
         let banner: Vec<String> = lines.by_ref().take(5).map(Result::unwrap).collect();
         let url = banner[0]
             .split_whitespace()
@@ -37,42 +74,33 @@ fn accounts_sim(accounts: usize, instances: usize, work: &Path) -> (Proc, Socket
             value("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD")
         );
     } else {
-        for line in lines.by_ref().take(1 + 4 * accounts) {
+        for line in lines.by_ref().take(1 + 4 * shape.accounts) {
             text.push_str(&line.unwrap());
             text.push('\n');
         }
     }
     std::fs::write(&file, &text).unwrap();
-    let url = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("api_url: "))
-        .unwrap();
-    let addr: SocketAddr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
-    (sim, addr, file)
+    (sim, file)
 }
 
-/// Interval of every poll in the accounts benchmark: 1,000 accounts polled every 2 s would be 500 polls a second
-/// on the two cores the simulator shares.
+/// Interval of the status polls in the accounts benchmark: 1,000 accounts of three products polled every 2 s
+/// would be 1,500 polls a second on the two cores the simulator shares.
 const ACCOUNTS_INTERVAL_S: u64 = 10;
 
-/// An exporter on the accounts file at `file` (shard `shard` of `total`), its poll log followed.
+/// Products every account polls (the default): a round is this many status polls per account.
+const PRODUCTS: usize = 3;
+
+/// An exporter `bin` on the accounts file at `file` (shard `shard` of `total`), polling every `interval` s, its
+/// poll log followed; the defaults otherwise.
 fn accounts_exporter(
+    bin: &Path,
     file: &Path,
-    shard: u32,
-    total: u32,
-    metadata: &str,
-) -> (Proc, SocketAddr, Polls, Instant) {
-    let (total, shard, interval) = (
-        total.to_string(),
-        shard.to_string(),
-        ACCOUNTS_INTERVAL_S.to_string(),
-    );
+    (shard, total): (u32, u32),
+    interval: u64,
+) -> (Proc, std::net::SocketAddr, Polls, Instant) {
+    let (total, shard, interval) = (total.to_string(), shard.to_string(), interval.to_string());
     exporter(
-        Path::new(EXPORTER),
+        bin,
         &[
             (
                 "ZENLAYER_EXPORTER_ACCOUNTS_FILE",
@@ -81,158 +109,266 @@ fn accounts_exporter(
             ("ZENLAYER_EXPORTER_TOTAL_SHARDS", &total),
             ("ZENLAYER_EXPORTER_SHARD", &shard),
             ("ZENLAYER_EXPORTER_POLL_INTERVAL_SECONDS", &interval),
-            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", metadata),
         ],
     )
 }
 
-struct AccountsRow {
-    accounts: usize,
-    instances: usize,
+struct Measured {
     ready_ms: f64,
     cpu_per_round_ms: f64,
     rss_mb: f64,
     peak_mb: f64,
-    body_gzip: usize,
-    probe_gzip: usize,
-    metrics: (Wrk, Wrk),
-    probe: (Wrk, Wrk),
+    /// `/metrics` gzip-encoded: its size, and wrk's rate against nginx serving the same bytes (this build only).
+    scrape: Option<(usize, Wrk, Wrk)>,
 }
 
-/// One exporter polling `accounts` accounts of `instances` each: readiness, CPU per round of polls (every account
-/// polled once) with nobody scraping, memory, and gzip scrapes of `/metrics` and of one `/probe` against nginx
-/// serving the same bytes.
-fn measure_accounts(
-    accounts: usize,
-    instances: usize,
-    seconds: u64,
-    metadata: &str,
+/// One exporter `bin` on the accounts of `file` (`shape`): readiness, CPU per round of polls (every account's
+/// products polled once) over three rounds with nobody scraping, after one interval of settling; memory; and,
+/// with `scrape_seconds`, gzip scrapes of `/metrics` against nginx serving the same bytes.
+fn measure(
+    bin: &Path,
+    file: &Path,
+    shape: Shape,
+    scrape_seconds: Option<u64>,
     work: &Path,
-) -> AccountsRow {
-    let (_sim, _, file) = accounts_sim(accounts, instances, work);
-    let (exporter, addr, polls, started) = accounts_exporter(&file, 0, 1, metadata);
+) -> Measured {
+    let (exporter, addr, polls, started) =
+        accounts_exporter(bin, file, (0, 1), ACCOUNTS_INTERVAL_S);
     let pid = exporter.0.id();
     wait_until("readiness", Duration::from_secs(600), || {
         get(addr, "/readyz", "").0 == 200
     });
     let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
-    // Let the first metadata polls settle, then three rounds with nobody scraping.
     std::thread::sleep(Duration::from_secs(ACCOUNTS_INTERVAL_S));
+    let per_round = shape.accounts * PRODUCTS;
     let (p0, (cpu0, _, _)) = (polls.count(), usage(pid));
-    let target = p0 + 3 * accounts;
     wait_until("three rounds", Duration::from_secs(900), || {
-        polls.count() >= target
+        polls.count() >= p0 + 3 * per_round
     });
     let (cpu1, rss, _) = usage(pid);
-    let rounds = (polls.count() - p0) as f64 / accounts as f64;
+    let rounds = (polls.count() - p0) as f64 / per_round as f64;
     let cpu_per_round_ms = (cpu1 - cpu0).as_secs_f64() * 1000.0 / rounds;
-
-    let gzip_header = "Accept-Encoding: gzip\r\n";
-    let against_nginx = |path: &str, name: &str| {
-        let plain = get(addr, path, "").1;
-        let gzip = get(addr, path, gzip_header).1;
+    let scrape = scrape_seconds.map(|seconds| {
+        let plain = get(addr, "/metrics", "").1;
+        let gzip = get(addr, "/metrics", "Accept-Encoding: gzip\r\n").1;
         let (_nginx, port) = nginx(
-            &work.join(format!("nginx-{name}-{accounts}")),
+            &work.join(format!("nginx-{}", shape.accounts)),
             &plain,
             &gzip,
         );
-        let ours = wrk(&format!("http://{addr}{path}"), 16, seconds, true);
+        let ours = wrk(&format!("http://{addr}/metrics"), 16, seconds, true);
         let theirs = wrk(
             &format!("http://127.0.0.1:{port}/metrics"),
             16,
             seconds,
             true,
         );
-        (gzip.len(), (ours, theirs))
-    };
-    let (body_gzip, metrics) = against_nginx("/metrics", "metrics");
-    let (probe_gzip, probe) = against_nginx("/probe?account=sim-0", "probe");
+        (gzip.len(), ours, theirs)
+    });
     let (_, _, peak) = usage(pid);
-    AccountsRow {
-        accounts,
-        instances,
+    Measured {
         ready_ms,
         cpu_per_round_ms,
         rss_mb: rss as f64 / 1e6,
         peak_mb: peak as f64 / 1e6,
-        body_gzip,
-        probe_gzip,
-        metrics,
-        probe,
+        scrape,
     }
 }
 
-/// `total` exporters on one accounts file of `accounts` accounts: what each polls and holds, and whether the
-/// union of the shards is every account exactly once.
-fn measure_shards(accounts: usize, instances: usize, total: u32, metadata: &str, work: &Path) {
-    let (_sim, _, file) = accounts_sim(accounts, instances, work);
-    let shards: Vec<_> = (0..total)
-        .map(|i| accounts_exporter(&file, i, total, metadata))
-        .collect();
-    let mut owned_total = 0;
+/// The fleets, the reference first.
+const SHAPES: [Shape; 4] = [
+    Shape {
+        accounts: 1,
+        per_account: [100_000, 0, 0],
+    },
+    Shape {
+        accounts: 1,
+        per_account: [33_334, 33_333, 33_333],
+    },
+    Shape {
+        accounts: 100,
+        per_account: [334, 333, 333],
+    },
+    Shape {
+        accounts: 1_000,
+        per_account: [34, 33, 33],
+    },
+];
+
+/// Added to every simulated call when start-up is measured.
+const STARTUP_LATENCY_MS: u64 = 50;
+
+/// 1,000 accounts of three products with 50 ms per call: the time to ready against the ideal (an account's three
+/// products each fit one page, and its budget takes all three at once: one call, 50 ms), and each account
+/// product's first status poll against the same ideal.
+fn startup(bin: &Path, file: &Path) -> (f64, [f64; 3]) {
+    let (_exporter, addr, polls, started) =
+        accounts_exporter(bin, file, (0, 1), ACCOUNTS_INTERVAL_S);
+    wait_until("readiness", Duration::from_secs(600), || {
+        get(addr, "/readyz", "").0 == 200
+    });
+    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+    wait_until("every first poll", Duration::from_secs(60), || {
+        polls.count() >= 1_000 * PRODUCTS
+    });
+    let mut first: Vec<f64> = polls.durations()[..1_000 * PRODUCTS].to_vec();
+    first.sort_by(f64::total_cmp);
+    let at = |q: f64| first[((first.len() - 1) as f64 * q) as usize];
+    (ready_ms, [at(0.5), at(0.99), at(1.0)])
+}
+
+/// The `total` shards of `shape`, each an exporter of this build on the same accounts file at the default poll
+/// interval (30 s), one after another (so each has the cores to itself, as each would have its own pod): what
+/// each owns, holds and costs a round, and whether their union is every account exactly once.
+fn shards(shape: Shape, total: u32, work: &Path) {
+    const INTERVAL_S: u64 = 30;
+    let (_sim, file) = accounts_sim(shape, 0, work);
+    println!(
+        "\n### {} over {total} shards ({} instances; polls every {INTERVAL_S} s, the default)\n",
+        shape.label(),
+        shape.instances()
+    );
+    println!(
+        "| shard | accounts owned | ready after | CPU per round | RSS steady | RSS peak | gzip /metrics |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     let mut seen = std::collections::BTreeSet::new();
-    println!("\n### {accounts} accounts x {instances} instances over {total} shards\n");
-    println!("| shard | accounts owned | ready after | RSS | gzip /metrics |");
-    println!("|---:|---:|---:|---:|---:|");
-    let mut rss_sum = 0.0;
-    for (i, (exporter, addr, _, started)) in shards.iter().enumerate() {
-        wait_until("readiness", Duration::from_secs(600), || {
-            get(*addr, "/readyz", "").0 == 200
+    let mut owned_total = 0;
+    let mut rss_max: f64 = 0.0;
+    for i in 0..total {
+        let (exporter, addr, polls, started) =
+            accounts_exporter(Path::new(EXPORTER), &file, (i, total), INTERVAL_S);
+        let pid = exporter.0.id();
+        wait_until("readiness", Duration::from_secs(900), || {
+            get(addr, "/readyz", "").0 == 200
         });
         let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let body = String::from_utf8(get(*addr, "/metrics", "").1).unwrap();
+        let body = String::from_utf8(get(addr, "/metrics", "").1).unwrap();
         let owned: Vec<String> = body
             .lines()
             .filter_map(|l| l.strip_prefix("zenlayer_exporter_account_owned{account=\""))
             .map(|l| l.split('"').next().unwrap().to_owned())
             .collect();
+        // One round after the first: every owned account's products polled again.
+        let per_round = owned.len() * PRODUCTS;
+        let (p0, (cpu0, _, _)) = (polls.count(), usage(pid));
+        wait_until("a round", Duration::from_secs(300), || {
+            polls.count() >= p0 + per_round
+        });
+        let (cpu1, rss, peak) = usage(pid);
+        let rounds = (polls.count() - p0) as f64 / per_round as f64;
+        let gzip = get(addr, "/metrics", "Accept-Encoding: gzip\r\n").1.len();
         owned_total += owned.len();
         seen.extend(owned.iter().cloned());
-        let (_, rss, _) = usage(exporter.0.id());
-        rss_sum += rss as f64 / 1e6;
-        let gzip = get(*addr, "/metrics", "Accept-Encoding: gzip\r\n").1.len();
+        rss_max = rss_max.max(rss as f64 / 1e6);
         println!(
-            "| {i} | {} | {ready_ms:.0} ms | {:.1} MB | {:.2} MB |",
+            "| {i} | {} | {ready_ms:.0} ms | {:.0} ms | {:.1} MB | {:.1} MB | {:.2} MB |",
             owned.len(),
+            (cpu1 - cpu0).as_secs_f64() * 1000.0 / rounds,
             rss as f64 / 1e6,
+            peak as f64 / 1e6,
             gzip as f64 / 1e6
         );
     }
     println!(
-        "\nUnion: {} distinct accounts of {accounts}, {owned_total} owned in all (each exactly once: {}); RSS of the {total} shards together {rss_sum:.1} MB.",
+        "\nUnion: {} distinct accounts of {}, {owned_total} owned in all (each exactly once: {}); the largest shard's RSS {rss_max:.1} MB.",
         seen.len(),
-        seen.len() == accounts && owned_total == accounts
+        shape.accounts,
+        seen.len() == shape.accounts && owned_total == shape.accounts
     );
 }
 
-pub fn accounts_main(seconds: u64, metadata: &str, work: &Path) {
+pub fn accounts_main(before: Option<PathBuf>, seconds: u64, work: &Path) {
+    let this = PathBuf::from(EXPORTER);
+    let builds: Vec<(&str, PathBuf)> = before
+        .map(|b| ("before", b))
+        .into_iter()
+        .chain([("this build", this.clone())])
+        .collect();
     println!(
-        "### Several accounts in one process, against one account of as many instances (defaults: metadata every {metadata} s, two tags; polls every {ACCOUNTS_INTERVAL_S} s; {seconds} s per wrk run, 16 connections, gzip)\n"
+        "### What an account costs: 100,000 instances held by 1, 100 and 1,000 accounts (the defaults: metadata \
+         every 300 s, hardware health every 60 s, maintenance every 300 s, two tags; status polls every \
+         {ACCOUNTS_INTERVAL_S} s)\n"
     );
     println!(
-        "| accounts x instances | ready after | CPU per round | RSS steady | RSS peak | /metrics gzip | /metrics req/s (nginx) | ratio | /probe gzip | /probe req/s (nginx) | ratio |"
+        "| fleet | build | ready after | CPU per round | x ref (x 1-account 3 products) | RSS steady | x ref (x 1-account 3 products) | RSS peak |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (accounts, instances) in [(1, 100_000), (100, 1_000), (1_000, 100)] {
-        eprintln!("measuring {accounts} accounts x {instances} instances...");
-        let r = measure_accounts(accounts, instances, seconds, metadata, work);
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    let mut results: Vec<Vec<Measured>> = builds.iter().map(|_| Vec::new()).collect();
+    let mut scrapes = Vec::new();
+    for shape in SHAPES {
+        eprintln!("measuring {}...", shape.label());
+        let (_sim, file) = accounts_sim(shape, 0, work);
+        for (b, (name, bin)) in builds.iter().enumerate() {
+            let last = b + 1 == builds.len();
+            let m = measure(bin, &file, shape, last.then_some(seconds), work);
+            let (reference, same_products) = match results[b].as_slice() {
+                [r, s, ..] => (r, Some(s)),
+                [r] => (r, None),
+                [] => (&m, None),
+            };
+            let ratio = |of: fn(&Measured) -> f64| {
+                let theirs =
+                    same_products.map_or(String::new(), |s| format!(" ({:.2})", of(&m) / of(s)));
+                format!("{:.2}{theirs}", of(&m) / of(reference))
+            };
+            println!(
+                "| {} | {name} | {:.0} ms | {:.0} ms | {} | {:.1} MB | {} | {:.1} MB |",
+                shape.label(),
+                m.ready_ms,
+                m.cpu_per_round_ms,
+                ratio(|m| m.cpu_per_round_ms),
+                m.rss_mb,
+                ratio(|m| m.rss_mb),
+                m.peak_mb,
+            );
+            if let Some((gzip, ours, theirs)) = &m.scrape {
+                scrapes.push((shape, *gzip, ours.rps, theirs.rps));
+            }
+            results[b].push(m);
+        }
+    }
+    println!(
+        "\n### /metrics at each fleet, this build: gzip scrapes with 16 connections against nginx serving the same bytes ({seconds} s each)\n"
+    );
+    println!("| fleet | gzip body | exporter req/s | nginx req/s | ratio |");
+    println!("|---|---:|---:|---:|---:|");
+    for (shape, gzip, ours, theirs) in scrapes {
         println!(
-            "| {} x {} | {:.0} ms | {:.0} ms | {:.1} MB | {:.1} MB | {:.2} MB | {:.0} ({:.0}) | {:.2} | {:.1} kB | {:.0} ({:.0}) | {:.2} |",
-            r.accounts,
-            r.instances,
-            r.ready_ms,
-            r.cpu_per_round_ms,
-            r.rss_mb,
-            r.peak_mb,
-            r.body_gzip as f64 / 1e6,
-            r.metrics.0.rps,
-            r.metrics.1.rps,
-            r.metrics.0.rps / r.metrics.1.rps.max(1e-9),
-            r.probe_gzip as f64 / 1e3,
-            r.probe.0.rps,
-            r.probe.1.rps,
-            r.probe.0.rps / r.probe.1.rps.max(1e-9),
+            "| {} | {:.2} MB | {ours:.0} | {theirs:.0} | {:.2} |",
+            shape.label(),
+            gzip as f64 / 1e6,
+            ours / theirs.max(1e-9)
         );
     }
-    measure_shards(1_000, 100, 4, metadata, work);
+
+    let thousand = SHAPES[3];
+    println!(
+        "\n### Start-up: {} with {STARTUP_LATENCY_MS} ms per call (ideal: every account's first page of each product at once, {STARTUP_LATENCY_MS} ms)\n",
+        thousand.label()
+    );
+    println!(
+        "| build | ready after | x ideal | first status poll: median / p99 / max | x ideal (max) |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    let (_sim, file) = accounts_sim(thousand, STARTUP_LATENCY_MS, work);
+    for (name, bin) in &builds {
+        let (ready, [p50, p99, max]) = startup(bin, &file);
+        let ideal = STARTUP_LATENCY_MS as f64;
+        println!(
+            "| {name} | {ready:.0} ms | {:.1} | {p50:.0} / {p99:.0} / {max:.0} ms | {:.1} |",
+            ready / ideal,
+            max / ideal
+        );
+    }
+    drop(_sim);
+
+    shards(
+        Shape {
+            accounts: 10_000,
+            per_account: [4, 3, 3],
+        },
+        5,
+        work,
+    );
 }

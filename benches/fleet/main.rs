@@ -4,8 +4,8 @@
 //!
 //!   cargo bench --bench fleet                       # 1k, 10k, 100k, 1M instances, 10 s per wrk run
 //!   cargo bench --bench fleet -- --sizes 100000 --seconds 5
-//!   cargo bench --bench fleet -- accounts           # 100 x 1,000 and 1,000 x 100 accounts x instances, each
-//!                                                   # against one account of as many, and 1,000 over 4 shards
+//!   cargo bench --bench fleet -- accounts [--before PATH]   # 100,000 instances held by 1, 100 and 1,000
+//!                                                   # accounts; start-up at 1,000; 10,000 over 5 shards
 //!   cargo bench --bench fleet -- defaults [--before PATH]   # 100k status only and with metadata, idle crowds,
 //!                                                   # API call overhead; PATH: another build to measure beside
 //!   cargo bench --bench fleet -- sd [--instances N] # /sd at 100k: render, cached rates beside nginx, memory
@@ -215,7 +215,7 @@ fn main() {
         return;
     }
     if args.iter().any(|a| a == "accounts") {
-        accounts::accounts_main(seconds, &metadata, &work);
+        accounts::accounts_main(before, seconds, &work);
         let _ = std::fs::remove_dir_all(&work);
         return;
     }
