@@ -313,15 +313,22 @@ impl<S: Source> Poller<S> {
 }
 
 /// Runs `f`, work over `rows` rows, where it belongs: a small one on the caller's task, a large one on a blocking
-/// thread ([`blocking`]), off the threads that answer scrapes.
+/// thread ([`blocking`]), off the threads that answer scrapes. A panic in `f` is its error either way (what it
+/// said), so a bug fails that poll and the poller goes on, as a panic on a blocking thread always did.
 pub async fn off_runtime<T: Send + 'static>(
     rows: usize,
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, tokio::task::JoinError> {
-    if rows < INLINE_BELOW {
-        return Ok(f());
+) -> Result<T, String> {
+    if rows >= INLINE_BELOW {
+        return blocking(f).await.map_err(|e| e.to_string());
     }
-    blocking(f).await
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let said = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned());
+        format!("panicked: {}", said.unwrap_or_default())
+    })
 }
 
 /// Runs `f` on a blocking thread in the caller's span, so that what it logs names the account like the rest of

@@ -186,7 +186,11 @@ impl<R: StatusRows> StatusPoll<R> {
         let previous = self.previous.clone();
         let carried_before = std::mem::take(&mut self.carried);
         // Sorting and reconciling a large fleet takes a while: keep it off the threads that answer scrapes.
-        let rows = walk.rows.len();
+        // Reconciling walks the previous snapshot too.
+        let rows = walk
+            .rows
+            .len()
+            .max(previous.as_ref().map_or(0, |p| p.instances().len()));
         let built = crate::poll::off_runtime(rows, move || {
             reconcile(walk, previous.as_deref(), &carried_before)
         })

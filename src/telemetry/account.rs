@@ -16,8 +16,9 @@ use crate::zenlayer::error::ErrorKind;
 use crate::zenlayer::product::Product;
 use crate::zenlayer::{ApiError, CallObserver};
 
-/// Every family of an account's own metrics, in serving order (the order the `prometheus` registry served them
-/// in before, so the exposition did not change).
+/// Every family of an account's own metrics, in serving order: the order a VM account's registry gave them
+/// before these were counters (its families by name, then bare metal's `rows_skipped`), so the exposition of
+/// such a fleet did not change; a fleet of bare metal alone now has the same order.
 pub const FAMILIES: [(Family, Head<'static>); 9] = [
     (
         Family::ApiDuration,
@@ -171,7 +172,8 @@ impl Histogram {
                 .label("le", &le)
                 .count(cumulative as usize);
         }
-        let count = self.count.load(Ordering::Relaxed);
+        // Read after the buckets, which an observation in flight may have bumped first: never below them.
+        let count = self.count.load(Ordering::Relaxed).max(cumulative);
         labels
             .open(out, name, "_bucket")
             .label("le", "+Inf")
@@ -439,7 +441,7 @@ struct Labels<'a> {
 }
 
 impl Labels<'_> {
-    /// `name` + `suffix` and its labels, all but `le`, which a bucket adds before the product.
+    /// `name` + `suffix` and its labels; a bucket adds `le` after them.
     fn open<'o>(&self, out: &'o mut Vec<u8>, name: &str, suffix: &str) -> Sample<'o> {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(suffix.as_bytes());
@@ -469,5 +471,79 @@ impl CallObserver for AccountMetrics {
             counters.api_failures[at].fetch_add(1, Ordering::Relaxed);
         }
         self.changed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+    /// The counters write the bytes the `prometheus` crate's registry wrote for the same observations (what these
+    /// families were before): bucket bounds, cumulative counts, an observation over every bound, a bound hit
+    /// exactly, sums, failure reasons in their order, the label order.
+    #[test]
+    fn the_counters_write_what_the_registry_wrote() {
+        let product = Product::Vm;
+        let action = declaration::of(product).status_action();
+        let ours = AccountMetrics::new(product);
+        let labels = std::collections::HashMap::from([("product".to_owned(), "vm".to_owned())]);
+        let registry = Registry::new_custom(None, Some(labels)).unwrap();
+        let head = |family: Family| FAMILIES.iter().find(|(f, _)| *f == family).unwrap().1;
+        let (duration, failures) = (head(Family::ApiDuration), head(Family::ApiFailures));
+        let theirs_duration = HistogramVec::new(
+            HistogramOpts::new(duration.name, duration.help).buckets(API_BUCKETS.to_vec()),
+            &["action"],
+        )
+        .unwrap();
+        let theirs_failures = IntCounterVec::new(
+            Opts::new(failures.name, failures.help),
+            &["action", "reason"],
+        )
+        .unwrap();
+        registry
+            .register(Box::new(theirs_duration.clone()))
+            .unwrap();
+        registry
+            .register(Box::new(theirs_failures.clone()))
+            .unwrap();
+        for kind in ErrorKind::ALL {
+            theirs_failures.with_label_values(&[action, kind.as_str()]);
+        }
+        let timeout = ApiError::Timeout {
+            after: Duration::from_secs(5),
+        };
+        for (seconds, failed) in [(0.003, false), (0.05, false), (0.7, true), (45.0, true)] {
+            let elapsed = Duration::from_secs_f64(seconds);
+            ours.attempted(action, elapsed, failed.then_some(&timeout));
+            theirs_duration
+                .with_label_values(&[action])
+                .observe(elapsed.as_secs_f64());
+            if failed {
+                theirs_failures
+                    .with_label_values(&[action, timeout.kind().as_str()])
+                    .inc();
+            }
+        }
+        let theirs: Vec<Vec<u8>> = registry
+            .gather()
+            .iter()
+            .map(|family| crate::text::encode_split(family).unwrap().1)
+            .collect();
+        for (family, theirs) in [Family::ApiDuration, Family::ApiFailures]
+            .into_iter()
+            .zip(theirs)
+        {
+            let mut out = Vec::new();
+            ours.write(family, None, &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(theirs).unwrap(),
+                "{family:?}"
+            );
+        }
+        let mut labeled = Vec::new();
+        ours.write(Family::Up, Some(b"account=\"a\","), &mut labeled);
+        assert_eq!(labeled, b"zenlayer_up{account=\"a\",product=\"vm\"} 0\n");
     }
 }
