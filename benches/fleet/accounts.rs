@@ -123,8 +123,9 @@ struct Measured {
 }
 
 /// One exporter `bin` on the accounts of `file` (`shape`): readiness, CPU per round of polls (every account's
-/// products polled once) over three rounds with nobody scraping, after one interval of settling; memory; and,
-/// with `scrape_seconds`, gzip scrapes of `/metrics` against nginx serving the same bytes.
+/// products polled once) over three rounds with nobody scraping, after one interval of settling; memory (the
+/// peak before any scrape); and, with `scrape_seconds`, gzip scrapes of `/metrics` against nginx serving the same
+/// bytes.
 fn measure(
     bin: &Path,
     file: &Path,
@@ -145,7 +146,8 @@ fn measure(
     wait_until("three rounds", Duration::from_secs(900), || {
         polls.count() >= p0 + 3 * per_round
     });
-    let (cpu1, rss, _) = usage(pid);
+    // The peak before any scrape: what polling took, the same for every build measured.
+    let (cpu1, rss, peak) = usage(pid);
     let rounds = (polls.count() - p0) as f64 / per_round as f64;
     let cpu_per_round_ms = (cpu1 - cpu0).as_secs_f64() * 1000.0 / rounds;
     let scrape = scrape_seconds.map(|seconds| {
@@ -165,7 +167,6 @@ fn measure(
         );
         (gzip.len(), ours, theirs)
     });
-    let (_, _, peak) = usage(pid);
     Measured {
         ready_ms,
         cpu_per_round_ms,
