@@ -4,9 +4,14 @@
 
 /// A fixed set of words, as [`label_values!`] declares it: what a setting's parser and its
 /// message read.
-pub trait Word: Copy + 'static {
+pub trait Word: Copy + PartialEq + 'static {
     const ALL: &'static [Self];
     fn as_str(self) -> &'static str;
+
+    /// Its place in `ALL`: what a table of counters, one per word, is indexed by.
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|w| *w == self).unwrap_or(0)
+    }
 }
 
 /// Declares `enum $name { $variant = "value", ... }` with `ALL`, `as_str`, `Display` (the value) and

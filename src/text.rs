@@ -255,8 +255,10 @@ pub fn encode(
     Ok(())
 }
 
-/// One family's metadata lines in each format (in [`Format::ALL`]'s order) and its samples, apart, so several
-/// accounts' samples of one family can be served under one head.
+/// One family's metadata lines in each format (in [`Format::ALL`]'s order) and its samples, apart: what the
+/// accounts' own metrics were served from when they were registries, kept as the reference their counters are
+/// tested against (`telemetry::account`).
+#[cfg(test)]
 pub fn encode_split(family: &MetricFamily) -> prometheus::Result<([Vec<u8>; 2], Vec<u8>)> {
     let (text_head, samples) = encode_text(family)?;
     Ok((
@@ -296,8 +298,18 @@ fn head_of(family: &MetricFamily) -> Head<'_> {
     }
 }
 
-/// `samples` with every histogram bucket bound (`le`) in the canonical form OpenMetrics requires of it (`1.0`,
-/// not `1`), in both formats alike: one series must not have two names depending on what a scraper asked for.
+/// A histogram bucket bound as `le` says it, appended to `out`: in the canonical form OpenMetrics requires of it
+/// (`0.05`, and `1.0` rather than `1`), in both formats alike, so one series has one name whatever a scraper asked
+/// for. [`canonical_buckets`] applies the same rule to the `prometheus` crate's text.
+pub fn le_value(bound: f64, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{bound}");
+    if bound.fract() == 0.0 {
+        out.push_str(".0");
+    }
+}
+
+/// `samples` with every histogram bucket bound (`le`) in the canonical form ([`le_value`]).
 fn canonical_buckets(samples: Vec<u8>) -> Vec<u8> {
     const LE: &[u8] = b"le=\"";
     if memchr::memmem::find(&samples, LE).is_none() {

@@ -118,7 +118,7 @@ impl Skips {
 
     /// Records one poll's `rows` left out for `reason`; `example` names one (its id and what was wrong).
     pub fn record(&mut self, reason: Skipped, rows: usize, example: Option<(&str, &str)>) {
-        let at = Skipped::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        let at = crate::labels::Word::index(reason);
         let first = rows > 0 && !self.said[at];
         self.said[at] = rows > 0;
         if rows == 0 {

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{PollFailure, Skipped};
+use crate::labels::Word as _;
 use crate::text::{Head, Kind, Sample};
 use crate::zenlayer::declaration;
 use crate::zenlayer::error::ErrorKind;
@@ -166,7 +167,7 @@ impl Histogram {
         for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
             cumulative += bucket.load(Ordering::Relaxed);
             le.clear();
-            le_of(*bound, &mut le);
+            crate::text::le_value(*bound, &mut le);
             labels
                 .open(out, name, "_bucket")
                 .label("le", &le)
@@ -182,16 +183,6 @@ impl Histogram {
             .open(out, name, "_sum")
             .value(f64::from_bits(self.sum.load(Ordering::Relaxed)));
         labels.open(out, name, "_count").count(count as usize);
-    }
-}
-
-/// A bucket bound as `le` says it: `0.05`, and `1.0` rather than `1` (OpenMetrics' canonical form, used in both
-/// formats so one series has one name).
-fn le_of(bound: f64, out: &mut String) {
-    use std::fmt::Write as _;
-    let _ = write!(out, "{bound}");
-    if bound.fract() == 0.0 {
-        out.push_str(".0");
     }
 }
 
@@ -286,15 +277,15 @@ impl AccountMetrics {
 
     /// Puts the series of rows of `action` skipped for `reason` in place at zero.
     pub fn track_skipped(&self, action: &'static str, reason: Skipped) {
-        self.action(action).skipped_tracked[skipped_index(reason)].store(true, Ordering::Relaxed);
+        self.action(action).skipped_tracked[reason.index()].store(true, Ordering::Relaxed);
         self.changed();
     }
 
     /// Counts `rows` of `action` skipped for `reason`.
     pub fn skipped(&self, action: &'static str, reason: Skipped, rows: usize) {
         let counters = self.action(action);
-        counters.skipped_tracked[skipped_index(reason)].store(true, Ordering::Relaxed);
-        counters.skipped[skipped_index(reason)].fetch_add(rows as u64, Ordering::Relaxed);
+        counters.skipped_tracked[reason.index()].store(true, Ordering::Relaxed);
+        counters.skipped[reason.index()].fetch_add(rows as u64, Ordering::Relaxed);
         self.changed();
     }
 
@@ -390,10 +381,9 @@ impl AccountMetrics {
                 )),
                 Family::ApiFailures => {
                     for kind in by_name(ErrorKind::ALL.iter().copied(), |k| k.as_str()) {
-                        let at = ErrorKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
                         with(kind.as_str())
                             .open(out, name, "")
-                            .count(load(&counters.api_failures[at]));
+                            .count(load(&counters.api_failures[kind.index()]));
                     }
                 }
                 Family::PollFailures => {
@@ -405,7 +395,7 @@ impl AccountMetrics {
                 }
                 Family::RowsSkipped => {
                     for reason in by_name(Skipped::ALL.iter().copied(), |r| r.as_str()) {
-                        let at = skipped_index(reason);
+                        let at = reason.index();
                         if counters.skipped_tracked[at].load(Ordering::Relaxed) {
                             with(reason.as_str())
                                 .open(out, name, "")
@@ -424,10 +414,6 @@ fn by_name<T: Copy>(words: impl Iterator<Item = T>, name: impl Fn(T) -> &'static
     let mut words: Vec<T> = words.collect();
     words.sort_by_key(|w| name(*w));
     words
-}
-
-fn skipped_index(reason: Skipped) -> usize {
-    Skipped::ALL.iter().position(|r| *r == reason).unwrap_or(0)
 }
 
 /// The labels of one series: the account's opening (`account="NAME",` or nothing), the action and reason where
@@ -464,11 +450,7 @@ impl CallObserver for AccountMetrics {
         counters.api_duration.observe(elapsed.as_secs_f64());
         // "No such instances" answers a look-up by ids: a call that worked, about instances deleted since.
         if let Some(error) = failure.filter(|e| !e.is_not_found()) {
-            let at = ErrorKind::ALL
-                .iter()
-                .position(|k| *k == error.kind())
-                .unwrap_or(0);
-            counters.api_failures[at].fetch_add(1, Ordering::Relaxed);
+            counters.api_failures[error.kind().index()].fetch_add(1, Ordering::Relaxed);
         }
         self.changed();
     }

@@ -67,7 +67,7 @@ impl PollFailure {
     pub fn index(self) -> usize {
         let kinds = ErrorKind::ALL.len();
         match self {
-            PollFailure::Api(kind) => ErrorKind::ALL.iter().position(|k| *k == kind).unwrap_or(0),
+            PollFailure::Api(kind) => crate::labels::Word::index(kind),
             PollFailure::Deadline => kinds,
             PollFailure::Pagination => kinds + 1,
             PollFailure::Internal => kinds + 2,
