@@ -9,6 +9,7 @@
 
 pub mod set;
 
+use crate::zenlayer::model::InstanceId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -167,7 +168,7 @@ impl Shared<'_> {
             Statuses::Action(action) => {
                 // New instances the metadata does not know yet, from each status poll to the metadata poller. One
                 // round in flight is enough: the next status poll sends whatever is still missing.
-                let (unknown_tx, unknown_rx) = mpsc::channel::<Vec<Box<str>>>(1);
+                let (unknown_tx, unknown_rx) = mpsc::channel::<Vec<InstanceId>>(1);
                 let publish: Publish<_> = {
                     let exposition = exposition.clone();
                     let served = served.clone();

@@ -6,6 +6,7 @@
 //! joins what several accounts serve into one scrape; `sd` answers service discovery from the same pairs; the
 //! landing page reads the snapshots served (and the counts per status the rendering made).
 
+use crate::zenlayer::model::InstanceId;
 use std::sync::{Arc, Mutex};
 
 use crate::hardware::Servers;
@@ -108,7 +109,7 @@ impl Exposition {
 
     /// Serves a new status snapshot. Returns the ids it holds that the metadata lacks (none before the first
     /// metadata poll has succeeded: that poll brings them all).
-    pub fn status(&self, snapshot: Arc<Snapshot>) -> Vec<Box<str>> {
+    pub fn status(&self, snapshot: Arc<Snapshot>) -> Vec<InstanceId> {
         let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
         latest.status = Some(snapshot.clone());
         self.render(&latest);
@@ -117,7 +118,7 @@ impl Exposition {
             Some(metadata) => metadata
                 .unknown(snapshot.instances().iter().map(|i| &*i.id))
                 .into_iter()
-                .map(Box::from)
+                .map(InstanceId::from)
                 .collect(),
         }
     }

@@ -6,6 +6,7 @@
 pub mod families;
 pub mod poll;
 
+use crate::zenlayer::model::InstanceId;
 use std::time::SystemTime;
 
 use crate::telemetry::Skipped;
@@ -57,7 +58,7 @@ impl Reading {
 /// their order, `None` where the API gave nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Server {
-    pub id: Box<str>,
+    pub id: InstanceId,
     pub components: [Option<Reading>; COMPONENTS.len()],
     /// Degrees Celsius.
     pub temperatures: [Option<f64>; SENSORS.len()],

@@ -5,6 +5,7 @@
 //! servers is gone is asked again one server at a time, so the others are still reported. A row that does not
 //! decode is left out alone, counted and said once.
 
+use crate::zenlayer::model::InstanceId;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -34,7 +35,7 @@ pub struct HealthPoll {
     previous: Option<Arc<Servers>>,
     /// Servers whose row could not be read, and for how many polls in a row: one keeps its last report for
     /// [`KEEP_UNREADABLE`] polls, not for ever (a stale OK could hide an alarm, a stale alarm never clear).
-    unreadable: HashMap<Box<str>, u32>,
+    unreadable: HashMap<InstanceId, u32>,
 }
 
 /// Polls in a row a server whose row cannot be read keeps its last report for; then its series go.
@@ -42,7 +43,7 @@ const KEEP_UNREADABLE: u32 = 3;
 
 /// A health row read: the server, and why part of it was left out (if it was); or, for a row that does not
 /// decode, its id (when that much can be read) and why.
-type Read = Result<(Server, Option<Skipped>), (Option<Box<str>>, String)>;
+type Read = Result<(Server, Option<Skipped>), (Option<InstanceId>, String)>;
 
 /// What is read of a row that does not decode whole: its id, to name it and keep its last report.
 #[derive(serde::Deserialize)]
@@ -90,10 +91,10 @@ impl HealthPoll {
 async fn ask(
     lane: &Lane,
     action: &'static str,
-    ids: &[Box<str>],
+    ids: &[InstanceId],
     read: &(dyn crate::zenlayer::model::Read<Read> + Send),
 ) -> Result<Vec<Read>, ApiError> {
-    let request = |ids: &[Box<str>]| PageRequest {
+    let request = |ids: &[InstanceId]| PageRequest {
         instance_ids: ids.iter().map(|id| id.to_string()).collect(),
         ..PageRequest::default()
     };
@@ -151,7 +152,7 @@ impl Source for HealthPoll {
 
     async fn poll(&mut self) -> Result<Arc<Servers>, PollError> {
         let taken_at = SystemTime::now();
-        let ids: Vec<Box<str>> = self
+        let ids: Vec<InstanceId> = self
             .servers
             .load()
             .map(|s| s.instances().iter().map(|i| i.id.clone()).collect())
@@ -159,7 +160,7 @@ impl Source for HealthPoll {
         let read = |body: &[u8]| Ok(decode_list(body, HEALTH_LIST)?.map(read_row));
         let (lane, action, read) = (&self.lane, self.action, &read);
         // Each call owns its ids: a future borrowing them would tie the stream to the closure's argument.
-        let call = |(call, batch): (usize, &[Box<str>])| {
+        let call = |(call, batch): (usize, &[InstanceId])| {
             let batch = batch.to_vec();
             async move { (call, ask(lane, action, &batch, read).await) }
         };
@@ -169,7 +170,7 @@ impl Source for HealthPoll {
         calls.extend(batches.by_ref().take(self.concurrency).map(call));
         let mut servers = Vec::with_capacity(ids.len());
         // Rows left out, in part or whole, by reason: the server's id and what was wrong.
-        let mut left_out: Vec<(Skipped, Box<str>, String)> = Vec::new();
+        let mut left_out: Vec<(Skipped, InstanceId, String)> = Vec::new();
         let mut unreadable = HashMap::new();
         while let Some((call_number, answer)) = calls.next().await {
             calls.extend(batches.next().map(call));

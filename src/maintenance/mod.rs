@@ -5,6 +5,7 @@
 pub mod families;
 pub mod poll;
 
+use crate::zenlayer::model::InstanceId;
 use std::time::SystemTime;
 
 /// Longest location or impact text served: free text of the API's, clipped to one line (an alert's summary
@@ -15,7 +16,7 @@ pub const MAX_TEXT_CHARS: usize = 200;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
     /// The affected resource.
-    pub instance_id: Box<str>,
+    pub instance_id: InstanceId,
     /// Free text as sent (`in progress`, ...), clipped.
     pub status: Box<str>,
     pub location: Box<str>,

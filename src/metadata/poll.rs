@@ -6,9 +6,10 @@
 //! interval, not one metadata interval. Its failures are its own: they are counted under
 //! `action="DescribeInstances"` of its product and never touch the status metrics.
 
+use crate::zenlayer::model::InstanceId;
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -22,7 +23,7 @@ use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
 use crate::zenlayer::ApiError;
 use crate::zenlayer::model::{
-    Addresses, DecodeRows, InstanceInfo, MAX_INSTANCE_IDS, Text, converting, unix_time,
+    DecodeRows, InstanceInfo, MAX_INSTANCE_IDS, Text, converting, unix_time,
 };
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
@@ -42,9 +43,9 @@ pub struct MetadataPoll {
     current: Option<Arc<Metadata>>,
     /// Ids looked up since the last full poll: each is asked about once, unless the answer was "not found" (the
     /// batch is asked again without the deleted ones).
-    asked: HashSet<Box<str>>,
+    asked: HashSet<InstanceId>,
     /// Instances the status poll sees that the metadata did not know, sent after each status poll.
-    unknown: mpsc::Receiver<Vec<Box<str>>>,
+    unknown: mpsc::Receiver<Vec<InstanceId>>,
     /// Set once a full poll has finished, successfully or not.
     polled: Arc<AtomicBool>,
 }
@@ -57,7 +58,7 @@ impl MetadataPoll {
         pages: PageSettings,
         lookup_timeout: Duration,
         tags: Arc<TagLabels>,
-        unknown: mpsc::Receiver<Vec<Box<str>>>,
+        unknown: mpsc::Receiver<Vec<InstanceId>>,
         polled: Arc<AtomicBool>,
     ) -> Self {
         MetadataPoll {
@@ -107,10 +108,10 @@ impl MetadataPoll {
 
     /// Looks up the instances among `ids` that the metadata does not know and that were not asked about since
     /// the last full poll, 100 per call; the snapshot with them added, if any were found.
-    pub async fn look_up(&mut self, ids: Vec<Box<str>>) -> Option<Arc<Metadata>> {
+    pub async fn look_up(&mut self, ids: Vec<InstanceId>) -> Option<Arc<Metadata>> {
         // Before the first full poll there is nothing to add to: that poll will bring them all.
         let current = self.current.clone()?;
-        let wanted: Vec<Box<str>> = ids
+        let wanted: Vec<InstanceId> = ids
             .into_iter()
             .filter(|id| current.get(id).is_none() && !self.asked.contains(id))
             .take(MAX_LOOKUP)
@@ -174,7 +175,7 @@ impl MetadataPoll {
 
 impl Source for MetadataPoll {
     type Snapshot = Metadata;
-    type Between = Vec<Box<str>>;
+    type Between = Vec<InstanceId>;
     const NAME: &'static str = "metadata poll";
     const KEPT: &'static str = "names, zones and tags from the previous one are kept";
 
@@ -198,7 +199,7 @@ impl Source for MetadataPoll {
         self.lane.after_first_status_polls().await;
     }
 
-    async fn next_between(&mut self) -> Vec<Box<str>> {
+    async fn next_between(&mut self) -> Vec<InstanceId> {
         match self.unknown.recv().await {
             Some(ids) => ids,
             // The status poll is gone (shutting down): nothing more will come.
@@ -206,7 +207,7 @@ impl Source for MetadataPoll {
         }
     }
 
-    async fn between(&mut self, ids: Vec<Box<str>>) -> Option<Arc<Metadata>> {
+    async fn between(&mut self, ids: Vec<InstanceId>) -> Option<Arc<Metadata>> {
         self.look_up(ids).await
     }
 }
@@ -252,8 +253,9 @@ pub fn instance_meta(
         .instance_charge_type
         .as_deref()
         .is_some_and(|c| c.eq_ignore_ascii_case("PREPAID"));
-    // Every (key, value), sorted: a key listed twice keeps its smallest value, whatever order the API used.
-    let mut pairs: Vec<(&str, &str)> = info
+    // Every (key, value), sorted: a key listed twice keeps its smallest value, whatever order the API used. The
+    // lists are per row and short: on the stack, not allocated a thousand times a page.
+    let mut pairs: SmallVec<[(&str, &str); 8]> = info
         .tags
         .iter()
         .flat_map(|t| t.list())
@@ -262,32 +264,22 @@ pub fn instance_meta(
         .collect();
     pairs.sort_unstable();
     pairs.dedup_by(|later, first| later.0 == first.0);
-    let mut tag_values: Vec<Option<&str>> = vec![None; tags.keys().len()];
+    let mut tag_values: SmallVec<[&str; 8]> = smallvec::smallvec![""; tags.keys().len()];
     for (key, value) in &pairs {
         if let Some(at) = tags.position(key) {
-            tag_values[at] = Some(value);
+            tag_values[at] = value;
         }
     }
     // Keys that become the same label-safe key: the stable sort keeps them in byte order, the first stays.
-    let mut safe: Vec<(Cow<str>, &str)> = pairs.iter().map(|(k, v)| (label_safe(k), *v)).collect();
+    let mut safe: SmallVec<[(Cow<str>, &str); 8]> =
+        pairs.iter().map(|(k, v)| (label_safe(k), *v)).collect();
     safe.sort_by(|a, b| a.0.cmp(&b.0));
     safe.dedup_by(|later, first| later.0 == first.0);
-    let safe: Vec<(&str, &str)> = safe.iter().map(|(k, v)| (&**k, *v)).collect();
+    let safe: SmallVec<[(&str, &str); 8]> = safe.iter().map(|(k, v)| (&**k, *v)).collect();
     let all_tags = interner.tag_set(&safe);
-    let first_ipv4 = |list: &Addresses| {
-        list.iter()
-            .flatten()
-            .flatten()
-            .find_map(|a| a.trim().parse::<Ipv4Addr>().ok())
-    };
-    let (private_ip, public_ip) = (
-        first_ipv4(&info.private_ip_addresses),
-        first_ipv4(&info.public_ip_addresses),
-    );
     fn text<'a>(v: &'a Option<Text>) -> &'a str {
         v.as_deref().unwrap_or("")
     }
-    let tag_values: Vec<&str> = tag_values.into_iter().map(|v| v.unwrap_or("")).collect();
     let profile = interner.profile(
         [
             text(&info.zone_id),
@@ -311,8 +303,8 @@ pub fn instance_meta(
             .then(|| info.expired_time.as_deref().and_then(unix_time))
             .flatten(),
         auto_renew: prepaid.then_some(info.auto_renew).flatten(),
-        private_ip,
-        public_ip,
+        private_ip: info.private_ip.0,
+        public_ip: info.public_ip.0,
         all_tags,
         id: info.instance_id,
     }
@@ -321,7 +313,7 @@ pub fn instance_meta(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zenlayer::model::{Tag, Tags};
+    use crate::zenlayer::model::{FirstIpv4, Tag, Tags};
 
     #[test]
     fn times() {
@@ -375,15 +367,8 @@ mod tests {
         assert_eq!((meta.private_ip, meta.public_ip), (None, None));
         let addressed = instance_meta(
             InstanceInfo {
-                private_ip_addresses: Some(vec![
-                    None,
-                    Some("fd00::1".into()),
-                    Some(" 10.0.0.7".into()),
-                ]),
-                public_ip_addresses: Some(vec![
-                    Some("203.0.113.5".into()),
-                    Some("203.0.113.6".into()),
-                ]),
+                private_ip: FirstIpv4(Some([10, 0, 0, 7].into())),
+                public_ip: FirstIpv4(Some([203, 0, 113, 5].into())),
                 ..info.clone()
             },
             &tags,

@@ -3,6 +3,7 @@
 //! the tag allow-list that decides which tags become labels. How it is gathered is `poll`'s concern,
 //! how it is written `exposition::render`'s.
 
+use crate::zenlayer::model::InstanceId;
 use hashbrown::{Equivalent, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -33,8 +34,9 @@ pub type TagSet = Arc<[(Arc<str>, Arc<str>)]>;
 /// One instance's metadata as the snapshot holds it. Empty strings stand for values the API did not give.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceMeta {
-    pub id: Box<str>,
-    pub name: Box<str>,
+    pub id: InstanceId,
+    /// Names are mostly short: held inline, as ids are, up to 24 bytes.
+    pub name: compact_str::CompactString,
     /// What it has in common with instances of its kind, stored once for all of them.
     pub profile: Arc<Profile>,
     pub created: Option<f64>,
@@ -188,23 +190,23 @@ impl Interner {
 
     /// The stored copy of `value`, stored now if it is new.
     pub fn intern(&mut self, value: &str) -> Arc<str> {
-        self.values
-            .get_or_insert_with(value, |value: &str| Arc::from(value))
-            .clone()
+        intern(&mut self.values, value)
     }
 
     /// The stored set of these (label-safe key, value) pairs, sorted by key and each key once, stored now if it
     /// is new.
     pub fn tag_set(&mut self, pairs: &[(&str, &str)]) -> TagSet {
-        if let Some(stored) = self.tag_sets.get(&TagsOf(pairs)) {
-            return stored.clone();
-        }
-        let shared: TagSet = pairs
-            .iter()
-            .map(|(key, value)| (self.intern(key), self.intern(value)))
-            .collect();
-        self.tag_sets.insert(shared.clone());
-        shared
+        // Looked up and stored in one step (the set hashes the pairs once, not again to store them); the values
+        // are interned only for a set not seen before.
+        let values = &mut self.values;
+        self.tag_sets
+            .get_or_insert_with(&TagsOf(pairs), |TagsOf(pairs)| {
+                pairs
+                    .iter()
+                    .map(|(key, value)| (intern(values, key), intern(values, value)))
+                    .collect()
+            })
+            .clone()
     }
 
     /// The stored profile of these values (in the order of [`Profile::labels`] and of the allow-list), stored now
@@ -221,18 +223,25 @@ impl Interner {
             cpu_count: cpu_count.map(f64::to_bits),
             memory_bytes: memory_bytes.map(f64::to_bits),
         };
-        if let Some(stored) = self.profiles.get(&wanted) {
-            return stored.clone();
-        }
-        let shared = Arc::new(Profile {
-            labels: labels.map(|value| self.intern(value)),
-            tags: tags.iter().map(|value| self.intern(value)).collect(),
-            cpu_count,
-            memory_bytes,
-        });
-        self.profiles.insert(shared.clone());
-        shared
+        let values = &mut self.values;
+        self.profiles
+            .get_or_insert_with(&wanted, |_| {
+                Arc::new(Profile {
+                    labels: labels.map(|value| intern(values, value)),
+                    tags: tags.iter().map(|value| intern(values, value)).collect(),
+                    cpu_count,
+                    memory_bytes,
+                })
+            })
+            .clone()
     }
+}
+
+/// The stored copy of `value` in `values`, stored now if it is new.
+fn intern(values: &mut HashSet<Arc<str>>, value: &str) -> Arc<str> {
+    values
+        .get_or_insert_with(value, |value: &str| Arc::from(value))
+        .clone()
 }
 
 /// The metadata of the fleet as one poll saw it, sorted by instance id (the order of the status snapshot, so

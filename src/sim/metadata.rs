@@ -440,7 +440,7 @@ mod tests {
                     info.instance_name.is_some() && info.cpu_count.is_some(),
                     "{product}: {info:?}"
                 );
-                assert!(info.private_ip_addresses.is_some(), "{product}: {info:?}");
+                assert!(info.private_ip.0.is_some(), "{product}: {info:?}");
                 // Bare metal's status poll reads its rows; the others' metadata leaves the status aside.
                 let status = info.instance_status.as_ref().map(|s| s.as_str());
                 assert_eq!(

@@ -4,6 +4,7 @@
 //! like every poll's). The loop that runs it is `poll`'s; it knows nothing of HTTP serving or of the exposition
 //! format.
 
+use crate::zenlayer::model::InstanceId;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -81,7 +82,7 @@ pub struct StatusPoll<R: StatusRows> {
     metrics: AccountMetrics,
     previous: Option<Arc<Snapshot>>,
     /// Ids carried over from the previous snapshot by the last poll; never carried twice in a row.
-    carried: HashSet<Box<str>>,
+    carried: HashSet<InstanceId>,
     /// Why the API refused the last poll, if it did (credentials or a security policy): said once per run.
     refused: Option<ErrorKind>,
     /// Whether the last poll's count differed from its `totalCount`: a fleet that churns through every poll is
@@ -92,7 +93,7 @@ pub struct StatusPoll<R: StatusRows> {
 /// A snapshot, the ids it carried over from the previous one, and how the walk disagreed with its own count.
 struct Built {
     snapshot: Arc<Snapshot>,
-    carried: HashSet<Box<str>>,
+    carried: HashSet<InstanceId>,
     differs: Option<Differs>,
 }
 
@@ -115,7 +116,7 @@ struct Differs {
 fn reconcile(
     walk: Walk<Instance>,
     previous: Option<&Snapshot>,
-    carried_before: &HashSet<Box<str>>,
+    carried_before: &HashSet<InstanceId>,
 ) -> Built {
     let taken_at = SystemTime::now();
     let (mut snapshot, repeats) = Snapshot::from_rows(walk.rows, taken_at);

@@ -1,6 +1,7 @@
 //! The immutable snapshot of one successful poll (instance id → status).
 //! What a snapshot looks like on the wire is `exposition::render`'s concern; how it is gathered is `poll`'s.
 
+use crate::zenlayer::model::InstanceId;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -23,7 +24,7 @@ pub async fn first_served(served: &crate::store::Store<Snapshot>) -> std::sync::
 /// One instance as the snapshot holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
-    pub id: Box<str>,
+    pub id: InstanceId,
     pub status: Status,
 }
 
@@ -48,7 +49,7 @@ impl Snapshot {
             .into_iter()
             .map(|(id, status)| Instance {
                 status: Status::parse(&status),
-                id: id.into_boxed_str(),
+                id: id.into(),
             })
             .collect();
         Snapshot::from_rows(rows, taken_at).0

@@ -4,6 +4,7 @@
 //! temperature sensors are declared here once; the polls, snapshots and families built on them are
 //! `hardware/`'s and `maintenance/`'s. Facts: `zenlayer-products.md` §2.5 and §3.
 
+use super::model::InstanceId;
 use serde::Deserialize;
 
 use super::model::{Text, bounded_id, bounded_text};
@@ -154,7 +155,7 @@ pub const SENSORS: [Sensor; 5] = [
 #[serde(rename_all = "camelCase")]
 pub struct InstanceHealth<'a> {
     #[serde(deserialize_with = "bounded_id")]
-    pub instance_id: Box<str>,
+    pub instance_id: InstanceId,
     #[serde(borrow, default, deserialize_with = "bounded_text")]
     pub cpu_status: Option<Text<'a>>,
     #[serde(borrow, default, deserialize_with = "bounded_text")]
@@ -194,7 +195,7 @@ pub struct InstanceHealth<'a> {
 pub struct MaintenanceAlert<'a> {
     /// The affected resource: a bare-metal server's instance id for `BMC`.
     #[serde(deserialize_with = "bounded_id")]
-    pub instance_id: Box<str>,
+    pub instance_id: InstanceId,
     #[serde(borrow, default)]
     pub location: Option<Text<'a>>,
     #[serde(borrow, default)]

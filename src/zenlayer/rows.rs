@@ -5,14 +5,16 @@
 
 use serde::Deserialize;
 
-use super::model::{Addresses, InstanceInfo, Status, Tags, Text, bounded_id, bounded_text};
+use super::model::{
+    FirstIpv4, InstanceId, InstanceInfo, Status, Tags, Text, bounded_id, bounded_text,
+};
 
 /// A row of ZEC's `DescribeInstances` (version 2025-09-01; 2024-04-01 sends a subset of it).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ZecInstance<'a> {
     #[serde(deserialize_with = "bounded_id")]
-    instance_id: Box<str>,
+    instance_id: InstanceId,
     #[serde(borrow, default, deserialize_with = "bounded_text")]
     instance_name: Option<Text<'a>>,
     #[serde(borrow, default, deserialize_with = "bounded_text")]
@@ -34,18 +36,17 @@ pub struct ZecInstance<'a> {
     create_time: Option<Text<'a>>,
     #[serde(borrow, default)]
     expired_time: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    public_ip_addresses: Addresses<'a>,
-    #[serde(borrow, default)]
-    private_ip_addresses: Addresses<'a>,
-    /// A null element is skipped, as in the address lists.
-    #[serde(borrow, default)]
-    nics: Option<Vec<Option<ZecNic<'a>>>>,
+    #[serde(default, rename = "publicIpAddresses")]
+    public_ip: FirstIpv4,
+    #[serde(default, rename = "privateIpAddresses")]
+    private_ip: FirstIpv4,
+    #[serde(default)]
+    nics: NicAddresses,
     #[serde(borrow, default)]
     tags: Option<Tags<'a>>,
 }
 
-/// One NIC of a ZEC instance: where its addresses are, the primary NIC's first.
+/// One NIC of a ZEC instance, as far as its addresses go.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ZecNic<'a> {
@@ -53,52 +54,81 @@ struct ZecNic<'a> {
     nic_type: Option<Text<'a>>,
     #[serde(borrow, default)]
     primary_ipv4: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    private_ip_list: Addresses<'a>,
-    #[serde(borrow, default)]
-    public_ip_list: Addresses<'a>,
+    #[serde(default, rename = "privateIpList")]
+    private_ip: FirstIpv4,
+    #[serde(default, rename = "publicIpList")]
+    public_ip: FirstIpv4,
 }
 
-impl ZecNic<'_> {
-    fn is_primary(&self) -> bool {
-        self.nic_type
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("Primary"))
+/// What a ZEC row's `nics` give: the first private and public IPv4 of its primary NIC (the primary address before
+/// the lists), and of its other NICs in order. A service-discovery target is the first of them all, so the
+/// primary NIC's own address wins wherever it is in the list. Read as the list is read, nothing kept; a null NIC
+/// is skipped, as a null address is.
+#[derive(Debug, Clone, Copy, Default)]
+struct NicAddresses {
+    primary: [FirstIpv4; 2],
+    others: [FirstIpv4; 2],
+}
+
+impl NicAddresses {
+    /// The first private address, then the first public one.
+    fn first(&self) -> [FirstIpv4; 2] {
+        [0, 1].map(|at| self.primary[at].or(self.others[at]))
     }
 }
 
-/// Every address of `nics` (the primary NIC first) that `pick` gives, then those of the row's own list: a
-/// service-discovery target is the first IPv4 of it, so the primary NIC's own address wins.
-fn addresses<'a>(
-    nics: &[ZecNic<'a>],
-    pick: fn(&ZecNic<'a>) -> Vec<Option<Text<'a>>>,
-    row: Addresses<'a>,
-) -> Addresses<'a> {
-    let mut ordered: Vec<&ZecNic<'a>> = nics.iter().collect();
-    ordered.sort_by_key(|nic| !nic.is_primary());
-    let mut out: Vec<Option<Text<'a>>> = ordered.into_iter().flat_map(pick).collect();
-    out.extend(row.into_iter().flatten());
-    (!out.is_empty()).then_some(out)
+impl<'de> Deserialize<'de> for NicAddresses {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct List;
+        impl<'de> serde::de::Visitor<'de> for List {
+            type Value = NicAddresses;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of NICs")
+            }
+            fn visit_none<E>(self) -> Result<NicAddresses, E> {
+                Ok(NicAddresses::default())
+            }
+            fn visit_unit<E>(self) -> Result<NicAddresses, E> {
+                Ok(NicAddresses::default())
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                list: D,
+            ) -> Result<NicAddresses, D::Error> {
+                list.deserialize_seq(List)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut list: A,
+            ) -> Result<NicAddresses, A::Error> {
+                let mut found = NicAddresses::default();
+                while let Some(nic) = list.next_element::<Option<ZecNic<'de>>>()? {
+                    let Some(nic) = nic else { continue };
+                    let primary = nic
+                        .nic_type
+                        .as_deref()
+                        .is_some_and(|t| t.eq_ignore_ascii_case("Primary"));
+                    let [private, public] = match primary {
+                        true => &mut found.primary,
+                        false => &mut found.others,
+                    };
+                    let nic_private = FirstIpv4::of(nic.primary_ipv4.as_deref()).or(nic.private_ip);
+                    *private = private.or(nic_private);
+                    *public = public.or(nic.public_ip);
+                }
+                Ok(found)
+            }
+        }
+        deserializer.deserialize_option(List)
+    }
 }
 
 impl<'a> From<ZecInstance<'a>> for InstanceInfo<'a> {
     fn from(row: ZecInstance<'a>) -> InstanceInfo<'a> {
-        let nics: Vec<ZecNic<'a>> = row.nics.into_iter().flatten().flatten().collect();
+        let [nic_private, nic_public] = row.nics.first();
         InstanceInfo {
-            private_ip_addresses: addresses(
-                &nics,
-                |nic| {
-                    let mut list = vec![nic.primary_ipv4.clone()];
-                    list.extend(nic.private_ip_list.iter().flatten().cloned());
-                    list
-                },
-                row.private_ip_addresses,
-            ),
-            public_ip_addresses: addresses(
-                &nics,
-                |nic| nic.public_ip_list.iter().flatten().cloned().collect(),
-                row.public_ip_addresses,
-            ),
+            private_ip: nic_private.or(row.private_ip),
+            public_ip: nic_public.or(row.public_ip),
             instance_id: row.instance_id,
             // Its status poll is DescribeInstancesStatus'.
             instance_status: None,
@@ -127,7 +157,7 @@ impl<'a> From<ZecInstance<'a>> for InstanceInfo<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct BmcInstance<'a> {
     #[serde(deserialize_with = "bounded_id")]
-    instance_id: Box<str>,
+    instance_id: InstanceId,
     instance_status: Status,
     #[serde(borrow, default, deserialize_with = "bounded_text")]
     instance_name: Option<Text<'a>>,
@@ -156,10 +186,10 @@ pub struct BmcInstance<'a> {
     /// Not always in `publicIpAddresses` (when it is not on the public interface).
     #[serde(borrow, default)]
     primary_public_ip_address: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    public_ip_addresses: Addresses<'a>,
-    #[serde(borrow, default)]
-    private_ip_addresses: Addresses<'a>,
+    #[serde(default, rename = "publicIpAddresses")]
+    public_ip: FirstIpv4,
+    #[serde(default, rename = "privateIpAddresses")]
+    private_ip: FirstIpv4,
     #[serde(borrow, default)]
     tags: Option<Tags<'a>>,
 }
@@ -222,8 +252,6 @@ impl<'a> From<BmcInstance<'a>> for InstanceInfo<'a> {
     fn from(row: BmcInstance<'a>) -> InstanceInfo<'a> {
         let BmcModel(model) = row.instance_type.unwrap_or_default();
         let (cpus, memory) = (model.cpu_cores, model.memory_size);
-        let mut public: Vec<Option<Text<'a>>> = vec![row.primary_public_ip_address];
-        public.extend(row.public_ip_addresses.into_iter().flatten());
         InstanceInfo {
             instance_id: row.instance_id,
             instance_status: Some(row.instance_status),
@@ -239,8 +267,8 @@ impl<'a> From<BmcInstance<'a>> for InstanceInfo<'a> {
             create_time: row.create_time,
             expired_time: row.expired_time,
             auto_renew: row.auto_renew,
-            public_ip_addresses: Some(public),
-            private_ip_addresses: row.private_ip_addresses,
+            public_ip: FirstIpv4::of(row.primary_public_ip_address.as_deref()).or(row.public_ip),
+            private_ip: row.private_ip,
             tags: row.tags,
         }
     }
@@ -276,21 +304,31 @@ mod tests {
         assert_eq!(web.zone_id.as_deref(), Some("asia-east-1a"));
         assert_eq!(web.instance_type.as_deref(), Some("z2a.cpu.1"));
         assert_eq!(web.instance_charge_type, None);
-        let first = |list: &Addresses| {
-            list.as_ref()
-                .and_then(|l| l.iter().flatten().next().map(|a| a.to_string()))
-        };
-        assert_eq!(
-            first(&web.private_ip_addresses).as_deref(),
-            Some("10.130.0.2")
-        );
-        assert_eq!(
-            first(&web.public_ip_addresses).as_deref(),
-            Some("203.0.113.20")
-        );
+        assert_eq!(web.private_ip, FirstIpv4(Some([10, 130, 0, 2].into())));
+        assert_eq!(web.public_ip, FirstIpv4(Some([203, 0, 113, 20].into())));
         assert_eq!(gpu.instance_type, None, "GPU instances have no type");
-        assert_eq!(first(&gpu.public_ip_addresses), None);
+        assert_eq!(gpu.public_ip, FirstIpv4(None));
         assert_eq!(gpu.tags.as_ref().unwrap().list()[1].value, None);
+    }
+
+    #[test]
+    fn zec_addresses_come_from_the_primary_nic_wherever_it_is_listed() {
+        let body = br#"{"totalCount":1,"dataSet":[{"instanceId":"1",
+            "privateIpAddresses":["10.5.5.5"],"publicIpAddresses":["192.0.2.5"],
+            "nics":[null,
+              {"nicType":"Secondary","primaryIpv4":"10.9.9.9","publicIpList":["198.51.100.99"]},
+              {"nicType":"primary","primaryIpv4":"fd00::2","privateIpList":["10.0.0.1"],"publicIpList":[]}]}]}"#;
+        let page = decode_rows::<ZecInstance>(body).unwrap();
+        let row = &page.data_set[0];
+        assert_eq!(row.private_ip, FirstIpv4(Some([10, 0, 0, 1].into())));
+        // The primary NIC has no public address: the next NIC's comes before the row's own list.
+        assert_eq!(row.public_ip, FirstIpv4(Some([198, 51, 100, 99].into())));
+        let bare = br#"{"totalCount":1,"dataSet":[{"instanceId":"1","nics":null,"privateIpAddresses":["10.5.5.5"]}]}"#;
+        let page = decode_rows::<ZecInstance>(bare).unwrap();
+        assert_eq!(
+            page.data_set[0].private_ip,
+            FirstIpv4(Some([10, 5, 5, 5].into()))
+        );
     }
 
     #[test]
@@ -304,10 +342,7 @@ mod tests {
         assert_eq!((db.cpu_count, db.memory), (Some(6.0), Some(64.0)));
         assert_eq!(db.instance_charge_type.as_deref(), Some("PREPAID"));
         assert_eq!(db.auto_renew, Some(true));
-        assert_eq!(
-            db.public_ip_addresses.as_ref().unwrap()[0].as_deref(),
-            Some("198.51.100.10")
-        );
+        assert_eq!(db.public_ip, FirstIpv4(Some([198, 51, 100, 10].into())));
         assert_eq!(
             edge.instance_status.as_ref().map(Status::as_str),
             Some("INSTALLING")

@@ -361,7 +361,7 @@ mod tests {
     use crate::metadata::poll::instance_meta;
     use crate::metadata::{Interner, Metadata, TagLabels};
     use crate::status::snapshot::Snapshot;
-    use crate::zenlayer::model::{InstanceInfo, Tag, Tags};
+    use crate::zenlayer::model::{FirstIpv4, InstanceInfo, Tag, Tags};
     use std::time::SystemTime;
 
     /// An account whose status poll sees a, b, c, d and whose metadata knows a, b, c and x: a and b RUNNING with
@@ -379,7 +379,7 @@ mod tests {
         );
         let tags = TagLabels::default();
         let mut interner = Interner::default();
-        let ips = |list: &[&str]| Some(list.iter().map(|a| Some(a.to_string().into())).collect());
+        let ip = |address: &str| FirstIpv4::of(Some(address));
         let tag = |k: &'static str, v: &'static str| Tag {
             key: Some(k.into()),
             value: Some(v.into()),
@@ -389,11 +389,11 @@ mod tests {
                 instance_id: id.into(),
                 instance_name: Some(format!("vm \"{id}\"").into()),
                 zone_id: Some("FRA-A".into()),
-                private_ip_addresses: match id {
-                    "b" => ips(&["fe80::1"]),
-                    _ => ips(&["not an address", "10.0.0.1"]),
+                private_ip: match id {
+                    "b" => ip("fe80::1"),
+                    _ => ip("10.0.0.1"),
                 },
-                public_ip_addresses: ips(&["203.0.113.9"]),
+                public_ip: ip("203.0.113.9"),
                 tags: Some(Tags::List(vec![
                     tag("env", "prod"),
                     tag("a.b", "dot"),
