@@ -127,15 +127,17 @@ impl Paging<'_> {
         let mut last_page = pages_for(first.total_count)?;
         let mut pages_seen = Fingerprints::default();
         pages_seen.check(1, &first)?;
+        let mut ended = first.data_set.is_empty();
+        // The first page's rows become the walk's, sized once from the count (bounded above) so a large fleet is
+        // not copied as it grows; a walk of one page (most accounts') allocates nothing more.
+        let mut rows = first.data_set;
+        rows.reserve_exact((first.total_count as usize).saturating_sub(rows.len()));
         let mut walk = Walk {
-            // Sized once from the count (bounded above), so a large fleet is not copied as it grows.
-            rows: Vec::with_capacity(first.total_count as usize),
+            rows,
             first_total: first.total_count,
             total_changed: false,
             pages: 1,
         };
-        let mut ended = first.data_set.is_empty();
-        walk.rows.extend(first.data_set);
 
         let mut next = 2u32;
         let mut in_flight = FuturesUnordered::new();
