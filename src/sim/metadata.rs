@@ -421,6 +421,7 @@ mod tests {
     #[test]
     fn every_products_rows_read_as_its_declaration_reads_them() {
         use crate::zenlayer::declaration;
+        use crate::zenlayer::model::decode_rows;
         for product in Product::ALL.iter().copied() {
             let rows: Vec<Value> = (0..50)
                 .map(|n| {
@@ -434,7 +435,7 @@ mod tests {
                 })
                 .collect();
             let body = json!({"response": {"totalCount": 50, "dataSet": rows}}).to_string();
-            let page = (declaration::of(product).rows)(body.as_bytes()).unwrap();
+            let page = decode_rows(declaration::of(product).rows, body.as_bytes()).unwrap();
             for info in &page.data_set {
                 assert!(
                     info.instance_name.is_some() && info.cpu_count.is_some(),

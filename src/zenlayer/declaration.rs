@@ -8,8 +8,7 @@
 //! `zenlayer-products.md` (ZEC, BMC).
 
 use super::model::{
-    DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, DecodeRows, InstanceInfo, decode_page,
-    decode_rows,
+    DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, DecodeRows, InstanceInfo, read_page, read_rows,
 };
 use super::operations::DESCRIBE_INSTANCES_MONITOR_HEALTH;
 use super::product::Product;
@@ -70,7 +69,7 @@ const DECLARATIONS: [Declaration; 3] = [
         statuses: Statuses::Action(DESCRIBE_INSTANCES_STATUS),
         metadata_action: DESCRIBE_INSTANCES,
         // The common row is the VM API's row as sent.
-        rows: |body| decode_page::<InstanceInfo>(body),
+        rows: |body, row| read_page::<InstanceInfo>(body, row),
         health_action: None,
         maintenance: None,
     },
@@ -82,7 +81,7 @@ const DECLARATIONS: [Declaration; 3] = [
         versions: &["2025-09-01", "2024-04-01"],
         statuses: Statuses::Action(DESCRIBE_INSTANCES_STATUS),
         metadata_action: DESCRIBE_INSTANCES,
-        rows: |body| decode_rows::<ZecInstance>(body),
+        rows: |body, row| read_rows::<ZecInstance>(body, row),
         health_action: None,
         maintenance: None,
     },
@@ -94,7 +93,7 @@ const DECLARATIONS: [Declaration; 3] = [
         versions: &["2026-02-01", "2022-11-20"],
         statuses: Statuses::InRows,
         metadata_action: DESCRIBE_INSTANCES,
-        rows: |body| decode_rows::<BmcInstance>(body),
+        rows: |body, row| read_rows::<BmcInstance>(body, row),
         health_action: Some(DESCRIBE_INSTANCES_MONITOR_HEALTH),
         maintenance: Some("BMC"),
     },

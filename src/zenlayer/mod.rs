@@ -5,6 +5,7 @@
 pub mod bounds;
 pub mod client;
 pub mod declaration;
+mod envelope;
 pub mod error;
 pub mod model;
 pub mod operations;

@@ -344,25 +344,22 @@ pub struct Page<T> {
     pub data_set: Vec<T>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Payload<T> {
-    request_id: Option<String>,
-    total_count: Option<u64>,
-    #[serde(default = "Option::default")]
-    data_set: Option<Vec<T>>,
+/// What a page said beside its rows, which went to the caller as they were read ([`read_page`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageHead {
+    pub request_id: Option<String>,
+    pub total_count: u64,
 }
 
-/// Both envelopes at once, so one pass over the bytes decodes either: the documented one wraps the payload in
-/// `response`, the action's reference page shows it at the top level.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<T> {
-    request_id: Option<String>,
-    response: Option<Payload<T>>,
-    total_count: Option<u64>,
-    #[serde(default = "Option::default")]
-    data_set: Option<Vec<T>>,
+impl PageHead {
+    /// The page of these rows.
+    pub fn with<T>(self, data_set: Vec<T>) -> Page<T> {
+        Page {
+            request_id: self.request_id,
+            total_count: self.total_count,
+            data_set,
+        }
+    }
 }
 
 /// Why a 200 answer could not be read as a page.
@@ -378,9 +375,10 @@ pub trait Read<T>: Fn(&[u8]) -> Result<Page<T>, PageDecodeError> + Sync {}
 
 impl<T, F: Fn(&[u8]) -> Result<Page<T>, PageDecodeError> + Sync> Read<T> for F {}
 
-/// How a product's `DescribeInstances` pages are read into the common row, which borrows from the page. A
-/// product's declaration names the one of its rows.
-pub type DecodeRows = for<'a> fn(&'a [u8]) -> Result<Page<InstanceInfo<'a>>, PageDecodeError>;
+/// How a product's `DescribeInstances` pages are read: each row, in the common form (which borrows from the
+/// page), handed to the caller as it is read. A product's declaration names the one of its rows.
+pub type DecodeRows =
+    for<'a> fn(&'a [u8], &mut dyn FnMut(InstanceInfo<'a>)) -> Result<PageHead, PageDecodeError>;
 
 /// Pages read by `decode`, each row turned into an `R` by `convert` as the page is read: the rows borrow from
 /// the page, and `convert` carries what the walk's rows share (an interner) from page to page. The pages of a
@@ -391,11 +389,12 @@ pub fn converting<R>(
 ) -> impl Read<R> {
     let convert = std::sync::Mutex::new(convert);
     move |body: &[u8]| {
-        let page = decode(body)?;
         let mut convert = convert
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(page.map(&mut *convert))
+        let mut rows = Vec::new();
+        let head = decode(body, &mut |row| rows.push(convert(row)))?;
+        Ok(head.with(rows))
     }
 }
 
@@ -410,16 +409,40 @@ impl<T> Page<T> {
     }
 }
 
-/// Decodes a page of a product's own rows `W` into the common [`InstanceInfo`], row by row.
-pub fn decode_rows<'a, W: Deserialize<'a> + Into<InstanceInfo<'a>>>(
-    body: &'a [u8],
-) -> Result<Page<InstanceInfo<'a>>, PageDecodeError> {
-    Ok(decode_page::<W>(body)?.map(Into::into))
+/// A page read by `decode`, its rows in the common form: for callers that want the rows themselves.
+pub fn decode_rows(
+    decode: DecodeRows,
+    body: &[u8],
+) -> Result<Page<InstanceInfo<'_>>, PageDecodeError> {
+    let mut rows = Vec::new();
+    let head = decode(body, &mut |row| rows.push(row))?;
+    Ok(head.with(rows))
 }
 
-/// Decodes a 200 answer, its rows borrowing from `body` where they can. A missing or null `dataSet` is an empty
-/// page; a missing `totalCount` is an error, since paging cannot be planned without it.
+/// Reads a page of a product's own rows `W`, each turned into the common [`InstanceInfo`] as it is read: what a
+/// declaration's [`DecodeRows`] is for a product whose rows differ from the VM API's.
+pub fn read_rows<'a, W: Deserialize<'a> + Into<InstanceInfo<'a>>>(
+    body: &'a [u8],
+    row: &mut dyn FnMut(InstanceInfo<'a>),
+) -> Result<PageHead, PageDecodeError> {
+    read_page::<W>(body, |own| row(own.into()))
+}
+
+/// Decodes a 200 answer, its rows borrowing from `body` where they can.
 pub fn decode_page<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<Page<T>, PageDecodeError> {
+    let mut rows = Vec::new();
+    let head = read_page(body, |row| rows.push(row))?;
+    Ok(head.with(rows))
+}
+
+/// Reads a 200 answer in one pass, handing each row to `row` as it is read (`envelope`). A missing or null
+/// `dataSet` is an empty page; a missing `totalCount` is an error, since paging cannot be planned without it.
+/// The payload is the one in `response` when there is one, else the top level's; an answer with rows at its
+/// top level beside a `response` is refused, since neither is then surely the answer.
+pub fn read_page<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    mut row: impl FnMut(T),
+) -> Result<PageHead, PageDecodeError> {
     // JSON is UTF-8 (RFC 8259): checked once for the whole page, so that serde_json reads every string without
     // checking it again (from bytes it checks each string it keeps on its own, the larger part of decoding a
     // metadata page).
@@ -429,30 +452,33 @@ pub fn decode_page<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<Page<T>, Pa
     })?;
     // serde_json quotes the value it could not take (a 15 MiB string where a count belongs): clipped, since the
     // detail is logged at every failed poll and shown on the landing page.
-    let envelope: Envelope<T> = serde_json::from_str(text).map_err(|e| PageDecodeError {
+    let said = super::envelope::read(text, &mut row).map_err(|e| PageDecodeError {
         detail: format!("invalid JSON page: {}", clip(&e.to_string())),
         request_id: None,
     })?;
-    let (request_id, total_count, data_set) = match envelope.response {
-        Some(inner) => (
-            inner.request_id.or(envelope.request_id),
-            inner.total_count,
-            inner.data_set,
-        ),
-        None => (envelope.request_id, envelope.total_count, envelope.data_set),
+    let flat_rows = said.rows;
+    let wrapped = said.response.is_some();
+    let (request_id, total_count) = match said.response {
+        Some(inner) => (inner.request_id.or(said.request_id), inner.total_count),
+        None => (said.request_id, said.total_count),
     };
     // Logged and shown on the landing page: kept short and on one line, whatever the server sent.
     let request_id = request_id.as_deref().map(clip);
-    let Some(total_count) = total_count else {
-        return Err(PageDecodeError {
-            detail: "answer has no totalCount".into(),
-            request_id,
-        });
+    let refused = |detail: &str| PageDecodeError {
+        detail: detail.into(),
+        request_id: request_id.clone(),
     };
-    Ok(Page {
+    if flat_rows > 0 && wrapped {
+        return Err(refused(
+            "answer has rows at its top level beside a response",
+        ));
+    }
+    let Some(total_count) = total_count else {
+        return Err(refused("answer has no totalCount"));
+    };
+    Ok(PageHead {
         request_id,
         total_count,
-        data_set: data_set.unwrap_or_default(),
     })
 }
 
@@ -684,6 +710,64 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.total_count, 2);
         assert_eq!(a.request_id.as_deref(), Some("T1"));
+    }
+
+    #[test]
+    fn an_envelope_is_read_in_one_pass_and_an_ambiguous_one_is_refused() {
+        let ids = |body: &str| {
+            decode_page::<InstanceStatus>(body.as_bytes()).map(|page| {
+                let ids: Vec<String> = page
+                    .data_set
+                    .iter()
+                    .map(|r| r.instance_id.to_string())
+                    .collect();
+                (page.total_count, page.request_id, ids)
+            })
+        };
+        let row = |id: &str| format!(r#"{{"instanceId":"{id}","instanceStatus":"RUNNING"}}"#);
+        // Fields in any order, unknown ones (a nested response in the payload among them) skipped, the payload's
+        // request id before the top level's.
+        let wrapped = format!(
+            r#"{{"response":{{"dataSet":[{}],"response":{{"x":1}},"extra":[1,{{}}],"totalCount":1,"requestId":"in"}},"requestId":"out"}}"#,
+            row("a")
+        );
+        assert_eq!(
+            ids(&wrapped).unwrap(),
+            (1, Some("in".into()), vec!["a".into()])
+        );
+        // A null response is the flat envelope; a null or absent dataSet is no rows.
+        let flat = format!(
+            r#"{{"response":null,"totalCount":1,"dataSet":[{}]}}"#,
+            row("b")
+        );
+        assert_eq!(ids(&flat).unwrap().2, ["b"]);
+        assert!(
+            ids(r#"{"response":{"totalCount":0,"dataSet":null}}"#)
+                .unwrap()
+                .2
+                .is_empty()
+        );
+        // Rows at the top level beside a response: neither is surely the answer.
+        let both = format!(
+            r#"{{"dataSet":[{}],"response":{{"totalCount":1,"dataSet":[{}]}}}}"#,
+            row("c"),
+            row("d")
+        );
+        let err = ids(&both).unwrap_err();
+        assert!(err.detail.contains("beside a response"), "{}", err.detail);
+        // A field twice is refused, as serde refuses it, and so is trailing text.
+        let twice = format!(
+            r#"{{"totalCount":1,"dataSet":[{}],"dataSet":[]}}"#,
+            row("e")
+        );
+        assert!(
+            ids(&twice)
+                .unwrap_err()
+                .detail
+                .contains("duplicate field `dataSet`")
+        );
+        assert!(ids(r#"{"totalCount":0} {}"#).is_err());
+        assert!(ids(r#"[{"totalCount":0}]"#).is_err());
     }
 
     #[test]
