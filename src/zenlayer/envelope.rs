@@ -1,4 +1,5 @@
-//! The success envelope of a paged answer, read in one pass with its rows handed over as they are read. The
+//! The success envelope of a paged answer, read in one pass with its rows handed over as they are read, and
+//! [`FoldList`], how every list of an answer is read without being kept. The
 //! documented envelope wraps the payload in `response`; the action's reference page shows it at the top level;
 //! one reader takes either. Rows are never held as sent: each goes to the caller (which turns it into a
 //! snapshot's row or the common metadata row) while the bytes it borrows are there, so a page of bare-metal rows
@@ -84,10 +85,11 @@ impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for Level<'_, T, F> {
                 }
                 Key::DataSet => {
                     once(&mut seen[2], "dataSet")?;
-                    said.rows = map.next_value_seed(Rows {
-                        row: &mut *self.row,
-                        rows: PhantomData,
-                    })?;
+                    let row = &mut *self.row;
+                    said.rows = map.next_value_seed(FoldList::new(0, |count, each: T| {
+                        row(each);
+                        count + 1
+                    }))?;
                 }
                 Key::Response if !self.nested => {
                     once(&mut seen[3], "response")?;
@@ -139,45 +141,56 @@ impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for Payload<'_, T, F> {
     }
 }
 
-/// A `dataSet`, each row handed over as it is read: a list, or null for none. The value is how many.
-struct Rows<'r, T, F> {
-    row: &'r mut F,
-    rows: PhantomData<fn(T)>,
+/// A list, or null for none, folded element by element as it is read into `A`, which is all that is kept of it:
+/// a page's rows (handed to the walk), a row's addresses (down to the first IPv4), a ZEC row's NICs.
+pub(super) struct FoldList<T, A, F> {
+    init: A,
+    fold: F,
+    elements: PhantomData<fn(T)>,
 }
 
-impl<'de, T: Deserialize<'de>, F: FnMut(T)> DeserializeSeed<'de> for Rows<'_, T, F> {
-    type Value = usize;
+impl<T, A, F> FoldList<T, A, F> {
+    pub(super) fn new(init: A, fold: F) -> Self {
+        FoldList {
+            init,
+            fold,
+            elements: PhantomData,
+        }
+    }
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+impl<'de, T: Deserialize<'de>, A, F: FnMut(A, T) -> A> DeserializeSeed<'de> for FoldList<T, A, F> {
+    type Value = A;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<A, D::Error> {
         deserializer.deserialize_option(self)
     }
 }
 
-impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for Rows<'_, T, F> {
-    type Value = usize;
+impl<'de, T: Deserialize<'de>, A, F: FnMut(A, T) -> A> Visitor<'de> for FoldList<T, A, F> {
+    type Value = A;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of rows or null")
+        f.write_str("a list or null")
     }
 
-    fn visit_none<E>(self) -> Result<usize, E> {
-        Ok(0)
+    fn visit_none<E>(self) -> Result<A, E> {
+        Ok(self.init)
     }
 
-    fn visit_unit<E>(self) -> Result<usize, E> {
-        Ok(0)
+    fn visit_unit<E>(self) -> Result<A, E> {
+        Ok(self.init)
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, list: D) -> Result<usize, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, list: D) -> Result<A, D::Error> {
         list.deserialize_seq(self)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut list: A) -> Result<usize, A::Error> {
-        let mut count = 0;
-        while let Some(row) = list.next_element::<T>()? {
-            (self.row)(row);
-            count += 1;
+    fn visit_seq<S: SeqAccess<'de>>(mut self, mut list: S) -> Result<A, S::Error> {
+        let mut folded = self.init;
+        while let Some(element) = list.next_element::<T>()? {
+            folded = (self.fold)(folded, element);
         }
-        Ok(count)
+        Ok(folded)
     }
 }

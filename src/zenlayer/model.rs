@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use super::envelope::FoldList;
 use super::error::clip;
 pub use super::vocabulary::Status;
 
@@ -206,36 +207,12 @@ impl FirstIpv4 {
 
 impl<'de> Deserialize<'de> for FirstIpv4 {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct List;
-        impl<'de> serde::de::Visitor<'de> for List {
-            type Value = FirstIpv4;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a list of addresses")
-            }
-            fn visit_none<E>(self) -> Result<FirstIpv4, E> {
-                Ok(FirstIpv4::default())
-            }
-            fn visit_unit<E>(self) -> Result<FirstIpv4, E> {
-                Ok(FirstIpv4::default())
-            }
-            fn visit_some<D: serde::Deserializer<'de>>(
-                self,
-                list: D,
-            ) -> Result<FirstIpv4, D::Error> {
-                list.deserialize_seq(List)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut list: A,
-            ) -> Result<FirstIpv4, A::Error> {
-                let mut first = FirstIpv4::default();
-                while let Some(address) = list.next_element::<Option<Text<'de>>>()? {
-                    first = first.or(FirstIpv4::of(address.as_deref()));
-                }
-                Ok(first)
-            }
-        }
-        deserializer.deserialize_option(List)
+        use serde::de::DeserializeSeed;
+        FoldList::new(
+            FirstIpv4::default(),
+            |first: FirstIpv4, address: Option<Text>| first.or(FirstIpv4::of(address.as_deref())),
+        )
+        .deserialize(deserializer)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 
+use super::envelope::FoldList;
 use super::model::{
     FirstIpv4, InstanceId, InstanceInfo, Status, Tags, Text, bounded_id, bounded_text,
 };
@@ -79,47 +80,26 @@ impl NicAddresses {
 
 impl<'de> Deserialize<'de> for NicAddresses {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct List;
-        impl<'de> serde::de::Visitor<'de> for List {
-            type Value = NicAddresses;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a list of NICs")
-            }
-            fn visit_none<E>(self) -> Result<NicAddresses, E> {
-                Ok(NicAddresses::default())
-            }
-            fn visit_unit<E>(self) -> Result<NicAddresses, E> {
-                Ok(NicAddresses::default())
-            }
-            fn visit_some<D: serde::Deserializer<'de>>(
-                self,
-                list: D,
-            ) -> Result<NicAddresses, D::Error> {
-                list.deserialize_seq(List)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut list: A,
-            ) -> Result<NicAddresses, A::Error> {
-                let mut found = NicAddresses::default();
-                while let Some(nic) = list.next_element::<Option<ZecNic<'de>>>()? {
-                    let Some(nic) = nic else { continue };
-                    let primary = nic
-                        .nic_type
-                        .as_deref()
-                        .is_some_and(|t| t.eq_ignore_ascii_case("Primary"));
-                    let [private, public] = match primary {
-                        true => &mut found.primary,
-                        false => &mut found.others,
-                    };
-                    let nic_private = FirstIpv4::of(nic.primary_ipv4.as_deref()).or(nic.private_ip);
-                    *private = private.or(nic_private);
-                    *public = public.or(nic.public_ip);
-                }
-                Ok(found)
-            }
-        }
-        deserializer.deserialize_option(List)
+        use serde::de::DeserializeSeed;
+        FoldList::new(
+            NicAddresses::default(),
+            |mut found: NicAddresses, nic: Option<ZecNic>| {
+                let Some(nic) = nic else { return found };
+                let primary = nic
+                    .nic_type
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("Primary"));
+                let [private, public] = match primary {
+                    true => &mut found.primary,
+                    false => &mut found.others,
+                };
+                let nic_private = FirstIpv4::of(nic.primary_ipv4.as_deref()).or(nic.private_ip);
+                *private = private.or(nic_private);
+                *public = public.or(nic.public_ip);
+                found
+            },
+        )
+        .deserialize(deserializer)
     }
 }
 
