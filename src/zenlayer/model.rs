@@ -1,7 +1,7 @@
-//! Wire types every product shares: request bodies, the success envelope (wrapped or flat), the error envelope,
-//! and the product-neutral instance row ([`InstanceInfo`], which is also the VM API's row as sent; the other
-//! products' rows are `rows`'). Decoding only; what a status means to the exporter is decided by the poller and
-//! the renderer.
+//! Wire types every product shares: request bodies, pages and how they are read (the success envelope's visitors
+//! are `envelope`'s), the error envelope, and the product-neutral instance row ([`InstanceInfo`], which is also
+//! the VM API's row as sent; the other products' rows are `rows`'). Decoding only; what a status means to the
+//! exporter is decided by the poller and the renderer.
 
 use std::borrow::Cow;
 
