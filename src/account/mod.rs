@@ -9,7 +9,6 @@
 
 pub mod set;
 
-use crate::zenlayer::model::InstanceId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +33,7 @@ use crate::store::Store;
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::client::Auth;
 use crate::zenlayer::declaration::{self, Declaration, Statuses};
+use crate::zenlayer::model::InstanceId;
 use crate::zenlayer::operations::{MAINTENANCE_SERVICE, MAINTENANCE_VERSION};
 use crate::zenlayer::product::Product;
 use crate::zenlayer::{CallSettings, Client, Endpoint, Service};

@@ -6,7 +6,6 @@
 //! joins what several accounts serve into one scrape; `sd` answers service discovery from the same pairs; the
 //! landing page reads the snapshots served (and the counts per status the rendering made).
 
-use crate::zenlayer::model::InstanceId;
 use std::sync::{Arc, Mutex};
 
 use crate::hardware::Servers;
@@ -25,6 +24,7 @@ use crate::status::snapshot::Snapshot;
 use crate::store::Store;
 use crate::telemetry::AccountMetrics;
 use crate::text::Openings;
+use crate::zenlayer::model::InstanceId;
 use crate::zenlayer::product::Product;
 use health::HealthCache;
 use render::{Rendered, StatusSeries};

@@ -6,11 +6,11 @@
 pub mod families;
 pub mod poll;
 
-use crate::zenlayer::model::InstanceId;
 use std::time::SystemTime;
 
 use crate::telemetry::Skipped;
 use crate::zenlayer::error::tidy;
+use crate::zenlayer::model::InstanceId;
 use crate::zenlayer::operations::{COMPONENTS, Health, InstanceHealth, SENSORS};
 
 /// Longest health value served as sent (an undocumented one).

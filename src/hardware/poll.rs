@@ -5,7 +5,6 @@
 //! servers is gone is asked again one server at a time, so the others are still reported. A row that does not
 //! decode is left out alone, counted and said once.
 
-use crate::zenlayer::model::InstanceId;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -19,6 +18,7 @@ use crate::status::snapshot::{Snapshot, first_served};
 use crate::store::Store;
 use crate::telemetry::{AccountMetrics, Skipped};
 use crate::zenlayer::ApiError;
+use crate::zenlayer::model::InstanceId;
 use crate::zenlayer::model::{PageRequest, decode_list, decode_row};
 use crate::zenlayer::operations::{HEALTH_LIST, InstanceHealth, MAX_HEALTH_IDS};
 

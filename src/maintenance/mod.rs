@@ -5,8 +5,9 @@
 pub mod families;
 pub mod poll;
 
-use crate::zenlayer::model::InstanceId;
 use std::time::SystemTime;
+
+use crate::zenlayer::model::InstanceId;
 
 /// Longest location or impact text served: free text of the API's, clipped to one line (an alert's summary
 /// quotes it; a label value of kilobytes would cost every sample of it).

@@ -6,8 +6,6 @@
 //! interval, not one metadata interval. Its failures are its own: they are counted under
 //! `action="DescribeInstances"` of its product and never touch the status metrics.
 
-use crate::zenlayer::model::InstanceId;
-use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use std::time::SystemTime;
 
+use smallvec::SmallVec;
 use tokio::sync::mpsc;
 
 use crate::metadata::{InstanceMeta, Interner, Metadata, TagLabels, label_safe};
@@ -22,6 +21,7 @@ use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
 use crate::zenlayer::ApiError;
+use crate::zenlayer::model::InstanceId;
 use crate::zenlayer::model::{
     DecodeRows, InstanceInfo, MAX_INSTANCE_IDS, Text, converting, unix_time,
 };

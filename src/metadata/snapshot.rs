@@ -3,7 +3,6 @@
 //! the tag allow-list that decides which tags become labels. How it is gathered is `poll`'s concern,
 //! how it is written `exposition::render`'s.
 
-use crate::zenlayer::model::InstanceId;
 use hashbrown::{Equivalent, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -11,6 +10,7 @@ use std::time::SystemTime;
 
 pub use crate::config::values::{MAX_TAG_LABELS, TagLabels, label_name};
 pub use crate::text::label_safe;
+use crate::zenlayer::model::InstanceId;
 
 /// The info series' fixed labels after `instance_id`, in the order they are written.
 pub const INFO_LABELS: [&str; 7] = [

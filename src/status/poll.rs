@@ -4,7 +4,6 @@
 //! like every poll's). The loop that runs it is `poll`'s; it knows nothing of HTTP serving or of the exposition
 //! format.
 
-use crate::zenlayer::model::InstanceId;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use crate::status::Status;
 use crate::status::snapshot::{Instance, Snapshot};
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::error::{ApiError, ErrorKind};
+use crate::zenlayer::model::InstanceId;
 use crate::zenlayer::model::{InstanceStatus, decode_page};
 use crate::zenlayer::product::Product;
 

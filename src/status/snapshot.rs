@@ -1,11 +1,11 @@
 //! The immutable snapshot of one successful poll (instance id → status).
 //! What a snapshot looks like on the wire is `exposition::render`'s concern; how it is gathered is `poll`'s.
 
-use crate::zenlayer::model::InstanceId;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
 pub use crate::status::{KNOWN_STATUSES, Known, Status};
+use crate::zenlayer::model::InstanceId;
 use crate::zenlayer::product::Product;
 
 /// The status snapshot `served` holds once a status poll has succeeded: what the polls that ask about the

@@ -4,10 +4,9 @@
 //! temperature sensors are declared here once; the polls, snapshots and families built on them are
 //! `hardware/`'s and `maintenance/`'s. Facts: `zenlayer-products.md` §2.5 and §3.
 
-use super::model::InstanceId;
 use serde::Deserialize;
 
-use super::model::{Text, bounded_id, bounded_text};
+use super::model::{InstanceId, Text, bounded_id, bounded_text};
 
 /// The bare-metal action that reports each server's hardware health, ten servers a call.
 pub const DESCRIBE_INSTANCES_MONITOR_HEALTH: &str = "DescribeInstancesMonitorHealth";
