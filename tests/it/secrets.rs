@@ -73,6 +73,18 @@ fn spawn(cmd: &mut Command) -> Logged {
     Logged { child, readers }
 }
 
+/// Waits until the exporter on `port` accepts connections: it binds once it has read its configuration, a
+/// moment after the process starts (longer on a loaded machine), and a request before that is refused.
+async fn listening(port: u16) {
+    eventually("the exporter listening", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+}
+
 /// Stops the exporter with SIGTERM and returns everything it wrote.
 fn stop(mut logged: Logged) -> String {
     let _ = Command::new("kill")
@@ -104,6 +116,7 @@ async fn exposed(bearer: bool) -> String {
             .env("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD", SECRET);
     }
     let child = spawn(&mut cmd);
+    listening(port).await;
     let base = format!("http://127.0.0.1:{port}");
     let mut shown = String::new();
     let polls = |body: &str| {
@@ -212,6 +225,7 @@ async fn exposed_with_accounts() -> String {
     std::fs::write(&file, &good).unwrap();
     let (mut cmd, port) = exporter();
     let child = spawn(cmd.env("ZENLAYER_EXPORTER_ACCOUNTS_FILE", &file));
+    listening(port).await;
     let base = format!("http://127.0.0.1:{port}");
     let both_up = |body: &str| {
         ["keyed", "tokened"]
