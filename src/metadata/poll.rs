@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use smallvec::SmallVec;
 use tokio::sync::mpsc;
 
-use crate::metadata::{InstanceMeta, Interner, Metadata, TagLabels, label_safe};
+use crate::metadata::{InstanceMeta, Interner, Metadata, RowValues, TagLabels, label_safe};
 use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
@@ -80,10 +80,9 @@ impl MetadataPoll {
         let tags = self.tags.clone();
         let previous = self.current.clone();
         let read = converting(self.rows, {
-            let mut interner = Interner::seeded(previous.as_deref());
             let previous = previous.clone();
             move |row: InstanceInfo| {
-                let row = instance_meta(row, &tags, &mut interner);
+                let row = instance_meta(row, &tags, Interner::shared());
                 match &previous {
                     Some(previous) => previous.shared(row),
                     None => Arc::new(row),
@@ -122,7 +121,6 @@ impl MetadataPoll {
         self.asked.extend(wanted.iter().cloned());
         let tags = self.tags.clone();
         let mut found = Vec::new();
-        let mut interner = Interner::seeded(Some(&current));
         for chunk in wanted.chunks(MAX_INSTANCE_IDS) {
             let paging = Paging {
                 lane: &self.lane,
@@ -132,7 +130,7 @@ impl MetadataPoll {
                 concurrency: 1,
             };
             let read = converting(self.rows, |row: InstanceInfo| {
-                instance_meta(row, &tags, &mut interner)
+                instance_meta(row, &tags, Interner::shared())
             });
             let walk = tokio::time::timeout(self.lookup_timeout, paging.walk(&read))
                 .await
@@ -239,14 +237,14 @@ pub async fn snapshot(
     })
 }
 
-/// One API row in the snapshot's form, its repeated label values taken from `interner` (a walk's rows share
-/// them from the start, so a large fleet never holds a copy per row, not even while it is read). An unparseable
+/// One API row in the snapshot's form, its repeated label values taken from `interner` (rows share them from the
+/// start, so a large fleet never holds a copy per row, not even while it is read). An unparseable
 /// timestamp drops that one fact, not the row: the names and zones matter more than one date, and the row's
 /// other series are still right.
 pub fn instance_meta(
     info: InstanceInfo<'_>,
     tags: &TagLabels,
-    interner: &mut Interner,
+    interner: &Interner,
 ) -> InstanceMeta {
     let count = |v: Option<f64>| v.filter(|n| n.is_finite() && *n >= 0.0);
     let prepaid = info
@@ -276,12 +274,11 @@ pub fn instance_meta(
     safe.sort_by(|a, b| a.0.cmp(&b.0));
     safe.dedup_by(|later, first| later.0 == first.0);
     let safe: SmallVec<[(&str, &str); 8]> = safe.iter().map(|(k, v)| (&**k, *v)).collect();
-    let all_tags = interner.tag_set(&safe);
     fn text<'a>(v: &'a Option<Text>) -> &'a str {
         v.as_deref().unwrap_or("")
     }
-    let profile = interner.profile(
-        [
+    let (profile, all_tags) = interner.row(RowValues {
+        labels: [
             text(&info.zone_id),
             text(&info.instance_type),
             text(&info.image_name),
@@ -289,12 +286,13 @@ pub fn instance_meta(
             text(&info.resource_group_name),
             text(&info.resource_group_id),
         ],
-        &tag_values,
-        (
+        tags: &tag_values,
+        numbers: (
             count(info.cpu_count),
             count(info.memory).map(|gib| gib * 1024.0 * 1024.0 * 1024.0),
         ),
-    );
+        all_tags: &safe,
+    });
     InstanceMeta {
         name: info.instance_name.unwrap_or_default().0.into(),
         profile,
@@ -356,7 +354,7 @@ mod tests {
             }),
             ..InstanceInfo::default()
         };
-        let meta = instance_meta(info.clone(), &tags, &mut Interner::default());
+        let meta = instance_meta(info.clone(), &tags, &Interner::default());
         assert_eq!(&*meta.name, "web");
         // Every tag for service discovery, label-safe and sorted; one value per key, the smallest.
         let all: Vec<(&str, &str)> = meta.all_tags.iter().map(|(k, v)| (&**k, &**v)).collect();
@@ -372,7 +370,7 @@ mod tests {
                 ..info.clone()
             },
             &tags,
-            &mut Interner::default(),
+            &Interner::default(),
         );
         assert_eq!(
             (addressed.private_ip, addressed.public_ip),
@@ -397,12 +395,12 @@ mod tests {
                 ..info.clone()
             },
             &tags,
-            &mut Interner::default(),
+            &Interner::default(),
         );
         assert_eq!((postpaid.expiry, postpaid.auto_renew), (None, None));
-        // Two instances of one kind, read by one walk, share one profile; another kind has its own.
-        let mut interner = Interner::default();
-        let twin = |id: &str, zone: &str, interner: &mut Interner| {
+        // Two instances of one kind share one profile; another kind has its own.
+        let interner = Interner::default();
+        let twin = |id: &str, zone: &str, interner: &Interner| {
             let row = InstanceInfo {
                 instance_id: id.into(),
                 zone_id: Some(zone.into()),
@@ -410,19 +408,16 @@ mod tests {
             };
             instance_meta(row, &tags, interner)
         };
-        let (a, b) = (
-            twin("a", "FRA-A", &mut interner),
-            twin("b", "FRA-A", &mut interner),
-        );
+        let (a, b) = (twin("a", "FRA-A", &interner), twin("b", "FRA-A", &interner));
         assert!(Arc::ptr_eq(&a.profile, &b.profile));
         assert!(Arc::ptr_eq(&a.all_tags, &b.all_tags));
         assert!(!Arc::ptr_eq(
             &a.profile,
-            &twin("c", "SIN-A", &mut interner).profile
+            &twin("c", "SIN-A", &interner).profile
         ));
-        // The next walk finds them by the rows' own values in what the served snapshot holds.
-        let served = Metadata::new(vec![a.clone()], std::time::SystemTime::now());
-        let next = twin("d", "FRA-A", &mut Interner::seeded(Some(&served)));
+        // A later walk (of this account or another) finds them by the rows' own values while a snapshot holds
+        // them; once none does, a sweep frees them.
+        let next = twin("d", "FRA-A", &interner);
         assert!(Arc::ptr_eq(&a.profile, &next.profile));
         assert!(Arc::ptr_eq(&a.all_tags, &next.all_tags));
     }

@@ -62,10 +62,9 @@ impl StatusRows for InRows {
             ));
         };
         let previous = self.current.clone();
-        let mut interner = Interner::seeded(previous.as_deref());
         let read = converting(self.rows, |row| {
             let (instance, info) = split(row)?;
-            let meta = instance_meta(info, &tags, &mut interner);
+            let meta = instance_meta(info, &tags, Interner::shared());
             let meta = match &previous {
                 Some(previous) => previous.shared(meta),
                 None => Arc::new(meta),

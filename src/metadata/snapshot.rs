@@ -5,7 +5,7 @@
 
 use hashbrown::{Equivalent, HashSet};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::SystemTime;
 
 pub use crate::config::values::{MAX_TAG_LABELS, TagLabels, label_name};
@@ -113,18 +113,44 @@ impl InstanceMeta {
     }
 }
 
-/// Label values and profiles stored once each: zones, types, images, billing, resource groups and tag values
-/// repeat across a whole fleet, and so do their combinations. Instance names do not (each is its own
-/// instance's), so they are not interned: the table would only grow as large as the fleet. Every row of every
-/// walk is looked up here, so a profile or tag set is looked up by the row's own borrowed values, once, and its
-/// values interned only when it is new; and hashed with foldhash (hashbrown's default), whose seed is random per
-/// process, so values the API sends cannot be chosen to collide. SipHash and a lookup per value were most of
-/// what turning a row into this form cost.
+/// Label values, profiles and tag sets stored once for the whole process: zones, types, images, billing,
+/// resource groups and tag values repeat across a fleet and across the accounts of one exporter, and so do their
+/// combinations. An account of a hundred instances shares few profiles with itself, so a table per account or per
+/// walk would hold one per instance; one table for every account holds each once ([`Interner::shared`]). Instance
+/// names are not interned: each is its own instance's, and the table would only grow as large as the fleet.
+///
+/// Every row of every walk is looked up here, by the row's own borrowed values, once, and its values are interned
+/// only when its profile or tag set is new; hashed with foldhash (hashbrown's default), whose seed is random per
+/// process, so values the API sends cannot be chosen to collide. What no snapshot holds any more is swept out
+/// once the table has doubled since the last sweep, so it stays within twice what is served (an entry only the
+/// table holds is handed out under the same lock that sweeps it, so none is swept while being handed out).
 #[derive(Default)]
 pub struct Interner {
+    tables: Mutex<Tables>,
+}
+
+#[derive(Default)]
+struct Tables {
     values: HashSet<Arc<str>>,
     profiles: HashSet<Arc<Profile>>,
     tag_sets: HashSet<TagSet>,
+    /// The number of entries at which the next sweep runs.
+    sweep_at: usize,
+}
+
+/// The table is not swept below this many entries: a small fleet's garbage costs less than sweeping it often.
+const MIN_SWEEP: usize = 4096;
+
+/// A row's values that are looked up together, under one lock: its profile's and its tag set's.
+pub struct RowValues<'a> {
+    /// In the order of [`Profile::labels`].
+    pub labels: [&'a str; 6],
+    /// One value per allow-listed tag key, in the allow-list's order.
+    pub tags: &'a [&'a str],
+    /// vCPUs and memory, finite (the poll drops any other number).
+    pub numbers: (Option<f64>, Option<f64>),
+    /// Every (label-safe key, value) pair, sorted by key and each key once.
+    pub all_tags: &'a [(&'a str, &'a str)],
 }
 
 /// A profile as a row gives it, its values borrowed: hashed as [`Profile`] hashes (a `&str` hashes as the
@@ -165,39 +191,58 @@ impl Equivalent<TagSet> for TagsOf<'_> {
 }
 
 impl Interner {
-    /// An interner holding the values and profiles `metadata` stores, so rows read now share them with the rows
-    /// served now.
-    pub fn seeded(metadata: Option<&Metadata>) -> Interner {
-        let mut interner = Interner::default();
-        for row in metadata.iter().flat_map(|m| m.instances()) {
-            if !interner.tag_sets.contains(&row.all_tags) {
-                for (key, value) in row.all_tags.iter() {
-                    interner.values.insert(key.clone());
-                    interner.values.insert(value.clone());
-                }
-                interner.tag_sets.insert(row.all_tags.clone());
-            }
-            if interner.profiles.contains(&row.profile) {
-                continue;
-            }
-            for value in row.profile.labels.iter().chain(row.profile.tags.iter()) {
-                interner.values.insert(value.clone());
-            }
-            interner.profiles.insert(row.profile.clone());
-        }
-        interner
+    /// The interner every poll of every account uses.
+    pub fn shared() -> &'static Interner {
+        static SHARED: LazyLock<Interner> = LazyLock::new(Interner::default);
+        &SHARED
     }
 
-    /// The stored copy of `value`, stored now if it is new.
-    pub fn intern(&mut self, value: &str) -> Arc<str> {
-        intern(&mut self.values, value)
+    /// The stored profile and tag set of a row's values, each stored now if it is new.
+    pub fn row(&self, row: RowValues<'_>) -> (Arc<Profile>, TagSet) {
+        // A panic elsewhere while holding the lock leaves the tables whole (each insert is one step).
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        let found = (tables.profile(&row), tables.tag_set(row.all_tags));
+        tables.sweep_if_grown();
+        found
     }
 
-    /// The stored set of these (label-safe key, value) pairs, sorted by key and each key once, stored now if it
-    /// is new.
-    pub fn tag_set(&mut self, pairs: &[(&str, &str)]) -> TagSet {
-        // Looked up and stored in one step (the set hashes the pairs once, not again to store them); the values
-        // are interned only for a set not seen before.
+    /// Entries held: values, profiles, tag sets.
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize, usize) {
+        let tables = self.tables.lock().unwrap();
+        (
+            tables.values.len(),
+            tables.profiles.len(),
+            tables.tag_sets.len(),
+        )
+    }
+}
+
+impl Tables {
+    fn profile(&mut self, row: &RowValues<'_>) -> Arc<Profile> {
+        let (cpu_count, memory_bytes) = row.numbers;
+        let wanted = ProfileOf {
+            labels: row.labels,
+            tags: row.tags,
+            cpu_count: cpu_count.map(f64::to_bits),
+            memory_bytes: memory_bytes.map(f64::to_bits),
+        };
+        // Looked up and stored in one step (the set hashes the profile once, not again to store it); the values
+        // are interned only for a profile not seen before.
+        let values = &mut self.values;
+        self.profiles
+            .get_or_insert_with(&wanted, |_| {
+                Arc::new(Profile {
+                    labels: row.labels.map(|value| intern(values, value)),
+                    tags: row.tags.iter().map(|value| intern(values, value)).collect(),
+                    cpu_count,
+                    memory_bytes,
+                })
+            })
+            .clone()
+    }
+
+    fn tag_set(&mut self, pairs: &[(&str, &str)]) -> TagSet {
         let values = &mut self.values;
         self.tag_sets
             .get_or_insert_with(&TagsOf(pairs), |TagsOf(pairs)| {
@@ -209,31 +254,22 @@ impl Interner {
             .clone()
     }
 
-    /// The stored profile of these values (in the order of [`Profile::labels`] and of the allow-list), stored now
-    /// if it is new. The numbers are finite: the poll drops any other.
-    pub fn profile(
-        &mut self,
-        labels: [&str; 6],
-        tags: &[&str],
-        (cpu_count, memory_bytes): (Option<f64>, Option<f64>),
-    ) -> Arc<Profile> {
-        let wanted = ProfileOf {
-            labels,
-            tags,
-            cpu_count: cpu_count.map(f64::to_bits),
-            memory_bytes: memory_bytes.map(f64::to_bits),
-        };
-        let values = &mut self.values;
-        self.profiles
-            .get_or_insert_with(&wanted, |_| {
-                Arc::new(Profile {
-                    labels: labels.map(|value| intern(values, value)),
-                    tags: tags.iter().map(|value| intern(values, value)).collect(),
-                    cpu_count,
-                    memory_bytes,
-                })
-            })
-            .clone()
+    fn len(&self) -> usize {
+        self.values.len() + self.profiles.len() + self.tag_sets.len()
+    }
+
+    fn sweep_if_grown(&mut self) {
+        if self.len() >= self.sweep_at.max(MIN_SWEEP) {
+            self.sweep();
+        }
+    }
+
+    /// Drops what only the table holds: profiles and tag sets first, so the values only they held go too.
+    fn sweep(&mut self) {
+        self.profiles.retain(|p| Arc::strong_count(p) > 1);
+        self.tag_sets.retain(|t| Arc::strong_count(t) > 1);
+        self.values.retain(|v| Arc::strong_count(v) > 1);
+        self.sweep_at = 2 * self.len();
     }
 }
 
@@ -359,14 +395,44 @@ mod tests {
             &m2.shared(meta("c", "d")),
             m2.get("c").unwrap()
         ));
-        // Values read now are the ones served: an interner seeded from the snapshot hands them out.
-        let mut interner = Interner::seeded(Some(&m2));
-        let zone = interner.intern("");
-        assert!(
-            m2.instances()
-                .iter()
-                .any(|r| Arc::ptr_eq(&r.profile.labels[0], &zone))
-        );
         assert_eq!(m2.unknown([]), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn the_interner_keeps_what_is_held_and_sweeps_the_rest() {
+        let interner = Interner::default();
+        let row = |zone: &'static str, env: &'static str| {
+            interner.row(RowValues {
+                labels: [zone, "c1", "debian", "POSTPAID", "", ""],
+                tags: &[],
+                numbers: (Some(2.0), None),
+                all_tags: &[("env", env)],
+            })
+        };
+        let (held, held_tags) = row("FRA-A", "prod");
+        // Rows of other accounts share the profile and the tag set.
+        let (again, again_tags) = row("FRA-A", "prod");
+        assert!(Arc::ptr_eq(&held, &again) && Arc::ptr_eq(&held_tags, &again_tags));
+        drop((again, again_tags));
+        // Many profiles no row holds any more: the table sweeps them once it has doubled, not the held one.
+        for n in 0..2 * MIN_SWEEP {
+            let zone: &'static str = format!("Z{n}").leak();
+            drop(row(zone, "dev"));
+        }
+        let (values, profiles, tag_sets) = interner.len();
+        assert!(profiles < MIN_SWEEP, "{profiles} profiles");
+        assert!(values < MIN_SWEEP, "{values} values");
+        assert!(tag_sets <= 2, "{tag_sets} tag sets");
+        let (still, _) = row("FRA-A", "prod");
+        assert!(Arc::ptr_eq(&held, &still), "a held profile is never swept");
+        assert_eq!(&*still.labels[0], "FRA-A");
+        interner.tables.lock().unwrap().sweep();
+        let (values, profiles, tag_sets) = interner.len();
+        // What is left is what `held`, `held_tags` and `still` hold: one profile of 5 distinct values ("FRA-A",
+        // "c1", "debian", "POSTPAID", ""), one tag set of 2 more.
+        assert_eq!((values, profiles, tag_sets), (7, 1, 1));
+        drop((held, held_tags, still));
+        interner.tables.lock().unwrap().sweep();
+        assert_eq!(interner.len(), (0, 0, 0));
     }
 }

@@ -136,7 +136,8 @@ impl Record {
             kept,
             failed_in_a_row: 0,
             last_success: None,
-            failures: VecDeque::with_capacity(KEPT_FAILURES),
+            // Empty until a first failure: most pollers never fail, and there are several per account.
+            failures: VecDeque::new(),
             shared: Arc::new([]),
             reports: Arc::default(),
         }

@@ -378,7 +378,7 @@ mod tests {
             SystemTime::UNIX_EPOCH,
         );
         let tags = TagLabels::default();
-        let mut interner = Interner::default();
+        let interner = Interner::default();
         let ip = |address: &str| FirstIpv4::of(Some(address));
         let tag = |k: &'static str, v: &'static str| Tag {
             key: Some(k.into()),
@@ -401,7 +401,7 @@ mod tests {
                 ])),
                 ..InstanceInfo::default()
             };
-            instance_meta(info, &tags, &mut interner)
+            instance_meta(info, &tags, &interner)
         });
         let metadata = Arc::new(Metadata::new(rows.to_vec(), SystemTime::UNIX_EPOCH));
         Source {
