@@ -162,10 +162,11 @@ fn main() -> ExitCode {
 }
 
 /// The server's limits: the connection cap from the open-file limit, raised to its hard limit first. Descriptors
-/// for the API calls every account may have in flight are set aside.
+/// for the API calls every account may have in flight (no more than the process lets through) are set aside.
 fn server_limits(config: &Config) -> ServerConfig {
     let accounts = config.accounts.as_ref().map_or(1, Vec::len) as u64;
-    let api_connections = accounts * config.page_concurrency as u64;
+    let api_connections =
+        (accounts * config.page_concurrency as u64).min(config.total_concurrency as u64);
     match slots::raise_descriptor_limit() {
         Ok(limit) => {
             let max_connections = slots::connections_for(limit.soft, api_connections);

@@ -258,6 +258,8 @@ settings! {
             "instances per API page, 1 to 1000", u32 => whole(1, MAX_PAGE_SIZE));
         page_concurrency: usize = ("ZENLAYER_EXPORTER_PAGE_CONCURRENCY", "4",
             "API calls in flight per account across its polls (status pages first), 1 to 64", usize => whole(1, 64));
+        total_concurrency: usize = ("ZENLAYER_EXPORTER_TOTAL_CONCURRENCY", "256",
+            "API calls in flight across every account, 1 to 4096: a thousand accounts starting at once share it, not open a connection each", usize => whole(1, 4096));
         request_timeout: Duration = ("ZENLAYER_EXPORTER_REQUEST_TIMEOUT_SECONDS", "10",
             "bound on one API call, body included", f64 => seconds(0.1, 600.0));
         max_retries: u32 = ("ZENLAYER_EXPORTER_MAX_RETRIES", "3",

@@ -2,11 +2,13 @@
 //! classify the answer into a page or a typed error. Paging across calls is the poller's business.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
 use url::Url;
 
 use super::error::{ApiError, clip, normalized_code};
@@ -70,7 +72,8 @@ fn shared_http(
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         // Enough for a poll's pages in flight (PAGE_CONCURRENCY is at most 64); connections beyond it, opened
-        // when many accounts call at once, close when done rather than idle with their buffers.
+        // when many accounts call at once (up to TOTAL_CONCURRENCY), close when done rather than idle with
+        // their buffers.
         .pool_max_idle_per_host(64)
         .redirect(reqwest::redirect::Policy::none())
         // The proxy is the configuration's decision, never the environment's behind its back.
@@ -93,6 +96,22 @@ fn shared_http(
         .get_or_insert_with(Default::default)
         .insert(key, http.clone());
     Ok(http)
+}
+
+/// The gate of `total` attempts in flight that every client of the process passes. Without it a thousand accounts
+/// starting together open a connection per call (thousands at once, each with its buffers and a handshake on both
+/// sides) where a few hundred, reused, carry the same calls sooner. One per size, so tests that build clients with
+/// other settings get their own.
+fn shared_gate(total: usize) -> Arc<Semaphore> {
+    static GATES: std::sync::Mutex<Vec<(usize, Arc<Semaphore>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, gate)) = gates.iter().find(|(size, _)| *size == total) {
+        return gate.clone();
+    }
+    let gate = Arc::new(Semaphore::new(total.max(1)));
+    gates.push((total, gate.clone()));
+    gate
 }
 
 impl Auth {
@@ -125,12 +144,17 @@ pub struct CallSettings {
     pub max_retries: u32,
     /// First backoff; each later one doubles, up to [`MAX_BACKOFF`], with jitter.
     pub backoff_base: Duration,
+    /// Attempts in flight across every client of the process, at most (each account's own bound is its
+    /// budget's, taken first).
+    pub total_concurrency: usize,
 }
 
 /// One account's client of the API, shared by every page fetch of every poll of each of its products: one set
 /// of credentials, one host, the products told apart by the [`Service`] each call names.
 pub struct Client {
     http: reqwest::Client,
+    /// The process's gate of [`CallSettings::total_concurrency`] attempts in flight, shared by every client.
+    in_flight: Arc<Semaphore>,
     /// The credentials in use: swapped whole when a rotated secret is re-read, never torn mid-request.
     auth: arc_swap::ArcSwap<Auth>,
     base_url: Url,
@@ -200,6 +224,7 @@ impl Client {
         Ok(Client {
             auth: arc_swap::ArcSwap::from_pointee(auth),
             http,
+            in_flight: shared_gate(settings.total_concurrency),
             base_url,
             proxy,
             host,
@@ -263,8 +288,8 @@ impl Client {
     /// Calls a describe action of `service`, its answer read by `decode`, retrying throttling, server errors and
     /// network failures with capped, jittered exponential backoff (or the server's `Retry-After`). Each attempt
     /// is signed afresh, since the timestamp is part of the signature, and holds what `gate` gives (a slot of the
-    /// account's budget) while it is in flight, never while it waits to retry: a call backing off or throttled
-    /// leaves its slot to other calls meanwhile.
+    /// account's budget), then one of the process's calls in flight, while it is in flight, never while it waits
+    /// to retry: a call backing off or throttled leaves both to other calls meanwhile.
     pub async fn describe_page<T, G, F: Future<Output = G>>(
         &self,
         service: &Service,
@@ -281,9 +306,12 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             let held = gate().await;
+            // Taken after the account's slot, so an account waiting on its own budget holds none of the process's.
+            // The gate is never closed; were it, the call would go ungated rather than fail.
+            let in_flight = self.in_flight.acquire().await.ok();
             let started = Instant::now();
             let result = self.attempt(service, action, &body, decode).await;
-            drop(held);
+            drop((in_flight, held));
             service
                 .observer
                 .attempted(action, started.elapsed(), result.as_ref().err());

@@ -101,6 +101,35 @@ async fn every_account_is_its_own_fleet_exactly() {
     assert_eq!(get(&exporter.url("/readyz")).await.0, 200);
 }
 
+/// Every account's calls pass one gate of `TOTAL_CONCURRENCY` in flight, each account's own budget first: a thousand
+/// accounts starting together share a few hundred connections rather than open one per call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_calls_of_every_account_together_stay_within_the_total() {
+    let sim = common::accounts_sim(6, 100).await;
+    sim.set_latency(Duration::from_millis(20));
+    let file = scratch("accounts-total").join("accounts.yml");
+    std::fs::write(&file, sim.accounts_file()).unwrap();
+    let config = accounts_config(
+        &file,
+        &[
+            ("ZENLAYER_EXPORTER_PAGE_SIZE", "10"),
+            ("ZENLAYER_EXPORTER_PAGE_CONCURRENCY", "4"),
+            ("ZENLAYER_EXPORTER_TOTAL_CONCURRENCY", "3"),
+        ],
+    );
+    let exporter = Exporter::start(config).await;
+    let body = exporter
+        .metrics_until("every account polled", |b| {
+            (0..6).all(|i| up(b, &Simulator::account_name(i)) == Some(1.0))
+        })
+        .await;
+    assert_eq!(statuses_by_account(&body), truth(&sim));
+    // Six accounts of ten pages each, four calls in flight apiece, would have had 24 at once: the gate let 3 through,
+    // and no account's walk was starved of them.
+    assert_eq!(sim.max_in_flight(), 3);
+    exporter.stop_within(Duration::from_secs(10)).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_failing_or_hanging_account_never_holds_the_others_back() {
     let sim = common::accounts_sim(3, 20).await;

@@ -27,6 +27,7 @@ fn poller(sim: &Simulator, page_size: u32, page_concurrency: usize) -> StatusPol
             request_timeout: Duration::from_secs(10),
             max_retries: 0,
             backoff_base: Duration::from_millis(1),
+            total_concurrency: 4096,
         },
     )
     .expect("client");
