@@ -12,7 +12,8 @@ use zenlayer_exporter::sim::Fleet;
 use zenlayer_exporter::status::Status;
 use zenlayer_exporter::status::snapshot::{Instance, Snapshot};
 use zenlayer_exporter::text::Format;
-use zenlayer_exporter::zenlayer::model::{self, InstanceStatus};
+use zenlayer_exporter::zenlayer::model::InstanceStatus;
+use zenlayer_exporter::zenlayer::page;
 use zenlayer_exporter::zenlayer::product::Product;
 
 /// Median of `runs` timings of `f`.
@@ -48,7 +49,7 @@ fn main() {
     .to_string()
     .into_bytes();
     let t = median(201, || {
-        black_box(model::decode_page::<InstanceStatus<Status>>(black_box(&page)).unwrap());
+        black_box(page::decode_page::<InstanceStatus<Status>>(black_box(&page)).unwrap());
     });
     println!(
         "| decode one API page | 1,000 rows, {} kB | {:.3} ms |",
@@ -238,7 +239,7 @@ fn decode_walks() {
                 || ignore(&page),
                 || {
                     black_box(
-                        model::decode_page::<InstanceStatus<Status>>(black_box(&page)).unwrap(),
+                        page::decode_page::<InstanceStatus<Status>>(black_box(&page)).unwrap(),
                     );
                 },
             );
@@ -260,7 +261,7 @@ fn decode_walks() {
             101,
             || ignore(&page),
             || {
-                black_box(model::decode_rows(declared.rows, black_box(&page)).unwrap());
+                black_box(page::decode_rows(declared.rows, black_box(&page)).unwrap());
             },
         );
         row(
@@ -271,7 +272,7 @@ fn decode_walks() {
         // As a walk reads its pages: each row into the snapshot's form as it is read, its profile and tag set
         // found in the process's interner, where the served snapshot (`served`) keeps them.
         let interner = Interner::default();
-        let read = model::converting(declared.rows, |row| instance_meta(row, &tags, &interner));
+        let read = page::converting(declared.rows, |row| instance_meta(row, &tags, &interner));
         let served = read(&page).unwrap();
         let timed = versus(
             101,

@@ -19,8 +19,9 @@ use crate::store::Store;
 use crate::telemetry::{AccountMetrics, Skipped};
 use crate::zenlayer::ApiError;
 use crate::zenlayer::model::InstanceId;
-use crate::zenlayer::model::{PageRequest, decode_list, decode_row};
+use crate::zenlayer::model::PageRequest;
 use crate::zenlayer::operations::{HEALTH_LIST, InstanceHealth, MAX_HEALTH_IDS};
+use crate::zenlayer::page::{decode_list, decode_row};
 
 /// The health poll of one account's bare metal.
 pub struct HealthPoll {
@@ -92,7 +93,7 @@ async fn ask(
     lane: &Lane,
     action: &'static str,
     ids: &[InstanceId],
-    read: &(dyn crate::zenlayer::model::Read<Read> + Send),
+    read: &(dyn crate::zenlayer::page::Read<Read> + Send),
 ) -> Result<Vec<Read>, ApiError> {
     let request = |ids: &[InstanceId]| PageRequest {
         instance_ids: ids.iter().map(|id| id.to_string()).collect(),

@@ -13,10 +13,11 @@ use crate::status::snapshot::{Snapshot, first_served};
 use crate::store::Store;
 use crate::telemetry::{AccountMetrics, Skipped};
 use crate::zenlayer::error::{clip_to, is_plain, tidy};
-use crate::zenlayer::model::{PageRequest, decode_list, decode_row};
+use crate::zenlayer::model::PageRequest;
 use crate::zenlayer::operations::{
     DESCRIBE_MAINTENANCE_ALERTS, MAINTENANCE_LIST, MaintenanceAlert,
 };
+use crate::zenlayer::page::{decode_list, decode_row};
 
 /// A row read: its window, or why it was left out, its id (if it has one) and what was wrong.
 type Read = Result<Window, (Skipped, String, String)>;

@@ -10,7 +10,8 @@ use crate::poll::PollError;
 use crate::poll::paging::{Paging, Walk};
 use crate::status::poll::{StatusRows, Walked};
 use crate::status::snapshot::Instance;
-use crate::zenlayer::model::{DecodeRows, InstanceInfo, converting};
+use crate::zenlayer::model::InstanceInfo;
+use crate::zenlayer::page::{DecodeRows, converting};
 
 /// The status poll's rows of such a product, and the metadata they gave last time.
 pub struct InRows {

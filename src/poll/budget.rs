@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, watch};
 
-use crate::zenlayer::model::{Page, PageRequest, Read};
+use crate::zenlayer::model::PageRequest;
+use crate::zenlayer::page::{Page, Read};
 use crate::zenlayer::{ApiError, Client, Service};
 
 /// The calls in flight of one account and who goes first.

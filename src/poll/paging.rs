@@ -6,7 +6,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use super::budget::Lane;
 pub use crate::telemetry::PollFailure;
 use crate::zenlayer::ApiError;
-use crate::zenlayer::model::{Page, PageRequest, Read, Row};
+use crate::zenlayer::model::{PageRequest, Row};
+use crate::zenlayer::page::{Page, Read};
 
 /// Most instances one poll will page through. Far above any account we know of, low enough that a `totalCount`
 /// the API got wrong cannot keep the exporter fetching pages (and memory) without end.

@@ -17,7 +17,8 @@ use crate::status::snapshot::{Instance, Snapshot};
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::error::{ApiError, ErrorKind};
 use crate::zenlayer::model::InstanceId;
-use crate::zenlayer::model::{InstanceStatus, decode_page};
+use crate::zenlayer::model::InstanceStatus;
+use crate::zenlayer::page::decode_page;
 use crate::zenlayer::product::Product;
 
 /// A walk's statuses, and what else its rows gave.

@@ -12,7 +12,8 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use super::error::{ApiError, clip, normalized_code};
-use super::model::{self, Page, PageRequest, Read};
+use super::model::{self, PageRequest};
+use super::page::{self, Page, Read};
 pub use super::proxy::{Proxy, is_loopback};
 use super::sign::{self, SignInput};
 use crate::secret::Secret;
@@ -478,7 +479,7 @@ pub fn classify<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<Page<T>, ApiError> {
     classify_with(status, headers, body, &|body: &[u8]| {
-        model::decode_page::<T>(body)
+        page::decode_page::<T>(body)
     })
 }
 

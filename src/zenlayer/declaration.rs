@@ -7,10 +7,9 @@
 //! facts). Facts: `zenlayer-api.md` (VM) and
 //! `zenlayer-products.md` (ZEC, BMC).
 
-use super::model::{
-    DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, DecodeRows, InstanceInfo, read_page, read_rows,
-};
+use super::model::{DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, InstanceInfo};
 use super::operations::DESCRIBE_INSTANCES_MONITOR_HEALTH;
+use super::page::{DecodeRows, read_page, read_rows};
 use super::product::Product;
 use super::rows::{BmcInstance, ZecInstance};
 

@@ -9,6 +9,7 @@ mod envelope;
 pub mod error;
 pub mod model;
 pub mod operations;
+pub mod page;
 pub mod product;
 pub mod proxy;
 pub mod rows;

@@ -257,7 +257,7 @@ impl<'a> From<BmcInstance<'a>> for InstanceInfo<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zenlayer::model::{Page, decode_rows, read_rows};
+    use crate::zenlayer::page::{Page, decode_rows, read_rows};
 
     /// The example bodies of `zenlayer-products.md`, as the vendor's reference gives each row.
     fn example(name: &str) -> Vec<u8> {
