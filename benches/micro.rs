@@ -269,8 +269,9 @@ fn decode_walks() {
             &page,
             timed,
         );
-        // As a walk reads its pages: each row into the snapshot's form as it is read, its profile and tag set
-        // found in the process's interner, where the served snapshot (`served`) keeps them.
+        // As a walk reads its pages at steady state: each row into the snapshot's form as it is read, its profile
+        // and tag set found in an interner that holds them already, as the process's does while the served
+        // snapshot (`served` here) keeps them.
         let interner = Interner::default();
         let read = page::converting(declared.rows, |row| instance_meta(row, &tags, &interner));
         let served = read(&page).unwrap();

@@ -2,10 +2,11 @@
 //! [`Account`] owns its API client (credentials, retries) and its budget of calls, shared by its products; and
 //! per product ([`Part`]) a status poll (and a metadata poll, unless the status poll's rows carry the metadata;
 //! for bare metal, its hardware health and maintenance polls), that product's own poll and API metrics, and what
-//! it serves. Nothing in it is shared with another account but what costs no isolation (the HTTP connection pool,
-//! the interner of label values, the process's gate of calls in flight, of which an account holds at most its
-//! budget), so one failing, throttled or slow account never delays another; a product the account may not read
-//! fails that product's polls alone. [`set`] keeps the accounts this replica polls, and takes up a changed accounts
+//! it serves. Nothing in it is shared with another account but what costs little isolation (the HTTP connection
+//! pool, the interner of label values, the process's gate of calls in flight, of which an account holds at most
+//! its budget: 64 accounts hanging at once, at the defaults, before a call of another waits), so one failing,
+//! throttled or slow account does not delay another; a product the account may not read fails that product's
+//! polls alone. [`set`] keeps the accounts this replica polls, and takes up a changed accounts
 //! file.
 
 pub mod set;

@@ -63,7 +63,8 @@ pub fn raise_descriptor_limit() -> std::io::Result<DescriptorLimit> {
 }
 
 /// The connection cap for a soft descriptor limit of `soft`, when `api_connections` descriptors may be taken by
-/// API calls in flight (every account's page concurrency): what is left after those and a reserve, between
+/// API calls in flight (every account's page concurrency, up to the process's gate): what is left after those and a
+/// reserve, between
 /// [`MIN_CONNECTIONS`] and [`MAX_CONNECTIONS`].
 pub fn connections_for(soft: u64, api_connections: u64) -> usize {
     let left = soft.saturating_sub(RESERVED_DESCRIPTORS + api_connections);

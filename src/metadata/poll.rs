@@ -414,10 +414,12 @@ mod tests {
             &a.profile,
             &twin("c", "SIN-A", &interner).profile
         ));
-        // A later walk (of this account or another) finds them by the rows' own values while a snapshot holds
-        // them; once none does, a sweep frees them.
-        let next = twin("d", "FRA-A", &interner);
-        assert!(Arc::ptr_eq(&a.profile, &next.profile));
-        assert!(Arc::ptr_eq(&a.all_tags, &next.all_tags));
+        // Every account's polls read through the process's one interner: two accounts' rows of one kind share it.
+        let (x, y) = (
+            twin("x", "FRA-A", Interner::shared()),
+            twin("y", "FRA-A", Interner::shared()),
+        );
+        assert!(Arc::ptr_eq(&x.profile, &y.profile));
+        assert!(Arc::ptr_eq(&x.all_tags, &y.all_tags));
     }
 }

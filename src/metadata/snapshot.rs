@@ -121,9 +121,11 @@ impl InstanceMeta {
 ///
 /// Every row of every walk is looked up here, by the row's own borrowed values, once, and its values are interned
 /// only when its profile or tag set is new; hashed with foldhash (hashbrown's default), whose seed is random per
-/// process, so values the API sends cannot be chosen to collide. What no snapshot holds any more is swept out
-/// once the table has doubled since the last sweep, so it stays within twice what is served (an entry only the
-/// table holds is handed out under the same lock that sweeps it, so none is swept while being handed out).
+/// process, so values the API sends cannot be chosen to collide. What no row holds any more is swept out once the
+/// table has doubled since the last sweep: it holds at most twice what rows held then, more while no new entry
+/// comes to trigger a sweep (accounts removed, a fleet shrunk). An entry only the table holds is handed out under
+/// the same lock that sweeps it, so none is swept while being handed out. A sweep walks the whole table under that
+/// lock: for a million instances with a tag each of their own, tens of milliseconds once per doubling.
 #[derive(Default)]
 pub struct Interner {
     tables: Mutex<Tables>,
@@ -270,6 +272,10 @@ impl Tables {
         self.tag_sets.retain(|t| Arc::strong_count(t) > 1);
         self.values.retain(|v| Arc::strong_count(v) > 1);
         self.sweep_at = 2 * self.len();
+        // A fleet that shrank leaves its tables' room behind; keep enough to double again.
+        self.profiles.shrink_to(2 * self.profiles.len());
+        self.tag_sets.shrink_to(2 * self.tag_sets.len());
+        self.values.shrink_to(2 * self.values.len());
     }
 }
 

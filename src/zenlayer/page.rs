@@ -53,18 +53,13 @@ pub type DecodeRows =
     for<'a> fn(&'a [u8], &mut dyn FnMut(InstanceInfo<'a>)) -> Result<PageHead, PageDecodeError>;
 
 /// Pages read by `decode`, each row turned into an `R` by `convert` as the page is read: the rows borrow from
-/// the page, and `convert` carries what the walk's rows share (the served snapshot, whose unchanged rows are kept)
-/// from page to page. The pages of a
-/// walk in flight are all polled by its one task, so the lock is never waited for.
+/// the page, and `convert` reads what the walk's rows share (the served snapshot, whose unchanged rows are kept;
+/// the process's interner) without changing it, so pages in flight together convert at once.
 pub fn converting<R>(
     decode: DecodeRows,
-    convert: impl for<'a> FnMut(InstanceInfo<'a>) -> R + Send,
+    convert: impl for<'a> Fn(InstanceInfo<'a>) -> R + Sync,
 ) -> impl Read<R> {
-    let convert = std::sync::Mutex::new(convert);
     move |body: &[u8]| {
-        let mut convert = convert
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut rows = Vec::new();
         let head = decode(body, &mut |row| rows.push(convert(row)))?;
         Ok(head.with(rows))

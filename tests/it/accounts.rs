@@ -130,6 +130,62 @@ async fn the_calls_of_every_account_together_stay_within_the_total() {
     exporter.stop_within(Duration::from_secs(10)).await.unwrap();
 }
 
+/// A hanging account holds no more of the process's gate than its own budget: it takes its account's slot before a
+/// place in the gate, so its other calls wait on its budget, not in the gate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_account_holds_no_more_of_the_total_than_its_budget() {
+    let sim = common::accounts_sim(3, 20).await;
+    let file = scratch("accounts-total-hang").join("accounts.yml");
+    std::fs::write(&file, sim.accounts_file()).unwrap();
+    // A budget of one call an account, two for the process. Each account has a status poll and a metadata poll
+    // that both want calls.
+    let mut config = accounts_config(
+        &file,
+        &[
+            ("ZENLAYER_EXPORTER_PAGE_CONCURRENCY", "1"),
+            ("ZENLAYER_EXPORTER_TOTAL_CONCURRENCY", "2"),
+            ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "1"),
+        ],
+    );
+    config.poll_interval = Duration::from_millis(300);
+    // Far past the wait for the others below: were sim-2 to hold the whole gate, they would wait this long.
+    config.request_timeout = Duration::from_secs(120);
+    config.poll_timeout = Duration::from_secs(300);
+    let exporter = Exporter::start(config).await;
+    let status_polls = |body: &str, account: &str| -> f64 {
+        series(body, "zenlayer_exporter_polls_total")
+            .into_iter()
+            .filter(|(l, _)| {
+                l.get("account").map(String::as_str) == Some(account)
+                    && l.get("action").map(String::as_str) == Some("DescribeInstancesStatus")
+            })
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let body = exporter
+        .metrics_until("every account polled", |b| {
+            (0..3).all(|i| up(b, &Simulator::account_name(i)) == Some(1.0))
+        })
+        .await;
+    // From now on every call of sim-2 hangs: its status call holds its one slot, and its metadata call waits for it.
+    sim.account(2)
+        .plan
+        .rules
+        .push(FaultRule::always(Fault::Hang));
+    let before = [status_polls(&body, "sim-0"), status_polls(&body, "sim-1")];
+    // sim-2 holds 1 of the 2; the others' calls go through the other, poll after poll, for longer than the metadata
+    // interval (past sim-2's next metadata poll).
+    exporter
+        .metrics_until("sim-0 and sim-1 keep polling while sim-2 hangs", |b| {
+            status_polls(b, "sim-0") >= before[0] + 8.0
+                && status_polls(b, "sim-1") >= before[1] + 8.0
+        })
+        .await;
+    assert!(sim.max_in_flight() <= 2, "{}", sim.max_in_flight());
+    sim.account(2).plan.rules.clear();
+    exporter.stop_within(Duration::from_secs(10)).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_failing_or_hanging_account_never_holds_the_others_back() {
     let sim = common::accounts_sim(3, 20).await;
