@@ -111,6 +111,36 @@ pub struct Metrics {
     pub scrapes: IntCounterVec,
 }
 
+/// `zenlayer_exporter_api_gate_wait_seconds_total`: read from the client's sum when gathered, so the client that
+/// keeps it knows no metric type.
+struct GateWait {
+    opts: Opts,
+    desc: prometheus::core::Desc,
+}
+
+impl GateWait {
+    fn new(opts: Opts) -> Result<GateWait, prometheus::Error> {
+        let counter = prometheus::Counter::with_opts(opts.clone())?;
+        let desc = prometheus::core::Collector::desc(&counter)[0].clone();
+        Ok(GateWait { opts, desc })
+    }
+}
+
+impl prometheus::core::Collector for GateWait {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        // The options were accepted once (`new`), so they are again.
+        let Ok(counter) = prometheus::Counter::with_opts(self.opts.clone()) else {
+            return Vec::new();
+        };
+        counter.inc_by(crate::zenlayer::client::gate_waited().as_secs_f64());
+        prometheus::core::Collector::collect(&counter)
+    }
+}
+
 /// The answers `/sd` gives, counted by `zenlayer_exporter_sd_requests_total{code}`.
 pub const SD_CODES: [http::StatusCode; 6] = [
     http::StatusCode::OK,
@@ -230,6 +260,12 @@ impl Metrics {
             registry.register(Box::new(accounts_owned.clone()))?;
             registry.register(Box::new(accounts_in_file.clone()))?;
             registry.register(Box::new(endpoint_changes.clone()))?;
+            registry.register(Box::new(GateWait::new(Opts::new(
+                "zenlayer_exporter_api_gate_wait_seconds_total",
+                "Seconds API calls waited for a place in the process's ZENLAYER_EXPORTER_TOTAL_CONCURRENCY calls \
+                 in flight, summed over calls: while it rises, the gate holds calls back, not the accounts' own \
+                 budgets or the API.",
+            ))?))?;
         }
         registry.register(Box::new(sd_requests.clone()))?;
         registry.register(Box::new(sd_without_address.clone()))?;

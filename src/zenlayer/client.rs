@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -97,6 +98,15 @@ fn shared_http(
         .get_or_insert_with(Default::default)
         .insert(key, http.clone());
     Ok(http)
+}
+
+/// Nanoseconds attempts have waited for a place in the process's gate, summed ([`gate_waited`]).
+static GATE_WAITED_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// How long attempts have waited for a place in the process's gate of calls in flight, summed over attempts since
+/// start: what tells an operator the gate, not an account's budget or the API, holds calls back.
+pub fn gate_waited() -> Duration {
+    Duration::from_nanos(GATE_WAITED_NANOS.load(Ordering::Relaxed))
 }
 
 /// The gate of `total` attempts in flight that every client of the process passes. Without it a thousand accounts
@@ -309,7 +319,16 @@ impl Client {
             let held = gate().await;
             // Taken after the account's slot, so an account waiting on its own budget holds none of the process's.
             // The gate is never closed; were it, the call would go ungated rather than fail.
-            let in_flight = self.in_flight.acquire().await.ok();
+            let in_flight = match self.in_flight.try_acquire() {
+                Ok(place) => Some(place),
+                Err(_) => {
+                    let waiting = Instant::now();
+                    let place = self.in_flight.acquire().await.ok();
+                    let waited = u64::try_from(waiting.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    GATE_WAITED_NANOS.fetch_add(waited, Ordering::Relaxed);
+                    place
+                }
+            };
             let started = Instant::now();
             let result = self.attempt(service, action, &body, decode).await;
             drop((in_flight, held));

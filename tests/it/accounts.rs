@@ -127,6 +127,9 @@ async fn the_calls_of_every_account_together_stay_within_the_total() {
     // Six accounts of ten pages each, four calls in flight apiece, would have had 24 at once: the gate let 3 through,
     // and no account's walk was starved of them.
     assert_eq!(sim.max_in_flight(), 3);
+    // The time calls waited for the gate is served, for operators to see when it holds calls back.
+    let waited = sample(&body, "zenlayer_exporter_api_gate_wait_seconds_total");
+    assert!(waited.is_some_and(|s| s > 0.0), "{waited:?}");
     exporter.stop_within(Duration::from_secs(10)).await.unwrap();
 }
 
