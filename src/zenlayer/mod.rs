@@ -2,6 +2,7 @@
 //! errors, each product's declaration and rows, the status vocabulary. It knows nothing of polling, snapshots
 //! or Prometheus output.
 
+pub mod answer;
 pub mod bounds;
 pub mod client;
 pub mod declaration;
