@@ -18,8 +18,7 @@ use crate::status::snapshot::{Snapshot, first_served};
 use crate::store::Store;
 use crate::telemetry::{AccountMetrics, Skipped};
 use crate::zenlayer::ApiError;
-use crate::zenlayer::model::InstanceId;
-use crate::zenlayer::model::PageRequest;
+use crate::zenlayer::model::{InstanceId, PageRequest};
 use crate::zenlayer::operations::{HEALTH_LIST, InstanceHealth, MAX_HEALTH_IDS};
 use crate::zenlayer::page::{decode_list, decode_row};
 

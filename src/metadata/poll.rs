@@ -21,8 +21,7 @@ use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
 use crate::zenlayer::ApiError;
-use crate::zenlayer::model::InstanceId;
-use crate::zenlayer::model::{InstanceInfo, MAX_INSTANCE_IDS, Text, unix_time};
+use crate::zenlayer::model::{InstanceId, InstanceInfo, MAX_INSTANCE_IDS, Text, unix_time};
 use crate::zenlayer::page::{DecodeRows, converting};
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this

@@ -16,8 +16,7 @@ use crate::status::Status;
 use crate::status::snapshot::{Instance, Snapshot};
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::error::{ApiError, ErrorKind};
-use crate::zenlayer::model::InstanceId;
-use crate::zenlayer::model::InstanceStatus;
+use crate::zenlayer::model::{InstanceId, InstanceStatus};
 use crate::zenlayer::page::decode_page;
 use crate::zenlayer::product::Product;
 
