@@ -23,44 +23,86 @@ pub struct SignInput<'a> {
     pub timestamp: u64,
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+/// A SHA-256 digest as lowercase hex, on the stack: a call is signed three thousand times a poll interval at a
+/// thousand accounts, and each step of it used to allocate its own string.
+struct Hex([u8; 64]);
+
+impl Hex {
+    fn of(digest: &[u8]) -> Hex {
+        let mut out = [b'0'; 64];
+        // A SHA-256 digest is 32 bytes, so it always fits; the fallback (zeros) keeps library code free of panics.
+        let _ = hex::encode_to_slice(digest, &mut out);
+        Hex(out)
+    }
+
+    fn as_str(&self) -> &str {
+        // Hex digits are ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// The canonical request's pieces in order (method, path `/`, empty query, canonical headers, signed headers,
+/// payload hash), so that it is written ([`canonical_request`]) and hashed ([`string_to_sign`]) from one list.
+fn canonical_pieces<'a>(input: &SignInput<'a>, payload: &'a Hex) -> [&'a str; 8] {
+    [
+        "POST\n/\n\ncontent-type:",
+        input.content_type,
+        "\nhost:",
+        input.host,
+        "\n\n",
+        SIGNED_HEADERS,
+        "\n",
+        payload.as_str(),
+    ]
+}
+
+/// The string-to-sign's pieces in order: algorithm, timestamp, hash of the canonical request.
+fn string_to_sign_pieces<'a>(timestamp: &'a str, canonical: &'a Hex) -> [&'a str; 5] {
+    [ALGORITHM, "\n", timestamp, "\n", canonical.as_str()]
+}
+
+/// The hex SHA-256 of the canonical request, hashed piece by piece rather than written out.
+fn canonical_hash(input: &SignInput<'_>) -> Hex {
+    let payload = Hex::of(&Sha256::digest(input.body));
+    let mut hasher = Sha256::new();
+    for piece in canonical_pieces(input, &payload) {
+        hasher.update(piece);
+    }
+    Hex::of(&hasher.finalize())
 }
 
 /// The canonical request: method, path (always `/`), empty query, canonical headers, signed headers, payload hash.
 pub fn canonical_request(input: &SignInput<'_>) -> String {
-    format!(
-        "POST\n/\n\ncontent-type:{}\nhost:{}\n\n{SIGNED_HEADERS}\n{}",
-        input.content_type,
-        input.host,
-        sha256_hex(input.body)
-    )
+    canonical_pieces(input, &Hex::of(&Sha256::digest(input.body))).concat()
 }
 
 /// The string the HMAC is computed over.
 pub fn string_to_sign(input: &SignInput<'_>) -> String {
-    format!(
-        "{ALGORITHM}\n{}\n{}",
-        input.timestamp,
-        sha256_hex(canonical_request(input).as_bytes())
-    )
+    string_to_sign_pieces(&input.timestamp.to_string(), &canonical_hash(input)).concat()
+}
+
+/// The signature for `input` under `secret`, as hex on the stack.
+fn signature_hex(secret: &str, input: &SignInput<'_>) -> Hex {
+    // HMAC accepts a key of any length, so this cannot fail; the fallback keeps library code free of panics.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return Hex::of(&[]);
+    };
+    for piece in string_to_sign_pieces(&input.timestamp.to_string(), &canonical_hash(input)) {
+        mac.update(piece.as_bytes());
+    }
+    Hex::of(&mac.finalize().into_bytes())
 }
 
 /// The hex signature for `input` under `secret`.
 pub fn signature(secret: &str, input: &SignInput<'_>) -> String {
-    // HMAC accepts a key of any length, so this cannot fail; the fallback keeps library code free of panics.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(string_to_sign(input).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    signature_hex(secret, input).as_str().to_owned()
 }
 
 /// The whole `Authorization` header value.
 pub fn authorization(access_key_id: &str, secret: &str, input: &SignInput<'_>) -> String {
     format!(
         "{ALGORITHM} Credential={access_key_id}, SignedHeaders={SIGNED_HEADERS}, Signature={}",
-        signature(secret, input)
+        signature_hex(secret, input).as_str()
     )
 }
 
