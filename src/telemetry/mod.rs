@@ -136,7 +136,7 @@ impl prometheus::core::Collector for GateWait {
         let Ok(counter) = prometheus::Counter::with_opts(self.opts.clone()) else {
             return Vec::new();
         };
-        counter.inc_by(crate::zenlayer::client::gate_waited().as_secs_f64());
+        counter.inc_by(crate::zenlayer::transport::gate_waited().as_secs_f64());
         prometheus::core::Collector::collect(&counter)
     }
 }

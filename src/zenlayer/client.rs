@@ -1,10 +1,9 @@
 //! One signed API call with retries: build the request, sign the exact bytes sent, read a bounded body, have
-//! `answer` classify it into a page or a typed error; and what every client of the process shares (the HTTP
-//! transport, the gate of calls in flight). Paging across calls is the poller's business.
+//! `answer` classify it into a page or a typed error. What every client of the process shares (the HTTP
+//! transports, the gate of calls in flight) is `transport`'s; paging across calls is the poller's business.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -18,6 +17,7 @@ use super::model::PageRequest;
 use super::page::{Page, Read};
 pub use super::proxy::{Proxy, is_loopback};
 use super::sign::{self, SignInput};
+use super::transport::{self, error_chain};
 use crate::secret::Secret;
 
 /// The `Content-Type` sent and signed.
@@ -56,82 +56,6 @@ pub enum Auth {
     },
     /// A personal access token sent as `Authorization: Bearer`.
     Bearer { token: Secret },
-}
-
-/// The HTTP client (connection pool, TLS configuration and its trust roots) calls go through with `proxy` and
-/// `connect_timeout`: one per distinct pair in the process, shared by every [`Client`] that needs it. A thousand
-/// accounts would otherwise hold a thousand copies of the platform's root certificates (about 100 kB each) and a
-/// thousand idle connections with their buffers; sharing costs no isolation, since HTTP/1.1 connections carry one
-/// request at a time and the pool opens another whenever none is idle.
-fn shared_http(
-    proxy: Option<&Proxy>,
-    connect_timeout: Duration,
-) -> Result<reqwest::Client, BuildError> {
-    type Key = (Option<(String, Option<String>)>, Duration);
-    static TRANSPORTS: std::sync::Mutex<Option<std::collections::HashMap<Key, reqwest::Client>>> =
-        std::sync::Mutex::new(None);
-    let key: Key = (
-        proxy.map(|p| (p.url.to_string(), p.no_proxy.clone())),
-        connect_timeout,
-    );
-    let mut transports = TRANSPORTS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(http) = transports.get_or_insert_with(Default::default).get(&key) {
-        return Ok(http.clone());
-    }
-    let mut http = reqwest::Client::builder()
-        .user_agent(concat!("zenlayer-exporter/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        // Enough for a poll's pages in flight (PAGE_CONCURRENCY is at most 64); connections beyond it, opened
-        // when many accounts call at once (up to TOTAL_CONCURRENCY), close when done rather than idle with
-        // their buffers.
-        .pool_max_idle_per_host(64)
-        .redirect(reqwest::redirect::Policy::none())
-        // The proxy is the configuration's decision, never the environment's behind its back.
-        .no_proxy();
-    if let Some(proxy) = proxy {
-        let no_proxy = proxy
-            .no_proxy
-            .as_deref()
-            .and_then(reqwest::NoProxy::from_string);
-        http = http.proxy(
-            reqwest::Proxy::all(proxy.url.as_str())
-                .map_err(|e| BuildError::Http(error_chain(&e)))?
-                .no_proxy(no_proxy),
-        );
-    }
-    let http = http
-        .build()
-        .map_err(|e| BuildError::Http(error_chain(&e)))?;
-    transports
-        .get_or_insert_with(Default::default)
-        .insert(key, http.clone());
-    Ok(http)
-}
-
-/// Nanoseconds attempts have waited for a place in the process's gate, summed ([`gate_waited`]).
-static GATE_WAITED_NANOS: AtomicU64 = AtomicU64::new(0);
-
-/// How long attempts have waited for a place in the process's gate of calls in flight, summed over attempts since
-/// start: what tells an operator the gate, not an account's budget or the API, holds calls back.
-pub fn gate_waited() -> Duration {
-    Duration::from_nanos(GATE_WAITED_NANOS.load(Ordering::Relaxed))
-}
-
-/// The gate of `total` attempts in flight that every client of the process passes. Without it a thousand accounts
-/// starting together open a connection per call (thousands at once, each with its buffers and a handshake on both
-/// sides) where a few hundred, reused, carry the same calls sooner. One per size, so tests that build clients with
-/// other settings get their own.
-fn shared_gate(total: usize) -> Arc<Semaphore> {
-    static GATES: std::sync::Mutex<Vec<(usize, Arc<Semaphore>)>> =
-        std::sync::Mutex::new(Vec::new());
-    let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, gate)) = gates.iter().find(|(size, _)| *size == total) {
-        return gate.clone();
-    }
-    let gate = Arc::new(Semaphore::new(total.max(1)));
-    gates.push((total, gate.clone()));
-    gate
 }
 
 impl Auth {
@@ -244,11 +168,12 @@ impl Client {
         let host_value = HeaderValue::from_str(&host)
             .map_err(|_| BuildError::Http(format!("host {host:?} is not a header value")))?;
         let used = proxy.as_ref().filter(|_| !is_loopback(&base_url));
-        let http = shared_http(used, settings.request_timeout)?;
+        let http =
+            transport::shared_http(used, settings.request_timeout).map_err(BuildError::Http)?;
         Ok(Client {
             auth: arc_swap::ArcSwap::from_pointee(auth),
             http,
-            in_flight: shared_gate(settings.total_concurrency),
+            in_flight: transport::shared_gate(settings.total_concurrency),
             base_url,
             proxy,
             host,
@@ -332,17 +257,7 @@ impl Client {
         loop {
             let held = gate().await;
             // Taken after the account's slot, so an account waiting on its own budget holds none of the process's.
-            // The gate is never closed; were it, the call would go ungated rather than fail.
-            let in_flight = match self.in_flight.try_acquire() {
-                Ok(place) => Some(place),
-                Err(_) => {
-                    let waiting = Instant::now();
-                    let place = self.in_flight.acquire().await.ok();
-                    let waited = u64::try_from(waiting.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    GATE_WAITED_NANOS.fetch_add(waited, Ordering::Relaxed);
-                    place
-                }
-            };
+            let in_flight = transport::enter(&self.in_flight).await;
             let started = Instant::now();
             let result = self.attempt(service, action, &body, decode).await;
             drop((in_flight, held));
@@ -392,7 +307,7 @@ impl Client {
             .headers(headers)
             .body(body.clone());
         let exchange = async {
-            let mut response = request.send().await.map_err(transport)?;
+            let mut response = request.send().await.map_err(transport_failure)?;
             let status = response.status().as_u16();
             // Taken, not cloned: the response is read to its end from here on, never by its headers again.
             let headers = std::mem::take(response.headers_mut());
@@ -407,7 +322,7 @@ impl Client {
                     .content_length()
                     .map_or(8 * 1024, |len| len as usize),
             );
-            while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            while let Some(chunk) = response.chunk().await.map_err(transport_failure)? {
                 if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
                     return Err(too_large(status));
                 }
@@ -475,7 +390,7 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
     half + half.mul_f64(fastrand::f64())
 }
 
-fn transport(error: reqwest::Error) -> ApiError {
+fn transport_failure(error: reqwest::Error) -> ApiError {
     ApiError::Transport {
         detail: error_chain(&error),
     }
@@ -487,18 +402,6 @@ fn too_large(status: u16) -> ApiError {
         detail: format!("body larger than {MAX_RESPONSE_BYTES} bytes"),
         request_id: None,
     }
-}
-
-/// An error and its causes on one line: reqwest's own message alone ("error sending request") says too little.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

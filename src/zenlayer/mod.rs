@@ -15,6 +15,7 @@ pub mod product;
 pub mod proxy;
 pub mod rows;
 pub mod sign;
+pub mod transport;
 pub mod vocabulary;
 
 pub use client::{Auth, CallObserver, CallSettings, Client, Endpoint, Proxy, Service};
