@@ -80,11 +80,10 @@ impl MetadataPoll {
         let read = converting(self.rows, {
             let previous = previous.clone();
             move |row: InstanceInfo| {
-                let row = instance_meta(row, &tags, Interner::shared());
-                match &previous {
-                    Some(previous) => previous.shared(row),
-                    None => Arc::new(row),
-                }
+                Metadata::shared(
+                    previous.as_deref(),
+                    instance_meta(row, &tags, Interner::shared()),
+                )
             }
         });
         let walk = Paging {

@@ -66,11 +66,7 @@ impl StatusRows for InRows {
         let read = converting(self.rows, |row| {
             let (instance, info) = split(row)?;
             let meta = instance_meta(info, &tags, Interner::shared());
-            let meta = match &previous {
-                Some(previous) => previous.shared(meta),
-                None => Arc::new(meta),
-            };
-            Some((instance, meta))
+            Some((instance, Metadata::shared(previous.as_deref(), meta)))
         });
         let walk = paging.walk(&read).await?;
         // It borrows `previous`, which the snapshot takes next.

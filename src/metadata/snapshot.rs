@@ -326,9 +326,10 @@ impl Metadata {
             .map(|at| &self.instances[at])
     }
 
-    /// `row` as the snapshot to serve: this snapshot's own row when it says the same, so both share it.
-    pub fn shared(&self, row: InstanceMeta) -> Arc<InstanceMeta> {
-        match self.get(&row.id) {
+    /// `row` as the next snapshot serves it: the `previous` snapshot's own row when it says the same, so both
+    /// share it; a row of its own otherwise, and always before the first snapshot.
+    pub fn shared(previous: Option<&Metadata>, row: InstanceMeta) -> Arc<InstanceMeta> {
+        match previous.and_then(|previous| previous.get(&row.id)) {
             Some(kept) if **kept == row => kept.clone(),
             _ => Arc::new(row),
         }
@@ -394,11 +395,11 @@ mod tests {
         assert_eq!(m2.unknown(["0", "a", "aa", "c", "d"]), ["0", "aa", "d"]);
         // A row read again unchanged is the served row itself; a changed one is new.
         assert!(Arc::ptr_eq(
-            &m2.shared(meta("c", "c")),
+            &Metadata::shared(Some(&m2), meta("c", "c")),
             m2.get("c").unwrap()
         ));
         assert!(!Arc::ptr_eq(
-            &m2.shared(meta("c", "d")),
+            &Metadata::shared(Some(&m2), meta("c", "d")),
             m2.get("c").unwrap()
         ));
         assert_eq!(m2.unknown([]), Vec::<&str>::new());

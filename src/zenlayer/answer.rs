@@ -168,45 +168,27 @@ mod tests {
         assert_eq!(e.kind().as_str(), "throttled");
         assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
         assert_eq!(e.request_id(), Some("T9"));
-        assert_eq!(
-            err(400, &[], r#"{"code":"REQUEST_LIMIT_EXCEEDED"}"#)
-                .kind()
-                .as_str(),
-            "throttled"
-        );
-        assert_eq!(
-            err(500, &[], r#"{"code":"INTERNAL_SERVER_ERROR"}"#)
-                .kind()
-                .as_str(),
-            "server_error"
-        );
-        assert_eq!(
-            err(400, &[], r#"{"code":"REQUEST_TIMED_OUT"}"#)
-                .kind()
-                .as_str(),
-            "server_error"
-        );
-        assert_eq!(
-            err(502, &[], "<html>bad gateway</html>").kind().as_str(),
-            "server_error"
-        );
-        assert_eq!(
-            err(401, &[], r#"{"code":"AUTH_FAILED"}"#).kind().as_str(),
-            "auth"
-        );
-        assert_eq!(
-            err(404, &[], r#"{"code":"INVALID_INSTANCE_NOT_FOUND"}"#)
-                .kind()
-                .as_str(),
-            "client_error"
-        );
-        assert_eq!(
-            err(200, &[], r#"{"code":"INVALID_PARAMETER"}"#)
-                .kind()
-                .as_str(),
-            "client_error"
-        );
-        assert_eq!(err(200, &[], "{not json").kind().as_str(), "decode");
+        // The code decides over the HTTP status, both ways; a body that is no JSON answer goes by the status.
+        for (status, body, kind) in [
+            (400, r#"{"code":"REQUEST_LIMIT_EXCEEDED"}"#, "throttled"),
+            (500, r#"{"code":"INTERNAL_SERVER_ERROR"}"#, "server_error"),
+            (400, r#"{"code":"REQUEST_TIMED_OUT"}"#, "server_error"),
+            (502, "<html>bad gateway</html>", "server_error"),
+            (401, r#"{"code":"AUTH_FAILED"}"#, "auth"),
+            (
+                404,
+                r#"{"code":"INVALID_INSTANCE_NOT_FOUND"}"#,
+                "client_error",
+            ),
+            (200, r#"{"code":"INVALID_PARAMETER"}"#, "client_error"),
+            (200, "{not json", "decode"),
+        ] {
+            assert_eq!(
+                err(status, &[], body).kind().as_str(),
+                kind,
+                "{status} {body}"
+            );
+        }
     }
 
     #[test]
