@@ -48,11 +48,12 @@ fn main() {
         "dataSet": fleet.instances().iter().map(|i| serde_json::json!({"instanceId": i.id, "instanceStatus": i.status})).collect::<Vec<_>>()}})
     .to_string()
     .into_bytes();
+    // What a status page costs when it is not in its plain shape (an escape, a null, a field more): serde reads it.
     let t = median(201, || {
         black_box(page::decode_page::<InstanceStatus<Status>>(black_box(&page)).unwrap());
     });
     println!(
-        "| decode one API page | 1,000 rows, {} kB | {:.3} ms |",
+        "| decode a status page by serde (one not in its plain shape) | 1,000 rows, {} kB | {:.3} ms |",
         page.len() / 1000,
         t.as_secs_f64() * 1e3
     );
@@ -238,9 +239,7 @@ fn decode_walks() {
                 201,
                 || ignore(&page),
                 || {
-                    black_box(
-                        page::decode_page::<InstanceStatus<Status>>(black_box(&page)).unwrap(),
-                    );
+                    black_box(page::decode_statuses(black_box(&page)).unwrap());
                 },
             );
             row(

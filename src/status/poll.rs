@@ -12,12 +12,11 @@ use std::time::{Duration, SystemTime};
 use crate::poll::budget::Lane;
 use crate::poll::paging::{Paging, Walk};
 use crate::poll::{PageSettings, PollError, Source};
-use crate::status::Status;
 use crate::status::snapshot::{Instance, Snapshot};
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::error::{ApiError, ErrorKind};
-use crate::zenlayer::model::{InstanceId, InstanceStatus};
-use crate::zenlayer::page::decode_page;
+use crate::zenlayer::model::InstanceId;
+use crate::zenlayer::page::decode_statuses;
 use crate::zenlayer::product::Product;
 
 /// A walk's statuses, and what else its rows gave.
@@ -54,12 +53,10 @@ impl StatusRows for StatusAction {
         paging: Paging<'_>,
     ) -> Result<(Walk<Instance>, Option<Arc<()>>), PollError> {
         let read = |body: &[u8]| {
-            Ok(
-                decode_page::<InstanceStatus<Status>>(body)?.map(|row| Instance {
-                    id: row.instance_id,
-                    status: row.instance_status,
-                }),
-            )
+            Ok(decode_statuses(body)?.map(|row| Instance {
+                id: row.instance_id,
+                status: row.instance_status,
+            }))
         };
         let walk = paging.walk(&read).await?;
         Ok((walk, None))

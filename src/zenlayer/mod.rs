@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod operations;
 pub mod page;
+mod plain;
 pub mod product;
 pub mod proxy;
 pub mod rows;
