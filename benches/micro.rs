@@ -203,8 +203,8 @@ fn versus(runs: usize, mut floor: impl FnMut(), mut f: impl FnMut()) -> (Duratio
 fn decode_walks() {
     use serde::de::IgnoredAny;
     use zenlayer_exporter::config::values::TagLabels;
-    use zenlayer_exporter::metadata::poll::instance_meta;
-    use zenlayer_exporter::metadata::snapshot::Interner;
+    use zenlayer_exporter::metadata::poll::walk_reader;
+    use zenlayer_exporter::metadata::{Interner, Known, Metadata};
     use zenlayer_exporter::sim::metadata;
     use zenlayer_exporter::zenlayer::declaration::{self, Statuses};
     let envelope = |rows: Vec<serde_json::Value>| {
@@ -268,22 +268,48 @@ fn decode_walks() {
             &page,
             timed,
         );
-        // As a walk reads its pages at steady state: each row into the snapshot's form as it is read, its profile
-        // and tag set found in an interner that holds them already, as the process's does while the served
-        // snapshot (`served` here) keeps them.
+        // As a full walk reads its pages: each row into the snapshot's form, its profile and tag set found in an
+        // interner that holds them already (as the process's does while the served snapshot keeps them). First
+        // with every row new (the first walk, or every row changed), then at steady state: every row sent again
+        // as the served snapshot (`served`, read from the same page) read it, so known by its text.
         let interner = Interner::default();
-        let read = page::converting(declared.rows, |row| instance_meta(row, &tags, &interner));
-        let served = read(&page).unwrap();
+        let none = Known::default();
+        let served = Metadata::new(
+            walk_reader(declared.rows, (None, &none), &tags, &interner)(&page)
+                .unwrap()
+                .data_set,
+            SystemTime::UNIX_EPOCH,
+        );
+        let fresh = walk_reader(declared.rows, (None, &none), &tags, &interner);
         let timed = versus(
             101,
             || ignore(&page),
             || {
-                black_box(read(black_box(&page)).unwrap());
+                black_box(fresh(black_box(&page)).unwrap());
             },
         );
-        drop(served);
         row(
-            format!("decode a {} {action} page into metadata", product.as_str()),
+            format!(
+                "decode a {} {action} page into metadata, every row new",
+                product.as_str()
+            ),
+            &page,
+            timed,
+        );
+        let known = served.known();
+        let steady = walk_reader(declared.rows, (Some(&served), &known), &tags, &interner);
+        let timed = versus(
+            101,
+            || ignore(&page),
+            || {
+                black_box(steady(black_box(&page)).unwrap());
+            },
+        );
+        row(
+            format!(
+                "decode a {} {action} page into metadata, rows as read before",
+                product.as_str()
+            ),
             &page,
             timed,
         );

@@ -9,6 +9,6 @@ pub mod rows;
 pub mod snapshot;
 
 pub use snapshot::{
-    INFO_LABELS, InstanceMeta, Interner, MAX_TAG_LABELS, Metadata, Profile, RowValues, TagLabels,
-    TagSet, label_name, label_safe,
+    Fingerprint, INFO_LABELS, InstanceMeta, Interner, Known, MAX_TAG_LABELS, Metadata, Profile,
+    RowValues, TagLabels, TagSet, label_name, label_safe,
 };

@@ -16,13 +16,15 @@ use std::time::SystemTime;
 use smallvec::SmallVec;
 use tokio::sync::mpsc;
 
-use crate::metadata::{InstanceMeta, Interner, Metadata, RowValues, TagLabels, label_safe};
+use crate::metadata::{
+    Fingerprint, InstanceMeta, Interner, Known, Metadata, RowValues, TagLabels, label_safe,
+};
 use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
 use crate::zenlayer::ApiError;
 use crate::zenlayer::model::{InstanceId, InstanceInfo, MAX_INSTANCE_IDS, Text, unix_time};
-use crate::zenlayer::page::{DecodeRows, converting};
+use crate::zenlayer::page::{DecodeRow, Read, converting};
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
 /// wait for the next status poll's round, or the next full poll.
@@ -32,7 +34,7 @@ pub const MAX_LOOKUP: usize = 1000;
 pub struct MetadataPoll {
     /// The product's metadata action and how its rows are read.
     action: &'static str,
-    rows: DecodeRows,
+    rows: DecodeRow,
     lane: Lane,
     pages: PageSettings,
     /// Bound on one round of lookups, as on a whole poll.
@@ -51,7 +53,7 @@ pub struct MetadataPoll {
 impl MetadataPoll {
     /// The poll of `action`, its pages read by `rows` (the product's declaration says both).
     pub fn new(
-        (action, rows): (&'static str, DecodeRows),
+        (action, rows): (&'static str, DecodeRow),
         lane: Lane,
         pages: PageSettings,
         lookup_timeout: Duration,
@@ -77,15 +79,13 @@ impl MetadataPoll {
     pub async fn poll_once(&mut self) -> Result<Arc<Metadata>, PollError> {
         let tags = self.tags.clone();
         let previous = self.current.clone();
-        let read = converting(self.rows, {
-            let previous = previous.clone();
-            move |row: InstanceInfo| {
-                Metadata::shared(
-                    previous.as_deref(),
-                    instance_meta(row, &tags, Interner::shared()),
-                )
-            }
-        });
+        let known = previous.as_deref().map(Metadata::known).unwrap_or_default();
+        let read = walk_reader(
+            self.rows,
+            (previous.as_deref(), &known),
+            &tags,
+            Interner::shared(),
+        );
         let walk = Paging {
             lane: &self.lane,
             action: self.action,
@@ -95,6 +95,9 @@ impl MetadataPoll {
         }
         .walk(&read)
         .await?;
+        // They borrow `previous`, which the snapshot takes next.
+        drop(read);
+        drop(known);
         let shifted = walk.total_changed || walk.rows.len() as u64 != walk.first_total;
         let metadata = snapshot(walk.rows, shifted, previous).await?;
         self.current = Some(metadata.clone());
@@ -126,9 +129,13 @@ impl MetadataPoll {
                 page_size: MAX_INSTANCE_IDS as u32,
                 concurrency: 1,
             };
-            let read = converting(self.rows, |row: InstanceInfo| {
-                instance_meta(row, &tags, Interner::shared())
-            });
+            let read = converting(
+                self.rows,
+                |_, _| None,
+                |row: InstanceInfo, fingerprint| {
+                    read_from(instance_meta(row, &tags, Interner::shared()), fingerprint)
+                },
+            );
             let walk = tokio::time::timeout(self.lookup_timeout, paging.walk(&read))
                 .await
                 .unwrap_or(Err(PollError::Deadline(self.lookup_timeout)));
@@ -234,10 +241,32 @@ pub async fn snapshot(
     })
 }
 
+/// How a full walk reads its pages into the snapshot's rows: a row sent again as the `previous` snapshot read it
+/// is that snapshot's row, known by its text (`known`, the previous snapshot's); any other is decoded, and shared
+/// with the previous snapshot's row when it says the same.
+pub fn walk_reader<'w>(
+    rows: DecodeRow,
+    (previous, known): (Option<&'w Metadata>, &'w Known<'w>),
+    tags: &'w TagLabels,
+    interner: &'w Interner,
+) -> impl Read<Arc<InstanceMeta>> + 'w {
+    converting(
+        rows,
+        |fingerprint, text| known.get(fingerprint, text).cloned(),
+        move |row: InstanceInfo, fingerprint| {
+            Metadata::shared(
+                previous,
+                read_from(instance_meta(row, tags, interner), fingerprint),
+            )
+        },
+    )
+}
+
 /// One API row in the snapshot's form, its repeated label values taken from `interner` (rows share them from the
 /// start, so a large fleet never holds a copy per row, not even while it is read). An unparseable
 /// timestamp drops that one fact, not the row: the names and zones matter more than one date, and the row's
-/// other series are still right.
+/// other series are still right. Its fingerprint is left for the caller, which has the row's text
+/// ([`read_from`]).
 pub fn instance_meta(
     info: InstanceInfo<'_>,
     tags: &TagLabels,
@@ -302,6 +331,15 @@ pub fn instance_meta(
         public_ip: info.public_ip.0,
         all_tags,
         id: info.instance_id,
+        fingerprint: Fingerprint::default(),
+    }
+}
+
+/// `meta` as read from the text of this fingerprint.
+pub fn read_from(meta: InstanceMeta, fingerprint: u64) -> InstanceMeta {
+    InstanceMeta {
+        fingerprint: Fingerprint(fingerprint),
+        ..meta
     }
 }
 
@@ -419,5 +457,92 @@ mod tests {
         );
         assert!(Arc::ptr_eq(&x.profile, &y.profile));
         assert!(Arc::ptr_eq(&x.all_tags, &y.all_tags));
+    }
+}
+
+#[cfg(test)]
+mod known_rows {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::zenlayer::page::own_row;
+
+    thread_local! {
+        /// Rows decoded by [`counted`] on this test's thread.
+        static DECODED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn counted(text: &str) -> serde_json::Result<InstanceInfo<'_>> {
+        DECODED.set(DECODED.get() + 1);
+        own_row::<InstanceInfo>(text)
+    }
+
+    fn page(rows: &[(&str, &str, &str)]) -> Vec<u8> {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|(id, name, image)| {
+                serde_json::json!({"instanceId": id, "instanceName": name, "imageId": image, "zoneId": "FRA-A"})
+            })
+            .collect();
+        serde_json::json!({"response": {"totalCount": rows.len(), "dataSet": rows}})
+            .to_string()
+            .into_bytes()
+    }
+
+    /// One walk over `body`, after the snapshot `previous`: its snapshot, and how many rows were decoded.
+    fn walk(body: &[u8], previous: Option<&Metadata>) -> (Metadata, usize) {
+        let (tags, interner) = (TagLabels::parse("env").unwrap(), Interner::default());
+        let known = previous.map(Metadata::known).unwrap_or_default();
+        let before = DECODED.get();
+        let read = walk_reader(counted, (previous, &known), &tags, &interner);
+        let rows = read(body).unwrap().data_set;
+        let decoded = DECODED.get() - before;
+        (Metadata::new(rows, SystemTime::UNIX_EPOCH), decoded)
+    }
+
+    #[test]
+    fn a_row_sent_again_as_it_was_is_the_previous_snapshots_without_being_decoded() {
+        let first = page(&[("1", "web", "img-a"), ("2", "db", "img-a")]);
+        let (served, decoded) = walk(&first, None);
+        assert_eq!(decoded, 2);
+        let (again, decoded) = walk(&first, Some(&served));
+        assert_eq!(decoded, 0);
+        for (a, b) in again.instances().iter().zip(served.instances()) {
+            assert!(Arc::ptr_eq(a, b));
+        }
+
+        // A field the exporter drops changed: the row is read again and says the same, so it is equal (its
+        // rendering serves), and the next walk knows it by its new text.
+        let dropped = page(&[("1", "web", "img-b"), ("2", "db", "img-a")]);
+        let (next, decoded) = walk(&dropped, Some(&again));
+        assert_eq!(decoded, 1);
+        assert_eq!(next.instances(), again.instances());
+        assert!(!Arc::ptr_eq(&next.instances()[0], &again.instances()[0]));
+        assert!(Arc::ptr_eq(&next.instances()[1], &again.instances()[1]));
+        assert_eq!(walk(&dropped, Some(&next)).1, 0);
+
+        // A field it keeps changed: read again, as it now is.
+        let renamed = page(&[("1", "web-2", "img-b"), ("2", "db", "img-a")]);
+        let (renamed, decoded) = walk(&renamed, Some(&next));
+        assert_eq!(decoded, 1);
+        assert_eq!(&*renamed.get("1").unwrap().name, "web-2");
+    }
+
+    #[test]
+    fn a_fingerprint_is_taken_only_for_a_text_naming_the_same_instance() {
+        let (served, _) = walk(&page(&[("1234", "web", "img-a")]), None);
+        let row = &served.instances()[0];
+        let known = served.known();
+        let print = row.fingerprint.0;
+        assert_ne!(print, 0);
+        assert!(known.get(print, r#"{"instanceId":"1234"}"#).is_some());
+        assert!(known.get(print, r#"{"instanceId":"5678"}"#).is_none());
+        assert!(known.get(print ^ 1, r#"{"instanceId":"1234"}"#).is_none());
+        // A row not read from a page has no fingerprint and is never known.
+        let bare = Metadata::new(
+            vec![InstanceMeta::bare("1234", "web")],
+            SystemTime::UNIX_EPOCH,
+        );
+        assert!(bare.known().get(0, "1234").is_none());
     }
 }

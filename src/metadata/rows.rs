@@ -4,19 +4,19 @@
 
 use std::sync::Arc;
 
-use crate::metadata::poll::{instance_meta, snapshot};
+use crate::metadata::poll::{instance_meta, read_from, snapshot};
 use crate::metadata::{Interner, Metadata, TagLabels};
 use crate::poll::PollError;
 use crate::poll::paging::{Paging, Walk};
 use crate::status::poll::{StatusRows, Walked};
-use crate::status::snapshot::Instance;
+use crate::status::snapshot::{Instance, Snapshot};
 use crate::zenlayer::model::InstanceInfo;
-use crate::zenlayer::page::{DecodeRows, converting};
+use crate::zenlayer::page::{DecodeRow, converting};
 
 /// The status poll's rows of such a product, and the metadata they gave last time.
 pub struct InRows {
     action: &'static str,
-    rows: DecodeRows,
+    rows: DecodeRow,
     /// The tag allow-list; `None` when the metadata is off (`ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS=0`):
     /// then only the statuses are kept.
     tags: Option<Arc<TagLabels>>,
@@ -25,7 +25,7 @@ pub struct InRows {
 
 impl InRows {
     /// The rows of `action` read by `rows` (the product's declaration says both).
-    pub fn new((action, rows): (&'static str, DecodeRows), tags: Option<Arc<TagLabels>>) -> InRows {
+    pub fn new((action, rows): (&'static str, DecodeRow), tags: Option<Arc<TagLabels>>) -> InRows {
         InRows {
             action,
             rows,
@@ -53,9 +53,19 @@ impl StatusRows for InRows {
         self.action
     }
 
-    async fn walk(&mut self, paging: Paging<'_>) -> Result<Walked<Metadata>, PollError> {
+    /// A row sent again as the last walk read it is known by its text, with the status `statuses` (the snapshot
+    /// of that walk) holds for it.
+    async fn walk(
+        &mut self,
+        paging: Paging<'_>,
+        statuses: Option<&Snapshot>,
+    ) -> Result<Walked<Metadata>, PollError> {
         let Some(tags) = self.tags.clone() else {
-            let read = converting(self.rows, |row| split(row).map(|(instance, _)| instance));
+            let read = converting(
+                self.rows,
+                |_, _| None,
+                |row, _| split(row).map(|(instance, _)| instance),
+            );
             let walk = paging.walk(&read).await?;
             return Ok((
                 flattened(walk, |rows| rows.into_iter().flatten().collect()),
@@ -63,14 +73,28 @@ impl StatusRows for InRows {
             ));
         };
         let previous = self.current.clone();
-        let read = converting(self.rows, |row| {
-            let (instance, info) = split(row)?;
-            let meta = instance_meta(info, &tags, Interner::shared());
-            Some((instance, Metadata::shared(previous.as_deref(), meta)))
-        });
+        let known = previous.as_deref().map(Metadata::known).unwrap_or_default();
+        let read = converting(
+            self.rows,
+            |fingerprint, text| {
+                let kept = known.get(fingerprint, text)?;
+                let status = statuses?.get(&kept.id)?.clone();
+                let instance = Instance {
+                    id: kept.id.clone(),
+                    status,
+                };
+                Some(Some((instance, kept.clone())))
+            },
+            |row, fingerprint| {
+                let (instance, info) = split(row)?;
+                let meta = read_from(instance_meta(info, &tags, Interner::shared()), fingerprint);
+                Some((instance, Metadata::shared(previous.as_deref(), meta)))
+            },
+        );
         let walk = paging.walk(&read).await?;
-        // It borrows `previous`, which the snapshot takes next.
+        // They borrow `previous`, which the snapshot takes next.
         drop(read);
+        drop(known);
         let shifted = walk.total_changed || walk.rows.len() as u64 != walk.first_total;
         let mut metas = Vec::with_capacity(walk.rows.len());
         let walk = flattened(walk, |rows| {

@@ -50,6 +50,21 @@ pub struct InstanceMeta {
     /// Every tag, for service discovery. Not in the profile: tag values such as a cost centre multiply the
     /// combinations, and a profile per instance would cost more than this pointer per row.
     pub all_tags: TagSet,
+    /// The text it was read from, by which the next walk knows it.
+    pub fingerprint: Fingerprint,
+}
+
+/// The fingerprint of the JSON text a row was read from (`page::fingerprint`; 0 for a row not read from a page):
+/// how the next walk knows a row sent again as it was, without decoding it ([`Metadata::known`]). Not part of
+/// what the row says: two rows that say the same are equal whatever texts they came from (a field the exporter
+/// drops may have changed), so a rendering of one serves the other.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fingerprint(pub u64);
+
+impl PartialEq for Fingerprint {
+    fn eq(&self, _: &Fingerprint) -> bool {
+        true
+    }
 }
 
 /// What an instance has in common with the others of its kind: zone, type, image, billing, resource group,
@@ -104,12 +119,29 @@ impl InstanceMeta {
             private_ip: None,
             public_ip: None,
             all_tags: Arc::new([]),
+            fingerprint: Fingerprint::default(),
         }
     }
 
     /// The values of the info series' labels, in the order of [`INFO_LABELS`].
     pub fn labels(&self) -> impl Iterator<Item = &str> {
         std::iter::once(&*self.name).chain(self.profile.labels.iter().map(|v| &**v))
+    }
+}
+
+/// A snapshot's rows by the fingerprint of the text each was read from ([`Metadata::known`]); empty before the
+/// first snapshot.
+#[derive(Default)]
+pub struct Known<'a>(hashbrown::HashMap<u64, &'a Arc<InstanceMeta>>);
+
+impl<'a> Known<'a> {
+    /// The row read from a text of this fingerprint, if `text` names its id too: a row of another instance whose
+    /// text had the same fingerprint (odds of one in 2^64) is not taken for this one.
+    pub fn get(&self, fingerprint: u64, text: &str) -> Option<&'a Arc<InstanceMeta>> {
+        self.0
+            .get(&fingerprint)
+            .copied()
+            .filter(|row| memchr::memmem::find(text.as_bytes(), row.id.as_bytes()).is_some())
     }
 }
 
@@ -326,13 +358,26 @@ impl Metadata {
             .map(|at| &self.instances[at])
     }
 
-    /// `row` as the next snapshot serves it: the `previous` snapshot's own row when it says the same, so both
-    /// share it; a row of its own otherwise, and always before the first snapshot.
+    /// `row` as the next snapshot serves it: the `previous` snapshot's own row when it says the same and was
+    /// read from the same text, so both share it; a row of its own otherwise (with the new text's fingerprint,
+    /// for the next walk to know it by), and always before the first snapshot.
     pub fn shared(previous: Option<&Metadata>, row: InstanceMeta) -> Arc<InstanceMeta> {
         match previous.and_then(|previous| previous.get(&row.id)) {
-            Some(kept) if **kept == row => kept.clone(),
+            Some(kept) if **kept == row && kept.fingerprint.0 == row.fingerprint.0 => kept.clone(),
             _ => Arc::new(row),
         }
+    }
+
+    /// This snapshot's rows by the fingerprint of the text each was read from: what the next walk knows without
+    /// decoding it.
+    pub fn known(&self) -> Known<'_> {
+        Known(
+            self.instances
+                .iter()
+                .filter(|row| row.fingerprint.0 != 0)
+                .map(|row| (row.fingerprint.0, row))
+                .collect(),
+        )
     }
 
     /// The ids among `sorted_ids` (ascending, as a status snapshot holds them) that this snapshot does not know:

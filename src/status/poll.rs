@@ -31,9 +31,11 @@ pub trait StatusRows: Send + Sync + 'static {
     fn action(&self) -> &'static str;
 
     /// Walks every page of [`StatusRows::action`] with `paging`: the statuses, and what else the rows gave.
+    /// `previous` is the snapshot built from this source's last successful walk, if there was one.
     fn walk(
         &mut self,
         paging: Paging<'_>,
+        previous: Option<&Snapshot>,
     ) -> impl Future<Output = Result<Walked<Self::Extra>, PollError>> + Send;
 }
 
@@ -51,6 +53,7 @@ impl StatusRows for StatusAction {
     async fn walk(
         &mut self,
         paging: Paging<'_>,
+        _: Option<&Snapshot>,
     ) -> Result<(Walk<Instance>, Option<Arc<()>>), PollError> {
         let read = |body: &[u8]| {
             Ok(decode_statuses(body)?.map(|row| Instance {
@@ -180,7 +183,7 @@ impl<R: StatusRows> StatusPoll<R> {
             page_size: self.pages.page_size,
             concurrency: self.pages.concurrency,
         };
-        let (walk, extra) = self.rows.walk(paging).await?;
+        let (walk, extra) = self.rows.walk(paging, self.previous.as_deref()).await?;
         let previous = self.previous.clone();
         let carried_before = std::mem::take(&mut self.carried);
         // Sorting and reconciling a large fleet takes a while: keep it off the threads that answer scrapes.
@@ -193,8 +196,13 @@ impl<R: StatusRows> StatusPoll<R> {
             reconcile(walk, previous.as_deref(), &carried_before)
         })
         .await
-        .map_err(|e| PollError::Internal {
-            detail: format!("building the snapshot failed: {e}"),
+        .map_err(|e| {
+            // The walk's rows were taken by the source (bare metal's metadata), but no snapshot was built from
+            // them: the next walk is given none, since the rows' source holds `previous` to be its last walk's.
+            self.previous = None;
+            PollError::Internal {
+                detail: format!("building the snapshot failed: {e}"),
+            }
         })?;
         self.carried = built.carried;
         self.previous = Some(built.snapshot.clone());

@@ -9,7 +9,7 @@
 
 use super::model::{DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, InstanceInfo};
 use super::operations::DESCRIBE_INSTANCES_MONITOR_HEALTH;
-use super::page::{DecodeRows, read_page, read_rows};
+use super::page::{DecodeRow, own_row};
 use super::product::Product;
 use super::rows::{BmcInstance, ZecInstance};
 
@@ -39,8 +39,8 @@ pub struct Declaration {
     pub statuses: Statuses,
     /// The action listing every instance's metadata.
     pub metadata_action: &'static str,
-    /// How that action's pages are read into the common row.
-    pub rows: DecodeRows,
+    /// How that action's rows are read into the common row.
+    pub rows: DecodeRow,
     /// The action reporting each instance's hardware health, ten ids a call (`operations`), if it has one.
     pub health_action: Option<&'static str>,
     /// Its `product` in `DescribeMaintenanceAlerts` of the maintenance service, if it has planned maintenance.
@@ -68,7 +68,7 @@ const DECLARATIONS: [Declaration; 3] = [
         statuses: Statuses::Action(DESCRIBE_INSTANCES_STATUS),
         metadata_action: DESCRIBE_INSTANCES,
         // The common row is the VM API's row as sent.
-        rows: |body, row| read_page::<InstanceInfo>(body, row),
+        rows: |text| own_row::<InstanceInfo>(text),
         health_action: None,
         maintenance: None,
     },
@@ -80,7 +80,7 @@ const DECLARATIONS: [Declaration; 3] = [
         versions: &["2025-09-01", "2024-04-01"],
         statuses: Statuses::Action(DESCRIBE_INSTANCES_STATUS),
         metadata_action: DESCRIBE_INSTANCES,
-        rows: |body, row| read_rows::<ZecInstance>(body, row),
+        rows: |text| own_row::<ZecInstance>(text),
         health_action: None,
         maintenance: None,
     },
@@ -92,7 +92,7 @@ const DECLARATIONS: [Declaration; 3] = [
         versions: &["2026-02-01", "2022-11-20"],
         statuses: Statuses::InRows,
         metadata_action: DESCRIBE_INSTANCES,
-        rows: |body, row| read_rows::<BmcInstance>(body, row),
+        rows: |text| own_row::<BmcInstance>(text),
         health_action: Some(DESCRIBE_INSTANCES_MONITOR_HEALTH),
         maintenance: Some("BMC"),
     },

@@ -49,23 +49,86 @@ pub trait Read<T>: Fn(&[u8]) -> Result<Page<T>, PageDecodeError> + Sync {}
 
 impl<T, F: Fn(&[u8]) -> Result<Page<T>, PageDecodeError> + Sync> Read<T> for F {}
 
-/// How a product's `DescribeInstances` pages are read: each row, in the common form (which borrows from the
-/// page), handed to the caller as it is read. A product's declaration names the one of its rows.
-pub type DecodeRows =
-    for<'a> fn(&'a [u8], &mut dyn FnMut(InstanceInfo<'a>)) -> Result<PageHead, PageDecodeError>;
+/// How a product's `DescribeInstances` rows are read: one row's JSON text into the common form, which borrows
+/// from it. A product's declaration names the one of its rows.
+pub type DecodeRow = for<'a> fn(&'a str) -> serde_json::Result<InstanceInfo<'a>>;
 
-/// Pages read by `decode`, each row turned into an `R` by `convert` as the page is read: the rows borrow from
-/// the page, and `convert` reads what the walk's rows share (the served snapshot, whose unchanged rows are kept;
-/// the process's interner) without changing it, so pages in flight together convert at once.
+/// Reads one row of a product's own form `W` into the common [`InstanceInfo`]: what a declaration's
+/// [`DecodeRow`] is for a product whose rows differ from the VM API's.
+pub fn own_row<'a, W: Deserialize<'a> + Into<InstanceInfo<'a>>>(
+    text: &'a str,
+) -> serde_json::Result<InstanceInfo<'a>> {
+    serde_json::from_str::<W>(text).map(Into::into)
+}
+
+/// A fingerprint of a row's JSON text: a row sent again as it was is known by it without being decoded.
+/// foldhash, seeded once per process (so the API cannot choose texts that collide), 64 bits: a changed row
+/// taken for the row it was has odds of one in 2^64 per change, and is read at its next change.
+pub fn fingerprint(text: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static SEED: std::sync::LazyLock<hashbrown::DefaultHashBuilder> =
+        std::sync::LazyLock::new(Default::default);
+    SEED.hash_one(text)
+}
+
+/// Pages of `decode`'s rows, each turned into an `R` as the walk holds it. The page is read once with every row
+/// left as its text (what parsing the JSON at all costs), then each row is either `known` by its text's
+/// [`fingerprint`] (the walk's previous snapshot read the same text: nothing is decoded), or decoded and
+/// handed to `convert` with its fingerprint. At steady state nearly every row is known, and a walk costs little
+/// more than reading its JSON; a new or changed row costs that reading once more. `known` and `convert` read
+/// what the walk's rows share (the served snapshot; the process's interner) without changing it, so pages in
+/// flight together convert at once.
 pub fn converting<R>(
-    decode: DecodeRows,
-    convert: impl for<'a> Fn(InstanceInfo<'a>) -> R + Sync,
+    decode: DecodeRow,
+    known: impl Fn(u64, &str) -> Option<R> + Sync,
+    convert: impl for<'a> Fn(InstanceInfo<'a>, u64) -> R + Sync,
 ) -> impl Read<R> {
     move |body: &[u8]| {
-        let mut rows = Vec::new();
-        let head = decode(body, &mut |row| rows.push(convert(row)))?;
-        Ok(head.with(rows))
+        let page = raw_rows(body)?;
+        let mut rows = Vec::with_capacity(page.data_set.len());
+        for (at, text) in page.data_set.iter().enumerate() {
+            let print = fingerprint(text);
+            let row = match known(print, text) {
+                Some(row) => row,
+                None => convert(decode_row_at(decode, &page, at)?, print),
+            };
+            rows.push(row);
+        }
+        Ok(page.map_rows(rows))
     }
+}
+
+/// A page read by `decode`, its rows in the common form: for callers that want the rows themselves.
+pub fn decode_rows(
+    decode: DecodeRow,
+    body: &[u8],
+) -> Result<Page<InstanceInfo<'_>>, PageDecodeError> {
+    let page = raw_rows(body)?;
+    let rows = (0..page.data_set.len())
+        .map(|at| decode_row_at(decode, &page, at))
+        .collect::<Result<_, _>>()?;
+    Ok(page.map_rows(rows))
+}
+
+/// A page with each row left as its JSON text.
+fn raw_rows(body: &[u8]) -> Result<Page<&str>, PageDecodeError> {
+    Ok(decode_page::<&serde_json::value::RawValue>(body)?.map(|raw| raw.get()))
+}
+
+/// Row `at` of `page` decoded by `decode`; a row that does not decode fails the page, which names it.
+fn decode_row_at<'a>(
+    decode: DecodeRow,
+    page: &Page<&'a str>,
+    at: usize,
+) -> Result<InstanceInfo<'a>, PageDecodeError> {
+    decode(page.data_set[at]).map_err(|e| PageDecodeError {
+        detail: format!(
+            "invalid JSON page: row {}: {}",
+            at + 1,
+            clip(&e.to_string())
+        ),
+        request_id: page.request_id.clone(),
+    })
 }
 
 impl<T> Page<T> {
@@ -77,25 +140,15 @@ impl<T> Page<T> {
             data_set: self.data_set.into_iter().map(convert).collect(),
         }
     }
-}
 
-/// A page read by `decode`, its rows in the common form: for callers that want the rows themselves.
-pub fn decode_rows(
-    decode: DecodeRows,
-    body: &[u8],
-) -> Result<Page<InstanceInfo<'_>>, PageDecodeError> {
-    let mut rows = Vec::new();
-    let head = decode(body, &mut |row| rows.push(row))?;
-    Ok(head.with(rows))
-}
-
-/// Reads a page of a product's own rows `W`, each turned into the common [`InstanceInfo`] as it is read: what a
-/// declaration's [`DecodeRows`] is for a product whose rows differ from the VM API's.
-pub fn read_rows<'a, W: Deserialize<'a> + Into<InstanceInfo<'a>>>(
-    body: &'a [u8],
-    row: &mut dyn FnMut(InstanceInfo<'a>),
-) -> Result<PageHead, PageDecodeError> {
-    read_page::<W>(body, |own| row(own.into()))
+    /// The same page's head with `rows`.
+    fn map_rows<U>(&self, rows: Vec<U>) -> Page<U> {
+        Page {
+            request_id: self.request_id.clone(),
+            total_count: self.total_count,
+            data_set: rows,
+        }
+    }
 }
 
 /// Decodes a 200 answer, its rows borrowing from `body` where they can.

@@ -257,7 +257,7 @@ impl<'a> From<BmcInstance<'a>> for InstanceInfo<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zenlayer::page::{Page, decode_rows, read_rows};
+    use crate::zenlayer::page::{Page, decode_rows, own_row};
 
     /// The example bodies of `zenlayer-products.md`, as the vendor's reference gives each row.
     fn example(name: &str) -> Vec<u8> {
@@ -271,8 +271,7 @@ mod tests {
     #[test]
     fn zec_rows_read_their_own_names_and_the_primary_nic_first() {
         let body = example("zec-describe-instances-example.json");
-        let page: Page<InstanceInfo> =
-            decode_rows(|b, r| read_rows::<ZecInstance>(b, r), &body).unwrap();
+        let page: Page<InstanceInfo> = decode_rows(|t| own_row::<ZecInstance>(t), &body).unwrap();
         assert_eq!(page.total_count, 2);
         let [web, gpu] = &page.data_set[..] else {
             panic!("two rows")
@@ -299,13 +298,13 @@ mod tests {
             "nics":[null,
               {"nicType":"Secondary","primaryIpv4":"10.9.9.9","publicIpList":["198.51.100.99"]},
               {"nicType":"primary","primaryIpv4":"fd00::2","privateIpList":["10.0.0.1"],"publicIpList":[]}]}]}"#;
-        let page = decode_rows(|b, r| read_rows::<ZecInstance>(b, r), body).unwrap();
+        let page = decode_rows(|t| own_row::<ZecInstance>(t), body).unwrap();
         let row = &page.data_set[0];
         assert_eq!(row.private_ip, FirstIpv4(Some([10, 0, 0, 1].into())));
         // The primary NIC has no public address: the next NIC's comes before the row's own list.
         assert_eq!(row.public_ip, FirstIpv4(Some([198, 51, 100, 99].into())));
         let bare = br#"{"totalCount":1,"dataSet":[{"instanceId":"1","nics":null,"privateIpAddresses":["10.5.5.5"]}]}"#;
-        let page = decode_rows(|b, r| read_rows::<ZecInstance>(b, r), bare).unwrap();
+        let page = decode_rows(|t| own_row::<ZecInstance>(t), bare).unwrap();
         assert_eq!(
             page.data_set[0].private_ip,
             FirstIpv4(Some([10, 5, 5, 5].into()))
@@ -315,8 +314,7 @@ mod tests {
     #[test]
     fn bmc_rows_read_the_model_object_and_the_primary_address() {
         let body = example("bmc-describe-instances-example.json");
-        let page: Page<InstanceInfo> =
-            decode_rows(|b, r| read_rows::<BmcInstance>(b, r), &body).unwrap();
+        let page: Page<InstanceInfo> = decode_rows(|t| own_row::<BmcInstance>(t), &body).unwrap();
         let [db, edge] = &page.data_set[..] else {
             panic!("two rows")
         };
@@ -332,13 +330,13 @@ mod tests {
         assert_eq!(edge.image_name, None);
         // The status is the status poll's: a row without one fails the page, as in DescribeInstancesStatus.
         let missing = br#"{"response":{"totalCount":1,"dataSet":[{"instanceId":"1"}]}}"#;
-        assert!(decode_rows(|b, r| read_rows::<BmcInstance>(b, r), missing).is_err());
+        assert!(decode_rows(|t| own_row::<BmcInstance>(t), missing).is_err());
         // A model sent as anything but an object (a plain name, a list, a number) leaves the numbers unknown.
         for model in [r#""S9I""#, "[1, {}]", "7", "null"] {
             let body = format!(
                 r#"{{"totalCount":1,"dataSet":[{{"instanceId":"1","instanceStatus":"RUNNING","instanceType":{model}}}]}}"#
             );
-            let page = decode_rows(|b, r| read_rows::<BmcInstance>(b, r), body.as_bytes()).unwrap();
+            let page = decode_rows(|t| own_row::<BmcInstance>(t), body.as_bytes()).unwrap();
             assert_eq!(page.data_set[0].cpu_count, None, "{model}");
         }
     }
