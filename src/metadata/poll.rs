@@ -1,7 +1,8 @@
 //! The metadata poll of one product as a [`Source`]: pages through its `DescribeInstances` on its own, slower
 //! interval, sharing the account's API client and budget of calls (its first walk after every product's first
 //! status poll; a free call slot goes to a waiting status call first), and turns each row into the metadata
-//! snapshot's form (tag allow-list applied, timestamps parsed). Between full polls it looks up the instances the
+//! snapshot's form (tag allow-list applied, timestamps parsed), but for a row sent again as the previous snapshot
+//! read it, which is that snapshot's row, not decoded again. Between full polls it looks up the instances the
 //! status poll found that the metadata does not know yet, so a new instance gets its name within one status
 //! interval, not one metadata interval. Its failures are its own: they are counted under
 //! `action="DescribeInstances"` of its product and never touch the status metrics.
@@ -133,7 +134,7 @@ impl MetadataPoll {
                 self.rows,
                 |_, _| None,
                 |row: InstanceInfo, fingerprint| {
-                    read_from(instance_meta(row, &tags, Interner::shared()), fingerprint)
+                    decoded(row, fingerprint, None, &tags, Interner::shared())
                 },
             );
             let walk = tokio::time::timeout(self.lookup_timeout, paging.walk(&read))
@@ -169,7 +170,7 @@ impl MetadataPoll {
         if found.is_empty() {
             return None;
         }
-        let updated = Arc::new(current.with(found.into_iter().map(Arc::new).collect()));
+        let updated = Arc::new(current.with(found));
         self.current = Some(updated.clone());
         Some(updated)
     }
@@ -253,20 +254,31 @@ pub fn walk_reader<'w>(
     converting(
         rows,
         |fingerprint, text| known.get(fingerprint, text).cloned(),
-        move |row: InstanceInfo, fingerprint| {
-            Metadata::shared(
-                previous,
-                read_from(instance_meta(row, tags, interner), fingerprint),
-            )
-        },
+        move |row: InstanceInfo, fingerprint| decoded(row, fingerprint, previous, tags, interner),
     )
+}
+
+/// A row decoded from a text of this fingerprint, as the next snapshot holds it: the `previous` snapshot's own
+/// row when it says the same and was read from the same text ([`Metadata::shared`]).
+pub fn decoded(
+    row: InstanceInfo<'_>,
+    fingerprint: u64,
+    previous: Option<&Metadata>,
+    tags: &TagLabels,
+    interner: &Interner,
+) -> Arc<InstanceMeta> {
+    let meta = InstanceMeta {
+        fingerprint: Fingerprint(fingerprint),
+        ..instance_meta(row, tags, interner)
+    };
+    Metadata::shared(previous, meta)
 }
 
 /// One API row in the snapshot's form, its repeated label values taken from `interner` (rows share them from the
 /// start, so a large fleet never holds a copy per row, not even while it is read). An unparseable
 /// timestamp drops that one fact, not the row: the names and zones matter more than one date, and the row's
 /// other series are still right. Its fingerprint is left for the caller, which has the row's text
-/// ([`read_from`]).
+/// ([`decoded`]).
 pub fn instance_meta(
     info: InstanceInfo<'_>,
     tags: &TagLabels,
@@ -332,14 +344,6 @@ pub fn instance_meta(
         all_tags,
         id: info.instance_id,
         fingerprint: Fingerprint::default(),
-    }
-}
-
-/// `meta` as read from the text of this fingerprint.
-pub fn read_from(meta: InstanceMeta, fingerprint: u64) -> InstanceMeta {
-    InstanceMeta {
-        fingerprint: Fingerprint(fingerprint),
-        ..meta
     }
 }
 

@@ -1,10 +1,11 @@
 //! Statuses and metadata from one walk, for a product whose `DescribeInstances` rows carry the status and that
 //! has no status-only action (bare metal): the status poll walks that action every interval and publishes both
-//! snapshots together, so there is no second walk of the same rows and no metadata poll.
+//! snapshots together, so there is no second walk of the same rows and no metadata poll. A row sent again as the
+//! last walk read it is not decoded: its metadata is that walk's, and its status that walk's snapshot's.
 
 use std::sync::Arc;
 
-use crate::metadata::poll::{instance_meta, read_from, snapshot};
+use crate::metadata::poll::{decoded, snapshot};
 use crate::metadata::{Interner, Metadata, TagLabels};
 use crate::poll::PollError;
 use crate::poll::paging::{Paging, Walk};
@@ -20,7 +21,11 @@ pub struct InRows {
     /// The tag allow-list; `None` when the metadata is off (`ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS=0`):
     /// then only the statuses are kept.
     tags: Option<Arc<TagLabels>>,
+    /// The metadata of the last walk kept: the status poll's previous snapshot came from the same walk, so a row
+    /// known from it takes its status from that snapshot.
     current: Option<Arc<Metadata>>,
+    /// The metadata of the last walk, until its snapshot is kept ([`StatusRows::kept`]).
+    walked: Option<Arc<Metadata>>,
 }
 
 impl InRows {
@@ -31,6 +36,7 @@ impl InRows {
             rows,
             tags,
             current: None,
+            walked: None,
         }
     }
 }
@@ -53,8 +59,8 @@ impl StatusRows for InRows {
         self.action
     }
 
-    /// A row sent again as the last walk read it is known by its text, with the status `statuses` (the snapshot
-    /// of that walk) holds for it.
+    /// A row sent again as the last kept walk read it is known by its text, with the status `statuses` (that
+    /// walk's snapshot) holds for it.
     async fn walk(
         &mut self,
         paging: Paging<'_>,
@@ -87,8 +93,14 @@ impl StatusRows for InRows {
             },
             |row, fingerprint| {
                 let (instance, info) = split(row)?;
-                let meta = read_from(instance_meta(info, &tags, Interner::shared()), fingerprint);
-                Some((instance, Metadata::shared(previous.as_deref(), meta)))
+                let meta = decoded(
+                    info,
+                    fingerprint,
+                    previous.as_deref(),
+                    &tags,
+                    Interner::shared(),
+                );
+                Some((instance, meta))
             },
         );
         let walk = paging.walk(&read).await?;
@@ -107,8 +119,14 @@ impl StatusRows for InRows {
                 .collect()
         });
         let metadata = snapshot(metas, shifted, previous).await?;
-        self.current = Some(metadata.clone());
+        self.walked = Some(metadata.clone());
         Ok((walk, Some(metadata)))
+    }
+
+    fn kept(&mut self) {
+        if let Some(walked) = self.walked.take() {
+            self.current = Some(walked);
+        }
     }
 }
 

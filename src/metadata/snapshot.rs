@@ -1,7 +1,8 @@
 //! The immutable metadata snapshot of one successful `DescribeInstances` poll: per instance, the labels of its
 //! info series (name, zone, type, image, billing, resource group, allow-listed tags) and its numeric facts; and
-//! the tag allow-list that decides which tags become labels. How it is gathered is `poll`'s concern,
-//! how it is written `exposition::render`'s.
+//! the tag allow-list that decides which tags become labels; each row with the [`Fingerprint`] of the text it was
+//! read from, by which the next walk knows it ([`Known`]). How it is gathered is `poll`'s concern, how it is
+//! written `exposition::render`'s.
 
 use hashbrown::{Equivalent, HashSet};
 use std::net::Ipv4Addr;
@@ -130,17 +131,24 @@ impl InstanceMeta {
 }
 
 /// A snapshot's rows by the fingerprint of the text each was read from ([`Metadata::known`]); empty before the
-/// first snapshot.
+/// first snapshot. The table holds a row's position alone, hashed by its fingerprint (already a hash): 5 bytes a
+/// row while a walk reads its pages, not the 17 of a map from fingerprint to row.
 #[derive(Default)]
-pub struct Known<'a>(hashbrown::HashMap<u64, &'a Arc<InstanceMeta>>);
+pub struct Known<'a> {
+    rows: &'a [Arc<InstanceMeta>],
+    table: hashbrown::HashTable<u32>,
+}
 
 impl<'a> Known<'a> {
-    /// The row read from a text of this fingerprint, if `text` names its id too: a row of another instance whose
-    /// text had the same fingerprint (odds of one in 2^64) is not taken for this one.
+    /// The row read from a text of this fingerprint, if `text` names its id too, so that a row of another
+    /// instance whose text had the same fingerprint is not taken for this one.
     pub fn get(&self, fingerprint: u64, text: &str) -> Option<&'a Arc<InstanceMeta>> {
-        self.0
-            .get(&fingerprint)
-            .copied()
+        let rows = self.rows;
+        self.table
+            .find(fingerprint, |&at| {
+                rows[at as usize].fingerprint.0 == fingerprint
+            })
+            .map(|&at| &rows[at as usize])
             .filter(|row| memchr::memmem::find(text.as_bytes(), row.id.as_bytes()).is_some())
     }
 }
@@ -371,13 +379,18 @@ impl Metadata {
     /// This snapshot's rows by the fingerprint of the text each was read from: what the next walk knows without
     /// decoding it.
     pub fn known(&self) -> Known<'_> {
-        Known(
-            self.instances
-                .iter()
-                .filter(|row| row.fingerprint.0 != 0)
-                .map(|row| (row.fingerprint.0, row))
-                .collect(),
-        )
+        let mut table = hashbrown::HashTable::with_capacity(self.instances.len());
+        for (at, row) in self.instances.iter().enumerate() {
+            if row.fingerprint.0 != 0 {
+                table.insert_unique(row.fingerprint.0, at as u32, |&at| {
+                    self.instances[at as usize].fingerprint.0
+                });
+            }
+        }
+        Known {
+            rows: &self.instances,
+            table,
+        }
     }
 
     /// The ids among `sorted_ids` (ascending, as a status snapshot holds them) that this snapshot does not know:

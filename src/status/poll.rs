@@ -31,12 +31,18 @@ pub trait StatusRows: Send + Sync + 'static {
     fn action(&self) -> &'static str;
 
     /// Walks every page of [`StatusRows::action`] with `paging`: the statuses, and what else the rows gave.
-    /// `previous` is the snapshot built from this source's last successful walk, if there was one.
+    /// `previous` is the snapshot built from the walk this source last [kept](StatusRows::kept), if any.
     fn walk(
         &mut self,
         paging: Paging<'_>,
         previous: Option<&Snapshot>,
     ) -> impl Future<Output = Result<Walked<Self::Extra>, PollError>> + Send;
+
+    /// The last walk's snapshot was built, and is the `previous` of the next walk: what else that walk gave is
+    /// what the next one reads against. A walk whose snapshot was never built (the poll failed, or its deadline
+    /// cancelled it after the walk) is not kept, so a source's own state and `previous` always come from the same
+    /// walk.
+    fn kept(&mut self) {}
 }
 
 /// A status-only action (`DescribeInstancesStatus` of VM and ZEC): the statuses alone, each decoded straight into
@@ -196,16 +202,12 @@ impl<R: StatusRows> StatusPoll<R> {
             reconcile(walk, previous.as_deref(), &carried_before)
         })
         .await
-        .map_err(|e| {
-            // The walk's rows were taken by the source (bare metal's metadata), but no snapshot was built from
-            // them: the next walk is given none, since the rows' source holds `previous` to be its last walk's.
-            self.previous = None;
-            PollError::Internal {
-                detail: format!("building the snapshot failed: {e}"),
-            }
+        .map_err(|e| PollError::Internal {
+            detail: format!("building the snapshot failed: {e}"),
         })?;
         self.carried = built.carried;
         self.previous = Some(built.snapshot.clone());
+        self.rows.kept();
         let differs = built.differs.is_some();
         match (built.differs, self.differed) {
             (Some(d), false) => tracing::warn!(

@@ -1,10 +1,10 @@
 //! The success envelope of a paged answer, read in one pass with its rows handed over as they are read, and
 //! [`FoldList`], how every list of an answer is read without being kept. The
 //! documented envelope wraps the payload in `response`; the action's reference page shows it at the top level;
-//! one reader takes either. Rows are never held as sent: each goes to the caller (which turns it into a
-//! snapshot's row or the common metadata row) while the bytes it borrows are there, so a page of bare-metal rows
-//! is not held once as sent, again converted and again as the walk keeps it. serde's derive cannot hand a
-//! `dataSet` to a caller as it is read (it has no seeds), hence the visitors here.
+//! one reader takes either. Rows are handed to the caller as they are read, in the form it asks for, borrowing
+//! from the page: a status row, or a `DescribeInstances` row left as its text (`page::converting` decodes the
+//! rows it does not know by their text), so no row is held as sent and again converted. serde's derive cannot
+//! hand a `dataSet` to a caller as it is read (it has no seeds), hence the visitors here.
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -1,6 +1,8 @@
-//! Pages of an answer and how they are read: [`Page`], the reading of a paged describe call's 200 answer in one
-//! pass with its rows handed over as they are read (the envelope's visitors are `envelope`'s), the walk's
-//! [`Read`] of an action, and an unpaged answer's list read row by row. The rows themselves are `model`'s.
+//! Pages of an answer and how they are read: [`Page`], a paged describe call's 200 answer read in one pass (the
+//! envelope's visitors are `envelope`'s; a status page in its plain shape is `plain`'s), the walk's [`Read`] of
+//! an action, and an unpaged answer's list read row by row. `DescribeInstances` pages are read with each row left
+//! as its text, and a row is decoded only when its text's [`fingerprint`] is not one the walk's previous snapshot
+//! read ([`converting`]). The rows themselves are `model`'s.
 
 use serde::Deserialize;
 
@@ -18,7 +20,7 @@ pub struct Page<T> {
     pub data_set: Vec<T>,
 }
 
-/// What a page said beside its rows, which went to the caller as they were read ([`read_page`]).
+/// What a page said beside its rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageHead {
     pub request_id: Option<String>,
@@ -62,8 +64,10 @@ pub fn own_row<'a, W: Deserialize<'a> + Into<InstanceInfo<'a>>>(
 }
 
 /// A fingerprint of a row's JSON text: a row sent again as it was is known by it without being decoded.
-/// foldhash, seeded once per process (so the API cannot choose texts that collide), 64 bits: a changed row
-/// taken for the row it was has odds of one in 2^64 per change, and is read at its next change.
+/// foldhash (hashbrown's), 64 bits, seeded at random once per process, so texts cannot be chosen in advance to
+/// collide with another. It is a fast hash, not a cryptographic one: a changed row whose text happens to have the
+/// fingerprint of the row it was is taken for it, and corrected at its next change. A row of another instance is
+/// never taken for it (the caller checks the id in the text).
 pub fn fingerprint(text: &str) -> u64 {
     use std::hash::BuildHasher;
     static SEED: std::sync::LazyLock<hashbrown::DefaultHashBuilder> =
@@ -153,19 +157,18 @@ impl<T> Page<T> {
 
 /// Decodes a 200 answer, its rows borrowing from `body` where they can.
 pub fn decode_page<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<Page<T>, PageDecodeError> {
-    let mut rows = Vec::new();
-    let head = read_page(body, |row| rows.push(row))?;
-    Ok(head.with(rows))
+    decode_text(utf8(body)?)
 }
 
 /// Decodes a 200 answer of `DescribeInstancesStatus` as [`decode_page`] does, in about 60% of the time when the
 /// page is in its plain shape (`plain`, which leaves every other page to serde).
 pub fn decode_statuses(body: &[u8]) -> Result<Page<InstanceStatus<Status>>, PageDecodeError> {
+    let text = utf8(body)?;
     let mut rows = Vec::new();
-    let said = super::plain::read(utf8(body)?, &mut |row| rows.push(row));
+    let said = super::plain::read(text, &mut |row| rows.push(row));
     match said {
         Some(said) => Ok(head(said)?.with(rows)),
-        None => decode_page(body),
+        None => decode_text(text),
     }
 }
 
@@ -179,21 +182,18 @@ fn utf8(body: &[u8]) -> Result<&str, PageDecodeError> {
     })
 }
 
-/// Reads a 200 answer in one pass, handing each row to `row` as it is read (`envelope`). A missing or null
-/// `dataSet` is an empty page; a missing `totalCount` is an error, since paging cannot be planned without it
-/// ([`head`]).
-pub fn read_page<'a, T: Deserialize<'a>>(
-    body: &'a [u8],
-    mut row: impl FnMut(T),
-) -> Result<PageHead, PageDecodeError> {
-    let text = utf8(body)?;
+/// Decodes a 200 answer's text in one pass (`envelope`). A missing or null `dataSet` is an empty page; a missing
+/// `totalCount` is an error, since paging cannot be planned without it ([`head`]).
+fn decode_text<'a, T: Deserialize<'a>>(text: &'a str) -> Result<Page<T>, PageDecodeError> {
+    let mut rows = Vec::new();
     // serde_json quotes the value it could not take (a 15 MiB string where a count belongs): clipped, since the
     // detail is logged at every failed poll and shown on the landing page.
-    let said = super::envelope::read(text, &mut row).map_err(|e| PageDecodeError {
-        detail: format!("invalid JSON page: {}", clip(&e.to_string())),
-        request_id: None,
-    })?;
-    head(said)
+    let said =
+        super::envelope::read(text, &mut |row| rows.push(row)).map_err(|e| PageDecodeError {
+            detail: format!("invalid JSON page: {}", clip(&e.to_string())),
+            request_id: None,
+        })?;
+    Ok(head(said)?.with(rows))
 }
 
 /// What an envelope's levels said, as a page's head: the payload's, else the top level's. An answer with rows
@@ -328,6 +328,25 @@ mod tests {
             "{}",
             e.detail
         );
+    }
+
+    #[test]
+    fn a_row_that_does_not_decode_fails_its_page_by_number() {
+        let body = serde_json::json!({"requestId": "T9", "totalCount": 2, "dataSet": [
+            {"instanceId": "1"}, {"instanceName": "no id"}]})
+        .to_string();
+        let decode: DecodeRow = |text| own_row::<InstanceInfo>(text);
+        let e = decode_rows(decode, body.as_bytes()).unwrap_err();
+        assert!(
+            e.detail
+                .starts_with("invalid JSON page: row 2: missing field `instanceId`"),
+            "{}",
+            e.detail
+        );
+        assert_eq!(e.request_id.as_deref(), Some("T9"));
+        // What reads rows for a walk fails alike.
+        let read = converting(decode, |_, _| None, |row, _| row.instance_id);
+        assert_eq!(read(body.as_bytes()).unwrap_err(), e);
     }
 
     #[test]

@@ -209,13 +209,18 @@ mod tests {
             r#"{"response":{"totalCount":1,"dataSet":[{"instanceId":"1","instanceId":"2","instanceStatus":"RUNNING"}]}}"#.into(),
             r#"{"totalCount":1,"totalCount":2,"dataSet":[]}"#.into(),
             r#"{"totalCount":1.0,"dataSet":[]}"#.into(),
+            r#"{"requestId":null,"totalCount":1,"dataSet":null}"#.into(),
+            r#"{"totalCount":-0,"dataSet":[]}"#.into(),
+            r#"{"totalCount":18446744073709551616,"dataSet":[]}"#.into(),
+            // Read plainly: the largest count, a character of several bytes, a DEL (which JSON allows raw).
+            "{\"totalCount\":18446744073709551615,\"dataSet\":[{\"instanceId\":\"é1\",\"instanceStatus\":\"RUN\u{7f}NING\"}]}".into(),
             r#"{"dataSet":[{"instanceId":"1","instanceStatus":"RUNNING"}],"response":{"totalCount":1}}"#.into(),
         ]
     }
 
-    /// Every byte of each page in turn replaced by each of these: JSON's punctuation, whitespace, digits, a
-    /// letter, a control character and the first byte of a two-byte character.
-    const REPLACEMENTS: &[u8] = b" \t\n\"\\{}[],:0 19-.eEanul\x01";
+    /// Every byte of each page in turn replaced by each of these (where the page stays UTF-8): JSON's
+    /// punctuation, whitespace, digits, signs and exponents, letters of its literals, a control character and DEL.
+    const REPLACEMENTS: &[u8] = b" \t\n\"\\{}[],:019-.eEanul\x01\x7f";
 
     #[test]
     fn a_page_read_plainly_is_read_as_serde_reads_it() {
@@ -240,7 +245,9 @@ mod tests {
         for page in pages() {
             check(&page);
             for at in 0..page.len() {
-                check(&page[..at]);
+                if let Ok(text) = std::str::from_utf8(&page.as_bytes()[..at]) {
+                    check(text);
+                }
                 for &byte in REPLACEMENTS {
                     let mut bytes = page.clone().into_bytes();
                     bytes[at] = byte;
@@ -248,9 +255,11 @@ mod tests {
                         check(&text);
                     }
                 }
-                let mut doubled = page.clone();
-                doubled.insert(at, page.as_bytes()[at] as char);
-                check(&doubled);
+                let mut doubled = page.clone().into_bytes();
+                doubled.insert(at, page.as_bytes()[at]);
+                if let Ok(text) = String::from_utf8(doubled) {
+                    check(&text);
+                }
             }
         }
         // The plain reader took the pages meant for it and a fair share of the altered ones (a space for a space,
@@ -283,12 +292,13 @@ mod tests {
         let pages = pages();
         let plain = |text: &str| read(text, &mut |_| {}).is_some();
         assert!(plain(&pages[0]) && plain(&pages[1]) && plain(&pages[2]));
-        // A null, an escape, a field the row does not keep, a key twice, a count that is a float: serde's to read
-        // or refuse.
-        assert!(pages[3..9].iter().all(|p| !plain(p)), "{pages:?}");
+        // A null, an escape, a field the row does not keep, a key twice, a count that is a float, signed or too
+        // large: serde's to read or refuse.
+        assert!(pages[3..12].iter().all(|p| !plain(p)), "{pages:?}");
+        assert!(plain(&pages[12]));
         // Rows beside a response are read alike, and refused after either reader.
-        assert!(plain(&pages[9]));
-        assert!(decode_statuses(pages[9].as_bytes()).is_err());
+        assert!(plain(&pages[13]));
+        assert!(decode_statuses(pages[13].as_bytes()).is_err());
         let too_long = pages[2].replace("NEW_ONE", &"S".repeat(MAX_TEXT_BYTES + 1));
         assert!(!plain(&too_long));
         assert!(decode_statuses(too_long.as_bytes()).is_err());

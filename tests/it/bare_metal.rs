@@ -14,7 +14,7 @@ use zenlayer_exporter::zenlayer::operations::{
 use zenlayer_exporter::zenlayer::product::Product;
 
 use crate::common;
-use common::{Exporter, config_for, sample, series};
+use common::{Exporter, config_for, instance_statuses, sample, series};
 
 const BMC: (&str, &str) = ("ZENLAYER_EXPORTER_PRODUCTS", "bmc");
 const HEALTH: (&str, &str) = ("ZENLAYER_EXPORTER_HEALTH_INTERVAL_SECONDS", "60");
@@ -515,5 +515,60 @@ impl Trouble {
                 summaries[id]
             );
         }
+    }
+}
+
+/// Bare metal's status walk knows a server whose row came back as the last walk read it by the row's text, and
+/// takes its status from that walk's snapshot; a server whose status changed is read again. Round after round,
+/// every status served is the simulator's, the servers changed and the others alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_of_rows_known_by_their_text_stay_the_simulators() {
+    let sim = servers(30).await;
+    let exporter = Exporter::start(config_for(
+        &sim,
+        &[BMC, ("ZENLAYER_EXPORTER_METADATA_INTERVAL_SECONDS", "300")],
+    ))
+    .await;
+    let ids = sim.product(0, Product::Bmc).fleet.ids();
+    let truth = || {
+        let state = sim.product(0, Product::Bmc);
+        let mut statuses: Vec<(String, String)> = state
+            .fleet
+            .instances()
+            .iter()
+            .map(|i| (i.id.clone(), i.status.clone()))
+            .collect();
+        statuses.sort();
+        statuses
+    };
+    exporter
+        .metrics_until("every status served", |body| {
+            instance_statuses(body) == truth()
+        })
+        .await;
+    for (round, status) in ["STOPPED", "RUNNING", "STOPPED", "RUNNING"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            sim.product(0, Product::Bmc)
+                .fleet
+                .set_status(&ids[round % 3], status)
+        );
+        let expected = truth();
+        // The changed row is read again...
+        let body = exporter
+            .metrics_until("the change served", |body| {
+                instance_statuses(body) == expected
+            })
+            .await;
+        // ...and known by its text in the polls after, the others with it.
+        let seen = polls(&body, "DescribeInstances");
+        let body = exporter
+            .metrics_until("three more polls", |body| {
+                polls(body, "DescribeInstances") >= seen + 3.0
+            })
+            .await;
+        assert_eq!(instance_statuses(&body), expected, "round {round}");
     }
 }
