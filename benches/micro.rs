@@ -202,9 +202,10 @@ fn versus(runs: usize, mut floor: impl FnMut(), mut f: impl FnMut()) -> (Duratio
 /// the JSON costs at all, the floor. The ratio is what decoding adds to it.
 fn decode_walks() {
     use serde::de::IgnoredAny;
+    use std::sync::Arc;
     use zenlayer_exporter::config::values::TagLabels;
     use zenlayer_exporter::metadata::poll::walk_reader;
-    use zenlayer_exporter::metadata::{Interner, Known, Metadata};
+    use zenlayer_exporter::metadata::{InstanceMeta, Interner, Known, Metadata};
     use zenlayer_exporter::sim::metadata;
     use zenlayer_exporter::zenlayer::declaration::{self, Statuses};
     let envelope = |rows: Vec<serde_json::Value>| {
@@ -280,38 +281,29 @@ fn decode_walks() {
                 .data_set,
             SystemTime::UNIX_EPOCH,
         );
-        let fresh = walk_reader(declared.rows, (None, &none), &tags, &interner);
-        let timed = versus(
-            101,
-            || ignore(&page),
-            || {
-                black_box(fresh(black_box(&page)).unwrap());
-            },
-        );
-        row(
-            format!(
-                "decode a {} {action} page into metadata, every row new",
-                product.as_str()
-            ),
-            &page,
-            timed,
-        );
         let known = served.known();
+        let fresh = walk_reader(declared.rows, (None, &none), &tags, &interner);
         let steady = walk_reader(declared.rows, (Some(&served), &known), &tags, &interner);
-        let timed = versus(
-            101,
-            || ignore(&page),
-            || {
-                black_box(steady(black_box(&page)).unwrap());
-            },
-        );
-        row(
-            format!(
-                "decode a {} {action} page into metadata, rows as read before",
-                product.as_str()
-            ),
-            &page,
-            timed,
-        );
+        type Walk<'w> =
+            &'w dyn Fn(&[u8]) -> Result<page::Page<Arc<InstanceMeta>>, page::PageDecodeError>;
+        let walks: [(&str, Walk); 2] =
+            [("every row new", &fresh), ("rows as read before", &steady)];
+        for (what, read) in walks {
+            let timed = versus(
+                101,
+                || ignore(&page),
+                || {
+                    black_box(read(black_box(&page)).unwrap());
+                },
+            );
+            row(
+                format!(
+                    "decode a {} {action} page into metadata, {what}",
+                    product.as_str()
+                ),
+                &page,
+                timed,
+            );
+        }
     }
 }
