@@ -66,6 +66,8 @@ impl StatusRows for InRows {
         paging: Paging<'_>,
         statuses: Option<&Snapshot>,
     ) -> Result<Walked<Metadata>, PollError> {
+        // A walk whose snapshot was never kept is forgotten now, not held until the next one's ends.
+        self.walked = None;
         let Some(tags) = self.tags.clone() else {
             let read = converting(
                 self.rows,

@@ -66,8 +66,8 @@ pub fn own_row<'a, W: Deserialize<'a> + Into<InstanceInfo<'a>>>(
 /// A fingerprint of a row's JSON text: a row sent again as it was is known by it without being decoded.
 /// foldhash (hashbrown's), 64 bits, seeded at random once per process, so texts cannot be chosen in advance to
 /// collide with another. It is a fast hash, not a cryptographic one: a changed row whose text happens to have the
-/// fingerprint of the row it was is taken for it, and corrected at its next change. A row of another instance is
-/// never taken for it (the caller checks the id in the text).
+/// fingerprint of the row it was is taken for it, and corrected at its next change. The caller takes a row
+/// for a text only if the row's id is in the text, so a collision with another instance's row is caught too.
 pub fn fingerprint(text: &str) -> u64 {
     use std::hash::BuildHasher;
     static SEED: std::sync::LazyLock<hashbrown::DefaultHashBuilder> =
