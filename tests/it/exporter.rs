@@ -186,11 +186,14 @@ async fn throttling_and_server_errors_are_retried_within_the_poll() {
         1,
     );
     let exporter = Exporter::start(config_for(&sim, &[])).await;
+    // A scrape reads each counter as it is then: the calls' failures are waited for with `up`.
     let body = exporter
-        .metrics_until("a successful poll", |b| sample(b, UP) == Some(1.0))
+        .metrics_until("a successful poll after two throttles and a 503", |b| {
+            sample(b, UP) == Some(1.0)
+                && failures(b, "throttled") == 2.0
+                && failures(b, "server_error") == 1.0
+        })
         .await;
-    assert_eq!(failures(&body, "throttled"), 2.0);
-    assert_eq!(failures(&body, "server_error"), 1.0);
     assert_eq!(
         poll_failures(&body, "throttled"),
         0.0,
