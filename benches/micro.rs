@@ -13,8 +13,8 @@ use zenlayer_exporter::status::Status;
 use zenlayer_exporter::status::snapshot::{Instance, Snapshot};
 use zenlayer_exporter::text::Format;
 use zenlayer_exporter::zenlayer::model::InstanceStatus;
-use zenlayer_exporter::zenlayer::page;
 use zenlayer_exporter::zenlayer::product::Product;
+use zenlayer_exporter::zenlayer::{page, rows};
 
 /// Median of `runs` timings of `f`.
 fn median(runs: usize, mut f: impl FnMut()) -> Duration {
@@ -204,7 +204,7 @@ fn decode_walks() {
     use serde::de::IgnoredAny;
     use std::sync::Arc;
     use zenlayer_exporter::config::values::TagLabels;
-    use zenlayer_exporter::metadata::poll::walk_reader;
+    use zenlayer_exporter::metadata::row::walk_reader;
     use zenlayer_exporter::metadata::{InstanceMeta, Interner, Known, Metadata};
     use zenlayer_exporter::sim::metadata;
     use zenlayer_exporter::zenlayer::declaration::{self, Statuses};
@@ -261,7 +261,7 @@ fn decode_walks() {
             101,
             || ignore(&page),
             || {
-                black_box(page::decode_rows(declared.rows, black_box(&page)).unwrap());
+                black_box(rows::decode_rows(declared.rows, black_box(&page)).unwrap());
             },
         );
         row(

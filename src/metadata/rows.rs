@@ -5,14 +5,15 @@
 
 use std::sync::Arc;
 
-use crate::metadata::poll::{decoded, snapshot};
+use crate::metadata::poll::snapshot;
+use crate::metadata::row::decoded;
 use crate::metadata::{Interner, Metadata, TagLabels};
 use crate::poll::PollError;
 use crate::poll::paging::{Paging, Walk};
 use crate::status::poll::{StatusRows, Walked};
 use crate::status::snapshot::{Instance, Snapshot};
 use crate::zenlayer::model::InstanceInfo;
-use crate::zenlayer::page::{DecodeRow, converting};
+use crate::zenlayer::rows::{DecodeRow, converting};
 
 /// The status poll's rows of such a product, and the metadata they gave last time.
 pub struct InRows {

@@ -421,7 +421,7 @@ mod tests {
     #[test]
     fn every_products_rows_read_as_its_declaration_reads_them() {
         use crate::zenlayer::declaration;
-        use crate::zenlayer::page::decode_rows;
+        use crate::zenlayer::rows::decode_rows;
         for product in Product::ALL.iter().copied() {
             let rows: Vec<Value> = (0..50)
                 .map(|n| {

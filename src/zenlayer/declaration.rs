@@ -9,9 +9,9 @@
 
 use super::model::{DESCRIBE_INSTANCES, DESCRIBE_INSTANCES_STATUS, InstanceInfo};
 use super::operations::DESCRIBE_INSTANCES_MONITOR_HEALTH;
-use super::page::{DecodeRow, own_row};
 use super::product::Product;
 use super::rows::{BmcInstance, ZecInstance};
+use super::rows::{DecodeRow, own_row};
 
 /// Where a product's statuses come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! [`FoldList`], how every list of an answer is read without being kept. The
 //! documented envelope wraps the payload in `response`; the action's reference page shows it at the top level;
 //! one reader takes either. Rows are handed to the caller as they are read, in the form it asks for, borrowing
-//! from the page: a status row, or a `DescribeInstances` row left as its text (`page::converting` decodes the
+//! from the page: a status row, or a `DescribeInstances` row left as its text (`rows::converting` decodes the
 //! rows it does not know by their text), so no row is held as sent and again converted. serde's derive cannot
 //! hand a `dataSet` to a caller as it is read (it has no seeds), hence the visitors here.
 

@@ -1,14 +1,13 @@
 //! Pages of an answer and how they are read: [`Page`], a paged describe call's 200 answer read in one pass (the
 //! envelope's visitors are `envelope`'s; a status page in its plain shape is `plain`'s), the walk's [`Read`] of
-//! an action, and an unpaged answer's list read row by row. `DescribeInstances` pages are read with each row left
-//! as its text, and a row is decoded only when its text's [`fingerprint`] is not one the walk's previous snapshot
-//! read ([`converting`]). The rows themselves are `model`'s.
+//! an action, and an unpaged answer's list read row by row. The rows themselves are `model`'s and `rows`'s, and
+//! `rows` reads `DescribeInstances` pages row by row.
 
 use serde::Deserialize;
 
 use super::envelope::Said;
 use super::error::clip;
-use super::model::{InstanceInfo, InstanceStatus};
+use super::model::InstanceStatus;
 use super::vocabulary::Status;
 
 /// One page of a paged describe call, whichever envelope it came in.
@@ -51,90 +50,6 @@ pub trait Read<T>: Fn(&[u8]) -> Result<Page<T>, PageDecodeError> + Sync {}
 
 impl<T, F: Fn(&[u8]) -> Result<Page<T>, PageDecodeError> + Sync> Read<T> for F {}
 
-/// How a product's `DescribeInstances` rows are read: one row's JSON text into the common form, which borrows
-/// from it. A product's declaration names the one of its rows.
-pub type DecodeRow = for<'a> fn(&'a str) -> serde_json::Result<InstanceInfo<'a>>;
-
-/// Reads one row of a product's own form `W` into the common [`InstanceInfo`]: what a declaration's
-/// [`DecodeRow`] is for a product whose rows differ from the VM API's.
-pub fn own_row<'a, W: Deserialize<'a> + Into<InstanceInfo<'a>>>(
-    text: &'a str,
-) -> serde_json::Result<InstanceInfo<'a>> {
-    serde_json::from_str::<W>(text).map(Into::into)
-}
-
-/// A fingerprint of a row's JSON text: a row sent again as it was is known by it without being decoded.
-/// foldhash (hashbrown's), 64 bits, seeded at random once per process, so texts cannot be chosen in advance to
-/// collide with another. It is a fast hash, not a cryptographic one: a changed row whose text happens to have the
-/// fingerprint of the row it was is taken for it, and corrected at its next change. The caller takes a row
-/// for a text only if the row's id is in the text, so a collision with another instance's row is caught too.
-pub fn fingerprint(text: &str) -> u64 {
-    use std::hash::BuildHasher;
-    static SEED: std::sync::LazyLock<hashbrown::DefaultHashBuilder> =
-        std::sync::LazyLock::new(Default::default);
-    SEED.hash_one(text)
-}
-
-/// Pages of `decode`'s rows, each turned into an `R` as the walk holds it. The page is read once with every row
-/// left as its text (what parsing the JSON at all costs), then each row is either `known` by its text's
-/// [`fingerprint`] (the walk's previous snapshot read the same text: nothing is decoded), or decoded and
-/// handed to `convert` with its fingerprint. At steady state nearly every row is known, and a walk costs little
-/// more than reading its JSON; a new or changed row costs that reading once more. `known` and `convert` read
-/// what the walk's rows share (the served snapshot; the process's interner) without changing it, so pages in
-/// flight together convert at once.
-pub fn converting<R>(
-    decode: DecodeRow,
-    known: impl Fn(u64, &str) -> Option<R> + Sync,
-    convert: impl for<'a> Fn(InstanceInfo<'a>, u64) -> R + Sync,
-) -> impl Read<R> {
-    move |body: &[u8]| {
-        let page = raw_rows(body)?;
-        let mut rows = Vec::with_capacity(page.data_set.len());
-        for (at, text) in page.data_set.iter().enumerate() {
-            let print = fingerprint(text);
-            let row = match known(print, text) {
-                Some(row) => row,
-                None => convert(decode_row_at(decode, &page, at)?, print),
-            };
-            rows.push(row);
-        }
-        Ok(page.map_rows(rows))
-    }
-}
-
-/// A page read by `decode`, its rows in the common form: for callers that want the rows themselves.
-pub fn decode_rows(
-    decode: DecodeRow,
-    body: &[u8],
-) -> Result<Page<InstanceInfo<'_>>, PageDecodeError> {
-    let page = raw_rows(body)?;
-    let rows = (0..page.data_set.len())
-        .map(|at| decode_row_at(decode, &page, at))
-        .collect::<Result<_, _>>()?;
-    Ok(page.map_rows(rows))
-}
-
-/// A page with each row left as its JSON text.
-fn raw_rows(body: &[u8]) -> Result<Page<&str>, PageDecodeError> {
-    Ok(decode_page::<&serde_json::value::RawValue>(body)?.map(|raw| raw.get()))
-}
-
-/// Row `at` of `page` decoded by `decode`; a row that does not decode fails the page, which names it.
-fn decode_row_at<'a>(
-    decode: DecodeRow,
-    page: &Page<&'a str>,
-    at: usize,
-) -> Result<InstanceInfo<'a>, PageDecodeError> {
-    decode(page.data_set[at]).map_err(|e| PageDecodeError {
-        detail: format!(
-            "invalid JSON page: row {}: {}",
-            at + 1,
-            clip(&e.to_string())
-        ),
-        request_id: page.request_id.clone(),
-    })
-}
-
 impl<T> Page<T> {
     /// The same page with every row turned into a `U`.
     pub fn map<U>(self, convert: impl FnMut(T) -> U) -> Page<U> {
@@ -146,7 +61,7 @@ impl<T> Page<T> {
     }
 
     /// The same page's head with `rows`.
-    fn map_rows<U>(&self, rows: Vec<U>) -> Page<U> {
+    pub(super) fn map_rows<U>(&self, rows: Vec<U>) -> Page<U> {
         Page {
             request_id: self.request_id.clone(),
             total_count: self.total_count,
@@ -328,25 +243,6 @@ mod tests {
             "{}",
             e.detail
         );
-    }
-
-    #[test]
-    fn a_row_that_does_not_decode_fails_its_page_by_number() {
-        let body = serde_json::json!({"requestId": "T9", "totalCount": 2, "dataSet": [
-            {"instanceId": "1"}, {"instanceName": "no id"}]})
-        .to_string();
-        let decode: DecodeRow = |text| own_row::<InstanceInfo>(text);
-        let e = decode_rows(decode, body.as_bytes()).unwrap_err();
-        assert!(
-            e.detail
-                .starts_with("invalid JSON page: row 2: missing field `instanceId`"),
-            "{}",
-            e.detail
-        );
-        assert_eq!(e.request_id.as_deref(), Some("T9"));
-        // What reads rows for a walk fails alike.
-        let read = converting(decode, |_, _| None, |row, _| row.instance_id);
-        assert_eq!(read(body.as_bytes()).unwrap_err(), e);
     }
 
     #[test]

@@ -2,13 +2,17 @@
 //! turned into the common [`InstanceInfo`]: Zenlayer Elastic Compute (`status`, `cpu`, addresses on its NICs)
 //! and bare metal (the model an object, `instanceType.cpuCores`, a primary public address). Only what is
 //! exported is read; every other field is skipped unread. Field facts: `zenlayer-products.md` §1.3 and §2.3.
+//! And how every product's `DescribeInstances` pages are read into such rows: with each row left as its text,
+//! decoded only when its text's [`fingerprint`] is not one the walk's previous snapshot read ([`converting`]).
 
 use serde::Deserialize;
 
 use super::envelope::FoldList;
+use super::error::clip;
 use super::model::{
     FirstIpv4, InstanceId, InstanceInfo, Status, Tags, Text, bounded_id, bounded_text,
 };
+use super::page::{Page, PageDecodeError, Read, decode_page};
 
 /// A row of ZEC's `DescribeInstances` (version 2025-09-01; 2024-04-01 sends a subset of it).
 #[derive(Debug, Clone, Deserialize)]
@@ -254,10 +258,94 @@ impl<'a> From<BmcInstance<'a>> for InstanceInfo<'a> {
     }
 }
 
+/// How a product's `DescribeInstances` rows are read: one row's JSON text into the common form, which borrows
+/// from it. A product's declaration names the one of its rows.
+pub type DecodeRow = for<'a> fn(&'a str) -> serde_json::Result<InstanceInfo<'a>>;
+
+/// Reads one row of a product's own form `W` into the common [`InstanceInfo`]: what a declaration's
+/// [`DecodeRow`] is for a product whose rows differ from the VM API's.
+pub fn own_row<'a, W: Deserialize<'a> + Into<InstanceInfo<'a>>>(
+    text: &'a str,
+) -> serde_json::Result<InstanceInfo<'a>> {
+    serde_json::from_str::<W>(text).map(Into::into)
+}
+
+/// A fingerprint of a row's JSON text: a row sent again as it was is known by it without being decoded.
+/// foldhash (hashbrown's), 64 bits, seeded at random once per process, so texts cannot be chosen in advance to
+/// collide with another. It is a fast hash, not a cryptographic one: a changed row whose text happens to have the
+/// fingerprint of the row it was is taken for it, and corrected at its next change. The caller takes a row
+/// for a text only if the row's id is in the text, so a collision with another instance's row is caught too.
+pub fn fingerprint(text: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static SEED: std::sync::LazyLock<hashbrown::DefaultHashBuilder> =
+        std::sync::LazyLock::new(Default::default);
+    SEED.hash_one(text)
+}
+
+/// Pages of `decode`'s rows, each turned into an `R` as the walk holds it. The page is read once with every row
+/// left as its text (what parsing the JSON at all costs), then each row is either `known` by its text's
+/// [`fingerprint`] (the walk's previous snapshot read the same text: nothing is decoded), or decoded and
+/// handed to `convert` with its fingerprint. At steady state nearly every row is known, and a walk costs little
+/// more than reading its JSON; a new or changed row costs that reading once more. `known` and `convert` read
+/// what the walk's rows share (the served snapshot; the process's interner) without changing it, so pages in
+/// flight together convert at once.
+pub fn converting<R>(
+    decode: DecodeRow,
+    known: impl Fn(u64, &str) -> Option<R> + Sync,
+    convert: impl for<'a> Fn(InstanceInfo<'a>, u64) -> R + Sync,
+) -> impl Read<R> {
+    move |body: &[u8]| {
+        let page = raw_rows(body)?;
+        let mut rows = Vec::with_capacity(page.data_set.len());
+        for (at, text) in page.data_set.iter().enumerate() {
+            let print = fingerprint(text);
+            let row = match known(print, text) {
+                Some(row) => row,
+                None => convert(decode_row_at(decode, &page, at)?, print),
+            };
+            rows.push(row);
+        }
+        Ok(page.map_rows(rows))
+    }
+}
+
+/// A page read by `decode`, its rows in the common form: for callers that want the rows themselves.
+pub fn decode_rows(
+    decode: DecodeRow,
+    body: &[u8],
+) -> Result<Page<InstanceInfo<'_>>, PageDecodeError> {
+    let page = raw_rows(body)?;
+    let rows = (0..page.data_set.len())
+        .map(|at| decode_row_at(decode, &page, at))
+        .collect::<Result<_, _>>()?;
+    Ok(page.map_rows(rows))
+}
+
+/// A page with each row left as its JSON text.
+fn raw_rows(body: &[u8]) -> Result<Page<&str>, PageDecodeError> {
+    Ok(decode_page::<&serde_json::value::RawValue>(body)?.map(|raw| raw.get()))
+}
+
+/// Row `at` of `page` decoded by `decode`; a row that does not decode fails the page, which names it.
+fn decode_row_at<'a>(
+    decode: DecodeRow,
+    page: &Page<&'a str>,
+    at: usize,
+) -> Result<InstanceInfo<'a>, PageDecodeError> {
+    decode(page.data_set[at]).map_err(|e| PageDecodeError {
+        detail: format!(
+            "invalid JSON page: row {}: {}",
+            at + 1,
+            clip(&e.to_string())
+        ),
+        request_id: page.request_id.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zenlayer::page::{Page, decode_rows, own_row};
+    use crate::zenlayer::page::Page;
 
     /// The example bodies of `zenlayer-products.md`, as the vendor's reference gives each row.
     fn example(name: &str) -> Vec<u8> {
@@ -266,6 +354,25 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn a_row_that_does_not_decode_fails_its_page_by_number() {
+        let body = serde_json::json!({"requestId": "T9", "totalCount": 2, "dataSet": [
+            {"instanceId": "1"}, {"instanceName": "no id"}]})
+        .to_string();
+        let decode: DecodeRow = |text| own_row::<InstanceInfo>(text);
+        let e = decode_rows(decode, body.as_bytes()).unwrap_err();
+        assert!(
+            e.detail
+                .starts_with("invalid JSON page: row 2: missing field `instanceId`"),
+            "{}",
+            e.detail
+        );
+        assert_eq!(e.request_id.as_deref(), Some("T9"));
+        // What reads rows for a walk fails alike.
+        let read = converting(decode, |_, _| None, |row, _| row.instance_id);
+        assert_eq!(read(body.as_bytes()).unwrap_err(), e);
     }
 
     #[test]

@@ -358,7 +358,7 @@ mod tests {
     use super::*;
     use crate::exposition::gzip::gunzip;
     use crate::exposition::render::StatusSeries;
-    use crate::metadata::poll::instance_meta;
+    use crate::metadata::row::instance_meta;
     use crate::metadata::{Interner, Metadata, TagLabels};
     use crate::status::snapshot::Snapshot;
     use crate::zenlayer::model::{FirstIpv4, InstanceInfo, Tag, Tags};
