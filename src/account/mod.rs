@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -31,7 +30,7 @@ use crate::poll::budget::{Budget, Lane};
 use crate::poll::{Kind, Pacing, PageSettings, PollLog, PollReport, Poller, Publish};
 use crate::status::poll::{Polled, StatusAction, StatusPoll, StatusRows};
 use crate::status::snapshot::Snapshot;
-use crate::store::Store;
+use crate::store::{Mailbox, Store};
 use crate::telemetry::AccountMetrics;
 use crate::zenlayer::client::Auth;
 use crate::zenlayer::declaration::{self, Declaration, Statuses};
@@ -168,17 +167,18 @@ impl Shared<'_> {
         };
         match declared.statuses {
             Statuses::Action(action) => {
-                // New instances the metadata does not know yet, from each status poll to the metadata poller. One
-                // round in flight is enough: the next status poll sends whatever is still missing.
-                let (unknown_tx, unknown_rx) = mpsc::channel::<Vec<InstanceId>>(1);
+                // New instances the metadata does not know yet, from each status poll to the metadata poller. The
+                // latest round is enough: each status poll sends whatever is still missing.
+                let unknown: Arc<Mailbox<Vec<InstanceId>>> = Arc::default();
                 let publish: Publish<_> = {
                     let exposition = exposition.clone();
                     let served = served.clone();
+                    let unknown = unknown.clone();
                     Arc::new(move |polled: Arc<Polled<()>>| {
                         served.publish(polled.status.clone());
-                        let unknown = exposition.status(polled.status.clone());
-                        if metadata_on && !unknown.is_empty() {
-                            let _ = unknown_tx.try_send(unknown);
+                        let ids = exposition.status(polled.status.clone());
+                        if metadata_on && !ids.is_empty() {
+                            unknown.put(ids);
                         }
                     })
                 };
@@ -195,7 +195,7 @@ impl Shared<'_> {
                         pages,
                         config.poll_timeout,
                         config.tag_labels.clone(),
-                        unknown_rx,
+                        unknown,
                         metadata_polled.clone(),
                     );
                     let poller =

@@ -12,13 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use std::time::SystemTime;
 
-use tokio::sync::mpsc;
-
 use crate::metadata::row::{decoded, walk_reader};
 use crate::metadata::{InstanceMeta, Interner, Metadata, TagLabels};
 use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
+use crate::store::Mailbox;
 use crate::zenlayer::ApiError;
 use crate::zenlayer::model::{InstanceId, InstanceInfo, MAX_INSTANCE_IDS};
 use crate::zenlayer::rows::{DecodeRow, converting};
@@ -41,8 +40,8 @@ pub struct MetadataPoll {
     /// Ids looked up since the last full poll: each is asked about once, unless the answer was "not found" (the
     /// batch is asked again without the deleted ones).
     asked: HashSet<InstanceId>,
-    /// Instances the status poll sees that the metadata did not know, sent after each status poll.
-    unknown: mpsc::Receiver<Vec<InstanceId>>,
+    /// Instances the status poll sees that the metadata did not know, left after each status poll.
+    unknown: Arc<Mailbox<Vec<InstanceId>>>,
     /// Set once a full poll has finished, successfully or not.
     polled: Arc<AtomicBool>,
 }
@@ -55,7 +54,7 @@ impl MetadataPoll {
         pages: PageSettings,
         lookup_timeout: Duration,
         tags: Arc<TagLabels>,
-        unknown: mpsc::Receiver<Vec<InstanceId>>,
+        unknown: Arc<Mailbox<Vec<InstanceId>>>,
         polled: Arc<AtomicBool>,
     ) -> Self {
         MetadataPoll {
@@ -199,11 +198,8 @@ impl Source for MetadataPoll {
     }
 
     async fn next_between(&mut self) -> Vec<InstanceId> {
-        match self.unknown.recv().await {
-            Some(ids) => ids,
-            // The status poll is gone (shutting down): nothing more will come.
-            None => std::future::pending().await,
-        }
+        // Waits for good once the status poll is gone (shutting down): nothing more will come.
+        self.unknown.take().await
     }
 
     async fn between(&mut self, ids: Vec<InstanceId>) -> Option<Arc<Metadata>> {
