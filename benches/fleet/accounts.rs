@@ -347,6 +347,11 @@ pub fn accounts_main(before: Option<PathBuf>, seconds: u64, work: &Path) {
             results[b].push(m);
         }
     }
+    let thousand = results
+        .last()
+        .and_then(|r| r.get(3))
+        .map(|m| m.cpu_per_round_ms);
+    calls_table(thousand);
     println!(
         "\n### /metrics at each fleet, this build: gzip scrapes with 16 connections against nginx serving the same bytes ({seconds} s each)\n"
     );
@@ -398,4 +403,38 @@ pub fn accounts_main(before: Option<PathBuf>, seconds: u64, work: &Path) {
         5,
         work,
     );
+}
+
+/// The CPU of one status call, layer by layer ([`calls`]), and beside it the exporter's CPU per status poll at
+/// 1,000 accounts when `thousand` (its CPU per round) was measured: what is left of a call above the floor.
+pub fn calls_table(thousand: Option<f64>) {
+    eprintln!("measuring the CPU of a call...");
+    let cost = super::calls::call_cost();
+    println!(
+        "\n### The CPU of one status call (34 VMs an answer, {} calls, {} in flight; this process against the simulator)\n",
+        super::calls::CALLS,
+        super::calls::IN_FLIGHT
+    );
+    println!("| layer | CPU a call |");
+    println!("|---|---:|");
+    println!(
+        "| written and read by hand: the kernel's TCP and the runtime | {:.1} µs |",
+        cost.by_hand
+    );
+    println!(
+        "| reqwest, as the exporter builds it | {:.1} µs |",
+        cost.reqwest
+    );
+    println!(
+        "| the exporter's client: gates, headers, reading and classifying the answer, decoding its rows | {:.1} µs |",
+        cost.client
+    );
+    if let Some(round_ms) = thousand {
+        let polls = (SHAPES[3].accounts * PRODUCTS) as f64;
+        println!(
+            "| the exporter at {}, this build: CPU per round over its status polls (everything else included) | {:.1} µs |",
+            SHAPES[3].label(),
+            round_ms * 1000.0 / polls
+        );
+    }
 }

@@ -6,6 +6,8 @@
 //!   cargo bench --bench fleet -- --sizes 100000 --seconds 5
 //!   cargo bench --bench fleet -- accounts [--before PATH]   # 100,000 instances held by 1, 100 and 1,000
 //!                                                   # accounts; start-up at 1,000; 10,000 over 5 shards
+//!   cargo bench --bench fleet -- calls               # the CPU of one status call: by hand, reqwest, the
+//!                                                   # exporter's client (also part of `accounts`)
 //!   cargo bench --bench fleet -- defaults [--before PATH]   # 100k status only and with metadata, idle crowds,
 //!                                                   # API call overhead; PATH: another build to measure beside
 //!   cargo bench --bench fleet -- sd [--instances N] # /sd at 100k: render, cached rates beside nginx, memory
@@ -19,6 +21,7 @@
 //! Needs `wrk` and `nginx` (Debian's `wrk` and `nginx-light`). See benches/README.md for how to read it.
 
 mod accounts;
+mod calls;
 mod defaults;
 mod harness;
 mod health;
@@ -212,6 +215,10 @@ fn main() {
     }
     if args.iter().any(|a| a == "products") {
         products::products_main(instances);
+        return;
+    }
+    if args.iter().any(|a| a == "calls") {
+        accounts::calls_table(None);
         return;
     }
     if args.iter().any(|a| a == "accounts") {
