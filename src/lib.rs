@@ -11,7 +11,7 @@
 //!   the set of accounts this replica polls, reloaded from the accounts file, split over shards.
 //! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]: rotated
 //!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes through;
-//!   [`files`]: the files an operator names, read bounded and regular files only; [`labels`]: label values from
+//!   [`heap`]: how the process uses glibc's heap; [`files`]: the files an operator names, read bounded and regular files only; [`labels`]: label values from
 //!   small fixed sets, declared once as enums; [`names`]: account names, their
 //!   hash and their shard; [`text`]: the text exposition format, the one writer of its syntax.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors) and the products:
@@ -37,6 +37,7 @@ pub mod config;
 pub mod exposition;
 pub mod files;
 pub mod hardware;
+pub mod heap;
 pub mod http;
 pub mod labels;
 pub mod maintenance;

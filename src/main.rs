@@ -2,62 +2,14 @@
 
 use std::process::ExitCode;
 
-/// Tunes glibc's allocator for this process's pattern: a few buffers of megabytes (the rendered exposition, the
-/// snapshot) replaced wholesale at every poll. By default glibc raises its mmap threshold after the first such
-/// buffer is freed, so later ones land in the heap and their memory stays resident after they are freed; and it
-/// keeps up to eight arenas per core. A fixed threshold sends large buffers to mmap, returned to the system the
-/// moment they are freed, and two arenas are plenty for a two-thread runtime.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
-    // SAFETY: mallopt only sets allocator parameters; it is called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
-
-/// Hands the free pages of glibc's heaps back to the system every `every`. By itself glibc returns memory only
-/// from the top of a heap; what a burst freed below the top stays resident for good. Every account's first polls
-/// start at once (at 1,000 accounts, before the process's gate of calls in flight, thousands of connections and
-/// pages were in flight; with them gone, 30% of the resident set was such free pages: 253 MB, 179 MB once
-/// trimmed). The gate makes the burst smaller, not gone. A pass holds each arena's lock while it walks it, on a
-/// blocking thread; how long it took is logged at debug.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-async fn trim_heap(every: std::time::Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        let took = tokio::task::spawn_blocking(|| {
-            let started = std::time::Instant::now();
-            // SAFETY: malloc_trim only releases free memory; it takes the allocator's own locks.
-            unsafe { libc::malloc_trim(0) };
-            started.elapsed()
-        })
-        .await;
-        if let Ok(took) = took {
-            tracing::debug!(
-                took_us = took.as_micros() as u64,
-                "free heap pages returned"
-            );
-        }
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-async fn trim_heap(_every: std::time::Duration) {}
-
 use zenlayer_exporter::config::{self, Config};
+use zenlayer_exporter::heap;
 use zenlayer_exporter::http::server::ServerConfig;
 use zenlayer_exporter::http::slots;
 use zenlayer_exporter::telemetry::{self, REVISION, VERSION};
 
 fn main() -> ExitCode {
-    tune_allocator();
+    heap::tune();
     let mut demo = false;
     let mut check_only = false;
     for arg in std::env::args().skip(1) {
@@ -127,7 +79,7 @@ fn main() -> ExitCode {
         };
         tracing::info!(version = VERSION, revision = REVISION, credentials = %config.auth_summary(), "starting");
         // After each round of status polls: their pages, and at start-up every account's first polls at once.
-        tokio::spawn(trim_heap(config.poll_interval));
+        tokio::spawn(heap::trim_every(config.poll_interval));
         // Each account of an accounts file is counted in `credentials`; a thousand lines here would bury the rest.
         let accounts = |row: &config::Row| matches!(row.source, config::Source::AccountsFile(_));
         for row in config.rows().into_iter().filter(|row| !accounts(row)) {

@@ -324,47 +324,83 @@ fn stored_final_blocks(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Runs `f` with this thread's compressor, reset. Level 2: with the zlib-rs backend, level 1 leaves the body
-/// half as large again (3.1 MB against 2.1 MB at 100,000 instances) for half the time (33 ms against 65 ms);
-/// levels above 2 gain under 5% for much more. One compressor per thread, reset between uses: setting one up
-/// allocates its window and tables, which would cost more than compressing the small families of an account with
-/// a hundred instances. A render never builds a part inside another, so the compressor is never borrowed twice.
-fn with_compressor<R>(f: impl FnOnce(&mut Compress) -> R) -> R {
+/// Runs `f` with this thread's compressor, reset, and its scratch buffers. Level 2: with the zlib-rs backend,
+/// level 1 leaves the body half as large again (3.1 MB against 2.1 MB at 100,000 instances) for half the time
+/// (33 ms against 65 ms); levels above 2 gain under 5% for much more. One compressor per thread, reset between
+/// uses: setting one up allocates its window and tables, which would cost more than compressing the small
+/// families of an account with a hundred instances. A render never builds a part inside another, so neither is
+/// ever borrowed twice.
+fn with_compressor<R>(f: impl FnOnce(&mut Compress, &mut Scratch) -> R) -> R {
     thread_local! {
-        static COMPRESSOR: std::cell::RefCell<Compress> =
-            std::cell::RefCell::new(Compress::new(Compression::new(2), false));
+        static COMPRESSOR: std::cell::RefCell<(Compress, Scratch)> = std::cell::RefCell::new((
+            Compress::new(Compression::new(2), false),
+            Scratch::default(),
+        ));
     }
-    COMPRESSOR.with_borrow_mut(|compressor| {
+    COMPRESSOR.with_borrow_mut(|(compressor, scratch)| {
         compressor.reset();
-        f(compressor)
+        let result = f(compressor, scratch);
+        scratch.trim();
+        result
     })
+}
+
+/// The buffers a thread deflates every part in: a batch's text and the deflate stream. Kept from part to part,
+/// not allocated for each: a part's stream used to be a buffer of 4 kB at least, shrunk in place once written,
+/// so the part kept for as long as its snapshot is served sat at the head of a larger chunk whose freed tail was
+/// a hole between long-lived chunks (at 1,000 accounts, 13 MB of the heap was free chunks of 1 to 4 kB,
+/// resident for good). The stream is copied out at its size instead.
+#[derive(Default)]
+struct Scratch {
+    text: Vec<u8>,
+    stream: Vec<u8>,
+}
+
+impl Scratch {
+    /// What a buffer may keep between parts: glibc's mmap threshold, above which a buffer is mapped apart and
+    /// handed back whole when freed, so keeping it would only pin memory a large fleet's part once needed.
+    const KEPT: usize = crate::heap::MMAP_THRESHOLD;
+
+    fn trim(&mut self) {
+        for buffer in [&mut self.text, &mut self.stream] {
+            buffer.clear();
+            if buffer.capacity() > Self::KEPT {
+                *buffer = Vec::new();
+            }
+        }
+    }
 }
 
 /// Deflates the batches `next` writes into one stream ending on a byte boundary (a sync flush), each batch
 /// compressed before the next is written into the same buffer, so the whole text is never held; `None` if the
 /// compressor failed.
 fn deflate_batches(mut next: impl FnMut(&mut Vec<u8>) -> bool) -> Option<Part> {
-    let mut batch = Vec::new();
     let mut crc = crc32fast::Hasher::new();
     let mut len = 0;
-    let deflate = with_compressor(|compressor| {
-        let mut out = Vec::new();
+    let deflate = with_compressor(|compressor, Scratch { text, stream }| {
         loop {
-            batch.clear();
-            if !next(&mut batch) {
+            text.clear();
+            if !next(text) {
                 break;
             }
-            crc.update(&batch);
-            len += batch.len();
-            deflate_into(compressor, &batch, FlushCompress::None, &mut out)?;
+            crc.update(text);
+            len += text.len();
+            deflate_into(compressor, text, FlushCompress::None, stream)?;
         }
-        deflate_into(compressor, &[], FlushCompress::Sync, &mut out)?;
-        // What is kept for as long as the snapshot is served holds no slack.
-        out.shrink_to_fit();
-        Some(out)
+        deflate_into(compressor, &[], FlushCompress::Sync, stream)?;
+        // What is kept for as long as the snapshot is served holds no slack. A small stream is copied out at its
+        // size and its buffer stays for the next part; a large one, mapped apart, is taken whole and shrunk,
+        // which a mapping does in place rather than through a second copy.
+        Some(if stream.capacity() > Scratch::KEPT {
+            let mut whole = std::mem::take(stream);
+            whole.shrink_to_fit();
+            Bytes::from(whole)
+        } else {
+            Bytes::copy_from_slice(stream)
+        })
     })?;
     Some(Part {
-        held: Held::Deflated(Bytes::from(deflate)),
+        held: Held::Deflated(deflate),
         len,
         crc,
     })

@@ -72,7 +72,7 @@ pub fn latest_by_id<R>(rows: &mut Vec<R>, id: impl Fn(&R) -> &str) -> usize {
         }
     }
     rows.truncate(kept);
-    rows.shrink_to_fit();
+    *rows = crate::heap::at_size(std::mem::take(rows));
     before - kept
 }
 
