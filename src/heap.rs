@@ -57,14 +57,14 @@ pub async fn trim_every(_every: std::time::Duration) {}
 
 /// `items` in an allocation of their size, for keeping. Shrinking in place would keep the head of the buffer they
 /// were gathered in, its freed tail a hole between long-lived chunks that only a smaller allocation can reuse
-/// (thousands of small accounts each keep a few such lists a poll); below [`MMAP_THRESHOLD`] they are moved into a
-/// fresh one instead and the whole buffer is freed. Above it the buffer is mapped apart, and a mapping shrinks in
-/// place without a hole.
+/// (thousands of small accounts each keep a few such lists a poll); up to [`MMAP_THRESHOLD`] they are moved into a
+/// fresh one instead and the whole buffer is freed. Above it they would be mapped apart anyway, and a mapping
+/// shrinks in place without a hole.
 pub fn at_size<T>(mut items: Vec<T>) -> Vec<T> {
     if items.capacity() == items.len() {
         return items;
     }
-    if items.capacity() * size_of::<T>() > MMAP_THRESHOLD {
+    if items.len() * size_of::<T>() > MMAP_THRESHOLD {
         items.shrink_to_fit();
         return items;
     }

@@ -10,10 +10,11 @@
 //! - [`account`]: one account with its client and budget, and per product its polls, metrics and what it serves;
 //!   the set of accounts this replica polls, reloaded from the accounts file, split over shards.
 //! - [`config`]: environment → validated [`Config`]; [`secret`]: credentials that never print; [`reload`]: rotated
-//!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes through;
-//!   [`heap`]: how the process uses glibc's heap; [`files`]: the files an operator names, read bounded and regular files only; [`labels`]: label values from
-//!   small fixed sets, declared once as enums; [`names`]: account names, their
-//!   hash and their shard; [`text`]: the text exposition format, the one writer of its syntax.
+//!   secret and web files taken up without a restart; [`store`]: the atomic slot every published value goes
+//!   through, and the mailbox a status poll leaves its metadata poller the ids it does not know in; [`heap`]: how
+//!   the process uses glibc's heap; [`files`]: the files an operator names, read bounded and regular files only;
+//!   [`labels`]: label values from small fixed sets, declared once as enums; [`names`]: account names, their hash
+//!   and their shard; [`text`]: the text exposition format, the one writer of its syntax.
 //! - [`zenlayer`]: the API client (signing, one call with retries, wire types, typed errors) and the products:
 //!   each one's declaration, its rows, the status vocabulary.
 //! - [`poll`]: the loop every poll runs (interval, deadline, metrics, publication), the paged walk and the budget.

@@ -35,8 +35,9 @@ impl<T> Store<T> {
 
 /// The latest value one task hands another that waits for it: a value not taken yet is replaced by the newer one,
 /// never queued behind it. What each status poll hands its product's metadata poller (the instances it does not
-/// know): one for every product of every account, where a channel would hold a block of slots each (about 1.9
-/// kB; 3.6 MB at 1,000 accounts).
+/// know): one for every product with a status action of every account (VM and ZEC; bare metal's status walk reads
+/// the metadata itself), where a channel would hold a block of slots each (about 1.9 kB; 3.6 MB at 1,000
+/// accounts).
 pub struct Mailbox<T> {
     slot: Mutex<Option<T>>,
     filled: Notify,

@@ -339,6 +339,8 @@ fn with_compressor<R>(f: impl FnOnce(&mut Compress, &mut Scratch) -> R) -> R {
     }
     COMPRESSOR.with_borrow_mut(|(compressor, scratch)| {
         compressor.reset();
+        // Emptied first as well: a render that panicked (a bug, which the runtime survives) left its bytes here.
+        scratch.trim();
         let result = f(compressor, scratch);
         scratch.trim();
         result
@@ -389,9 +391,9 @@ fn deflate_batches(mut next: impl FnMut(&mut Vec<u8>) -> bool) -> Option<Part> {
         }
         deflate_into(compressor, &[], FlushCompress::Sync, stream)?;
         // What is kept for as long as the snapshot is served holds no slack. A small stream is copied out at its
-        // size and its buffer stays for the next part; a large one, mapped apart, is taken whole and shrunk,
-        // which a mapping does in place rather than through a second copy.
-        Some(if stream.capacity() > Scratch::KEPT {
+        // size (its buffer stays for the next part, or goes if it grew past what is kept); a large one, mapped
+        // apart, is taken whole and shrunk, which a mapping does in place rather than through a second copy.
+        Some(if stream.len() > Scratch::KEPT {
             let mut whole = std::mem::take(stream);
             whole.shrink_to_fit();
             Bytes::from(whole)

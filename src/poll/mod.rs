@@ -33,7 +33,8 @@ pub struct Pacing {
 
 /// Sorts `rows` by id in place, keeping the last row of each repeated id, and returns how many repeats were
 /// dropped. Both snapshots are built this way: sorting rather than hashing is cheaper at a million rows, and in
-/// place there is no second copy of them. The rows themselves are large (a metadata row is about 200 bytes), so
+/// place there is no second copy of them (a short list is then moved to an allocation of its size:
+/// [`crate::heap::at_size`]). The rows themselves are large (a metadata row is about 200 bytes), so
 /// what is sorted is their positions (4 bytes each, sorted without scratch space), and the rows are then moved
 /// into that order along the permutation's cycles: a stable sort of the rows would take half of them again as
 /// scratch space, 10 MB at 100,000 instances.

@@ -15,8 +15,9 @@ use super::proxy::Proxy;
 /// `connect_timeout`: one per distinct pair in the process, shared by every [`Client`](super::Client) that needs
 /// it. A thousand accounts would otherwise hold a thousand copies of the platform's root certificates (about 100 kB
 /// each) and a thousand idle connections with their buffers; sharing costs no isolation, since HTTP/1.1
-/// connections carry one request at a time and the pool opens another whenever none is idle.
-pub(super) fn shared_http(
+/// connections carry one request at a time and the pool opens another whenever none is idle. Public for the fleet
+/// benchmark, which measures a call through it.
+pub fn shared_http(
     proxy: Option<&Proxy>,
     connect_timeout: Duration,
 ) -> Result<reqwest::Client, String> {
