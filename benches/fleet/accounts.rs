@@ -426,7 +426,7 @@ pub fn calls_table(thousand: Option<f64>) {
         cost.reqwest
     );
     println!(
-        "| the exporter's client: gates, headers, reading and classifying the answer, decoding its rows | {:.1} µs |",
+        "| the exporter's client: gate, signature, headers, reading and classifying the answer, decoding its rows | {:.1} µs |",
         cost.client
     );
     if let Some(round_ms) = thousand {

@@ -219,6 +219,7 @@ fn main() {
     }
     if args.iter().any(|a| a == "calls") {
         accounts::calls_table(None);
+        let _ = std::fs::remove_dir_all(&work);
         return;
     }
     if args.iter().any(|a| a == "accounts") {
