@@ -422,7 +422,7 @@ pub fn calls_table(thousand: Option<f64>) {
         cost.by_hand
     );
     println!(
-        "| reqwest, as the exporter builds it | {:.1} µs |",
+        "| the exporter's reqwest client (its pool and hyper's connection tasks) | {:.1} µs |",
         cost.reqwest
     );
     println!(
