@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use crate::hardware::Servers;
 use crate::maintenance::Windows;
 use crate::metadata::{Metadata, TagLabels};
+mod deflate;
 pub mod families;
 pub mod gzip;
 pub mod health;
