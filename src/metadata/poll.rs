@@ -12,15 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use std::time::SystemTime;
 
-use crate::metadata::row::{decoded, walk_reader};
-use crate::metadata::{InstanceMeta, Interner, Metadata, TagLabels};
+use crate::metadata::row::walk_reader;
+use crate::metadata::{InstanceMeta, Interner, Known, Metadata, TagLabels};
 use crate::poll::budget::Lane;
 use crate::poll::paging::Paging;
 use crate::poll::{PageSettings, PollError, Source};
 use crate::store::Mailbox;
 use crate::zenlayer::ApiError;
-use crate::zenlayer::model::{InstanceId, InstanceInfo, MAX_INSTANCE_IDS};
-use crate::zenlayer::rows::{DecodeRow, converting};
+use crate::zenlayer::model::{InstanceId, MAX_INSTANCE_IDS};
+use crate::zenlayer::rows::DecodeRow;
 
 /// Most unknown instances looked up between two full polls (ten calls of 100 ids); more new instances than this
 /// wait for the next status poll's round, or the next full poll.
@@ -116,6 +116,8 @@ impl MetadataPoll {
         }
         self.asked.extend(wanted.iter().cloned());
         let tags = self.tags.clone();
+        // New instances: no previous snapshot of theirs, nothing known by its text.
+        let known = Known::default();
         let mut found = Vec::new();
         for chunk in wanted.chunks(MAX_INSTANCE_IDS) {
             let paging = Paging {
@@ -125,13 +127,7 @@ impl MetadataPoll {
                 page_size: MAX_INSTANCE_IDS as u32,
                 concurrency: 1,
             };
-            let read = converting(
-                self.rows,
-                |_, _| None,
-                |row: InstanceInfo, fingerprint| {
-                    decoded(row, fingerprint, None, &tags, Interner::shared())
-                },
-            );
+            let read = walk_reader(self.rows, (None, &known), &tags, Interner::shared());
             let walk = tokio::time::timeout(self.lookup_timeout, paging.walk(&read))
                 .await
                 .unwrap_or(Err(PollError::Deadline(self.lookup_timeout)));

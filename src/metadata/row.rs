@@ -33,7 +33,7 @@ pub fn walk_reader<'w>(
 
 /// A row decoded from a text of this fingerprint, as the next snapshot holds it: the `previous` snapshot's own
 /// row when it says the same and was read from the same text ([`Metadata::shared`]).
-pub fn decoded(
+pub(super) fn decoded(
     row: InstanceInfo<'_>,
     fingerprint: u64,
     previous: Option<&Metadata>,

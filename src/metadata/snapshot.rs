@@ -198,7 +198,9 @@ impl Metadata {
     /// for the next walk to know it by), and always before the first snapshot.
     pub fn shared(previous: Option<&Metadata>, row: InstanceMeta) -> Arc<InstanceMeta> {
         match previous.and_then(|previous| previous.get(&row.id)) {
-            Some(kept) if **kept == row && kept.fingerprint.0 == row.fingerprint.0 => kept.clone(),
+            // The fingerprints first: a row that reaches here was not known by its text, so they mostly differ, and
+            // comparing them is cheaper than comparing the rows.
+            Some(kept) if kept.fingerprint.0 == row.fingerprint.0 && **kept == row => kept.clone(),
             _ => Arc::new(row),
         }
     }

@@ -62,11 +62,11 @@ impl<T> Page<T> {
 
     /// The same page's head with `rows`.
     pub(super) fn map_rows<U>(&self, rows: Vec<U>) -> Page<U> {
-        Page {
+        PageHead {
             request_id: self.request_id.clone(),
             total_count: self.total_count,
-            data_set: rows,
         }
+        .with(rows)
     }
 }
 
